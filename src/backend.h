@@ -1,0 +1,80 @@
+/* backend.h: the interface every model backend implements, and the registry of them. */
+#ifndef CS_BACKEND_H
+#define CS_BACKEND_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "error.h"
+
+struct stream;
+
+struct chat_message {
+	char *role;      /* "system", "user" or "assistant"; owned */
+	char *content;   /* UTF-8, owned, NUL-terminated; may hold NULs itself */
+	size_t content_len;
+};
+
+/* A validated request, as every backend sees it. Owned by the request parser. */
+struct chat_request {
+	char *model;                 /* NULL: the configured default */
+	struct chat_message *messages;
+	size_t nmessages;
+	const char *prompt;          /* borrowed: content of the last user message */
+	size_t prompt_len;
+	long max_tokens;             /* 0: the model's own limit */
+	double temperature;
+	int has_temperature;
+};
+
+enum backend_status {
+	BACKEND_MORE,     /* call pollfds/step again */
+	BACKEND_DONE,     /* finished normally; result filled */
+	BACKEND_FAILED    /* failed; err filled (type "timeout" for time limits) */
+};
+
+struct backend_result {
+	const char *finish_reason;   /* static: "stop" or "length" */
+	long prompt_tokens;
+	long completion_tokens;
+};
+
+/*
+ * A backend turns a chat_request into token text.  The stream's event loop
+ * owns the waiting: the backend says which fds it wants and when it next
+ * wants to run, and the loop calls step() when one is ready or the time has
+ * come.  step() hands text to stream_token(), which may be called with any
+ * bytes: the stream holds back split UTF-8 and replaces invalid bytes.
+ */
+struct backend_ops {
+	const char *name;
+	/* Parses m->opts into m->backend_conf; fills err (with err->line) on a bad option. */
+	int  (*configure)(struct model_conf *m, struct cs_error *err);
+	/* Frees m->backend_conf. */
+	void (*unconfigure)(struct model_conf *m);
+	/* Starts the work; *run is owned by the backend until stop(). Errors map to a status. */
+	int  (*start)(const struct model_conf *m, const struct chat_request *req,
+	    void **run, struct cs_error *err);
+	/*
+	 * Fills up to max pollfds and sets *wake (monotonic ms; -1 for none) to
+	 * when step() must run even if no fd is ready.  Returns the count used.
+	 */
+	int  (*pollfds)(void *run, struct pollfd *pfd, int max, int64_t *wake);
+	/* Does the work that is ready; pfd holds the revents of pollfds()'s fds. */
+	enum backend_status (*step)(void *run, const struct pollfd *pfd, int n,
+	    struct stream *s, struct backend_result *res, struct cs_error *err);
+	/* Ends the work at once (kills the child, closes the upstream) and frees run. */
+	void (*stop)(void *run);
+};
+
+/* Returns the backend called name, or NULL. */
+const struct backend_ops *backend_find(const char *name);
+
+/* Most fds a backend may ask to poll. */
+#define BACKEND_MAX_FDS 8
+
+extern const struct backend_ops backend_demo;
+extern const struct backend_ops backend_exec;
+
+#endif

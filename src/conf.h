@@ -1,0 +1,78 @@
+/* conf.h: the configuration file: global keys and one section per named model. */
+#ifndef CS_CONF_H
+#define CS_CONF_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "log.h"
+
+struct backend_ops;
+
+/* One `key = value` line of a model section, kept for the backend to parse. */
+struct conf_option {
+	char *key;
+	char *value;
+	int line;
+	int used;       /* set by the backend that consumed it; unused keys are errors */
+};
+
+struct model_conf {
+	char *name;                        /* the request's "model" */
+	int line;                          /* line of the [model NAME] header */
+	const struct backend_ops *backend;
+	struct conf_option *opts;          /* owned, nopts entries */
+	size_t nopts;
+	void *backend_conf;                /* owned by the backend (configure/unconfigure) */
+	struct model_conf *next;
+};
+
+struct conf {
+	int threads;              /* concurrent streams; one more thread answers 503 */
+	size_t thread_stack;      /* bytes per worker thread stack */
+	size_t max_body;          /* request body limit (413 past it) */
+	int max_json_depth;       /* JSON nesting limit */
+	size_t max_event;         /* largest single SSE event, bytes */
+	int heartbeat;            /* seconds of silence before a ':' comment */
+	int write_timeout;        /* seconds a blocked write to the front server may take */
+	int shutdown_grace;       /* seconds open streams get after SIGTERM */
+	int retry_ms;             /* the `retry:` sent to EventSource clients */
+	int retry_after;          /* Retry-After seconds on 503 */
+	int backlog;              /* listen(2) backlog when chatstream binds itself */
+	enum log_format log_format;
+	int debug;
+	char *mount;              /* may be NULL: the URL prefix chatstream is mounted at */
+	char *default_model;      /* name of a model section */
+	struct model_conf *models;
+	char *path;               /* the file read, NULL for built-in defaults */
+};
+
+/* Fills c with the built-in defaults and one model "demo" (backend demo). */
+int  conf_defaults(struct conf *c, struct cs_error *err);
+
+/*
+ * Reads and validates path into c (which must be zeroed or freed).  On
+ * failure err->line is the offending line (0 for the file as a whole) and c
+ * holds nothing that needs freeing.  Every problem found is also written to
+ * `report` (may be NULL) one line each, so --check-config lists them all.
+ */
+struct buf;
+int  conf_load(struct conf *c, const char *path, struct buf *report,
+    struct cs_error *err);
+
+/* Releases everything c owns, including the backends' parsed options. */
+void conf_free(struct conf *c);
+
+/* Returns the model named name, or the default when name is NULL; NULL if none. Borrowed. */
+const struct model_conf *conf_model(const struct conf *c, const char *name);
+
+/* Helpers for backends parsing their options. Each marks the option used. */
+struct conf_option *conf_opt(struct model_conf *m, const char *key);
+int conf_opt_int(struct model_conf *m, const char *key, long min, long max,
+    long *out, struct cs_error *err);    /* absent: *out untouched, returns 0 */
+int conf_opt_bool(struct model_conf *m, const char *key, int *out,
+    struct cs_error *err);
+int conf_opt_double(struct model_conf *m, const char *key, double min,
+    double max, double *out, struct cs_error *err);
+
+#endif

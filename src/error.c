@@ -1,0 +1,30 @@
+/* error.c: filling the shared cs_error record. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+int
+cs_fail(struct cs_error *err, int status, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return -1;
+	err->status = status;
+	err->type = type;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+cs_error_clear(struct cs_error *err)
+{
+	if (err == NULL)
+		return;
+	memset(err, 0, sizeof(*err));
+}

@@ -1,0 +1,239 @@
+/* handler.c: one request from route to log line, with a single teardown path. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "clock.h"
+#include "handler.h"
+#include "http.h"
+#include "log.h"
+#include "pump.h"
+#include "request.h"
+#include "stream.h"
+
+#define ROUTE_MAX 1024
+
+/* Routes below the mount other than "/" itself. */
+static const char *const known_routes[] = { "/health", NULL };
+
+/* Everything one request holds; released in one place, request_end(). */
+struct request_ctx {
+	struct conn *conn;
+	struct runtime *rt;
+	char route[ROUTE_MAX];
+	struct stream_record rec;
+	int64_t started_ms;
+	int counted;                  /* holds one of the rt->active slots */
+	char *body;
+	struct chat_request req;
+	struct stream stream;
+	int stream_opened;
+	const struct backend_ops *backend;
+	void *run;
+};
+
+static void
+request_end(struct request_ctx *x)
+{
+	if (x->run != NULL)
+		x->backend->stop(x->run);
+	if (x->stream_opened) {
+		x->rec.events = x->stream.events;
+		x->rec.bytes = x->stream.bytes;
+		x->rec.ttft_ms = x->stream.first_token_ms < 0 ? -1 :
+		    x->stream.first_token_ms - x->stream.started_ms;
+		stream_close(&x->stream);
+	}
+	chat_request_free(&x->req);
+	free(x->body);
+	if (x->counted)
+		atomic_fetch_sub(&x->rt->active, 1);
+	x->rec.duration_ms = clock_ms() - x->started_ms;
+	log_stream(&x->rec);
+}
+
+/* Answers with an error before any stream started. */
+static void
+reject(struct request_ctx *x, const struct cs_error *e, const char *headers)
+{
+	x->rec.status = e->status;
+	x->rec.outcome = "rejected";
+	x->rec.detail = e->type;
+	if (http_send_error(x->conn, e, headers) == -1)
+		x->rec.outcome = "client_gone";
+}
+
+static void
+health(struct request_ctx *x, int head_only)
+{
+	const struct model_conf *m;
+	json_object *o = json_object_new_object(), *models = json_object_new_array();
+
+	json_object_object_add(o, "status", json_object_new_string(
+	    atomic_load(&x->rt->shutdown_at) != 0 ? "shutting_down" : "ok"));
+	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	for (m = x->rt->conf->models; m != NULL; m = m->next)
+		json_object_array_add(models, json_object_new_string(m->name));
+	json_object_object_add(o, "models", models);
+	json_object_object_add(o, "default_model", json_object_new_string(
+	    conf_model(x->rt->conf, NULL)->name));
+	json_object_object_add(o, "streams", json_object_new_int(atomic_load(&x->rt->active)));
+	json_object_object_add(o, "capacity", json_object_new_int(x->rt->conf->threads));
+	x->rec.status = 200;
+	x->rec.outcome = "done";
+	if (http_send_json(x->conn, 200, NULL, head_only ? NULL : o) == -1)
+		x->rec.outcome = "client_gone";
+	json_object_put(o);
+}
+
+/* Reads the whole body after checking its length and type. Returns 0, or -1 with e filled. */
+static int
+read_body(struct request_ctx *x, size_t *lenp, enum body_kind *kind, struct cs_error *e)
+{
+	const struct conf *cf = x->rt->conf;
+	const char *cl = conn_param(x->conn, "CONTENT_LENGTH");
+	unsigned long long want;
+	size_t got = 0;
+	char *end;
+
+	if (cl == NULL || *cl == '\0')
+		return cs_fail(e, 411, "length_required",
+		    "a Content-Length is required");
+	errno = 0;
+	want = strtoull(cl, &end, 10);
+	if (errno != 0 || end == cl || *end != '\0' || cl[0] == '-')
+		return cs_fail(e, 400, "invalid_request", "malformed Content-Length");
+	if (want > cf->max_body)
+		return cs_fail(e, 413, "payload_too_large",
+		    "the body is %llu bytes; the limit is %zu", want, cf->max_body);
+	if (request_body_kind(conn_param(x->conn, "CONTENT_TYPE"), kind, e) == -1)
+		return -1;
+	if ((x->body = malloc((size_t)want + 1)) == NULL)
+		return cs_fail(e, 503, "overloaded", "out of memory");
+	while (got < want) {
+		ssize_t n = x->conn->ops->read(x->conn, x->body + got, (size_t)want - got);
+
+		if (n <= 0)
+			return cs_fail(e, 400, "invalid_request",
+			    "the body ended after %zu of %llu bytes", got, want);
+		got += (size_t)n;
+	}
+	x->body[got] = '\0';
+	*lenp = got;
+	return 0;
+}
+
+static void
+create_stream(struct request_ctx *x)
+{
+	struct runtime *rt = x->rt;
+	const struct conf *cf = rt->conf;
+	const struct model_conf *m;
+	struct cs_error e;
+	enum body_kind kind;
+	size_t len;
+	char retry[64];
+
+	cs_error_clear(&e);
+	if (atomic_load(&rt->shutdown_at) != 0) {
+		cs_fail(&e, 503, "overloaded", "the server is shutting down");
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
+		reject(x, &e, retry);
+		return;
+	}
+	x->counted = 1;
+	if (atomic_fetch_add(&rt->active, 1) >= cf->threads) {
+		cs_fail(&e, 503, "overloaded",
+		    "all %d streams are busy; retry shortly", cf->threads);
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
+		reject(x, &e, retry);
+		return;
+	}
+	if (read_body(x, &len, &kind, &e) == -1 ||
+	    request_parse(kind, x->body, len, cf->max_json_depth, &x->req, &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	if ((m = conf_model(cf, x->req.model)) == NULL) {
+		cs_fail(&e, 400, "invalid_request", "unknown model \"%s\"", x->req.model);
+		reject(x, &e, NULL);
+		return;
+	}
+	x->rec.model = m->name;
+	x->rec.backend = m->backend->name;
+	if (stream_open(&x->stream, cf, m, x->conn, &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	x->stream_opened = 1;
+	x->rec.stream_id = x->stream.id;
+	x->backend = m->backend;
+	if (m->backend->start(m, &x->req, &x->run, &e) == -1) {
+		x->run = NULL;
+		log_warnx("stream %s: backend %s: %s", x->stream.id, m->backend->name, e.message);
+		reject(x, &e, NULL);
+		return;
+	}
+	x->rec.status = 200;
+	if (stream_begin(&x->stream) == -1) {
+		x->rec.outcome = "client_gone";
+		return;
+	}
+	x->rec.outcome = pump_run(&x->stream, m->backend, x->run, rt,
+	    chat_request_words(&x->req), &x->rec.detail);
+}
+
+void
+handle_request(struct conn *c, struct runtime *rt)
+{
+	struct request_ctx x;
+	const char *method = conn_param(c, "REQUEST_METHOD");
+	struct cs_error e;
+
+	memset(&x, 0, sizeof(x));
+	x.conn = c;
+	x.rt = rt;
+	x.started_ms = clock_ms();
+	x.rec.stream_id = NULL;
+	x.rec.ttft_ms = -1;
+	x.rec.client = conn_param(c, "REMOTE_ADDR");
+	x.rec.method = method != NULL ? method : "-";
+	x.rec.path = x.route;
+	cs_error_clear(&e);
+	log_debug("request: method=%s path_info=%s script_name=%s request_uri=%s",
+	    method, conn_param(c, "PATH_INFO"), conn_param(c, "SCRIPT_NAME"),
+	    conn_param(c, "REQUEST_URI"));
+	if (method == NULL)
+		method = "";
+	if (request_route(rt->conf->mount, conn_param(c, "PATH_INFO"),
+	    conn_param(c, "SCRIPT_NAME"), conn_param(c, "REQUEST_URI"),
+	    known_routes, x.route, sizeof(x.route)) == -1) {
+		strcpy(x.route, "-");
+		cs_fail(&e, 404, "not_found", "no such path");
+		reject(&x, &e, NULL);
+	} else if (strcmp(x.route, "/health") == 0) {
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			health(&x, strcmp(method, "HEAD") == 0);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use GET on /health");
+			reject(&x, &e, "Allow: GET, HEAD\r\n");
+		}
+	} else if (strcmp(x.route, "/") == 0) {
+		if (strcmp(method, "POST") == 0)
+			create_stream(&x);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use POST to create a stream");
+			reject(&x, &e, "Allow: POST\r\n");
+		}
+	} else {
+		cs_fail(&e, 404, "not_found", "no such path");
+		reject(&x, &e, NULL);
+	}
+	request_end(&x);
+}

@@ -1,0 +1,11 @@
+/* handler.h: answering one request: routing, validation, and running its stream. */
+#ifndef CS_HANDLER_H
+#define CS_HANDLER_H
+
+#include "conn.h"
+#include "runtime.h"
+
+/* Answers the request on c completely (the caller then finishes the connection). */
+void handle_request(struct conn *c, struct runtime *rt);
+
+#endif

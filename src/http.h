@@ -1,0 +1,25 @@
+/* http.h: CGI/FastCGI response heads and the JSON bodies sent before any stream starts. */
+#ifndef CS_HTTP_H
+#define CS_HTTP_H
+
+#include <json-c/json.h>
+
+#include "conn.h"
+#include "error.h"
+
+/* The reason phrase for status ("Unknown" for codes we never send). Static. */
+const char *http_reason(int status);
+
+/*
+ * Sends a complete JSON response: a Status line, the extra header lines
+ * (may be NULL; each ending in "\r\n"), and body (borrowed; NULL sends a
+ * head only, for HEAD).  Returns 0, or -1 when the client is gone.
+ */
+int http_send_json(struct conn *c, int status, const char *extra_headers,
+    json_object *body);
+
+/* Sends {"error": {"type": ..., "message": ...}} with e->status. Returns as above. */
+int http_send_error(struct conn *c, const struct cs_error *e,
+    const char *extra_headers);
+
+#endif

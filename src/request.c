@@ -1,0 +1,609 @@
+/* request.c: routes and request bodies (JSON, form, plain text) into a validated chat_request. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "request.h"
+#include "utf8.h"
+
+#define BAD_REQUEST(err, ...) cs_fail(err, 400, "invalid_request", __VA_ARGS__)
+
+static size_t
+path_len(const char *uri)
+{
+	return strcspn(uri, "?#");
+}
+
+/*
+ * Matches pattern (a route; "*" stands for one non-empty path segment)
+ * against the end of path[0..len) at a '/' boundary.  Returns the length of
+ * the matched tail, or 0.
+ */
+static size_t
+match_tail(const char *path, size_t len, const char *pattern)
+{
+	size_t start;
+
+	for (start = 0; start < len; start++) {
+		const char *p = pattern, *s = path + start, *end = path + len;
+
+		if (path[start] != '/')
+			continue;
+		while (*p != '\0' && s < end) {
+			if (*p == '*') {
+				const char *seg = s;
+
+				while (s < end && *s != '/')
+					s++;
+				if (s == seg)
+					break;
+				p++;
+			} else if (*p++ != *s++)
+				break;
+		}
+		if (*p == '\0' && s == end)
+			return len - start;
+	}
+	return 0;
+}
+
+static int
+set_route(char *out, size_t size, const char *p, size_t n)
+{
+	if (n == 0 || p[0] != '/') {
+		if (size < n + 2)
+			return -1;
+		out[0] = '/';
+		memcpy(out + 1, p, n);
+		out[n + 1] = '\0';
+		return 0;
+	}
+	if (size < n + 1)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int
+request_route(const char *mount, const char *path_info, const char *script_name,
+    const char *request_uri, const char *const *routes, char *out, size_t size)
+{
+	const char *path = request_uri;
+	size_t len, i;
+
+	if (path == NULL || *path == '\0')
+		path = script_name != NULL ? script_name : "";
+	len = path_len(path);
+	if (mount != NULL) {
+		size_t ml = strlen(mount);
+
+		while (ml > 0 && mount[ml - 1] == '/')
+			ml--;
+		if (len >= ml && strncmp(path, mount, ml) == 0 &&
+		    (len == ml || path[ml] == '/'))
+			return set_route(out, size, path + ml, len - ml);
+		return set_route(out, size, path, len);
+	}
+	/*
+	 * Front servers disagree on where the mount ends (nginx passes the whole
+	 * path in SCRIPT_NAME; lighttpd splits after the next '/'), so a known
+	 * route at the end of the path wins over their split.
+	 */
+	for (i = 0; routes != NULL && routes[i] != NULL; i++) {
+		size_t n = match_tail(path, len, routes[i]);
+
+		if (n > 0)
+			return set_route(out, size, path + len - n, n);
+	}
+	if (path_info != NULL && *path_info != '\0')
+		return set_route(out, size, path_info, strlen(path_info));
+	return set_route(out, size, "/", 1);
+}
+
+int
+request_body_kind(const char *ct, enum body_kind *kind, struct cs_error *err)
+{
+	static const struct {
+		const char *type;
+		enum body_kind kind;
+	} kinds[] = {
+		{ "application/json", BODY_JSON },
+		{ "application/x-www-form-urlencoded", BODY_FORM },
+		{ "text/plain", BODY_TEXT },
+	};
+	const char *params;
+	size_t n, i;
+
+	if (ct == NULL || *ct == '\0')
+		return cs_fail(err, 415, "unsupported_media_type",
+		    "a Content-Type is required: application/json, "
+		    "application/x-www-form-urlencoded or text/plain");
+	n = strcspn(ct, "; \t");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strlen(kinds[i].type) == n && strncasecmp(ct, kinds[i].type, n) == 0)
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0]))
+		return cs_fail(err, 415, "unsupported_media_type",
+		    "Content-Type %.*s is not supported: use application/json, "
+		    "application/x-www-form-urlencoded or text/plain",
+		    (int)(n > 64 ? 64 : n), ct);
+	/* Any charset other than UTF-8 (or its ASCII subset) would be misread. */
+	for (params = ct + n; (params = strchr(params, ';')) != NULL; params++) {
+		const char *v;
+
+		while (*++params == ' ' || *params == '\t')
+			;
+		if (strncasecmp(params, "charset=", 8) != 0)
+			continue;
+		v = params + 8;
+		if (*v == '"')
+			v++;
+		if (strncasecmp(v, "utf-8", 5) != 0 && strncasecmp(v, "us-ascii", 8) != 0)
+			return cs_fail(err, 415, "unsupported_media_type",
+			    "only the UTF-8 charset is supported");
+	}
+	*kind = kinds[i].kind;
+	return 0;
+}
+
+static char *
+copy_text(const char *s, size_t len)
+{
+	char *p = malloc(len + 1);
+
+	if (p != NULL) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+static int
+is_blank(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!isspace((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int
+add_message(struct chat_request *req, const char *role, const char *content,
+    size_t len, struct cs_error *err)
+{
+	struct chat_message *m;
+
+	if (!utf8_valid(content, len))
+		return BAD_REQUEST(err, "%s content is not valid UTF-8", role);
+	m = realloc(req->messages, (req->nmessages + 1) * sizeof(*m));
+	if (m == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	req->messages = m;
+	m = &req->messages[req->nmessages];
+	if ((m->role = strdup(role)) == NULL ||
+	    (m->content = copy_text(content, len)) == NULL) {
+		free(m->role);
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	}
+	m->content_len = len;
+	req->nmessages++;
+	return 0;
+}
+
+/* Points req->prompt at the last user message; 400 when there is none or it is empty. */
+static int
+finish(struct chat_request *req, struct cs_error *err)
+{
+	size_t i;
+
+	for (i = req->nmessages; i-- > 0;)
+		if (strcmp(req->messages[i].role, "user") == 0) {
+			req->prompt = req->messages[i].content;
+			req->prompt_len = req->messages[i].content_len;
+			break;
+		}
+	if (req->prompt == NULL)
+		return BAD_REQUEST(err, "a prompt is required (\"prompt\", or a \"user\" message)");
+	if (is_blank(req->prompt, req->prompt_len))
+		return BAD_REQUEST(err, "the prompt is empty");
+	return 0;
+}
+
+static int
+set_model(struct chat_request *req, const char *s, size_t len, struct cs_error *err)
+{
+	if (len == 0 || len > 128 || !utf8_valid(s, len) || memchr(s, '\0', len) != NULL)
+		return BAD_REQUEST(err, "\"model\" must be a model name");
+	free(req->model);
+	if ((req->model = copy_text(s, len)) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	return 0;
+}
+
+static int
+set_max_tokens(struct chat_request *req, long long v, struct cs_error *err)
+{
+	if (v < 1 || v > 1000000)
+		return BAD_REQUEST(err, "\"max_tokens\" must be an integer from 1 to 1000000");
+	req->max_tokens = (long)v;
+	return 0;
+}
+
+static int
+set_temperature(struct chat_request *req, double v, struct cs_error *err)
+{
+	if (!isfinite(v) || v < 0 || v > 2)
+		return BAD_REQUEST(err, "\"temperature\" must be a number from 0 to 2");
+	req->temperature = v;
+	req->has_temperature = 1;
+	return 0;
+}
+
+/* A message's content: a string, or OpenAI's array of {"type":"text","text":...} parts. */
+static int
+json_content(json_object *c, struct chat_message *tmp, struct cs_error *err)
+{
+	size_t i, n, total = 0;
+	char *p;
+
+	if (json_object_is_type(c, json_type_string)) {
+		tmp->content = (char *)json_object_get_string(c);
+		tmp->content_len = (size_t)json_object_get_string_len(c);
+		return 0;
+	}
+	if (!json_object_is_type(c, json_type_array))
+		return BAD_REQUEST(err, "message \"content\" must be a string");
+	n = json_object_array_length(c);
+	for (i = 0; i < n; i++) {
+		json_object *part = json_object_array_get_idx(c, i), *t;
+
+		if (!json_object_is_type(part, json_type_object) ||
+		    !json_object_object_get_ex(part, "text", &t) ||
+		    !json_object_is_type(t, json_type_string))
+			return BAD_REQUEST(err, "only text content parts are supported");
+		total += (size_t)json_object_get_string_len(t);
+	}
+	if ((p = malloc(total + 1)) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	tmp->content = p;
+	tmp->content_len = total;
+	for (i = 0; i < n; i++) {
+		json_object *t;
+
+		json_object_object_get_ex(json_object_array_get_idx(c, i), "text", &t);
+		memcpy(p, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+		p += json_object_get_string_len(t);
+	}
+	*p = '\0';
+	tmp->role = p;   /* marks content as allocated here */
+	return 0;
+}
+
+static int
+json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
+{
+	size_t i, n;
+
+	if (!json_object_is_type(arr, json_type_array))
+		return BAD_REQUEST(err, "\"messages\" must be an array");
+	n = json_object_array_length(arr);
+	if (n == 0)
+		return BAD_REQUEST(err, "\"messages\" is empty");
+	for (i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(arr, i), *role, *content;
+		struct chat_message tmp = { NULL, NULL, 0 };
+		const char *r;
+		int rc;
+
+		if (!json_object_is_type(m, json_type_object))
+			return BAD_REQUEST(err, "messages[%zu] must be an object", i);
+		if (!json_object_object_get_ex(m, "role", &role) ||
+		    !json_object_is_type(role, json_type_string))
+			return BAD_REQUEST(err, "messages[%zu].role must be a string", i);
+		r = json_object_get_string(role);
+		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 &&
+		    strcmp(r, "assistant") != 0 && strcmp(r, "developer") != 0)
+			return BAD_REQUEST(err, "messages[%zu].role must be system, user or assistant", i);
+		if (!json_object_object_get_ex(m, "content", &content))
+			return BAD_REQUEST(err, "messages[%zu].content is missing", i);
+		if (json_content(content, &tmp, err) == -1)
+			return -1;
+		rc = add_message(req, strcmp(r, "developer") == 0 ? "system" : r,
+		    tmp.content, tmp.content_len, err);
+		if (tmp.role != NULL)
+			free(tmp.content);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_json(const char *body, size_t len, int max_depth, struct chat_request *req,
+    struct cs_error *err)
+{
+	json_tokener *tok;
+	json_object *root, *v, *prompt = NULL, *system = NULL, *messages = NULL;
+	enum json_tokener_error jerr;
+	int rc = -1;
+
+	if (len > INT32_MAX)
+		return cs_fail(err, 413, "payload_too_large", "body too large");
+	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue) {
+		/* Numbers are only complete once the end of input is seen. */
+		root = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+	}
+	if (root == NULL || jerr != json_tokener_success) {
+		if (jerr == json_tokener_error_depth)
+			cs_fail(err, 400, "invalid_json", "JSON nested deeper than %d levels", max_depth);
+		else if (jerr == json_tokener_continue)
+			cs_fail(err, 400, "invalid_json", "JSON body is incomplete");
+		else
+			cs_fail(err, 400, "invalid_json", "malformed JSON: %s",
+			    json_tokener_error_desc(jerr));
+		goto out;
+	}
+	if (json_tokener_get_parse_end(tok) < len &&
+	    !is_blank(body + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
+		cs_fail(err, 400, "invalid_json", "trailing data after the JSON value");
+		goto out;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		BAD_REQUEST(err, "the body must be a JSON object");
+		goto out;
+	}
+	if (json_object_object_get_ex(root, "model", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_string)) {
+			BAD_REQUEST(err, "\"model\" must be a string");
+			goto out;
+		}
+		if (set_model(req, json_object_get_string(v), (size_t)json_object_get_string_len(v), err) == -1)
+			goto out;
+	}
+	if ((json_object_object_get_ex(root, "max_tokens", &v) ||
+	    json_object_object_get_ex(root, "max_completion_tokens", &v)) &&
+	    !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_int)) {
+			BAD_REQUEST(err, "\"max_tokens\" must be an integer");
+			goto out;
+		}
+		errno = 0;
+		if (set_max_tokens(req, json_object_get_int64(v), err) == -1)
+			goto out;
+	}
+	if (json_object_object_get_ex(root, "temperature", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
+			BAD_REQUEST(err, "\"temperature\" must be a number");
+			goto out;
+		}
+		if (set_temperature(req, json_object_get_double(v), err) == -1)
+			goto out;
+	}
+	json_object_object_get_ex(root, "prompt", &prompt);
+	json_object_object_get_ex(root, "system", &system);
+	json_object_object_get_ex(root, "messages", &messages);
+	if (system != NULL && !json_object_is_type(system, json_type_string)) {
+		BAD_REQUEST(err, "\"system\" must be a string");
+		goto out;
+	}
+	if (prompt != NULL && messages != NULL) {
+		BAD_REQUEST(err, "give either \"prompt\" or \"messages\", not both");
+		goto out;
+	}
+	if (system != NULL && add_message(req, "system", json_object_get_string(system),
+	    (size_t)json_object_get_string_len(system), err) == -1)
+		goto out;
+	if (prompt != NULL) {
+		if (!json_object_is_type(prompt, json_type_string)) {
+			BAD_REQUEST(err, "\"prompt\" must be a string");
+			goto out;
+		}
+		if (add_message(req, "user", json_object_get_string(prompt),
+		    (size_t)json_object_get_string_len(prompt), err) == -1)
+			goto out;
+	} else if (messages != NULL && json_messages(req, messages, err) == -1)
+		goto out;
+	rc = finish(req, err);
+out:
+	json_object_put(root);
+	json_tokener_free(tok);
+	return rc;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes one application/x-www-form-urlencoded component into a new string. */
+static char *
+form_decode(const char *s, size_t len, size_t *outlen)
+{
+	char *out = malloc(len + 1), *p = out;
+	size_t i;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '+')
+			*p++ = ' ';
+		else if (s[i] == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hexval((unsigned char)s[i + 2])) < 0) {
+				free(out);
+				return NULL;
+			}
+			*p++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else
+			*p++ = s[i];
+	}
+	*p = '\0';
+	*outlen = (size_t)(p - out);
+	return out;
+}
+
+static int
+parse_form(const char *body, size_t len, struct chat_request *req, struct cs_error *err)
+{
+	const char *p = body, *end = body + len;
+	char *prompt = NULL, *system = NULL;
+	size_t prompt_len = 0, system_len = 0;
+	int rc = -1;
+
+	while (p < end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
+		size_t klen, vlen;
+		char *key = NULL, *val = NULL;
+
+		if (amp == NULL)
+			amp = end;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq == NULL)
+			eq = amp;
+		key = form_decode(p, (size_t)(eq - p), &klen);
+		val = form_decode(eq < amp ? eq + 1 : amp, eq < amp ? (size_t)(amp - eq - 1) : 0, &vlen);
+		p = amp + 1;
+		if (key == NULL || val == NULL) {
+			free(key);
+			free(val);
+			BAD_REQUEST(err, "malformed percent-encoding in the form body");
+			goto out;
+		}
+		if (!utf8_valid(val, vlen)) {
+			free(key);
+			free(val);
+			BAD_REQUEST(err, "form field is not valid UTF-8");
+			goto out;
+		}
+		if (strcmp(key, "prompt") == 0) {
+			free(prompt);
+			prompt = val;
+			prompt_len = vlen;
+			val = NULL;
+		} else if (strcmp(key, "system") == 0) {
+			free(system);
+			system = val;
+			system_len = vlen;
+			val = NULL;
+		} else if (strcmp(key, "model") == 0) {
+			if (set_model(req, val, vlen, err) == -1)
+				goto bad;
+		} else if (strcmp(key, "max_tokens") == 0) {
+			char *e;
+			long long v;
+
+			errno = 0;
+			v = strtoll(val, &e, 10);
+			if (errno != 0 || e == val || *e != '\0') {
+				BAD_REQUEST(err, "\"max_tokens\" must be an integer");
+				goto bad;
+			}
+			if (set_max_tokens(req, v, err) == -1)
+				goto bad;
+		} else if (strcmp(key, "temperature") == 0) {
+			char *e;
+			double v = strtod(val, &e);
+
+			if (e == val || *e != '\0') {
+				BAD_REQUEST(err, "\"temperature\" must be a number");
+				goto bad;
+			}
+			if (set_temperature(req, v, err) == -1)
+				goto bad;
+		}
+		free(key);
+		free(val);
+		continue;
+bad:
+		free(key);
+		free(val);
+		goto out;
+	}
+	if (system != NULL && add_message(req, "system", system, system_len, err) == -1)
+		goto out;
+	if (prompt != NULL && add_message(req, "user", prompt, prompt_len, err) == -1)
+		goto out;
+	rc = finish(req, err);
+out:
+	free(prompt);
+	free(system);
+	return rc;
+}
+
+int
+request_parse(enum body_kind kind, const char *body, size_t len, int max_depth,
+    struct chat_request *req, struct cs_error *err)
+{
+	switch (kind) {
+	case BODY_JSON:
+		return parse_json(body, len, max_depth, req, err);
+	case BODY_FORM:
+		return parse_form(body, len, req, err);
+	case BODY_TEXT:
+		if (!utf8_valid(body, len))
+			return BAD_REQUEST(err, "the body is not valid UTF-8");
+		if (add_message(req, "user", body, len, err) == -1)
+			return -1;
+		return finish(req, err);
+	}
+	return cs_fail(err, 500, "internal_error", "unknown body kind");
+}
+
+void
+chat_request_free(struct chat_request *req)
+{
+	size_t i;
+
+	for (i = 0; i < req->nmessages; i++) {
+		free(req->messages[i].role);
+		free(req->messages[i].content);
+	}
+	free(req->messages);
+	free(req->model);
+	memset(req, 0, sizeof(*req));
+}
+
+long
+chat_request_words(const struct chat_request *req)
+{
+	long words = 0;
+	size_t i, j;
+
+	for (i = 0; i < req->nmessages; i++) {
+		int in = 0;
+
+		for (j = 0; j < req->messages[i].content_len; j++) {
+			int sp = isspace((unsigned char)req->messages[i].content[j]);
+
+			if (!sp && !in)
+				words++;
+			in = !sp;
+		}
+	}
+	return words;
+}

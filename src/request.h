@@ -1,0 +1,42 @@
+/* request.h: turning an HTTP request's route and body into a validated chat_request. */
+#ifndef CS_REQUEST_H
+#define CS_REQUEST_H
+
+#include <stddef.h>
+
+#include "backend.h"
+#include "error.h"
+
+enum body_kind { BODY_JSON, BODY_FORM, BODY_TEXT };
+
+/*
+ * Resolves the route relative to the mount point into out (NUL-terminated,
+ * starting with '/', without the query string).  With mount (the configured
+ * prefix) it is stripped from the URI path.  Without it, a known route from
+ * routes (NULL-terminated; "*" matches one path segment) found at the end of
+ * the URI path wins; else PATH_INFO; else "/" (the mount itself).  Any
+ * argument may be NULL.  Returns 0, or -1 when out is too small.
+ */
+int request_route(const char *mount, const char *path_info,
+    const char *script_name, const char *request_uri,
+    const char *const *routes, char *out, size_t size);
+
+/* Maps a Content-Type header to a body kind; 415 for anything else (or a non-UTF-8 charset). */
+int request_body_kind(const char *content_type, enum body_kind *kind,
+    struct cs_error *err);
+
+/*
+ * Parses body[0..len) of the given kind into req (zeroed by the caller),
+ * which then owns copies of everything it needs; release it with
+ * chat_request_free() whether or not this fails.  Errors are 400s with type
+ * invalid_json or invalid_request.
+ */
+int request_parse(enum body_kind kind, const char *body, size_t len,
+    int max_depth, struct chat_request *req, struct cs_error *err);
+
+void chat_request_free(struct chat_request *req);
+
+/* Counts whitespace-separated words over every message: the usage prompt_tokens. */
+long chat_request_words(const struct chat_request *req);
+
+#endif

@@ -1,0 +1,316 @@
+/* server.c: the FastCGI worker pool with a spare thread for 503s, graceful SIGTERM, and CGI mode. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "handler.h"
+#include "log.h"
+#include "runtime.h"
+#include "server.h"
+
+#define SD_LISTEN_FDS_START 3
+
+static int
+is_listening_socket(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
+}
+
+static int
+listen_unix(const char *path, int backlog)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_warnx("socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("socket");
+		return -1;
+	}
+	/* A stale socket from an earlier run is replaced; any other file is not. */
+	{
+		struct stat st;
+
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, backlog) == -1) {
+		log_warn("cannot listen on %s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+listen_tcp(const char *spec, int backlog)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	struct addrinfo hints, *res, *ai;
+	int fd = -1, on = 1, rc;
+	size_t hl;
+
+	if (colon == NULL || colon == spec || colon[1] == '\0') {
+		log_warnx("-b wants HOST:PORT (e.g. 127.0.0.1:9000 or [::1]:9000), got %s", spec);
+		return -1;
+	}
+	hl = (size_t)(colon - spec);
+	if (spec[0] == '[' && colon[-1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		log_warnx("host too long in %s", spec);
+		return -1;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		log_warnx("cannot resolve %s: %s", spec, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1)
+		log_warn("cannot listen on %s", spec);
+	return fd;
+}
+
+int
+server_listen_fd(const struct listen_spec *spec, int backlog)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+
+	if (spec->unix_path != NULL)
+		return listen_unix(spec->unix_path, backlog);
+	if (spec->tcp != NULL)
+		return listen_tcp(spec->tcp, backlog);
+	if (pid != NULL && fds != NULL && strtol(pid, NULL, 10) == (long)getpid() &&
+	    strtol(fds, NULL, 10) >= 1) {
+		unsetenv("LISTEN_PID");
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+		return SD_LISTEN_FDS_START;
+	}
+	if (is_listening_socket(STDIN_FILENO))
+		return STDIN_FILENO;
+	return -2;
+}
+
+/* The shared state of the worker threads. */
+struct pool {
+	struct runtime rt;
+	int listen_fd;
+	pthread_mutex_t accept_mu;    /* one thread at a time waits in accept */
+	atomic_int stopping;
+};
+
+static void
+prepare_connection(FCGX_Request *req, const struct conf *cf)
+{
+	struct timeval tv = { cf->write_timeout, 0 };
+
+	/* A command we spawn must not inherit another request's connection. */
+	fcntl(req->ipcFd, F_SETFD, FD_CLOEXEC);
+	/* A front server that stops reading cannot hold a thread forever. */
+	setsockopt(req->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* Waits for the next request; returns 0, or -1 when the pool is stopping. */
+static int
+accept_next(struct pool *p, FCGX_Request *req)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&p->accept_mu);
+	while (!atomic_load(&p->stopping)) {
+		struct pollfd pfd[2] = {
+			{ .fd = p->listen_fd, .events = POLLIN },
+			{ .fd = p->rt.shutdown_fd, .events = POLLIN },
+		};
+
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno != EINTR)
+				log_warn("poll on the listening socket");
+			continue;
+		}
+		if (pfd[1].revents & POLLIN)
+			break;
+		if (!(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
+			continue;
+		/* The socket is non-blocking: another process may have taken it first. */
+		rc = FCGX_Accept_r(req);
+		if (rc == 0)
+			break;
+		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR &&
+		    rc != -ECONNABORTED) {
+			errno = -rc;
+			log_warn("accept");
+			usleep(10000);
+		}
+		rc = -1;
+	}
+	pthread_mutex_unlock(&p->accept_mu);
+	return rc;
+}
+
+static void *
+worker(void *arg)
+{
+	struct pool *p = arg;
+	FCGX_Request req;
+	struct conn c;
+
+	if (FCGX_InitRequest(&req, p->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_warnx("FCGX_InitRequest failed");
+		return NULL;
+	}
+	while (accept_next(p, &req) == 0) {
+		prepare_connection(&req, p->rt.conf);
+		conn_fcgi_init(&c, &req);
+		handle_request(&c, &p->rt);
+		FCGX_Finish_r(&req);
+	}
+	FCGX_Free(&req, 1);
+	return NULL;
+}
+
+/* Blocks the signals that the signal thread takes; workers never see EINTR from them. */
+static void
+block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+server_run_fastcgi(struct conf *cf, int listen_fd)
+{
+	struct pool p;
+	pthread_attr_t attr;
+	pthread_t *threads;
+	sigset_t set;
+	int i, n = cf->threads + 1, started = 0, sig = 0;
+	uint64_t one = 1;
+
+	memset(&p, 0, sizeof(p));
+	p.rt.conf = cf;
+	p.listen_fd = listen_fd;
+	atomic_init(&p.rt.shutdown_at, 0);
+	atomic_init(&p.rt.active, 0);
+	atomic_init(&p.stopping, 0);
+	pthread_mutex_init(&p.accept_mu, NULL);
+	if ((p.rt.shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
+		log_warn("eventfd");
+		return 1;
+	}
+	block_signals(&set);
+	if (FCGX_Init() != 0) {
+		log_warnx("FCGX_Init failed");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+	if ((threads = calloc((size_t)n, sizeof(*threads))) == NULL) {
+		log_warnx("out of memory");
+		return 1;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, cf->thread_stack);
+	for (i = 0; i < n; i++) {
+		int rc = pthread_create(&threads[i], &attr, worker, &p);
+
+		if (rc != 0) {
+			errno = rc;
+			log_warn("could only start %d of %d threads", started, n);
+			break;
+		}
+		started++;
+	}
+	pthread_attr_destroy(&attr);
+	if (started < 2) {
+		log_warnx("not enough threads to serve");
+		atomic_store(&p.stopping, 1);
+		eventfd_write(p.rt.shutdown_fd, one);
+	} else {
+		log_info("serving FastCGI: %d stream threads + 1 spare, heartbeat %ds",
+		    started - 1, cf->heartbeat);
+		while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+			log_info("SIGHUP ignored (restart to reload the configuration)");
+		log_info("signal %d: no new requests; open streams have %ds",
+		    sig, cf->shutdown_grace);
+		atomic_store(&p.rt.shutdown_at, clock_ms() + (int64_t)cf->shutdown_grace * 1000);
+		atomic_store(&p.stopping, 1);
+		eventfd_write(p.rt.shutdown_fd, one);
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	close(p.rt.shutdown_fd);
+	pthread_mutex_destroy(&p.accept_mu);
+	log_info("stopped");
+	return 0;
+}
+
+int
+server_run_cgi(struct conf *cf)
+{
+	struct runtime rt;
+	struct conn c;
+
+	memset(&rt, 0, sizeof(rt));
+	rt.conf = cf;
+	rt.shutdown_fd = -1;
+	atomic_init(&rt.shutdown_at, 0);
+	atomic_init(&rt.active, 0);
+	signal(SIGPIPE, SIG_IGN);
+	conn_cgi_init(&c);
+	handle_request(&c, &rt);
+	return 0;
+}

@@ -1,0 +1,68 @@
+/* stream.h: the stream object, the one place every event of a stream passes through. */
+#ifndef CS_STREAM_H
+#define CS_STREAM_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "conf.h"
+#include "conn.h"
+#include "utf8.h"
+
+#define STREAM_ID_LEN 22   /* 128 random bits, base64url without padding */
+
+/*
+ * A stream numbers its events 1, 2, 3, ..., frames them as SSE and delivers
+ * them to its reader (today the POST's own connection).  Backends only hand
+ * it text; the SSE encoder only sees finished payloads.  A journal for
+ * resuming streams is meant to plug in at stream_emit() in stream.c.
+ */
+struct stream {
+	char id[STREAM_ID_LEN + 1];
+	const struct conf *conf;            /* borrowed */
+	const struct model_conf *model;     /* borrowed */
+	struct conn *conn;                  /* borrowed: the reader */
+	uint64_t seq;                       /* id of the last event sent */
+	struct buf out;                     /* encoded bytes of one event */
+	struct buf payload;                 /* JSON payload of one token event */
+	struct buf text;                    /* sanitised text of one token */
+	struct utf8_carry carry;            /* split UTF-8 held back */
+	int64_t started_ms, first_token_ms, last_write_ms;
+	uint64_t events, bytes;
+	long tokens;                        /* token events sent */
+	int gone;                           /* the reader has left */
+	int ended;                          /* done or error was sent */
+};
+
+/* Fills a fresh random stream id into id (STREAM_ID_LEN + 1 bytes). Returns 0 or -1. */
+int  stream_new_id(char *id);
+
+/* Prepares s for a stream of model m to conn. Returns 0 or -1 (no random source). */
+int  stream_open(struct stream *s, const struct conf *cf,
+    const struct model_conf *m, struct conn *conn, struct cs_error *err);
+
+/* Sends the head, the retry line, a comment and the meta event, flushed. */
+int  stream_begin(struct stream *s);
+
+/*
+ * Sends bytes[0..len) as one token event (nothing when all of it is an
+ * incomplete UTF-8 sequence held back for the next call).  Any bytes are
+ * accepted.  Returns 0, or -1 when the reader has gone.
+ */
+int  stream_token(struct stream *s, const char *bytes, size_t len);
+
+/* Ends the stream with `event: done`. Returns 0 or -1 as above. */
+int  stream_done(struct stream *s, const struct backend_result *res,
+    long prompt_tokens);
+
+/* Ends the stream with `event: error` of the given type. Returns 0 or -1 as above. */
+int  stream_error(struct stream *s, const char *type, const char *message);
+
+/* Sends a heartbeat comment. Returns 0 or -1 as above. */
+int  stream_heartbeat(struct stream *s);
+
+/* Releases what s holds (not the connection). */
+void stream_close(struct stream *s);
+
+#endif
