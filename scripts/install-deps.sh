@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs the Debian 12 packages chatstream needs to build, test and run the demo.
+# Run as root.  Installs only what is missing; safe to run again.
+set -euo pipefail
+
+packages=(
+	build-essential autoconf automake libtool pkg-config   # the toolchain
+	libfcgi-dev libjson-c-dev                               # libraries chatstream links
+	lighttpd spawn-fcgi curl python3                        # the front server and clients the tests run
+	procps                                                  # ps/pkill used by the test scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "install-deps: everything is installed"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root (or: sudo $0)" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
