@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,11 @@ reserve(struct buf *b, size_t extra)
 	if (need <= b->alloc)
 		return 0;
 	n = b->alloc != 0 ? b->alloc : 256;
-	while (n < need)
+	while (n < need && n <= SIZE_MAX / 2)
 		n *= 2;
-	if (n > b->cap + 1)
+	if (n < need)
+		n = need;
+	if (n - 1 > b->cap)     /* not cap + 1: that wraps for a cap of SIZE_MAX */
 		n = b->cap + 1;
 	if ((p = realloc(b->data, n)) == NULL)
 		return -1;

@@ -206,9 +206,14 @@ handle_request(struct conn *c, struct runtime *rt)
 	x.rec.method = method != NULL ? method : "-";
 	x.rec.path = x.route;
 	cs_error_clear(&e);
-	log_debug("request: method=%s path_info=%s script_name=%s request_uri=%s",
-	    method, conn_param(c, "PATH_INFO"), conn_param(c, "SCRIPT_NAME"),
-	    conn_param(c, "REQUEST_URI"));
+	if (log_debug_enabled()) {
+		const char *pi = conn_param(c, "PATH_INFO"), *sn = conn_param(c, "SCRIPT_NAME"),
+		    *ru = conn_param(c, "REQUEST_URI");
+
+		log_debug("request: method=%s path_info=%s script_name=%s request_uri=%s",
+		    method != NULL ? method : "-", pi != NULL ? pi : "-",
+		    sn != NULL ? sn : "-", ru != NULL ? ru : "-");
+	}
 	if (method == NULL)
 		method = "";
 	if (request_route(rt->conf->mount, conn_param(c, "PATH_INFO"),

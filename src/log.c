@@ -154,6 +154,19 @@ or_dash(const char *s)
 	return (s != NULL && *s != '\0') ? s : "-";
 }
 
+/* A text-format field value: no spaces or control characters, so lines stay parseable. */
+static const char *
+field(const char *s, char *tmp, size_t size)
+{
+	size_t i;
+
+	s = or_dash(s);
+	for (i = 0; s[i] != '\0' && i + 1 < size; i++)
+		tmp[i] = ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	tmp[i] = '\0';
+	return tmp;
+}
+
 void
 log_stream(const struct stream_record *r)
 {
@@ -184,13 +197,17 @@ log_stream(const struct stream_record *r)
 		    JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 	} else {
+		char path[256], model[130], client[64], method[16];
+
 		n = snprintf(line, sizeof(line),
 		    "%s %s[%ld] stream: id=%s client=%s method=%s path=%s model=%s "
 		    "backend=%s status=%d ttft_ms=%lld events=%llu bytes=%llu "
 		    "duration_ms=%lld outcome=%s%s%s\n",
 		    ts, log_progname, (long)getpid(), or_dash(r->stream_id),
-		    or_dash(r->client), or_dash(r->method), or_dash(r->path),
-		    or_dash(r->model), or_dash(r->backend), r->status,
+		    field(r->client, client, sizeof(client)),
+		    field(r->method, method, sizeof(method)),
+		    field(r->path, path, sizeof(path)),
+		    field(r->model, model, sizeof(model)), or_dash(r->backend), r->status,
 		    (long long)r->ttft_ms, (unsigned long long)r->events,
 		    (unsigned long long)r->bytes, (long long)r->duration_ms,
 		    or_dash(r->outcome), r->detail != NULL ? " detail=" : "",

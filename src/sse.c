@@ -40,7 +40,7 @@ sse_event(struct buf *out, uint64_t id, const char *name, const char *data,
 			continue;
 		}
 		if (buf_add(out, "data: ", 6) == -1 ||
-		    buf_add(out, data + start, i - start) == -1 ||
+		    (i > start && buf_add(out, data + start, i - start) == -1) ||
 		    buf_addc(out, '\n') == -1)
 			goto overflow;
 		if (i >= len)

@@ -9,7 +9,7 @@
 
 /*
  * Appends one complete event to out: `id:` (when id > 0), `event:` (when
- * name is not NULL; CR, LF and NUL are dropped from it), one `data:` line per
+ * name is not NULL; CR and LF are dropped from it), one `data:` line per
  * line of data (split on CRLF, CR and LF, so a bare CR cannot start a new
  * field), then the blank line that dispatches it.  LF line endings only.
  * Returns 0, or -1 when out's cap would be exceeded (out is then unchanged).
