@@ -36,7 +36,7 @@ spawn-fcgi -n -s "$run/chatstream.sock" -M 0600 -- "$top/src/chatstream" \
 echo $! >"$run/chatstream.pid"
 # lighttpd: the shipped snippet, mounted at /chat/, on loopback.
 cat >"$run/lighttpd.conf" <<CONF
-var.chatstream_mount  = "/chat/"
+var.chatstream_mount  = "/chat"
 var.chatstream_socket = "$run/chatstream.sock"
 server.bind           = "127.0.0.1"
 server.port           = $port

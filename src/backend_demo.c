@@ -149,8 +149,8 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 	while (now >= r->next_ms) {
 		size_t tl;
 
-		if (r->pos >= r->len || r->sent >= r->limit) {
-			res->finish_reason = r->pos >= r->len ? "stop" : "length";
+		if ((r->pos >= r->len && !r->control_pending) || r->sent >= r->limit) {
+			res->finish_reason = r->pos >= r->len && !r->control_pending ? "stop" : "length";
 			res->completion_tokens = r->sent;
 			return BACKEND_DONE;
 		}
@@ -166,6 +166,7 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 		}
 		if (r->control_pending) {
 			r->control_pending = 0;
+			r->sent++;
 			if (stream_token(s, control, sizeof(control) - 1) == -1)
 				return BACKEND_MORE;
 		} else {

@@ -461,8 +461,7 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 			note(report, path, err, &e, &nerr);
 	}
 	fclose(fp);
-	if (nerr == 0)
-		conf_validate(c, report, path, err, &nerr);
+	conf_validate(c, report, path, err, &nerr);
 	if (nerr > 0) {
 		conf_free(c);
 		return -1;

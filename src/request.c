@@ -92,10 +92,12 @@ request_route(const char *mount, const char *path_info, const char *script_name,
 			return set_route(out, size, path + ml, len - ml);
 		return set_route(out, size, path, len);
 	}
+	if (path_info != NULL && *path_info != '\0')
+		return set_route(out, size, path_info, strlen(path_info));
 	/*
-	 * Front servers disagree on where the mount ends (nginx passes the whole
-	 * path in SCRIPT_NAME; lighttpd splits after the next '/'), so a known
-	 * route at the end of the path wins over their split.
+	 * No PATH_INFO: the front server put the whole path in SCRIPT_NAME (as
+	 * nginx's stock fastcgi_params do), so the mount is unknown.  A known
+	 * route at the end of the path is taken; anything else is the mount.
 	 */
 	for (i = 0; routes != NULL && routes[i] != NULL; i++) {
 		size_t n = match_tail(path, len, routes[i]);
@@ -103,8 +105,6 @@ request_route(const char *mount, const char *path_info, const char *script_name,
 		if (n > 0)
 			return set_route(out, size, path + len - n, n);
 	}
-	if (path_info != NULL && *path_info != '\0')
-		return set_route(out, size, path_info, strlen(path_info));
 	return set_route(out, size, "/", 1);
 }
 
@@ -136,11 +136,12 @@ request_body_kind(const char *ct, enum body_kind *kind, struct cs_error *err)
 		    "application/x-www-form-urlencoded or text/plain",
 		    (int)(n > 64 ? 64 : n), ct);
 	/* Any charset other than UTF-8 (or its ASCII subset) would be misread. */
-	for (params = ct + n; (params = strchr(params, ';')) != NULL; params++) {
+	for (params = strchr(ct + n, ';'); params != NULL; params = strchr(params, ';')) {
 		const char *v;
 
-		while (*++params == ' ' || *params == '\t')
-			;
+		params++;
+		while (*params == ' ' || *params == '\t')
+			params++;
 		if (strncasecmp(params, "charset=", 8) != 0)
 			continue;
 		v = params + 8;
@@ -350,7 +351,9 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 		jerr = json_tokener_get_error(tok);
 	}
 	if (root == NULL || jerr != json_tokener_success) {
-		if (jerr == json_tokener_error_depth)
+		if (jerr == json_tokener_error_parse_utf8_string)
+			BAD_REQUEST(err, "the body is not valid UTF-8");
+		else if (jerr == json_tokener_error_depth)
 			cs_fail(err, 400, "invalid_json", "JSON nested deeper than %d levels", max_depth);
 		else if (jerr == json_tokener_continue)
 			cs_fail(err, 400, "invalid_json", "JSON body is incomplete");

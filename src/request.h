@@ -12,9 +12,10 @@ enum body_kind { BODY_JSON, BODY_FORM, BODY_TEXT };
 /*
  * Resolves the route relative to the mount point into out (NUL-terminated,
  * starting with '/', without the query string).  With mount (the configured
- * prefix) it is stripped from the URI path.  Without it, a known route from
- * routes (NULL-terminated; "*" matches one path segment) found at the end of
- * the URI path wins; else PATH_INFO; else "/" (the mount itself).  Any
+ * prefix) it is stripped from the URI path.  Without it, PATH_INFO is the
+ * route when the front server sets it; else a known route from routes
+ * (NULL-terminated; "*" matches one path segment) at the end of the URI path;
+ * else "/" (the mount itself).  Any
  * argument may be NULL.  Returns 0, or -1 when out is too small.
  */
 int request_route(const char *mount, const char *path_info,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -304,13 +305,23 @@ server_run_cgi(struct conf *cf)
 	struct runtime rt;
 	struct conn c;
 
+	sigset_t set;
+
 	memset(&rt, 0, sizeof(rt));
 	rt.conf = cf;
-	rt.shutdown_fd = -1;
 	atomic_init(&rt.shutdown_at, 0);
 	atomic_init(&rt.active, 0);
-	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Front servers end a CGI program whose client left with SIGTERM
+	 * (lighttpd does): the signal becomes readable on an fd, so the stream
+	 * ends through its normal teardown (the backend stopped, the log line
+	 * written) instead of the process dying mid-stream.
+	 */
+	block_signals(&set);
+	rt.shutdown_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	conn_cgi_init(&c);
 	handle_request(&c, &rt);
+	if (rt.shutdown_fd >= 0)
+		close(rt.shutdown_fd);
 	return 0;
 }

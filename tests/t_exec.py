@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""t_exec.py: the exec backend through lighttpd: a real command's stdout streams to
+the client, its stderr goes to the log only, a non-zero exit and time limits end the
+stream with `event: error`, and a client that leaves takes the command with it
+(its process is gone and the stream thread is free again).  The commands are small
+sh scripts written by the test."""
+
+import json
+import os
+import signal
+import stat
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from harness import (Fixture, _alive, check_stream, config, diag, is_, ok,  # noqa: E402
+                     require_tools, run)
+
+
+def script(fx, name, body):
+    p = fx.path(name)
+    with open(p, "w") as f:
+        f.write("#!/bin/sh\n" + body)
+    os.chmod(p, stat.S_IRWXU)
+    return p
+
+
+def wait_gone(pid, timeout):
+    end = time.monotonic() + timeout
+    for _ in range(int(timeout * 100) + 1):
+        if not _alive(pid):
+            return True
+        if time.monotonic() > end:
+            break
+        time.sleep(0.01)
+    return not _alive(pid)
+
+
+def read_pid(path, timeout=5):
+    end = time.monotonic() + timeout
+    for _ in range(500):
+        try:
+            with open(path) as f:
+                t = f.read().strip()
+            if t:
+                return int(t)
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > end:
+            return None
+        time.sleep(0.01)
+    return None
+
+
+def main():
+    require_tools()
+    fx = Fixture("exec")
+    pidfile = fx.path("child.pid")
+    echo = script(fx, "echo.sh", "printf 'got: '\ncat\nprintf ' end'\n")
+    utf8 = script(fx, "utf8.sh",
+                  # "héllo 🎉" one byte at a time, so characters are split across reads
+                  "for b in 150 303 251 154 154 157 040 360 237 216 211; do\n"
+                  "  printf \"\\\\$b\"; sleep 0.02\ndone\n")
+    fail = script(fx, "fail.sh", "printf 'partial '\necho 'secret diagnostics' >&2\nexit 3\n")
+    silent = script(fx, "silent.sh", "echo $$ > %s\nprintf 'one '\nexec sleep 30\n" % pidfile)
+    chatty = script(fx, "chatty.sh", "while :; do printf 'x '; sleep 0.1; done\n")
+    slow = script(fx, "slow.sh",
+                  "echo $$ > %s\ni=0\nwhile [ $i -lt 300 ]; do printf 'tok%%d ' $i; sleep 0.1; "
+                  "i=$((i+1)); done\n" % pidfile)
+    cs = fx.start_chatstream(config({"threads": 1}, {
+        "echo": {"backend": "exec", "command": echo},
+        "messages": {"backend": "exec", "command": "/bin/cat", "input": "messages"},
+        "utf8": {"backend": "exec", "command": utf8},
+        "fail": {"backend": "exec", "command": fail},
+        "silent": {"backend": "exec", "command": silent, "idle_timeout": 1,
+                   "kill_grace_ms": 200},
+        "chatty": {"backend": "exec", "command": chatty, "max_duration": 1},
+        "slow": {"backend": "exec", "command": slow, "kill_grace_ms": 500},
+        "missing": {"backend": "exec", "command": "/nonexistent/model --flag"},
+    }))
+    fx.start_lighttpd(cs)
+
+    # stdout streams back; the prompt arrived on stdin
+    P = "line one\nline \"two\" ü"
+    r = fx.chat({"prompt": P, "model": "echo"})
+    check_stream(r, "got: " + P + " end", "stop", model="echo", completion_tokens=False)
+
+    # input = messages: the command reads the chat as one JSON line
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi\u0000there"}]
+    r = fx.chat({"messages": msgs, "model": "messages", "max_tokens": 7})
+    sv = r.stream()
+    try:
+        got = json.loads(sv.text)
+    except ValueError:
+        got = None
+    is_(got, {"messages": msgs, "max_tokens": 7}, "input = messages: stdin held the chat as JSON")
+
+    # multi-byte characters split across reads are never split across events
+    r = fx.chat({"prompt": "x", "model": "utf8"})
+    sv = check_stream(r, "h\u00e9llo \U0001F389", "stop", model="utf8", completion_tokens=False)
+    ok(all("\ufffd" not in t for t in sv.texts), "no U+FFFD: held-back bytes were completed")
+
+    # a non-zero exit: event: error; stderr goes to the log, not to the client
+    r = fx.chat({"prompt": "x", "model": "fail"})
+    sv = r.stream()
+    is_(r.status, 200, "failing command: the stream had started (200)")
+    is_(sv.types[-1:], ["error"], "failing command: the stream ends with event: error")
+    is_((sv.error or {}).get("error", {}).get("type"), "backend_error", "error type backend_error")
+    ok("status 3" in (sv.error or {}).get("error", {}).get("message", ""),
+       "the error names the exit status")
+    is_(sv.text, "partial ", "output before the failure was delivered")
+    ok(b"secret diagnostics" not in r.body, "stderr never reaches the client")
+    ok(cs.wait_log(r"command stderr: secret diagnostics") is not None, "stderr is in the log")
+    ok(cs.wait_log(r"model=fail .*outcome=error") is not None, "log: outcome=error")
+
+    # idle timeout: event: error type timeout, and the silent command is stopped
+    r = fx.chat({"prompt": "x", "model": "silent"})
+    sv = r.stream()
+    is_((sv.error or {}).get("error", {}).get("type"), "timeout", "idle_timeout: error type timeout")
+    ok(cs.wait_log(r"model=silent .*outcome=timeout") is not None, "log: outcome=timeout")
+    pid = read_pid(pidfile)
+    ok(pid is not None and wait_gone(pid, 5), "the silent command was stopped (pid %s)" % pid)
+    os.unlink(pidfile)
+
+    # max_duration on a command that never stops talking
+    r = fx.chat({"prompt": "x", "model": "chatty"})
+    sv = r.stream()
+    is_((sv.error or {}).get("error", {}).get("type"), "timeout", "max_duration: error type timeout")
+    ok(sv.text.startswith("x "), "output before the limit was delivered")
+
+    # a command that cannot start: an error status before any stream
+    r = fx.chat({"prompt": "x", "model": "missing"})
+    is_(r.status, 503, "a command that cannot run: 503 before the stream")
+    is_((r.json() or {}).get("error", {}).get("type"), "backend_unavailable",
+        "error type backend_unavailable")
+
+    # the client leaves mid-stream: the command is killed and the thread is free
+    st = fx.curl_start(body=json.dumps({"prompt": "x", "model": "slow"}),
+                       content_type="application/json")
+    ok(st.read_until(lambda res: len(res.stream().texts) >= 3, 10), "slow stream started")
+    pid = read_pid(pidfile)
+    ok(pid is not None and _alive(pid), "the command runs (pid %s)" % pid)
+    st.kill()
+    t0 = time.monotonic()
+    gone = pid is not None and wait_gone(pid, 5)
+    ok(gone, "the command is gone after the client left (%.0f ms)" % ((time.monotonic() - t0) * 1000))
+    ok(cs.wait_log(r"model=slow .*outcome=client_gone") is not None, "log: outcome=client_gone")
+    # threads = 1: only a freed thread can serve this one
+    r = fx.chat({"prompt": "again", "model": "echo"})
+    check_stream(r, "got: again end", "stop", model="echo", label="after the disconnect",
+                 completion_tokens=False)
+    ok(cs.alive(), "chatstream still runs")
+
+
+run(main)
