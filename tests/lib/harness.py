@@ -17,7 +17,6 @@ child also gets PR_SET_PDEATHSIG so nothing outlives a killed test runner.
 """
 
 import atexit
-import codecs
 import ctypes
 import json
 import os
