@@ -136,8 +136,8 @@ create_stream(struct request_ctx *x)
 	const struct conf *cf = rt->conf;
 	const struct model_conf *m;
 	struct cs_error e;
-	enum body_kind kind;
-	size_t len;
+	enum body_kind kind = BODY_JSON;
+	size_t len = 0;
 	char retry[64];
 
 	cs_error_clear(&e);

@@ -132,6 +132,11 @@ server_listen_fd(const struct listen_spec *spec, int backlog)
 		unsetenv("LISTEN_PID");
 		unsetenv("LISTEN_FDS");
 		unsetenv("LISTEN_FDNAMES");
+		if (!is_listening_socket(SD_LISTEN_FDS_START)) {
+			log_warnx("LISTEN_FDS is set but fd %d is not a listening socket",
+			    SD_LISTEN_FDS_START);
+			return -1;
+		}
 		fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
 		return SD_LISTEN_FDS_START;
 	}
