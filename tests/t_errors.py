@@ -329,7 +329,7 @@ def hostile_direct(cs, rng, method, path, ctype, body):
     if r < 0.1:
         params = [(k, v) for k, v in params if k != "REQUEST_METHOD"]
     elif r < 0.2:
-        params = [(k, v) for k, v in params if k not in ("SCRIPT_NAME", "REQUEST_URI")]
+        params = [(k, v) for k, v in params if k not in ("SCRIPT_NAME", "PATH_INFO", "REQUEST_URI")]
     elif r < 0.3:
         params.append(("HTTP_" + "X" * rng.randrange(100, 3000), "v" * rng.randrange(0, 3000)))
     st, hs, rb, _ = cs.request(params, body, timeout=10,

@@ -707,17 +707,20 @@ def _children(pid):
 
 def fcgi_params(method, path, content_type=None, content_length=None, extra=(),
                 query=""):
-    """The params lighttpd 1.4.69 sends for a request to MOUNT + path (as
-    observed with this snippet: SCRIPT_NAME is the whole path, no PATH_INFO
-    for a one-segment path, CONTENT_LENGTH always set)."""
+    """The params lighttpd 1.4.69 sends for a request to MOUNT + path with
+    this harness's lighttpd config (var.chatstream_mount without the trailing
+    slash; observed: SCRIPT_NAME is the mount, PATH_INFO the rest, and
+    CONTENT_LENGTH is always set).  content_length None: no CONTENT_LENGTH."""
+    mount = MOUNT.rstrip("/")
     uri = MOUNT + path
     p = [
         ("CONTENT_LENGTH", str(content_length if content_length is not None else 0)),
         ("QUERY_STRING", query),
         ("REQUEST_URI", uri + ("?" + query if query else "")),
         ("REDIRECT_STATUS", "200"),
-        ("SCRIPT_NAME", uri),
-        ("SCRIPT_FILENAME", "/nonexistent" + uri),
+        ("SCRIPT_NAME", mount),
+        ("PATH_INFO", "/" + path),
+        ("SCRIPT_FILENAME", "/nonexistent" + mount),
         ("DOCUMENT_ROOT", "/nonexistent"),
         ("REQUEST_METHOD", method),
         ("SERVER_PROTOCOL", "HTTP/1.1"),
