@@ -197,13 +197,10 @@ conf_err(struct cs_error *err, int line, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL)
-		return -1;
-	err->status = 500;
-	err->type = "config";
-	err->line = line;
+	if (err != NULL)
+		err->line = line;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	cs_vfail(err, 500, "config", fmt, ap);
 	va_end(ap);
 	return -1;
 }

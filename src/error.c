@@ -7,16 +7,24 @@
 #include "error.h"
 
 int
-cs_fail(struct cs_error *err, int status, const char *type, const char *fmt, ...)
+cs_vfail(struct cs_error *err, int status, const char *type, const char *fmt,
+    va_list ap)
 {
-	va_list ap;
-
 	if (err == NULL)
 		return -1;
 	err->status = status;
 	err->type = type;
-	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	return -1;
+}
+
+int
+cs_fail(struct cs_error *err, int status, const char *type, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cs_vfail(err, status, type, fmt, ap);
 	va_end(ap);
 	return -1;
 }

@@ -23,6 +23,10 @@ struct cs_error {
 int cs_fail(struct cs_error *err, int status, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* The same with a va_list. */
+int cs_vfail(struct cs_error *err, int status, const char *type,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
 /* Clears err to "no error". */
 void cs_error_clear(struct cs_error *err);
 

@@ -31,18 +31,29 @@ log_debug_enabled(void)
 	return log_dbg;
 }
 
+/* Writes the n bytes snprintf() put in line (of size bytes): one write(2), cut to fit. */
 static void
-write_line(const char *buf, size_t len)
+write_line(char *line, int n, size_t size)
 {
+	size_t len;
+
+	if (n < 0)
+		return;
+	len = (size_t)n;
+	if (len >= size) {
+		len = size - 1;
+		line[len - 1] = '\n';
+	}
 	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
-		if (n < 0) {
+		ssize_t w = write(STDERR_FILENO, line, len);
+
+		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
-		buf += n;
-		len -= (size_t)n;
+		line += w;
+		len -= (size_t)w;
 	}
 }
 
@@ -84,13 +95,7 @@ vlog(const char *level, const char *fmt, va_list ap, int errnum)
 		n = snprintf(line, sizeof(line), "%s %s[%ld] %s: %s\n", ts,
 		    log_progname, (long)getpid(), level, msg);
 	}
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	write_line(line, (size_t)n);
+	write_line(line, n, sizeof(line));
 }
 
 void
@@ -213,11 +218,5 @@ log_stream(const struct stream_record *r)
 		    or_dash(r->outcome), r->detail != NULL ? " detail=" : "",
 		    r->detail != NULL ? r->detail : "");
 	}
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line)) {
-		n = sizeof(line) - 1;
-		line[n - 1] = '\n';
-	}
-	write_line(line, (size_t)n);
+	write_line(line, n, sizeof(line));
 }
