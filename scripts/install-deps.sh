@@ -7,6 +7,7 @@ packages=(
 	build-essential autoconf automake libtool pkg-config   # the toolchain
 	libfcgi-dev libjson-c-dev                               # libraries chatstream links
 	lighttpd spawn-fcgi curl python3                        # the front server and clients the tests run
+	apache2 libapache2-mod-fcgid nginx                      # the other front servers the recipes are tested on
 	procps                                                  # ps/pkill used by the test scripts
 )
 
@@ -24,5 +25,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The tests start their own servers on loopback; keep the packages' system
+# services (lighttpd, apache2, nginx on port 80) from starting at install.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod +x "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
