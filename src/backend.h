@@ -26,6 +26,10 @@ struct chat_request {
 	long max_tokens;             /* 0: the model's own limit */
 	double temperature;
 	int has_temperature;
+	char **stop;                 /* owned, nstop strings: stop sequences */
+	size_t nstop;
+	int stream;                  /* /v1/chat/completions: "stream": true */
+	int include_usage;           /* "stream_options": {"include_usage": true} */
 };
 
 enum backend_status {
@@ -49,6 +53,12 @@ struct backend_result {
  */
 struct backend_ops {
 	const char *name;
+	/*
+	 * Set when the backend commits the response itself (stream_begin) once
+	 * it knows the upstream accepted the request, so that an early upstream
+	 * failure can still be answered with an HTTP status.
+	 */
+	int deferred_begin;
 	/* Parses m->opts into m->backend_conf; fills err (with err->line) on a bad option. */
 	int  (*configure)(struct model_conf *m, struct cs_error *err);
 	/* Frees m->backend_conf. */

@@ -20,12 +20,15 @@
 #define ROUTE_MAX 1024
 
 /* Routes below the mount other than "/" itself. */
-static const char *const known_routes[] = { "/health", NULL };
+static const char *const known_routes[] = {
+	"/health", "/v1/chat/completions", "/v1/models", NULL
+};
 
 /* Everything one request holds; released in one place, request_end(). */
 struct request_ctx {
 	struct conn *conn;
 	struct runtime *rt;
+	enum error_style style;       /* OpenAI-shaped errors on the /v1 routes */
 	char route[ROUTE_MAX];
 	struct stream_record rec;
 	int64_t started_ms;
@@ -65,7 +68,7 @@ reject(struct request_ctx *x, const struct cs_error *e, const char *headers)
 	x->rec.status = e->status;
 	x->rec.outcome = "rejected";
 	x->rec.detail = e->type;
-	if (http_send_error(x->conn, e, headers) == -1)
+	if (http_send_error(x->conn, x->style, e, headers) == -1)
 		x->rec.outcome = "client_gone";
 }
 
@@ -88,6 +91,31 @@ health(struct request_ctx *x, int head_only)
 	x->rec.status = 200;
 	x->rec.outcome = "done";
 	if (http_send_json(x->conn, 200, NULL, head_only ? NULL : o) == -1)
+		x->rec.outcome = "client_gone";
+	json_object_put(o);
+}
+
+/* GET /v1/models: the configured models in OpenAI's list shape. */
+static void
+list_models(struct request_ctx *x)
+{
+	const struct model_conf *m;
+	json_object *o = json_object_new_object(), *data = json_object_new_array();
+
+	json_object_object_add(o, "object", json_object_new_string("list"));
+	for (m = x->rt->conf->models; m != NULL; m = m->next) {
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "id", json_object_new_string(m->name));
+		json_object_object_add(e, "object", json_object_new_string("model"));
+		json_object_object_add(e, "created", json_object_new_int64(0));
+		json_object_object_add(e, "owned_by", json_object_new_string("chatstream"));
+		json_object_array_add(data, e);
+	}
+	json_object_object_add(o, "data", data);
+	x->rec.status = 200;
+	x->rec.outcome = "done";
+	if (http_send_json(x->conn, 200, NULL, o) == -1)
 		x->rec.outcome = "client_gone";
 	json_object_put(o);
 }
@@ -129,21 +157,28 @@ read_body(struct request_ctx *x, size_t *lenp, enum body_kind *kind, struct cs_e
 	return 0;
 }
 
+/*
+ * POST / (native events) and POST /v1/chat/completions (OpenAI's format):
+ * check capacity, read and validate the body, start the backend, run the
+ * stream.  Everything taken here is released by request_end().
+ */
 static void
-create_stream(struct request_ctx *x)
+create_stream(struct request_ctx *x, int openai)
 {
 	struct runtime *rt = x->rt;
 	const struct conf *cf = rt->conf;
 	const struct model_conf *m;
-	struct cs_error e;
+	enum stream_format format = STREAM_NATIVE;
+	struct cs_error e, early;
 	enum body_kind kind = BODY_JSON;
 	size_t len = 0;
 	char retry[64];
 
 	cs_error_clear(&e);
+	cs_error_clear(&early);
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
 	if (atomic_load(&rt->shutdown_at) != 0) {
 		cs_fail(&e, 503, "overloaded", "the server is shutting down");
-		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
 		reject(x, &e, retry);
 		return;
 	}
@@ -151,26 +186,31 @@ create_stream(struct request_ctx *x)
 	if (atomic_fetch_add(&rt->active, 1) >= cf->threads) {
 		cs_fail(&e, 503, "overloaded",
 		    "all %d streams are busy; retry shortly", cf->threads);
-		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
 		reject(x, &e, retry);
 		return;
 	}
 	if (read_body(x, &len, &kind, &e) == -1 ||
+	    (openai && kind != BODY_JSON && cs_fail(&e, 415, "unsupported_media_type",
+	    "/v1/chat/completions takes application/json") == -1) ||
 	    request_parse(kind, x->body, len, cf->max_json_depth, &x->req, &e) == -1) {
 		reject(x, &e, NULL);
 		return;
 	}
 	if ((m = conf_model(cf, x->req.model)) == NULL) {
-		cs_fail(&e, 400, "invalid_request", "unknown model \"%s\"", x->req.model);
+		cs_fail(&e, openai ? 404 : 400, openai ? "model_not_found" : "invalid_request",
+		    "unknown model \"%s\"", x->req.model);
 		reject(x, &e, NULL);
 		return;
 	}
+	if (openai)
+		format = x->req.stream ? STREAM_OPENAI : STREAM_OPENAI_JSON;
 	x->rec.model = m->name;
 	x->rec.backend = m->backend->name;
-	if (stream_open(&x->stream, cf, m, x->conn, &e) == -1) {
+	if (stream_open(&x->stream, cf, m, x->conn, format, &e) == -1) {
 		reject(x, &e, NULL);
 		return;
 	}
+	x->stream.include_usage = x->req.include_usage;
 	x->stream_opened = 1;
 	x->rec.stream_id = x->stream.id;
 	x->backend = m->backend;
@@ -180,13 +220,22 @@ create_stream(struct request_ctx *x)
 		reject(x, &e, NULL);
 		return;
 	}
-	x->rec.status = 200;
-	if (stream_begin(&x->stream) == -1) {
+	if (!m->backend->deferred_begin && stream_begin(&x->stream) == -1) {
+		x->rec.status = 200;
 		x->rec.outcome = "client_gone";
 		return;
 	}
 	x->rec.outcome = pump_run(&x->stream, m->backend, x->run, rt,
-	    chat_request_words(&x->req), &x->rec.detail);
+	    chat_request_words(&x->req), &x->rec.detail, &early);
+	if (x->stream.begun) {
+		x->rec.status = 200;
+	} else if (early.status != 0) {
+		/* Failed before anything was sent: a proper status, not an event. */
+		x->rec.status = early.status;
+		if (http_send_error(x->conn, x->style, &early,
+		    early.status == 503 || early.status == 429 ? retry : NULL) == -1)
+			x->rec.outcome = "client_gone";
+	}
 }
 
 void
@@ -231,12 +280,30 @@ handle_request(struct conn *c, struct runtime *rt)
 		}
 	} else if (strcmp(x.route, "/") == 0) {
 		if (strcmp(method, "POST") == 0)
-			create_stream(&x);
+			create_stream(&x, 0);
 		else {
 			cs_fail(&e, 405, "method_not_allowed", "use POST to create a stream");
 			reject(&x, &e, "Allow: POST\r\n");
 		}
+	} else if (strcmp(x.route, "/v1/chat/completions") == 0) {
+		x.style = ERROR_OPENAI;
+		if (strcmp(method, "POST") == 0)
+			create_stream(&x, 1);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use POST on /v1/chat/completions");
+			reject(&x, &e, "Allow: POST\r\n");
+		}
+	} else if (strcmp(x.route, "/v1/models") == 0) {
+		x.style = ERROR_OPENAI;
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			list_models(&x);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use GET on /v1/models");
+			reject(&x, &e, "Allow: GET, HEAD\r\n");
+		}
 	} else {
+		if (strncmp(x.route, "/v1/", 4) == 0)
+			x.style = ERROR_OPENAI;
 		cs_fail(&e, 404, "not_found", "no such path");
 		reject(&x, &e, NULL);
 	}

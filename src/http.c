@@ -56,17 +56,38 @@ http_send_json(struct conn *c, int status, const char *extra_headers,
 	return c->ops->flush(c);
 }
 
+/* OpenAI's error "type" for an HTTP status. */
+static const char *
+openai_type(int status)
+{
+	switch (status) {
+	case 401: return "authentication_error";
+	case 403: return "permission_error";
+	case 404: return "not_found_error";
+	case 429: return "rate_limit_error";
+	default:  return status < 500 ? "invalid_request_error" : "server_error";
+	}
+}
+
 int
-http_send_error(struct conn *c, const struct cs_error *e, const char *extra_headers)
+http_send_error(struct conn *c, enum error_style style, const struct cs_error *e,
+    const char *extra_headers)
 {
 	json_object *body = json_object_new_object(), *err = json_object_new_object();
-	int rc;
+	const char *type = e->type != NULL ? e->type : "internal_error";
+	int status = e->status != 0 ? e->status : 500, rc;
 
-	json_object_object_add(err, "type", json_object_new_string(e->type != NULL ?
-	    e->type : "internal_error"));
-	json_object_object_add(err, "message", json_object_new_string(e->message));
+	if (style == ERROR_OPENAI) {
+		json_object_object_add(err, "message", json_object_new_string(e->message));
+		json_object_object_add(err, "type", json_object_new_string(openai_type(status)));
+		json_object_object_add(err, "param", NULL);
+		json_object_object_add(err, "code", json_object_new_string(type));
+	} else {
+		json_object_object_add(err, "type", json_object_new_string(type));
+		json_object_object_add(err, "message", json_object_new_string(e->message));
+	}
 	json_object_object_add(body, "error", err);
-	rc = http_send_json(c, e->status != 0 ? e->status : 500, extra_headers, body);
+	rc = http_send_json(c, status, extra_headers, body);
 	json_object_put(body);
 	return rc;
 }

@@ -18,8 +18,14 @@ const char *http_reason(int status);
 int http_send_json(struct conn *c, int status, const char *extra_headers,
     json_object *body);
 
-/* Sends {"error": {"type": ..., "message": ...}} with e->status. Returns as above. */
-int http_send_error(struct conn *c, const struct cs_error *e,
-    const char *extra_headers);
+/* How error bodies are shaped: ours, or OpenAI's for the /v1 routes. */
+enum error_style { ERROR_NATIVE, ERROR_OPENAI };
+
+/*
+ * Sends e->status with {"error": {"type", "message"}} (native) or OpenAI's
+ * {"error": {"message", "type", "param", "code"}}.  Returns as above.
+ */
+int http_send_error(struct conn *c, enum error_style style,
+    const struct cs_error *e, const char *extra_headers);
 
 #endif

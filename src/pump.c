@@ -21,7 +21,8 @@ earliest(int64_t a, int64_t b)
 
 const char *
 pump_run(struct stream *s, const struct backend_ops *b, void *run,
-    struct runtime *rt, long prompt_tokens, const char **detail)
+    struct runtime *rt, long prompt_tokens, const char **detail,
+    struct cs_error *early)
 {
 	struct pollfd pfd[BACKEND_MAX_FDS + 2];
 	const int64_t heartbeat_ms = (int64_t)s->conf->heartbeat * 1000;
@@ -63,8 +64,11 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			return "client_gone";
 		now = clock_ms();
 		if (stop_at >= 0 && now >= stop_at) {
-			stream_error(s, "shutdown", "the server is shutting down");
 			*detail = "shutdown";
+			if (!s->begun)
+				cs_fail(early, 503, "shutdown", "the server is shutting down");
+			else
+				stream_error(s, "shutdown", "the server is shutting down");
 			return "shutdown";
 		}
 		for (i = 0; rc > 0 && i < nb; i++)
@@ -84,7 +88,9 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				const char *type = err.type != NULL ? err.type : "backend_error";
 
 				*detail = type;
-				if (stream_error(s, type, err.message) == -1)
+				if (!s->begun)
+					*early = err;
+				else if (stream_error(s, type, err.message) == -1)
 					return "client_gone";
 				return strcmp(type, "timeout") == 0 ? "timeout" : "error";
 			}

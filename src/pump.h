@@ -12,8 +12,11 @@
  * done or error.  Does not stop the backend (the caller's teardown does).
  * Returns the outcome for the log: "done", "client_gone", "error",
  * "timeout" or "shutdown" (static strings); *detail gets an error type or NULL.
+ * When the stream ends in failure before anything was sent (s->begun is
+ * still 0), *early holds the error, for the caller to answer with its status.
  */
 const char *pump_run(struct stream *s, const struct backend_ops *b, void *run,
-    struct runtime *rt, long prompt_tokens, const char **detail);
+    struct runtime *rt, long prompt_tokens, const char **detail,
+    struct cs_error *early);
 
 #endif

@@ -329,6 +329,39 @@ json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
 	return 0;
 }
 
+/* "stop": a string or an array of up to 4 strings. */
+static int
+json_stop(struct chat_request *req, json_object *v, struct cs_error *err)
+{
+	size_t i, n;
+
+	if (json_object_is_type(v, json_type_null))
+		return 0;
+	if (json_object_is_type(v, json_type_string)) {
+		n = 1;
+	} else if (json_object_is_type(v, json_type_array) &&
+	    (n = json_object_array_length(v)) <= 4) {
+		for (i = 0; i < n; i++)
+			if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+				return BAD_REQUEST(err, "\"stop\" must hold strings");
+	} else
+		return BAD_REQUEST(err, "\"stop\" must be a string or up to 4 strings");
+	if ((req->stop = calloc(n, sizeof(*req->stop))) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	for (i = 0; i < n; i++) {
+		json_object *s = json_object_is_type(v, json_type_string) ? v :
+		    json_object_array_get_idx(v, i);
+		size_t len = (size_t)json_object_get_string_len(s);
+
+		if (len == 0 || len > 256 || !utf8_valid(json_object_get_string(s), len))
+			return BAD_REQUEST(err, "each \"stop\" must be 1 to 256 bytes of UTF-8");
+		if ((req->stop[i] = copy_text(json_object_get_string(s), len)) == NULL)
+			return cs_fail(err, 500, "internal_error", "out of memory");
+		req->nstop++;
+	}
+	return 0;
+}
+
 static int
 parse_json(const char *body, size_t len, int max_depth, struct chat_request *req,
     struct cs_error *err)
@@ -398,6 +431,35 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 		if (set_temperature(req, json_object_get_double(v), err) == -1)
 			goto out;
 	}
+	if (json_object_object_get_ex(root, "stream", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			BAD_REQUEST(err, "\"stream\" must be true or false");
+			goto out;
+		}
+		req->stream = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(root, "stream_options", &v) && !json_object_is_type(v, json_type_null)) {
+		json_object *u;
+
+		if (!json_object_is_type(v, json_type_object)) {
+			BAD_REQUEST(err, "\"stream_options\" must be an object");
+			goto out;
+		}
+		if (json_object_object_get_ex(v, "include_usage", &u)) {
+			if (!json_object_is_type(u, json_type_boolean)) {
+				BAD_REQUEST(err, "\"include_usage\" must be true or false");
+				goto out;
+			}
+			req->include_usage = json_object_get_boolean(u);
+		}
+	}
+	if (json_object_object_get_ex(root, "n", &v) && !json_object_is_type(v, json_type_null) &&
+	    (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 1)) {
+		BAD_REQUEST(err, "only \"n\": 1 is supported");
+		goto out;
+	}
+	if (json_object_object_get_ex(root, "stop", &v) && json_stop(req, v, err) == -1)
+		goto out;
 	json_object_object_get_ex(root, "prompt", &prompt);
 	json_object_object_get_ex(root, "system", &system);
 	json_object_object_get_ex(root, "messages", &messages);
@@ -587,6 +649,9 @@ chat_request_free(struct chat_request *req)
 		free(req->messages[i].content);
 	}
 	free(req->messages);
+	for (i = 0; i < req->nstop; i++)
+		free(req->stop[i]);
+	free(req->stop);
 	free(req->model);
 	memset(req, 0, sizeof(*req));
 }

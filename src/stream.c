@@ -13,6 +13,8 @@
 #include <json-c/json.h>
 
 #include "clock.h"
+#include "http.h"
+#include "jsonw.h"
 #include "sse.h"
 #include "stream.h"
 
@@ -54,7 +56,7 @@ stream_new_id(char *id)
 
 int
 stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
-    struct conn *conn, struct cs_error *err)
+    struct conn *conn, enum stream_format format, struct cs_error *err)
 {
 	memset(s, 0, sizeof(*s));
 	if (stream_new_id(s->id) == -1)
@@ -63,12 +65,22 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	s->conf = cf;
 	s->model = m;
 	s->conn = conn;
+	s->format = format;
+	s->created = (int64_t)time(NULL);
 	buf_init(&s->out, cf->max_event + 256);
 	buf_init(&s->payload, cf->max_event);
 	buf_init(&s->text, cf->max_event / 6);
+	buf_init(&s->answer, cf->max_event * 8);
+	buf_init(&s->chunk_head, 1024);
 	s->started_ms = clock_ms();
 	s->last_write_ms = s->started_ms;
 	s->first_token_ms = -1;
+	if (format == STREAM_OPENAI && (buf_printf(&s->chunk_head,
+	    "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion.chunk\","
+	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
+	    jsonw_string(&s->chunk_head, m->name, strlen(m->name)) == -1 ||
+	    buf_adds(&s->chunk_head, ",\"choices\":[") == -1))
+		return cs_fail(err, 500, "internal_error", "model name too long");
 	return 0;
 }
 
@@ -95,12 +107,14 @@ deliver(struct stream *s)
 
 /*
  * The single route of every event: number it, frame it, deliver it.  A
- * journal of the stream (for Last-Event-ID resume) belongs here.
+ * journal of the stream (for Last-Event-ID resume) belongs here.  OpenAI's
+ * format carries no ids (its clients do not expect them).
  */
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
-	if (sse_event(&s->out, s->seq + 1, name, data, len) == -1) {
+	if (sse_event(&s->out, s->format == STREAM_NATIVE ? s->seq + 1 : 0, name,
+	    data, len) == -1) {
 		buf_reset(&s->out);
 		return -2;
 	}
@@ -120,88 +134,90 @@ emit_json(struct stream *s, const char *name, json_object *o)
 	return rc;
 }
 
+/* Emits the chunk_head + rest (a JSON tail) as one OpenAI chunk event. */
+static int
+emit_chunk(struct stream *s, const char *rest)
+{
+	int rc;
+
+	buf_reset(&s->payload);
+	if (buf_add(&s->payload, s->chunk_head.data, s->chunk_head.len) == -1 ||
+	    buf_adds(&s->payload, rest) == -1)
+		return -2;
+	rc = stream_emit(s, NULL, s->payload.data, s->payload.len);
+	buf_reset(&s->payload);
+	return rc;
+}
+
+static int
+add_head(struct stream *s, int status, const char *type)
+{
+	return buf_printf(&s->out,
+	    "Status: %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "X-Stream-Id: %s\r\n"
+	    "\r\n", status, http_reason(status), type, s->id);
+}
+
 int
 stream_begin(struct stream *s)
 {
 	json_object *meta;
 
-	if (buf_printf(&s->out,
-	    "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "X-Stream-Id: %s\r\n"
-	    "\r\n", s->id) == -1 ||
-	    sse_retry(&s->out, (unsigned)s->conf->retry_ms) == -1 ||
+	if (s->begun || s->format == STREAM_OPENAI_JSON)
+		return s->gone ? -1 : 0;
+	s->begun = 1;
+	if (add_head(s, 200, "text/event-stream; charset=utf-8") == -1)
+		return -1;
+	/* The head goes out with the first event: one flush, one FastCGI record. */
+	if (s->format == STREAM_OPENAI)
+		return emit_chunk(s, "{\"index\":0,\"delta\":{\"role\":\"assistant\","
+		    "\"content\":\"\"},\"finish_reason\":null}]}") == 0 ? 0 : -1;
+	if (sse_retry(&s->out, (unsigned)s->conf->retry_ms) == -1 ||
 	    sse_comment(&s->out, "chatstream") == -1)
 		return -1;
-	/* The head goes out with the meta event: one flush, one FastCGI record. */
 	meta = json_object_new_object();
 	json_object_object_add(meta, "id", json_object_new_string(s->id));
 	json_object_object_add(meta, "model", json_object_new_string(s->model->name));
-	json_object_object_add(meta, "created", json_object_new_int64((int64_t)time(NULL)));
+	json_object_object_add(meta, "created", json_object_new_int64(s->created));
 	return emit_json(s, "meta", meta) == 0 ? 0 : -1;
-}
-
-/* Appends s[0..len) as the body of a JSON string (without quotes). */
-static int
-add_json_chars(struct buf *b, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i, start = 0;
-
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		char esc[7];
-		size_t n = 2;
-
-		if (ch >= 0x20 && ch != '"' && ch != '\\' && ch != 0x7f)
-			continue;
-		if (buf_add(b, s + start, i - start) == -1)
-			return -1;
-		start = i + 1;
-		esc[0] = '\\';
-		switch (ch) {
-		case '"':  esc[1] = '"'; break;
-		case '\\': esc[1] = '\\'; break;
-		case '\n': esc[1] = 'n'; break;
-		case '\r': esc[1] = 'r'; break;
-		case '\t': esc[1] = 't'; break;
-		case '\b': esc[1] = 'b'; break;
-		case '\f': esc[1] = 'f'; break;
-		default:
-			esc[1] = 'u';
-			esc[2] = '0';
-			esc[3] = '0';
-			esc[4] = hex[ch >> 4];
-			esc[5] = hex[ch & 15];
-			n = 6;
-		}
-		if (buf_add(b, esc, n) == -1)
-			return -1;
-	}
-	return buf_add(b, s + start, len - start);
 }
 
 /* Sends whatever sanitised text is pending in s->text as one token event. */
 static int
 emit_text(struct stream *s)
 {
-	int rc;
+	int rc = 0;
 
 	if (s->text.len == 0)
 		return 0;
-	/* {"text":"..."} is built in a reused buffer: no allocation per token. */
-	buf_reset(&s->payload);
-	if (buf_add(&s->payload, "{\"text\":\"", 9) == -1 ||
-	    add_json_chars(&s->payload, s->text.data, s->text.len) == -1 ||
-	    buf_add(&s->payload, "\"}", 2) == -1)
-		rc = -2;
-	else
-		rc = stream_emit(s, NULL, s->payload.data, s->payload.len);
-	if (s->payload.alloc > KEEP_BYTES)
-		buf_free(&s->payload);
+	if (s->format == STREAM_OPENAI_JSON) {
+		/* The answer is capped; what does not fit is lost, and said so at the end. */
+		if (buf_add(&s->answer, s->text.data, s->text.len) == -1)
+			s->answer.cap = 0;
+	} else if (!s->begun && stream_begin(s) == -1) {
+		rc = -1;
+	} else {
+		/* The payload is built in a reused buffer: no allocation per token. */
+		buf_reset(&s->payload);
+		if (s->format == STREAM_OPENAI) {
+			if (buf_add(&s->payload, s->chunk_head.data, s->chunk_head.len) == -1 ||
+			    buf_adds(&s->payload, "{\"index\":0,\"delta\":{\"content\":\"") == -1 ||
+			    jsonw_chars(&s->payload, s->text.data, s->text.len) == -1 ||
+			    buf_adds(&s->payload, "\"},\"finish_reason\":null}]}") == -1)
+				rc = -2;
+		} else if (buf_add(&s->payload, "{\"text\":\"", 9) == -1 ||
+		    jsonw_chars(&s->payload, s->text.data, s->text.len) == -1 ||
+		    buf_add(&s->payload, "\"}", 2) == -1)
+			rc = -2;
+		if (rc == 0)
+			rc = stream_emit(s, NULL, s->payload.data, s->payload.len);
+		if (s->payload.alloc > KEEP_BYTES)
+			buf_free(&s->payload);
+	}
 	if (s->text.alloc > KEEP_BYTES)
 		buf_free(&s->text);
 	else
@@ -245,25 +261,93 @@ finish_text(struct stream *s)
 	return emit_text(s);
 }
 
+static int
+add_usage(struct buf *b, long prompt_tokens, long completion_tokens)
+{
+	return buf_printf(b, "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
+	    "\"total_tokens\":%ld}", prompt_tokens, completion_tokens,
+	    prompt_tokens + completion_tokens);
+}
+
+/* STREAM_OPENAI_JSON: the whole chat.completion object, head and all. */
+static int
+send_completion(struct stream *s, const char *finish, long prompt_tokens,
+    long completion_tokens)
+{
+	struct buf *b = &s->payload;
+
+	buf_reset(b);
+	if (s->answer.cap == 0)
+		finish = "length";   /* the answer outgrew max_event * 8 */
+	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
+	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
+	    jsonw_string(b, s->model->name, strlen(s->model->name)) == -1 ||
+	    buf_adds(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+	    "\"content\":") == -1 ||
+	    jsonw_string(b, s->answer.data != NULL ? s->answer.data : "", s->answer.len) == -1 ||
+	    buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
+	    add_usage(b, prompt_tokens, completion_tokens) == -1 ||
+	    buf_adds(b, "}\n") == -1 ||
+	    buf_printf(&s->out, "Status: 200 OK\r\nContent-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\nX-Stream-Id: %s\r\n\r\n", s->id) == -1)
+		return -1;
+	s->begun = 1;
+	if (s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1 ||
+	    s->conn->ops->write(s->conn, b->data, b->len) == -1 ||
+	    s->conn->ops->flush(s->conn) == -1) {
+		s->gone = 1;
+		return -1;
+	}
+	s->bytes += s->out.len + b->len;
+	buf_reset(&s->out);
+	return 0;
+}
+
 int
 stream_done(struct stream *s, const struct backend_result *res, long prompt_tokens)
 {
+	const char *finish = res->finish_reason != NULL ? res->finish_reason : "stop";
+	long completion;
 	json_object *o, *usage;
 	int64_t now;
 
 	if (s->ended || finish_text(s) == -1)
 		return -1;
-	now = clock_ms();
+	if (!s->begun && stream_begin(s) == -1)
+		return -1;
 	s->ended = 1;
+	completion = res->completion_tokens > 0 ? res->completion_tokens : s->tokens;
+	if (s->format == STREAM_OPENAI_JSON)
+		return send_completion(s, finish, prompt_tokens, completion);
+	if (s->format == STREAM_OPENAI) {
+		char rest[128];
+
+		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
+		    finish);
+		if (emit_chunk(s, rest) != 0)
+			return -1;
+		if (s->include_usage) {
+			struct buf u;
+			int rc;
+
+			buf_init(&u, 256);
+			rc = buf_adds(&u, "],\"usage\":") == -1 ||
+			    add_usage(&u, prompt_tokens, completion) == -1 ||
+			    buf_addc(&u, '}') == -1 ? -1 : emit_chunk(s, u.data);
+			buf_free(&u);
+			if (rc != 0)
+				return -1;
+		}
+		return stream_emit(s, NULL, "[DONE]", 6) == 0 ? 0 : -1;
+	}
+	now = clock_ms();
 	o = json_object_new_object();
 	usage = json_object_new_object();
-	json_object_object_add(o, "finish_reason", json_object_new_string(
-	    res->finish_reason != NULL ? res->finish_reason : "stop"));
+	json_object_object_add(o, "finish_reason", json_object_new_string(finish));
 	json_object_object_add(usage, "prompt_tokens", json_object_new_int64(prompt_tokens));
-	json_object_object_add(usage, "completion_tokens", json_object_new_int64(
-	    res->completion_tokens > 0 ? res->completion_tokens : s->tokens));
+	json_object_object_add(usage, "completion_tokens", json_object_new_int64(completion));
 	json_object_object_add(usage, "total_tokens", json_object_new_int64(prompt_tokens +
-	    (res->completion_tokens > 0 ? res->completion_tokens : s->tokens)));
+	    completion));
 	json_object_object_add(o, "usage", usage);
 	json_object_object_add(o, "ttft_ms", s->first_token_ms < 0 ? NULL :
 	    json_object_new_int64(s->first_token_ms - s->started_ms));
@@ -276,21 +360,35 @@ stream_error(struct stream *s, const char *type, const char *message)
 {
 	json_object *o, *e;
 
-	if (s->ended)
-		return -1;
+	if (s->ended || (!s->begun && s->format == STREAM_OPENAI_JSON))
+		return -1;   /* nothing was sent: the caller answers with an HTTP error */
 	finish_text(s);
+	if (!s->begun && stream_begin(s) == -1)
+		return -1;
 	s->ended = 1;
 	o = json_object_new_object();
 	e = json_object_new_object();
-	json_object_object_add(e, "type", json_object_new_string(type));
-	json_object_object_add(e, "message", json_object_new_string(message));
+	if (s->format == STREAM_NATIVE) {
+		json_object_object_add(e, "type", json_object_new_string(type));
+		json_object_object_add(e, "message", json_object_new_string(message));
+	} else {
+		/* OpenAI's shape: the SDKs raise it as an APIError mid-stream. */
+		json_object_object_add(e, "message", json_object_new_string(message));
+		json_object_object_add(e, "type", json_object_new_string("server_error"));
+		json_object_object_add(e, "param", NULL);
+		json_object_object_add(e, "code", json_object_new_string(type));
+	}
 	json_object_object_add(o, "error", e);
-	return emit_json(s, "error", o) == 0 ? 0 : -1;
+	return emit_json(s, s->format == STREAM_NATIVE ? "error" : NULL, o) == 0 ? 0 : -1;
 }
 
 int
 stream_heartbeat(struct stream *s)
 {
+	if (s->format == STREAM_OPENAI_JSON)
+		return s->gone ? -1 : 0;   /* a JSON answer has nowhere to put a comment */
+	if (!s->begun)
+		return stream_begin(s);
 	if (buf_adds(&s->out, ": ping\n") == -1)
 		return -1;
 	return deliver(s);
@@ -302,4 +400,6 @@ stream_close(struct stream *s)
 	buf_free(&s->out);
 	buf_free(&s->payload);
 	buf_free(&s->text);
+	buf_free(&s->answer);
+	buf_free(&s->chunk_head);
 }

@@ -12,25 +12,42 @@
 
 #define STREAM_ID_LEN 22   /* 128 random bits, base64url without padding */
 
+/* What the reader gets. */
+enum stream_format {
+	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids 1, 2, 3, ... */
+	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE] */
+	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end */
+};
+
 /*
  * A stream numbers its events 1, 2, 3, ..., frames them as SSE and delivers
  * them to its reader (today the POST's own connection).  Backends only hand
  * it text; the SSE encoder only sees finished payloads.  A journal for
  * resuming streams is meant to plug in at stream_emit() in stream.c.
+ *
+ * The response is committed (status 200 sent) by stream_begin(), or by the
+ * first token or heartbeat.  Until then a failure can still be answered
+ * with an HTTP error status instead of an `event: error`.
  */
 struct stream {
 	char id[STREAM_ID_LEN + 1];
 	const struct conf *conf;            /* borrowed */
 	const struct model_conf *model;     /* borrowed */
 	struct conn *conn;                  /* borrowed: the reader */
+	enum stream_format format;
+	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
+	int64_t created;                    /* unix time */
 	uint64_t seq;                       /* id of the last event sent */
 	struct buf out;                     /* encoded bytes of one event */
 	struct buf payload;                 /* JSON payload of one token event */
 	struct buf text;                    /* sanitised text of one token */
+	struct buf answer;                  /* STREAM_OPENAI_JSON: the whole answer */
+	struct buf chunk_head;              /* STREAM_OPENAI: how every chunk starts */
 	struct utf8_carry carry;            /* split UTF-8 held back */
 	int64_t started_ms, first_token_ms, last_write_ms;
 	uint64_t events, bytes;
 	long tokens;                        /* token events sent */
+	int begun;                          /* status 200 and the head were sent */
 	int gone;                           /* the reader has left */
 	int ended;                          /* done or error was sent */
 };
@@ -40,9 +57,15 @@ int  stream_new_id(char *id);
 
 /* Prepares s for a stream of model m to conn. Returns 0 or -1 (no random source). */
 int  stream_open(struct stream *s, const struct conf *cf,
-    const struct model_conf *m, struct conn *conn, struct cs_error *err);
+    const struct model_conf *m, struct conn *conn, enum stream_format format,
+    struct cs_error *err);
 
-/* Sends the head, the retry line, a comment and the meta event, flushed. */
+/*
+ * Commits the response: the head, then (native) the retry line, a comment
+ * and the meta event, or (OpenAI) the first chunk, flushed.  Does nothing
+ * more once begun, and nothing at all for STREAM_OPENAI_JSON, whose head
+ * goes out with the answer.  Returns 0, or -1 when the reader has gone.
+ */
 int  stream_begin(struct stream *s);
 
 /*
