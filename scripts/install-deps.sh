@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	build-essential autoconf automake libtool pkg-config   # the toolchain
-	libfcgi-dev libjson-c-dev                               # libraries chatstream links
+	libfcgi-dev libjson-c-dev libcurl4-openssl-dev          # libraries chatstream links
 	lighttpd spawn-fcgi curl python3                        # the front server and clients the tests run
 	apache2 libapache2-mod-fcgid nginx                      # the other front servers the recipes are tested on
 	procps                                                  # ps/pkill used by the test scripts

@@ -8,6 +8,7 @@
 static const struct backend_ops *const backends[] = {
 	&backend_demo,
 	&backend_exec,
+	&backend_openai,
 };
 
 const struct backend_ops *

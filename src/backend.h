@@ -86,5 +86,6 @@ const struct backend_ops *backend_find(const char *name);
 
 extern const struct backend_ops backend_demo;
 extern const struct backend_ops backend_exec;
+extern const struct backend_ops backend_openai;
 
 #endif

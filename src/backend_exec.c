@@ -113,8 +113,8 @@ split_command(const char *s)
 		argv[n] = NULL;
 	}
 	free(word);
-	if (n == 0) {
-		free(argv);
+	if (n == 0 || argv[0][0] == '\0') {
+		free_argv(argv);
 		return NULL;
 	}
 	return argv;

@@ -352,12 +352,12 @@ conf_validate(struct conf *c, struct buf *report, const char *path,
 				note(report, path, first, &e, nerr);
 			}
 		if ((b = conf_opt(m, "backend")) == NULL) {
-			conf_err(&e, m->line, "model \"%s\" has no \"backend\" (demo or exec)", m->name);
+			conf_err(&e, m->line, "model \"%s\" has no \"backend\" (demo, exec or openai)", m->name);
 			note(report, path, first, &e, nerr);
 			continue;
 		}
 		if ((m->backend = backend_find(b->value)) == NULL) {
-			conf_err(&e, b->line, "unknown backend \"%s\" (demo or exec)", b->value);
+			conf_err(&e, b->line, "unknown backend \"%s\" (demo, exec or openai)", b->value);
 			note(report, path, first, &e, nerr);
 			continue;
 		}
@@ -391,7 +391,7 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 	char line[8192];
 	struct model_conf *section = NULL;
 	struct cs_error e;
-	int lineno = 0, nerr = 0;
+	int lineno = 0, nerr = 0, skip = 0;
 
 	conf_set_defaults(c);
 	c->path = xstrdup(path);
@@ -425,6 +425,7 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 				conf_err(&e, lineno, "malformed section header (expected [model NAME])");
 				note(report, path, err, &e, &nerr);
 				section = NULL;
+				skip = 1;
 				continue;
 			}
 			*end = '\0';
@@ -434,9 +435,11 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 				conf_err(&e, lineno, "unknown section [%s] (expected [model NAME])", s);
 				note(report, path, err, &e, &nerr);
 				section = NULL;
+				skip = 1;
 				continue;
 			}
 			section = model_new(c, name, lineno);
+			skip = 0;
 			continue;
 		}
 		if ((eq = strchr(s, '=')) == NULL) {
@@ -452,6 +455,8 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 			note(report, path, err, &e, &nerr);
 			continue;
 		}
+		if (skip)
+			continue;	/* the body of a bad section header: already reported */
 		if (section != NULL)
 			model_add_opt(section, key, value, lineno);
 		else if (set_global(c, key, value, lineno, &e) == -1)

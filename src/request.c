@@ -72,15 +72,12 @@ set_route(char *out, size_t size, const char *p, size_t n)
 	return 0;
 }
 
-int
-request_route(const char *mount, const char *path_info, const char *script_name,
-    const char *request_uri, const char *const *routes, char *out, size_t size)
+static int
+route_path(const char *mount, const char *path_info, const char *path,
+    const char *const *routes, char *out, size_t size)
 {
-	const char *path = request_uri;
 	size_t len, i;
 
-	if (path == NULL || *path == '\0')
-		path = script_name != NULL ? script_name : "";
 	len = path_len(path);
 	if (mount != NULL) {
 		size_t ml = strlen(mount);
@@ -106,6 +103,26 @@ request_route(const char *mount, const char *path_info, const char *script_name,
 			return set_route(out, size, path + len - n, n);
 	}
 	return set_route(out, size, "/", 1);
+}
+
+int
+request_route(const char *mount, const char *path_info, const char *script_name,
+    const char *request_uri, const char *const *routes, char *out, size_t size)
+{
+	const char *sn = script_name != NULL ? script_name : "";
+	const char *pi = path_info != NULL ? path_info : "";
+	char *joined;
+	int rc;
+
+	if (request_uri != NULL && *request_uri != '\0')
+		return route_path(mount, path_info, request_uri, routes, out, size);
+	/* CGI/1.1 has no REQUEST_URI: the URI path is SCRIPT_NAME + PATH_INFO. */
+	if ((joined = malloc(strlen(sn) + strlen(pi) + 1)) == NULL)
+		return -1;
+	stpcpy(stpcpy(joined, sn), pi);
+	rc = route_path(mount, path_info, joined, routes, out, size);
+	free(joined);
+	return rc;
 }
 
 int
@@ -369,21 +386,24 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 	json_tokener *tok;
 	json_object *root, *v, *prompt = NULL, *system = NULL, *messages = NULL;
 	enum json_tokener_error jerr;
+	size_t end;
 	int rc = -1;
 
 	if (len > INT32_MAX)
 		return cs_fail(err, 413, "payload_too_large", "body too large");
-	if ((tok = json_tokener_new_ex(max_depth)) == NULL)
+	if ((tok = json_tokener_new_ex(max_depth + 1)) == NULL)
 		return cs_fail(err, 500, "internal_error", "out of memory");
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
 	if (jerr == json_tokener_continue) {
 		/* Numbers are only complete once the end of input is seen. */
 		root = json_tokener_parse_ex(tok, "", 1);
 		jerr = json_tokener_get_error(tok);
+		end = len;	/* the first call consumed everything */
 	}
-	if (root == NULL || jerr != json_tokener_success) {
+	if (jerr != json_tokener_success) {
 		if (jerr == json_tokener_error_parse_utf8_string)
 			BAD_REQUEST(err, "the body is not valid UTF-8");
 		else if (jerr == json_tokener_error_depth)
@@ -395,8 +415,7 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 			    json_tokener_error_desc(jerr));
 		goto out;
 	}
-	if (json_tokener_get_parse_end(tok) < len &&
-	    !is_blank(body + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
+	if (end < len && !is_blank(body + end, len - end)) {
 		cs_fail(err, 400, "invalid_json", "trailing data after the JSON value");
 		goto out;
 	}
@@ -565,7 +584,9 @@ parse_form(const char *body, size_t len, struct chat_request *req, struct cs_err
 			BAD_REQUEST(err, "form field is not valid UTF-8");
 			goto out;
 		}
-		if (strcmp(key, "prompt") == 0) {
+		if (strlen(key) != klen) {
+			/* a key holding %00 is no key we know */
+		} else if (strcmp(key, "prompt") == 0) {
 			free(prompt);
 			prompt = val;
 			prompt_len = vlen;
@@ -584,7 +605,7 @@ parse_form(const char *body, size_t len, struct chat_request *req, struct cs_err
 
 			errno = 0;
 			v = strtoll(val, &e, 10);
-			if (errno != 0 || e == val || *e != '\0') {
+			if (errno != 0 || e == val || (size_t)(e - val) != vlen) {
 				BAD_REQUEST(err, "\"max_tokens\" must be an integer");
 				goto bad;
 			}
@@ -594,7 +615,7 @@ parse_form(const char *body, size_t len, struct chat_request *req, struct cs_err
 			char *e;
 			double v = strtod(val, &e);
 
-			if (e == val || *e != '\0') {
+			if (e == val || (size_t)(e - val) != vlen) {
 				BAD_REQUEST(err, "\"temperature\" must be a number");
 				goto bad;
 			}

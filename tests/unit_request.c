@@ -1,4 +1,4 @@
-/* unit_request.c: routes, Content-Types and request bodies (JSON, form, text) into chat_requests. */
+/* unit_request.c: routes, Content-Types and request bodies (JSON, form, text) into requests. */
 #include "config.h"
 
 #include <stdio.h>
@@ -906,6 +906,29 @@ test_bad_kind(void)
 	chat_request_free(&p.req);
 }
 
+/* err may be NULL when the caller does not care. */
+static void
+test_null_err(void)
+{
+	struct chat_request r;
+	enum body_kind k;
+
+	is_int(request_body_kind(NULL, &k, NULL), -1, "NULL err: missing Content-Type");
+	is_int(request_body_kind("text/html", &k, NULL), -1, "NULL err: text/html");
+	memset(&r, 0, sizeof(r));
+	is_int(request_parse(BODY_JSON, "{", 1, DEPTH, &r, NULL), -1, "NULL err: bad JSON");
+	chat_request_free(&r);
+	is_int(request_parse(BODY_JSON, "{\"prompt\":5}", 12, DEPTH, &r, NULL), -1,
+	    "NULL err: bad field");
+	chat_request_free(&r);
+	is_int(request_parse(BODY_FORM, "prompt=%zz", 10, DEPTH, &r, NULL), -1, "NULL err: bad form");
+	chat_request_free(&r);
+	is_int(request_parse(BODY_TEXT, "\xff", 1, DEPTH, &r, NULL), -1, "NULL err: bad text");
+	chat_request_free(&r);
+	is_int(request_parse(BODY_TEXT, "ok", 2, DEPTH, &r, NULL), 0, "NULL err: good text");
+	chat_request_free(&r);
+}
+
 static void
 test_words(void)
 {
@@ -967,6 +990,7 @@ main(void)
 	test_form();
 	test_text();
 	test_bad_kind();
+	test_null_err();
 	test_words();
 	return done_testing();
 }

@@ -1,0 +1,673 @@
+/* backend_openai.c: relays to an OpenAI-compatible chat-completions upstream over libcurl. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include "backend.h"
+#include "clock.h"
+#include "log.h"
+#include "sse_parse.h"
+#include "stream.h"
+
+#define MAX_SOCKS 4
+#define ERRBODY_MAX (64 * 1024)
+
+struct openai_conf {
+	char *url;                /* base_url + "/chat/completions" */
+	char *upstream_model;
+	char *api_key;            /* secret: sent upstream only, never logged or echoed */
+	char **headers;           /* extra "Name: value" lines */
+	size_t nheaders;
+	long connect_timeout;     /* seconds */
+	long idle_timeout;        /* seconds without a byte from the upstream */
+	long max_duration;        /* seconds for the whole answer */
+	char *ca_file;
+	int tls_verify;
+	long max_line;            /* cap on one upstream SSE line or event */
+};
+
+struct sock {
+	curl_socket_t fd;
+	int what;                 /* CURL_POLL_IN / OUT / INOUT */
+};
+
+struct openai_run {
+	const struct openai_conf *cf;
+	CURLM *multi;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	struct sse_parser parser;
+	struct stream *s;                  /* the stream being fed (during step) */
+	struct sock socks[MAX_SOCKS];
+	int nsocks;
+	int64_t timer_ms;                  /* when curl wants to be called; -1: never */
+	int64_t started_ms, last_data_ms;
+	long http_status;
+	struct buf errbody;                /* the body of a non-2xx answer */
+	char retry_after[16];
+	int saw_done;
+	char finish[32];
+	long prompt_tokens, completion_tokens;
+	int failed;                        /* err holds why; the transfer is aborted */
+	struct cs_error err;
+	int finished;
+	CURLcode result;
+};
+
+/* One connection cache, DNS cache and TLS session cache for the whole process. */
+static CURLSH *share;
+static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void
+share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
+{
+	(void)h;
+	(void)access;
+	(void)u;
+	pthread_mutex_lock(&share_locks[data]);
+}
+
+static void
+share_unlock(CURL *h, curl_lock_data data, void *u)
+{
+	(void)h;
+	(void)u;
+	pthread_mutex_unlock(&share_locks[data]);
+}
+
+/* curl_global_init must run before any thread exists: configuration time is. */
+static void
+global_init(void)
+{
+	int i;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("curl_global_init failed");
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&share_locks[i], NULL);
+	if ((share = curl_share_init()) == NULL)
+		fatalx("curl_share_init failed");
+	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+}
+
+static void
+free_conf(struct openai_conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->url);
+	free(c->upstream_model);
+	if (c->api_key != NULL) {
+		explicit_bzero(c->api_key, strlen(c->api_key));
+		free(c->api_key);
+	}
+	for (i = 0; i < c->nheaders; i++)
+		free(c->headers[i]);
+	free(c->headers);
+	free(c->ca_file);
+	free(c);
+}
+
+static int
+opt_err(struct cs_error *err, const struct conf_option *o, const char *msg)
+{
+	cs_fail(err, 500, "config", "%s: %s", o->key, msg);
+	err->line = o->line;
+	return -1;
+}
+
+/* Reads the key from the first line of a file; the key itself never reaches a message. */
+static char *
+read_key_file(const char *path, const char **why)
+{
+	char line[4096];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	if (fgets(line, sizeof(line), fp) == NULL) {
+		fclose(fp);
+		*why = "the file is empty";
+		return NULL;
+	}
+	fclose(fp);
+	n = strcspn(line, "\r\n");
+	while (n > 0 && isspace((unsigned char)line[n - 1]))
+		n--;
+	line[n] = '\0';
+	if (n == 0) {
+		*why = "the first line is empty";
+		return NULL;
+	}
+	return strdup(line);
+}
+
+static int
+openai_configure(struct model_conf *m, struct cs_error *err)
+{
+	struct openai_conf *c = calloc(1, sizeof(*c));
+	struct conf_option *o, *env, *file;
+	size_t i, n;
+
+	pthread_once(&global_once, global_init);
+	if (c == NULL)
+		return cs_fail(err, 500, "config", "out of memory");
+	c->connect_timeout = 10;
+	c->idle_timeout = 120;
+	c->max_duration = 900;
+	c->tls_verify = 1;
+	c->max_line = 1024 * 1024;
+	if ((o = conf_opt(m, "base_url")) == NULL) {
+		cs_fail(err, 500, "config", "model \"%s\": backend openai needs \"base_url\"", m->name);
+		err->line = m->line;
+		goto fail;
+	}
+	if (strncmp(o->value, "http://", 7) != 0 && strncmp(o->value, "https://", 8) != 0) {
+		opt_err(err, o, "must start with http:// or https://");
+		goto fail;
+	}
+	n = strlen(o->value);
+	while (n > 0 && o->value[n - 1] == '/')
+		n--;
+	if ((c->url = malloc(n + sizeof("/chat/completions"))) == NULL)
+		goto oom;
+	memcpy(c->url, o->value, n);
+	strcpy(c->url + n, "/chat/completions");
+	o = conf_opt(m, "model");
+	if ((c->upstream_model = strdup(o != NULL ? o->value : m->name)) == NULL)
+		goto oom;
+	env = conf_opt(m, "api_key_env");
+	file = conf_opt(m, "api_key_file");
+	if (env != NULL && file != NULL) {
+		opt_err(err, file, "give api_key_env or api_key_file, not both");
+		goto fail;
+	}
+	if (env != NULL) {
+		const char *v = getenv(env->value);
+
+		if (v == NULL || *v == '\0') {
+			opt_err(err, env, "the environment variable is not set");
+			goto fail;
+		}
+		if ((c->api_key = strdup(v)) == NULL)
+			goto oom;
+	} else if (file != NULL) {
+		const char *why = NULL;
+
+		if ((c->api_key = read_key_file(file->value, &why)) == NULL) {
+			opt_err(err, file, why != NULL ? why : "out of memory");
+			goto fail;
+		}
+	}
+	for (i = 0; i < m->nopts; i++) {
+		char **h;
+
+		if (strcmp(m->opts[i].key, "header") != 0)
+			continue;
+		m->opts[i].used = 1;
+		if (strchr(m->opts[i].value, ':') == NULL ||
+		    strpbrk(m->opts[i].value, "\r\n") != NULL) {
+			opt_err(err, &m->opts[i], "expected \"Name: value\"");
+			goto fail;
+		}
+		if ((h = realloc(c->headers, (c->nheaders + 1) * sizeof(*h))) == NULL)
+			goto oom;
+		c->headers = h;
+		if ((h[c->nheaders] = strdup(m->opts[i].value)) == NULL)
+			goto oom;
+		c->nheaders++;
+	}
+	if ((o = conf_opt(m, "ca_file")) != NULL && (c->ca_file = strdup(o->value)) == NULL)
+		goto oom;
+	if (conf_opt_int(m, "connect_timeout", 1, 600, &c->connect_timeout, err) == -1 ||
+	    conf_opt_int(m, "idle_timeout", 1, 86400, &c->idle_timeout, err) == -1 ||
+	    conf_opt_int(m, "max_duration", 1, 86400, &c->max_duration, err) == -1 ||
+	    conf_opt_int(m, "max_line", 1024, 64L * 1024 * 1024, &c->max_line, err) == -1 ||
+	    conf_opt_bool(m, "tls_verify", &c->tls_verify, err) == -1)
+		goto fail;
+	m->backend_conf = c;
+	return 0;
+oom:
+	cs_fail(err, 500, "config", "out of memory");
+fail:
+	free_conf(c);
+	return -1;
+}
+
+static void
+openai_unconfigure(struct model_conf *m)
+{
+	free_conf(m->backend_conf);
+	m->backend_conf = NULL;
+}
+
+/* Marks the run failed (first reason wins); the caller then aborts the transfer. */
+static int
+fail(struct openai_run *r, int status, const char *type, const char *msg)
+{
+	if (!r->failed) {
+		r->failed = 1;
+		cs_fail(&r->err, status, type, "%s", msg);
+	}
+	return 1;
+}
+
+/*
+ * Makes an upstream's message safe to show a client: printable, short, and
+ * without the API key even if the upstream echoed it.
+ */
+static void
+sanitize(const struct openai_conf *cf, const char *in, char *out, size_t size)
+{
+	size_t i, o = 0;
+	char *k;
+
+	for (i = 0; in[i] != '\0' && o + 1 < size; i++)
+		out[o++] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
+	out[o] = '\0';
+	if (cf->api_key != NULL && cf->api_key[0] != '\0')
+		while ((k = strstr(out, cf->api_key)) != NULL)
+			memset(k, '*', strlen(cf->api_key));
+}
+
+static int
+on_event(void *ctx, const char *type, const char *data, size_t len)
+{
+	struct openai_run *r = ctx;
+	json_tokener *tok;
+	json_object *o, *v, *choices, *c0;
+	char msg[300];
+
+	(void)type;
+	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+		r->saw_done = 1;
+		return 0;
+	}
+	if ((tok = json_tokener_new_ex(64)) == NULL)
+		return fail(r, 500, "internal_error", "out of memory");
+	o = json_tokener_parse_ex(tok, data, (int)len);
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		json_tokener_free(tok);
+		return fail(r, 502, "upstream_protocol_error",
+		    "the upstream sent an event that is not a JSON object");
+	}
+	json_tokener_free(tok);
+	if (json_object_object_get_ex(o, "error", &v)) {
+		json_object *m;
+		const char *text = json_object_is_type(v, json_type_string) ?
+		    json_object_get_string(v) : json_object_object_get_ex(v, "message", &m) ?
+		    json_object_get_string(m) : "unspecified error";
+
+		sanitize(r->cf, text != NULL ? text : "", msg, sizeof(msg));
+		json_object_put(o);
+		return fail(r, 502, "upstream_error", msg);
+	}
+	if (json_object_object_get_ex(o, "choices", &choices) &&
+	    json_object_is_type(choices, json_type_array) &&
+	    json_object_array_length(choices) > 0 &&
+	    json_object_is_type(c0 = json_object_array_get_idx(choices, 0), json_type_object)) {
+		json_object *delta, *content, *fr;
+
+		if (json_object_object_get_ex(c0, "delta", &delta) &&
+		    json_object_object_get_ex(delta, "content", &content) &&
+		    json_object_is_type(content, json_type_string) &&
+		    json_object_get_string_len(content) > 0)
+			stream_token(r->s, json_object_get_string(content),
+			    (size_t)json_object_get_string_len(content));
+		if (json_object_object_get_ex(c0, "finish_reason", &fr) &&
+		    json_object_is_type(fr, json_type_string))
+			snprintf(r->finish, sizeof(r->finish), "%s", json_object_get_string(fr));
+	}
+	if (json_object_object_get_ex(o, "usage", &v) && json_object_is_type(v, json_type_object)) {
+		json_object *n;
+
+		if (json_object_object_get_ex(v, "prompt_tokens", &n))
+			r->prompt_tokens = (long)json_object_get_int64(n);
+		if (json_object_object_get_ex(v, "completion_tokens", &n))
+			r->completion_tokens = (long)json_object_get_int64(n);
+	}
+	json_object_put(o);
+	return 0;
+}
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct openai_run *r = ud;
+	size_t n = size * nmemb;
+	int rc;
+
+	r->last_data_ms = clock_ms();
+	if (r->http_status == 0) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
+		/* The upstream accepted the request: now the client's 200 is due. */
+		if (r->http_status >= 200 && r->http_status < 300)
+			stream_begin(r->s);
+	}
+	if (r->http_status < 200 || r->http_status >= 300) {
+		if (r->errbody.len < ERRBODY_MAX)
+			buf_add(&r->errbody, ptr, n < ERRBODY_MAX - r->errbody.len ?
+			    n : ERRBODY_MAX - r->errbody.len);
+		return n;
+	}
+	rc = sse_parse_feed(&r->parser, ptr, n);
+	if (rc == SSE_PARSE_TOO_BIG)
+		fail(r, 502, "upstream_protocol_error", "an upstream event exceeded max_line");
+	return r->failed ? CURL_WRITEFUNC_ERROR : n;
+}
+
+static size_t
+on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct openai_run *r = ud;
+	size_t n = size * nmemb, k;
+
+	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+		for (k = 12; k < n && (ptr[k] == ' ' || ptr[k] == '\t'); k++)
+			;
+		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
+		    (int)strcspn(ptr + k, "\r\n"), ptr + k);
+	}
+	return n;
+}
+
+static int
+on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+	struct openai_run *r = ud;
+	int i;
+
+	(void)e;
+	(void)sockp;
+	for (i = 0; i < r->nsocks && r->socks[i].fd != fd; i++)
+		;
+	if (what == CURL_POLL_REMOVE) {
+		if (i < r->nsocks)
+			r->socks[i] = r->socks[--r->nsocks];
+		return 0;
+	}
+	if (i == r->nsocks) {
+		if (r->nsocks == MAX_SOCKS)
+			return -1;
+		r->nsocks++;
+	}
+	r->socks[i].fd = fd;
+	r->socks[i].what = what;
+	return 0;
+}
+
+static int
+on_timer(CURLM *m, long timeout_ms, void *ud)
+{
+	struct openai_run *r = ud;
+
+	(void)m;
+	r->timer_ms = timeout_ms < 0 ? -1 : clock_ms() + timeout_ms;
+	return 0;
+}
+
+/* The chat-completions request body. Returns a json-c string owned by o. */
+static json_object *
+request_body(const struct openai_conf *cf, const struct chat_request *req)
+{
+	json_object *o = json_object_new_object(), *msgs = json_object_new_array(), *so;
+	size_t i;
+
+	json_object_object_add(o, "model", json_object_new_string(cf->upstream_model));
+	for (i = 0; i < req->nmessages; i++) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "role", json_object_new_string(req->messages[i].role));
+		json_object_object_add(m, "content", json_object_new_string_len(
+		    req->messages[i].content, (int)req->messages[i].content_len));
+		json_object_array_add(msgs, m);
+	}
+	json_object_object_add(o, "messages", msgs);
+	json_object_object_add(o, "stream", json_object_new_boolean(1));
+	so = json_object_new_object();
+	json_object_object_add(so, "include_usage", json_object_new_boolean(1));
+	json_object_object_add(o, "stream_options", so);
+	if (req->max_tokens > 0)
+		json_object_object_add(o, "max_tokens", json_object_new_int64(req->max_tokens));
+	if (req->has_temperature)
+		json_object_object_add(o, "temperature", json_object_new_double(req->temperature));
+	if (req->nstop > 0) {
+		json_object *stop = json_object_new_array();
+
+		for (i = 0; i < req->nstop; i++)
+			json_object_array_add(stop, json_object_new_string(req->stop[i]));
+		json_object_object_add(o, "stop", stop);
+	}
+	return o;
+}
+
+static void
+openai_stop(void *run)
+{
+	struct openai_run *r = run;
+
+	if (r == NULL)
+		return;
+	/* Removing an unfinished transfer closes its connection: the upstream stops. */
+	if (r->easy != NULL) {
+		curl_multi_remove_handle(r->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+	}
+	if (r->multi != NULL)
+		curl_multi_cleanup(r->multi);
+	curl_slist_free_all(r->hdrs);
+	sse_parse_free(&r->parser);
+	buf_free(&r->errbody);
+	free(r);
+}
+
+static int
+openai_start(const struct model_conf *m, const struct chat_request *req, void **out,
+    struct cs_error *err)
+{
+	const struct openai_conf *cf = m->backend_conf;
+	struct openai_run *r = calloc(1, sizeof(*r));
+	json_object *body;
+	char auth[4200];
+	size_t i;
+	int ok;
+
+	if (r == NULL)
+		return cs_fail(err, 503, "overloaded", "out of memory");
+	r->cf = cf;
+	r->timer_ms = -1;
+	r->started_ms = r->last_data_ms = clock_ms();
+	sse_parse_init(&r->parser, (size_t)cf->max_line, (size_t)cf->max_line, on_event, r);
+	buf_init(&r->errbody, ERRBODY_MAX);
+	r->multi = curl_multi_init();
+	r->easy = curl_easy_init();
+	if (r->multi == NULL || r->easy == NULL) {
+		openai_stop(r);
+		return cs_fail(err, 503, "overloaded", "cannot start an upstream transfer");
+	}
+	r->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	r->hdrs = curl_slist_append(r->hdrs, "Accept: text/event-stream");
+	if (cf->api_key != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cf->api_key);
+		r->hdrs = curl_slist_append(r->hdrs, auth);
+		explicit_bzero(auth, sizeof(auth));
+	}
+	for (i = 0; i < cf->nheaders; i++)
+		r->hdrs = curl_slist_append(r->hdrs, cf->headers[i]);
+	body = request_body(cf, req);
+	ok = r->hdrs != NULL &&
+	    curl_easy_setopt(r->easy, CURLOPT_URL, cf->url) == CURLE_OK &&
+	    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+	    curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS,
+	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE)) == CURLE_OK;
+	json_object_put(body);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_SHARE, share);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, cf->tls_verify ? 1L : 0L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, cf->tls_verify ? 2L : 0L);
+	if (cf->ca_file != NULL)
+		curl_easy_setopt(r->easy, CURLOPT_CAINFO, cf->ca_file);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+	curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+	if (!ok || curl_multi_add_handle(r->multi, r->easy) != CURLM_OK) {
+		openai_stop(r);
+		return cs_fail(err, 503, "overloaded", "cannot start an upstream transfer");
+	}
+	*out = r;
+	return 0;
+}
+
+static int
+openai_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
+{
+	struct openai_run *r = run;
+	int i, n = 0;
+	int64_t idle = r->last_data_ms + r->cf->idle_timeout * 1000;
+	int64_t total = r->started_ms + r->cf->max_duration * 1000;
+
+	for (i = 0; i < r->nsocks && n < max; i++) {
+		pfd[n].fd = r->socks[i].fd;
+		pfd[n].events = (short)((r->socks[i].what & CURL_POLL_IN ? POLLIN : 0) |
+		    (r->socks[i].what & CURL_POLL_OUT ? POLLOUT : 0));
+		pfd[n++].revents = 0;
+	}
+	*wake = idle < total ? idle : total;
+	if (r->timer_ms >= 0 && r->timer_ms < *wake)
+		*wake = r->timer_ms;
+	return n;
+}
+
+/* Maps a finished transfer's outcome to the end of the stream. */
+static enum backend_status
+finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
+{
+	char msg[300];
+
+	if (r->failed) {
+		*err = r->err;
+		return BACKEND_FAILED;
+	}
+	if (r->result != CURLE_OK && r->http_status == 0) {
+		cs_fail(err, 502, "upstream_unreachable", "cannot reach the upstream: %s",
+		    curl_easy_strerror(r->result));
+		return BACKEND_FAILED;
+	}
+	if (r->http_status < 200 || r->http_status >= 300) {
+		json_object *o = json_tokener_parse(r->errbody.data != NULL ? r->errbody.data : "");
+		json_object *e, *m;
+		const char *text = NULL;
+
+		if (o != NULL && json_object_object_get_ex(o, "error", &e))
+			text = json_object_is_type(e, json_type_string) ? json_object_get_string(e) :
+			    json_object_object_get_ex(e, "message", &m) ? json_object_get_string(m) : NULL;
+		sanitize(r->cf, text != NULL ? text : "no details", msg, sizeof(msg));
+		json_object_put(o);
+		/*
+		 * The client's request was valid, so the upstream's refusal is ours:
+		 * 502, except a rate limit, which the client can act on (retry later).
+		 */
+		if (r->http_status == 429)
+			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: %s", msg);
+		else
+			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: %s",
+			    r->http_status, msg);
+		return BACKEND_FAILED;
+	}
+	if (r->result != CURLE_OK || (!r->saw_done && r->finish[0] == '\0')) {
+		cs_fail(err, 502, "upstream_truncated", "the upstream's answer ended early%s%s",
+		    r->result != CURLE_OK ? ": " : "",
+		    r->result != CURLE_OK ? curl_easy_strerror(r->result) : "");
+		return BACKEND_FAILED;
+	}
+	res->finish_reason = strcmp(r->finish, "length") == 0 ? "length" : "stop";
+	res->prompt_tokens = r->prompt_tokens;
+	res->completion_tokens = r->completion_tokens;
+	return BACKEND_DONE;
+}
+
+static enum backend_status
+openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
+    struct backend_result *res, struct cs_error *err)
+{
+	struct openai_run *r = run;
+	int i, running, left;
+	int64_t now;
+	CURLMsg *msg;
+
+	r->s = s;
+	for (i = 0; i < n && !r->failed; i++) {
+		int ev = 0;
+
+		if (pfd[i].revents == 0)
+			continue;
+		if (pfd[i].revents & (POLLIN | POLLHUP))
+			ev |= CURL_CSELECT_IN;
+		if (pfd[i].revents & POLLOUT)
+			ev |= CURL_CSELECT_OUT;
+		if (pfd[i].revents & POLLERR)
+			ev |= CURL_CSELECT_ERR;
+		curl_multi_socket_action(r->multi, pfd[i].fd, ev, &running);
+	}
+	now = clock_ms();
+	if (!r->failed && r->timer_ms >= 0 && now >= r->timer_ms) {
+		r->timer_ms = -1;
+		curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	while ((msg = curl_multi_info_read(r->multi, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE) {
+			r->finished = 1;
+			r->result = msg->data.result;
+		}
+	if (r->failed || r->finished)
+		return finish(r, res, err);
+	now = clock_ms();
+	if (now >= r->started_ms + r->cf->max_duration * 1000) {
+		cs_fail(err, 504, "timeout", "the upstream's answer took longer than %lds",
+		    r->cf->max_duration);
+		return BACKEND_FAILED;
+	}
+	if (now >= r->last_data_ms + r->cf->idle_timeout * 1000) {
+		cs_fail(err, 504, "timeout", "the upstream sent nothing for %lds",
+		    r->cf->idle_timeout);
+		return BACKEND_FAILED;
+	}
+	return BACKEND_MORE;
+}
+
+const struct backend_ops backend_openai = {
+	"openai", 1, openai_configure, openai_unconfigure, openai_start,
+	openai_pollfds, openai_step, openai_stop
+};
