@@ -385,8 +385,11 @@ stream_error(struct stream *s, const char *type, const char *message)
 int
 stream_heartbeat(struct stream *s)
 {
-	if (s->format == STREAM_OPENAI_JSON)
-		return s->gone ? -1 : 0;   /* a JSON answer has nowhere to put a comment */
+	if (s->format == STREAM_OPENAI_JSON) {
+		/* A JSON answer has nowhere to put a comment; the timer still restarts. */
+		s->last_write_ms = clock_ms();
+		return s->gone ? -1 : 0;
+	}
 	if (!s->begun)
 		return stream_begin(s);
 	if (buf_adds(&s->out, ": ping\n") == -1)
