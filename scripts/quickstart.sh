@@ -31,8 +31,8 @@ fi
 stop
 mkdir -p "$run"
 # chatstream: a FastCGI process on a unix socket, its log on stderr.
-spawn-fcgi -n -s "$run/chatstream.sock" -M 0600 -- "$top/src/chatstream" \
-	-c "$top/conf/chatstream.conf" 2>>"$run/chatstream.log" &
+nohup spawn-fcgi -n -s "$run/chatstream.sock" -M 0600 -- "$top/src/chatstream" \
+	-c "$top/conf/chatstream.conf" </dev/null >>"$run/chatstream.log" 2>&1 &
 echo $! >"$run/chatstream.pid"
 # lighttpd: the shipped snippet, mounted at /chat/, on loopback.
 cat >"$run/lighttpd.conf" <<CONF
@@ -43,6 +43,8 @@ server.port           = $port
 server.document-root  = "$top/www"
 server.errorlog       = "$run/lighttpd.log"
 server.pid-file       = "$run/lighttpd.pid"
+index-file.names      = ( "index.html" )
+mimetype.assign       = ( ".html" => "text/html; charset=utf-8", ".js" => "text/javascript", ".css" => "text/css" )
 include "$top/conf/lighttpd-chatstream.conf"
 CONF
 lighttpd -f "$run/lighttpd.conf"
@@ -55,4 +57,5 @@ echo "\$ curl -N -H 'Content-Type: application/json' -d '{\"prompt\": \"Why SSE?
 curl -N -sS -H 'Content-Type: application/json' -d '{"prompt": "Why SSE?"}' "http://127.0.0.1:$port/chat/"
 echo
 echo "chatstream and lighttpd keep running on 127.0.0.1:$port (logs in $run)."
+echo "The chat page: http://127.0.0.1:$port/"
 echo "Stop them with: $0 stop"

@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""t_browser.py: the chat page (www/) in a real browser.  lighttpd serves the
+page next to chatstream (mounted at /chat/, as in the README), Debian's
+headless Chromium driven by playwright-core (tests/browser/chat.test.mjs)
+loads it, streams a paced demo answer and checks that partial text shows
+while it streams and that the final text is exactly the demo's answer, stops
+a slow stream with the Stop button (chatstream must log outcome=client_gone
+for it), shows HTTP and in-stream errors, and is labelled and keyboard
+operable.  Screenshots go to tests/artifacts/ (or $ARTIFACTS_DIR).
+
+What it needs is installed by tests/browser/setup.sh (run here; as root it
+apt-get installs chromium, and nodejs/npm when there is no node, and runs
+npm ci for the pinned playwright-core).  Without root and without those, the
+file is skipped."""
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import harness  # noqa: E402
+from harness import (SRCDIR, bail, config, demo_text, diag, is_, ok, require_tools,  # noqa: E402
+                     run, skip_all, Fixture)
+
+BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
+WWW = os.path.join(SRCDIR, "www")
+PAGE_FILES = ("index.html", "app.js", "app.css")
+PROMPT = "Hello from a real browser"
+SETUP_TIMEOUT = 1200        # a fresh machine downloads chromium first
+NODE_TIMEOUT = 90
+
+
+def run_setup(fx):
+    """tests/browser/setup.sh [DEPS_DIR]; returns DEPS_DIR (holding
+    node_modules/playwright-core).  node_modules goes next to package.json
+    in the source tree when that is writable, else into the temp dir."""
+    deps = BROWSER_DIR
+    if not os.access(BROWSER_DIR, os.W_OK):
+        deps = fx.path("browser-deps")
+        os.makedirs(deps, exist_ok=True)
+    cmd = ["bash", os.path.join(BROWSER_DIR, "setup.sh"), deps]
+    t0 = time.monotonic()
+    try:
+        p = harness._popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        fx._procs.append(p)
+        out, _ = p.communicate(timeout=SETUP_TIMEOUT)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        harness._stop(p, signal.SIGTERM, wait=5)
+        out, rc = b"(timed out after %d s)" % SETUP_TIMEOUT, -1
+    text = out.decode("utf-8", "replace").strip()
+    if rc != 0:
+        diag(text[-3000:])
+        if os.geteuid() != 0:
+            skip_all("browser test needs chromium, node and playwright-core: "
+                     "run tests/browser/setup.sh as root")
+        bail("tests/browser/setup.sh failed (status %s)" % rc)
+    for ln in text.splitlines():
+        if ln.startswith("browser/setup:"):
+            diag(ln)
+    diag("setup took %.1f s" % (time.monotonic() - t0))
+    return deps
+
+
+def install_page(fx):
+    """The page goes into the fixture's document root (over the harness's
+    placeholder index.html), as a deployment would serve it."""
+    www = fx.path("www")
+    for f in PAGE_FILES:
+        shutil.copyfile(os.path.join(WWW, f), os.path.join(www, f))
+
+
+def artifacts_dir(fx):
+    d = os.environ.get("ARTIFACTS_DIR") or os.path.join(SRCDIR, "tests", "artifacts")
+    try:
+        os.makedirs(d, exist_ok=True)
+        if os.access(d, os.W_OK):
+            return d
+    except OSError:
+        pass
+    diag("artifacts dir %s is not writable: screenshots stay in the temp dir" % d)
+    return fx.path("artifacts")
+
+
+def kill_profile_procs(profile):
+    """Chromium processes that outlived the node script: exactly those whose
+    command line names this test's own profile dir, and their children."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if profile.encode() in cmd:
+            pids.append(int(name))
+    for pid in list(pids):
+        pids.extend(harness._children(pid))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return pids
+
+
+def run_node(fx, deps, env):
+    """Runs chat.test.mjs; each JSON line becomes a TAP point or data."""
+    node = shutil.which("node") or "/usr/bin/node"
+    errf = open(fx.path("node.stderr"), "wb")
+    p = harness._popen([node, os.path.join(BROWSER_DIR, "chat.test.mjs")], cwd=fx.tmp,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf,
+                       env=env)
+    errf.close()
+    fx._procs.append(p)
+    data = {}
+    ended = False
+    buf = b""
+    end = time.monotonic() + NODE_TIMEOUT
+    fd = p.stdout.fileno()
+    for _ in range(1000000):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if not r:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            line = line.decode("utf-8", "replace").strip()
+            if not line:
+                continue
+            try:
+                m = json.loads(line)
+            except ValueError:
+                diag("node: " + line)
+                continue
+            if m.get("t") == "ok":
+                ok(m.get("ok"), m.get("name", "?"))
+                for d in m.get("diag") or []:
+                    diag("  " + d)
+            elif m.get("t") == "info":
+                data.setdefault(m["key"], []).append(m.get("value"))
+            elif m.get("t") == "end":
+                ended = True
+    if p.poll() is None:
+        try:
+            p.wait(timeout=10 if ended else 0.1)
+        except subprocess.TimeoutExpired:
+            pass
+    rc = harness._stop(p, signal.SIGTERM, wait=5)
+    ok(ended and rc == 0, "the browser script ran to its end (exit status %s)" % rc)
+    if not (ended and rc == 0):
+        try:
+            with open(fx.path("node.stderr"), "rb") as f:
+                diag("node stderr:\n" + f.read().decode("utf-8", "replace")[-3000:])
+        except OSError:
+            pass
+    return data
+
+
+def main():
+    require_tools()
+    fx = Fixture("browser")
+    deps = run_setup(fx)
+    cs = fx.start_chatstream(config({"heartbeat": 2}, {
+        # paced, so the answer takes a few seconds and can be seen growing
+        "demo": {"backend": "demo", "ttft_ms": 200, "tokens_per_second": 10},
+        # 23 tokens at 2/s: about 12 s for its answer, unless Stop ends it
+        "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 2},
+        "broken": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20, "fail_after": 3},
+    }))
+    # what a site's lighttpd.conf has around the shipped snippet: an index
+    # file and MIME types (Debian's default configuration sets both)
+    lt = fx.start_lighttpd(cs, extra=[
+        'index-file.names = ( "index.html" )',
+        'mimetype.assign = ( ".html" => "text/html; charset=utf-8",'
+        ' ".js" => "text/javascript; charset=utf-8", ".css" => "text/css; charset=utf-8",'
+        ' ".png" => "image/png" )',
+    ])
+    install_page(fx)
+    profile = fx.path("chromium-profile")
+    os.makedirs(profile)
+    arts = artifacts_dir(fx)
+
+    env = dict(os.environ)
+    env.update({
+        "CS_URL": "http://127.0.0.1:%d/" % lt.port,
+        "CS_PROMPT": PROMPT,
+        "CS_EXPECTED": demo_text(PROMPT),
+        "CS_MODEL": "demo",
+        "CS_SLOW_MODEL": "slow",
+        "CS_FAIL_MODEL": "broken",
+        "CS_PROFILE": profile,
+        "CS_ARTIFACTS": arts,
+        "CS_DEPS": deps,
+        "CS_CHROMIUM": "/usr/bin/chromium",
+        "CS_DEADLINE_MS": "60000",
+    })
+    t0 = time.monotonic()
+    data = run_node(fx, deps, env)
+    left = kill_profile_procs(profile)
+    ok(not left, "no browser process outlived the script")
+    if left:
+        diag("killed leftover browser pids: %r" % left)
+    diag("browser part took %.1f s; %s" % (time.monotonic() - t0, ", ".join(data.get("browser", []))))
+    for s in data.get("screenshot", []):
+        diag("screenshot: %s" % s)
+
+    # chatstream's side of the two streams
+    sid = (data.get("done_stream_id") or [""])[0]
+    line = cs.wait_log(r"stream: id=%s .*outcome=" % re.escape(sid), timeout=5) if sid else None
+    ok(line is not None and re.search(r" model=demo .*status=200 .*outcome=done(\s|$)", line),
+       "server: the full stream was logged outcome=done")
+    if line is None or "outcome=done" not in line:
+        diag("log line: %r" % line)
+
+    sid = (data.get("stopped_stream_id") or [""])[0]
+    ok(sid, "the page showed the stopped stream's id (from event: meta)")
+    line = cs.wait_log(r"stream: id=%s .*outcome=" % re.escape(sid), timeout=5) if sid else None
+    ok(line is not None and re.search(r" model=slow .*outcome=client_gone(\s|$)", line),
+       "server: Stop ended the stream with outcome=client_gone")
+    m = re.search(r" duration_ms=(\d+)", line or "")
+    ok(m and int(m.group(1)) < 6000,
+       "server: the slow model's work stopped early (duration_ms=%s)" % (m.group(1) if m else "?"))
+    if line is None:
+        diag("\n".join(cs.stream_lines()[-10:]))
+
+    # one idle check that nothing is left streaming
+    health = json.loads(cs.request(harness.fcgi_params("GET", "health"))[2] or b"{}")
+    is_(health.get("streams"), 0, "server: no stream is left open")
+
+
+run(main)

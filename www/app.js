@@ -1,0 +1,579 @@
+/* app.js: the chatstream chat page.  Plain JavaScript, no build step, no
+ * external resources.
+ *
+ * It POSTs {"prompt", "model", "max_tokens"} to chatstream with fetch() and
+ * reads response.body as a stream: a TextDecoder turns the bytes into text
+ * and SSEParser (below, written from the WHATWG "Parsing an event stream"
+ * rules) turns the text into events.  Token text is appended to a Text node,
+ * never parsed as HTML.  Stop aborts the fetch (AbortController); the front
+ * server then closes the FastCGI connection and chatstream stops the model
+ * (its log says outcome=client_gone).
+ *
+ * Where chatstream is: the endpoint is "chat/" relative to the page, or the
+ * page's data-endpoint attribute (on <html>), or ?endpoint=URL (same origin
+ * only, so a link cannot send someone's prompts elsewhere).  It must end in
+ * "/": requests go to ENDPOINT (POST), ENDPOINT + "health" and
+ * ENDPOINT + "v1/models" (GET).
+ */
+(function () {
+	"use strict";
+
+	/* ------------------------------------------------------------------ */
+	/* SSE parser (WHATWG HTML, "9.2.6 Parsing an event stream")          */
+	/* ------------------------------------------------------------------ */
+
+	/**
+	 * Incremental event-stream parser.  feed() takes decoded text in chunks
+	 * of any size (an event, a line, even a CRLF may be split across them);
+	 * end() at the end of the stream discards an unterminated event, as the
+	 * spec says.  Callbacks: onEvent({type, data, lastEventId}),
+	 * onComment(text), onRetry(ms).
+	 *
+	 *  - lines end with CRLF, LF or CR; a CR that ends one chunk and the LF
+	 *    that starts the next are one line end;
+	 *  - ":" starts a comment; "name:value" drops one space after the colon;
+	 *    a line without a colon is a field with an empty value;
+	 *  - data: appended to the data buffer followed by LF; event: sets the
+	 *    type; id: sets the last event ID unless it contains NUL (and the ID
+	 *    persists across events); retry: only all-ASCII-digit values; other
+	 *    fields are ignored;
+	 *  - a blank line dispatches: an empty data buffer dispatches nothing,
+	 *    otherwise one trailing LF is removed and the type defaults to
+	 *    "message".
+	 * The decoder strips a leading BOM (TextDecoder does by default).
+	 */
+	function SSEParser(handlers) {
+		handlers = handlers || {};
+		this.onEvent = handlers.onEvent || function () {};
+		this.onComment = handlers.onComment || function () {};
+		this.onRetry = handlers.onRetry || function () {};
+		this.rest = "";          // text after the last line end
+		this.skipLF = false;     // the previous chunk ended with CR
+		this.data = "";
+		this.type = "";
+		this.idBuffer = "";
+		this.lastEventId = "";
+		this.ended = false;
+	}
+
+	SSEParser.prototype.feed = function (chunk) {
+		if (this.ended || !chunk) {
+			return;
+		}
+		if (this.skipLF) {
+			this.skipLF = false;
+			if (chunk.charCodeAt(0) === 10) {
+				chunk = chunk.slice(1);
+			}
+		}
+		var scanFrom = this.rest.length;
+		var buf = this.rest + chunk;
+		var n = buf.length;
+		var start = 0;
+		for (var i = scanFrom; i < n; i++) {
+			var c = buf.charCodeAt(i);
+			if (c !== 10 && c !== 13) {
+				continue;
+			}
+			this.line(buf.slice(start, i));
+			if (c === 13) {
+				if (i + 1 < n) {
+					if (buf.charCodeAt(i + 1) === 10) {
+						i++;
+					}
+				} else {
+					this.skipLF = true;
+				}
+			}
+			start = i + 1;
+			if (this.ended) {
+				return;          // a handler closed the stream
+			}
+		}
+		this.rest = buf.slice(start);
+	};
+
+	SSEParser.prototype.line = function (line) {
+		if (line === "") {
+			this.dispatch();
+			return;
+		}
+		if (line.charCodeAt(0) === 58) {             // ':'
+			this.onComment(line.slice(1));
+			return;
+		}
+		var k = line.indexOf(":");
+		var field = line;
+		var value = "";
+		if (k >= 0) {
+			field = line.slice(0, k);
+			value = line.slice(k + 1);
+			if (value.charCodeAt(0) === 32) {        // one leading space
+				value = value.slice(1);
+			}
+		}
+		switch (field) {
+		case "event":
+			this.type = value;
+			break;
+		case "data":
+			this.data += value + "\n";
+			break;
+		case "id":
+			if (value.indexOf("\u0000") < 0) {
+				this.idBuffer = value;
+			}
+			break;
+		case "retry":
+			if (/^[0-9]+$/.test(value)) {
+				this.onRetry(parseInt(value, 10));
+			}
+			break;
+		default:
+			break;                                   // ignored
+		}
+	};
+
+	SSEParser.prototype.dispatch = function () {
+		this.lastEventId = this.idBuffer;
+		if (this.data === "") {
+			this.type = "";
+			return;
+		}
+		var data = this.data;
+		if (data.charCodeAt(data.length - 1) === 10) {
+			data = data.slice(0, -1);
+		}
+		var ev = { type: this.type || "message", data: data, lastEventId: this.lastEventId };
+		this.data = "";
+		this.type = "";
+		this.onEvent(ev);
+	};
+
+	/** End of stream: whatever is pending was never terminated; drop it. */
+	SSEParser.prototype.end = function () {
+		this.ended = true;
+		this.rest = "";
+		this.data = "";
+		this.type = "";
+	};
+
+	/* ------------------------------------------------------------------ */
+	/* Endpoint                                                           */
+	/* ------------------------------------------------------------------ */
+
+	function withSlash(u) {
+		return u.pathname.slice(-1) === "/" ? u : new URL(u.pathname + "/" + u.search, u);
+	}
+
+	/** The chatstream mount as an absolute URL ending in "/". */
+	function resolveEndpoint() {
+		var fallback = new URL(document.documentElement.getAttribute("data-endpoint") || "chat/",
+			location.href);
+		var q = new URLSearchParams(location.search).get("endpoint");
+		if (q) {
+			try {
+				var u = new URL(q, location.href);
+				if (u.origin === location.origin) {
+					return { url: withSlash(u), note: "" };
+				}
+				return { url: withSlash(fallback),
+					note: "Ignored ?endpoint=" + q + ": only this site's own URLs are allowed." };
+			} catch (e) {
+				return { url: withSlash(fallback), note: "Ignored ?endpoint=" + q + ": not a URL." };
+			}
+		}
+		return { url: withSlash(fallback), note: "" };
+	}
+
+	/* ------------------------------------------------------------------ */
+	/* The page                                                           */
+	/* ------------------------------------------------------------------ */
+
+	var STATES = {
+		idle: "Ready",
+		connecting: "Connecting\u2026",
+		streaming: "Streaming\u2026",
+		done: "Done",
+		stopped: "Stopped",
+		error: "Error",
+		reconnecting: "Reconnecting\u2026"    // for a later EventSource/Last-Event-ID flow
+	};
+
+	function $(id) {
+		return document.getElementById(id);
+	}
+
+	function el(tag, cls, text) {
+		var e = document.createElement(tag);
+		if (cls) {
+			e.className = cls;
+		}
+		if (text !== undefined && text !== null) {
+			e.textContent = text;
+		}
+		return e;
+	}
+
+	function fmtMs(ms) {
+		if (typeof ms !== "number" || !isFinite(ms)) {
+			return null;
+		}
+		return ms < 1000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(ms < 10000 ? 2 : 1) + " s";
+	}
+
+	/** {"error": {"type", "message"}} -> "type: message", else null. */
+	function errorText(obj) {
+		var e = obj && obj.error;
+		if (!e || typeof e !== "object") {
+			return null;
+		}
+		var type = typeof e.type === "string" ? e.type : "error";
+		var msg = typeof e.message === "string" ? e.message : "";
+		return msg ? type + ": " + msg : type;
+	}
+
+	function parseJSON(s) {
+		try {
+			return JSON.parse(s);
+		} catch (e) {
+			return undefined;
+		}
+	}
+
+	function Page() {
+		var ep = resolveEndpoint();
+		this.endpoint = ep.url;
+		this.form = $("composer");
+		this.prompt = $("prompt");
+		this.model = $("model");
+		this.maxTokens = $("max-tokens");
+		this.send = $("send");
+		this.stop = $("stop");
+		this.state = $("state");
+		this.transcript = $("transcript");
+		this.serverInfo = $("server-info");
+		this.current = null;       // the running exchange
+		this.setState("idle");
+		this.serverInfo.textContent = "Endpoint " + this.endpoint.pathname;
+		if (ep.note) {
+			this.notice(ep.note);
+		}
+		this.bind();
+		this.loadModels();
+	}
+
+	Page.prototype.setState = function (name, detail) {
+		this.state.setAttribute("data-state", name);
+		this.state.textContent = STATES[name] + (detail ? " \u2014 " + detail : "");
+		document.documentElement.setAttribute("data-state", name);
+		var busy = name === "connecting" || name === "streaming" || name === "reconnecting";
+		this.send.disabled = busy;
+		this.stop.disabled = !busy;
+		this.transcript.setAttribute("aria-busy", busy ? "true" : "false");
+	};
+
+	Page.prototype.notice = function (text) {
+		var p = el("p", "notice", text);
+		p.setAttribute("role", "note");
+		this.transcript.parentNode.insertBefore(p, this.transcript);
+	};
+
+	Page.prototype.bind = function () {
+		var self = this;
+		this.form.addEventListener("submit", function (ev) {
+			ev.preventDefault();
+			self.start();
+		});
+		this.prompt.addEventListener("keydown", function (ev) {
+			// Enter sends, Shift+Enter is a new line; never while an IME is composing.
+			if (ev.key === "Enter" && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey &&
+					!ev.isComposing && ev.keyCode !== 229) {
+				ev.preventDefault();
+				if (!self.send.disabled) {
+					self.start();
+				}
+			}
+		});
+		this.stop.addEventListener("click", function () {
+			self.abort();
+			self.prompt.focus();
+		});
+		document.addEventListener("keydown", function (ev) {
+			if (ev.key === "Escape" && self.current) {
+				ev.preventDefault();
+				self.abort();
+			}
+		});
+	};
+
+	/** Fills the model picker: GET v1/models (OpenAI shape), else the models of GET health. */
+	Page.prototype.loadModels = function () {
+		var self = this;
+		function getJSON(path) {
+			return fetch(new URL(path, self.endpoint), { headers: { Accept: "application/json" }, cache: "no-store" })
+				.then(function (r) {
+					return r.ok ? r.json() : null;
+				})
+				.catch(function () {
+					return null;
+				});
+		}
+		function names(list) {
+			return (Array.isArray(list) ? list : []).map(function (m) {
+				return typeof m === "string" ? m : (m && (m.id || m.name)) || null;
+			}).filter(function (m) {
+				return typeof m === "string" && m !== "";
+			});
+		}
+		return Promise.all([getJSON("v1/models"), getJSON("health")]).then(function (r) {
+			var v1 = r[0], health = r[1];
+			var list = names(v1 && v1.data);
+			if (!list.length) {
+				list = names(health && health.models);
+			}
+			var def = health && typeof health.default_model === "string" ? health.default_model : "";
+			var sel = self.model;
+			var keep = sel.value;
+			sel.textContent = "";
+			if (!list.length) {
+				var o = el("option", null, "server default");
+				o.value = "";
+				sel.appendChild(o);
+			}
+			list.forEach(function (m) {
+				var o = el("option", null, m === def ? m + " (default)" : m);
+				o.value = m;
+				sel.appendChild(o);
+			});
+			sel.value = list.indexOf(keep) >= 0 ? keep : (list.indexOf(def) >= 0 ? def : (list[0] || ""));
+			sel.disabled = list.length < 2;
+			var info = "Endpoint " + self.endpoint.pathname;
+			if (health && typeof health.version === "string") {
+				info = "chatstream " + health.version + " \u00b7 " + info;
+			} else if (!health) {
+				info += " \u00b7 health check failed";
+			}
+			self.serverInfo.textContent = info;
+			document.documentElement.setAttribute("data-models", list.length ? "loaded" : "none");
+		});
+	};
+
+	/** Adds one exchange (prompt + answer) to the transcript. */
+	Page.prototype.addTurn = function (prompt, model) {
+		var empty = this.transcript.querySelector(".empty");
+		if (empty) {
+			empty.remove();
+		}
+		var turn = el("article", "turn");
+		turn.setAttribute("data-state", "connecting");
+		var you = el("div", "msg user");
+		you.appendChild(el("p", "who", "You"));
+		you.appendChild(el("div", "bubble", prompt));
+		var bot = el("div", "msg bot");
+		var who = el("p", "who", model || "model");
+		var answer = el("div", "bubble answer");
+		var text = document.createTextNode("");
+		answer.appendChild(text);
+		var stats = el("p", "stats");
+		var err = el("p", "error");
+		err.setAttribute("role", "alert");
+		err.hidden = true;
+		bot.appendChild(who);
+		bot.appendChild(answer);
+		bot.appendChild(err);
+		bot.appendChild(stats);
+		turn.appendChild(you);
+		turn.appendChild(bot);
+		this.transcript.appendChild(turn);
+		return { turn: turn, who: who, answer: answer, text: text, stats: stats, err: err };
+	};
+
+	Page.prototype.scrollDown = function (force) {
+		var root = document.scrollingElement || document.documentElement;
+		var nearBottom = root.scrollHeight - root.scrollTop - root.clientHeight < 120;
+		if (force || nearBottom) {
+			root.scrollTop = root.scrollHeight;
+		}
+	};
+
+	Page.prototype.abort = function () {
+		if (this.current) {
+			this.current.stopped = true;
+			this.current.ctrl.abort();
+		}
+	};
+
+	Page.prototype.start = function () {
+		if (this.current) {
+			return;
+		}
+		var prompt = this.prompt.value;
+		if (prompt.trim() === "") {
+			this.prompt.focus();
+			return;
+		}
+		var body = { prompt: prompt };
+		if (this.model.value) {
+			body.model = this.model.value;
+		}
+		var mt = this.maxTokens.value.trim();
+		if (mt !== "") {
+			body.max_tokens = Number(mt);
+		}
+		var run = {
+			ctrl: new AbortController(),
+			ui: this.addTurn(prompt, body.model),
+			stopped: false,
+			finished: false,
+			tokens: 0,
+			lastEventId: ""
+		};
+		this.current = run;
+		this.prompt.value = "";
+		this.turnState(run, "connecting");
+		this.scrollDown(true);
+		var self = this;
+		this.stream(run, body).then(function () {
+			if (!run.finished) {
+				self.fail(run, "The connection closed before the answer was complete.");
+			}
+		}, function (e) {
+			if (run.finished) {
+				return;          // done or error already came; a late Stop changes nothing
+			}
+			if (run.stopped || (e && e.name === "AbortError")) {
+				self.turnState(run, "stopped");
+				run.ui.stats.textContent = "Stopped after " + run.tokens + " token" +
+					(run.tokens === 1 ? "" : "s") + ".";
+			} else {
+				self.fail(run, "Network error: " + (e && e.message ? e.message : String(e)));
+			}
+		}).then(function () {
+			self.current = null;
+			self.prompt.focus();
+		});
+	};
+
+	Page.prototype.turnState = function (run, name, detail) {
+		run.ui.turn.setAttribute("data-state", name);
+		this.setState(name, detail);
+	};
+
+	Page.prototype.fail = function (run, message) {
+		run.finished = true;
+		run.ui.err.textContent = message;
+		run.ui.err.hidden = false;
+		this.turnState(run, "error");
+	};
+
+	Page.prototype.stream = async function (run, body) {
+		var res = await fetch(this.endpoint, {
+			method: "POST",
+			headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+			body: JSON.stringify(body),
+			cache: "no-store",
+			signal: run.ctrl.signal
+		});
+		if (!res.ok) {
+			var txt = await res.text();
+			var msg = errorText(parseJSON(txt)) || txt.trim().slice(0, 300) || res.statusText;
+			var ra = res.headers.get("Retry-After");
+			this.fail(run, "HTTP " + res.status + " \u00b7 " + msg +
+				(ra ? " (try again in " + ra + " s)" : ""));
+			return;
+		}
+		var ctype = res.headers.get("Content-Type") || "";
+		if (ctype.split(";")[0].trim().toLowerCase() !== "text/event-stream") {
+			this.fail(run, "Expected an event stream, got " + (ctype || "no Content-Type") + ".");
+			return;
+		}
+		this.turnState(run, "streaming");
+		var self = this;
+		var parser = new SSEParser({
+			onEvent: function (ev) {
+				run.lastEventId = ev.lastEventId;
+				self.onEvent(run, ev);
+			}
+		});
+		var reader = res.body.getReader();
+		var decoder = new TextDecoder("utf-8");
+		try {
+			for (;;) {
+				var r = await reader.read();
+				if (r.done) {
+					break;
+				}
+				parser.feed(decoder.decode(r.value, { stream: true }));
+				if (run.finished) {
+					await reader.cancel();    // done or error came: nothing more to read
+					break;
+				}
+			}
+			parser.feed(decoder.decode());
+		} finally {
+			parser.end();
+		}
+	};
+
+	Page.prototype.onEvent = function (run, ev) {
+		if (run.finished) {
+			return;
+		}
+		var d = parseJSON(ev.data);
+		if (ev.type === "message") {
+			if (d && typeof d.text === "string") {
+				run.ui.text.appendData(d.text);
+				run.tokens++;
+				this.scrollDown(false);
+			}
+		} else if (ev.type === "meta") {
+			if (d && typeof d.model === "string") {
+				run.ui.who.textContent = d.model;
+			}
+			if (d && typeof d.id === "string") {
+				run.ui.turn.setAttribute("data-stream-id", d.id);
+			}
+		} else if (ev.type === "done") {
+			run.finished = true;
+			this.showStats(run, d || {});
+			this.turnState(run, "done");
+		} else if (ev.type === "error") {
+			this.fail(run, errorText(d) || "The model reported an error.");
+		}
+	};
+
+	Page.prototype.showStats = function (run, d) {
+		var parts = [];
+		var ttft = fmtMs(d.ttft_ms);
+		var dur = fmtMs(d.duration_ms);
+		if (ttft) {
+			parts.push("first token " + ttft);
+		}
+		if (dur) {
+			parts.push(dur);
+		}
+		var u = d.usage && typeof d.usage === "object" ? d.usage : null;
+		if (u && typeof u.completion_tokens === "number") {
+			parts.push(u.completion_tokens + " token" + (u.completion_tokens === 1 ? "" : "s"));
+			run.ui.stats.title = "prompt " + u.prompt_tokens + " \u00b7 completion " +
+				u.completion_tokens + " \u00b7 total " + u.total_tokens + " tokens";
+		}
+		if (d.finish_reason === "length") {
+			parts.push("cut at max tokens");
+		} else if (d.finish_reason && d.finish_reason !== "stop") {
+			parts.push(String(d.finish_reason));
+		}
+		run.ui.stats.textContent = parts.join(" \u00b7 ");
+	};
+
+	window.chatstream = { SSEParser: SSEParser };
+
+	if (document.readyState === "loading") {
+		document.addEventListener("DOMContentLoaded", function () {
+			window.chatstream.page = new Page();
+		});
+	} else {
+		window.chatstream.page = new Page();
+	}
+}());
