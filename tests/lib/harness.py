@@ -1082,6 +1082,7 @@ def check_stream(res, expected_text, finish="stop", model="demo", label="",
 
 APACHE2 = os.environ.get("APACHE2") or "/usr/sbin/apache2"
 APACHE_MODULES = os.environ.get("APACHE_MODULES") or "/usr/lib/apache2/modules"
+APACHE_MIME_TYPES = os.environ.get("APACHE_MIME_TYPES") or "/etc/mime.types"
 NGINX = os.environ.get("NGINX") or "/usr/sbin/nginx"
 NGINX_FASTCGI_PARAMS = os.environ.get("NGINX_FASTCGI_PARAMS") or "/etc/nginx/fastcgi_params"
 # the unprivileged user the front servers' workers run as (Debian's)
@@ -1243,6 +1244,8 @@ class Apache:
             "User %s" % WEB_USER,
             "Group %s" % WEB_USER,
         ]
+        if "mime" in self.modules:
+            lines.append('TypesConfig "%s"' % APACHE_MIME_TYPES)
         lines += ['LoadModule %s_module "%s"' % (m, p)
                   for m, p in zip(self.modules, self.module_paths())]
         lines += [
@@ -1477,6 +1480,7 @@ class FrontFixture(Fixture):
         if not started:
             diag("%s did not come up: %s" % (front.name, info))
             self.dump_logs()
+            _tap["dumped"] = True
             bail("%s did not start" % front.name)
         self.fronts.append(front)
         return front
