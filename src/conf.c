@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "buf.h"
@@ -17,7 +18,7 @@
 #define STACK_DEFAULT (128 * 1024)
 #endif
 
-enum key_type { K_INT, K_SIZE, K_BOOL, K_STR, K_LOGFMT };
+enum key_type { K_INT, K_SIZE, K_BOOL, K_STR, K_LOGFMT, K_JOURNAL };
 
 struct global_key {
 	const char *name;
@@ -44,6 +45,11 @@ static const struct global_key global_keys[] = {
 	G("debug", K_BOOL, debug, 0, 1),
 	G("mount", K_STR, mount, 0, 0),
 	G("default_model", K_STR, default_model, 0, 0),
+	G("journal", K_JOURNAL, journal, 0, 0),
+	G("spool_dir", K_STR, spool_dir, 0, 0),
+	G("journal_ttl", K_INT, journal_ttl, 1, 30 * 86400),
+	G("journal_max_bytes", K_SIZE, journal_max_bytes, 4096, 1LL << 34),
+	G("lease_timeout", K_INT, lease_timeout, 0, 3600),
 };
 #undef G
 
@@ -63,6 +69,23 @@ conf_set_defaults(struct conf *c)
 	c->retry_after = 2;
 	c->backlog = 1024;
 	c->log_format = LOG_FORMAT_TEXT;
+	c->journal = JOURNAL_FILE;
+	c->journal_ttl = 300;
+	c->journal_max_bytes = 16 * 1024 * 1024;
+}
+
+static char *xstrdup(const char *s);
+
+/* The spool directory when none is configured: private to this user. */
+static void
+conf_default_spool(struct conf *c)
+{
+	char path[64];
+
+	if (c->spool_dir != NULL)
+		return;
+	snprintf(path, sizeof(path), "/tmp/chatstream-%ld", (long)getuid());
+	c->spool_dir = xstrdup(path);
 }
 
 static char *
@@ -288,6 +311,14 @@ set_global(struct conf *c, const char *key, const char *value, int line,
 		free(*(char **)(void *)field);
 		*(char **)(void *)field = xstrdup(value);
 		break;
+	case K_JOURNAL:
+		if (strcmp(value, "file") == 0)
+			c->journal = JOURNAL_FILE;
+		else if (strcmp(value, "off") == 0)
+			c->journal = JOURNAL_OFF;
+		else
+			return conf_err(err, line, "journal: expected file or off, got \"%s\"", value);
+		break;
 	case K_LOGFMT:
 		if (strcmp(value, "text") == 0)
 			c->log_format = LOG_FORMAT_TEXT;
@@ -329,6 +360,29 @@ note(struct buf *report, const char *path, struct cs_error *first,
 	(*nerr)++;
 }
 
+/* The keys every model section may have, whatever its backend. */
+static int
+model_common(struct model_conf *m, struct cs_error *err)
+{
+	struct conf_option *o;
+	long grace = 30;
+
+	m->keep_going = 0;
+	if ((o = conf_opt(m, "on_disconnect")) != NULL) {
+		if (strcmp(o->value, "continue") == 0)
+			m->keep_going = 1;
+		else if (strcmp(o->value, "cancel") == 0)
+			m->keep_going = 0;
+		else
+			return conf_err(err, o->line,
+			    "on_disconnect: expected cancel or continue, got \"%s\"", o->value);
+	}
+	if (conf_opt_int(m, "grace", 0, 86400, &grace, err) == -1)
+		return -1;
+	m->grace = (int)grace;
+	return 0;
+}
+
 /* Checks the settings that span lines, and hands each model's options to its backend. */
 static void
 conf_validate(struct conf *c, struct buf *report, const char *path,
@@ -362,6 +416,10 @@ conf_validate(struct conf *c, struct buf *report, const char *path,
 			continue;
 		}
 		cs_error_clear(&e);
+		if (model_common(m, &e) == -1) {
+			note(report, path, first, &e, nerr);
+			continue;
+		}
 		if (m->backend->configure(m, &e) == -1) {
 			note(report, path, first, &e, nerr);
 			m->backend = NULL;
@@ -464,6 +522,7 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 	}
 	fclose(fp);
 	conf_validate(c, report, path, err, &nerr);
+	conf_default_spool(c);
 	if (nerr > 0) {
 		conf_free(c);
 		return -1;
@@ -482,6 +541,8 @@ conf_defaults(struct conf *c, struct cs_error *err)
 	c->default_model = xstrdup("demo");
 	m->backend = &backend_demo;
 	conf_opt(m, "backend");
+	conf_default_spool(c);
+	model_common(m, err);
 	if (m->backend->configure(m, err) == -1) {
 		conf_free(c);
 		return -1;
@@ -508,6 +569,7 @@ conf_free(struct conf *c)
 		free(m);
 	}
 	free(c->mount);
+	free(c->spool_dir);
 	free(c->default_model);
 	free(c->path);
 	memset(c, 0, sizeof(*c));

@@ -20,12 +20,16 @@ struct conf_option {
 struct model_conf {
 	char *name;                        /* the request's "model" */
 	int line;                          /* line of the [model NAME] header */
+	int keep_going;                    /* on_disconnect = continue (else cancel) */
+	int grace;                         /* seconds to wait for a reader to come back */
 	const struct backend_ops *backend;
 	struct conf_option *opts;          /* owned, nopts entries */
 	size_t nopts;
 	void *backend_conf;                /* owned by the backend (configure/unconfigure) */
 	struct model_conf *next;
 };
+
+enum journal_kind { JOURNAL_OFF, JOURNAL_FILE };
 
 struct conf {
 	int threads;              /* concurrent streams; one more thread answers 503 */
@@ -42,6 +46,11 @@ struct conf {
 	enum log_format log_format;
 	int debug;
 	char *mount;              /* may be NULL: the URL prefix chatstream is mounted at */
+	enum journal_kind journal;  /* where streams are kept for resuming */
+	char *spool_dir;          /* the file journal's directory */
+	int journal_ttl;          /* seconds a finished stream stays resumable */
+	size_t journal_max_bytes; /* cap on one stream's journal */
+	int lease_timeout;        /* seconds without a lease renewal = producer dead; 0: 3 heartbeats */
 	char *default_model;      /* name of a model section */
 	struct model_conf *models;
 	char *path;               /* the file read, NULL for built-in defaults */

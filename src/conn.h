@@ -18,6 +18,8 @@ struct conn_ops {
 	int (*flush)(struct conn *c);
 	/* The fd whose hang-up means the client has gone (poll it for POLLRDHUP), or -1. */
 	int (*hangup_fd)(struct conn *c);
+	/* Ends the response now; the request's thread may go on working without it. */
+	void (*finish)(struct conn *c);
 };
 
 struct conn {

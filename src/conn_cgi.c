@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -58,8 +59,21 @@ cgi_hangup_fd(struct conn *c)
 	return STDOUT_FILENO;
 }
 
+static void
+cgi_finish(struct conn *c)
+{
+	int fd = open("/dev/null", O_WRONLY);
+
+	/* The front server sees the end of the response when stdout closes. */
+	if (fd != -1) {
+		dup2(fd, STDOUT_FILENO);
+		close(fd);
+	}
+	c->broken = 1;
+}
+
 static const struct conn_ops cgi_ops = {
-	cgi_param, cgi_read, cgi_write, cgi_flush, cgi_hangup_fd
+	cgi_param, cgi_read, cgi_write, cgi_flush, cgi_hangup_fd, cgi_finish
 };
 
 void

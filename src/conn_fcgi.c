@@ -67,8 +67,18 @@ fcgi_hangup_fd(struct conn *c)
 	return r->ipcFd;
 }
 
+static void
+fcgi_finish(struct conn *c)
+{
+	FCGX_Request *r = c->impl;
+
+	/* Sends FCGI_END_REQUEST and closes; the worker's own Finish is then a no-op. */
+	FCGX_Finish_r(r);
+	c->broken = 1;
+}
+
 static const struct conn_ops fcgi_ops = {
-	fcgi_param, fcgi_read, fcgi_write, fcgi_flush, fcgi_hangup_fd
+	fcgi_param, fcgi_read, fcgi_write, fcgi_flush, fcgi_hangup_fd, fcgi_finish
 };
 
 void

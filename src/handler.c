@@ -10,6 +10,8 @@
 #include <json-c/json.h>
 
 #include "clock.h"
+#include "follow.h"
+#include "journal.h"
 #include "handler.h"
 #include "http.h"
 #include "log.h"
@@ -21,7 +23,7 @@
 
 /* Routes below the mount other than "/" itself. */
 static const char *const known_routes[] = {
-	"/health", "/v1/chat/completions", "/v1/models", NULL
+	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
 };
 
 /* Everything one request holds; released in one place, request_end(). */
@@ -30,6 +32,9 @@ struct request_ctx {
 	struct runtime *rt;
 	enum error_style style;       /* OpenAI-shaped errors on the /v1 routes */
 	char route[ROUTE_MAX];
+	char mount[ROUTE_MAX];        /* the URL path chatstream is mounted at */
+	char client[64], method[16];  /* copies: the connection may end first */
+	char resume_url[ROUTE_MAX + 64];
 	struct stream_record rec;
 	int64_t started_ms;
 	int counted;                  /* holds one of the rt->active slots */
@@ -39,6 +44,8 @@ struct request_ctx {
 	int stream_opened;
 	const struct backend_ops *backend;
 	void *run;
+	struct journal *journal;
+	struct journal_reader *reader;
 };
 
 static void
@@ -46,6 +53,17 @@ request_end(struct request_ctx *x)
 {
 	if (x->run != NULL)
 		x->backend->stop(x->run);
+	if (x->journal != NULL) {
+		/* Readers of the journal must learn the stream is over, however it ended. */
+		if (!x->stream.ended) {
+			struct backend_result res = { "cancelled", 0, 0 };
+
+			stream_detach(&x->stream);
+			stream_done(&x->stream, &res, chat_request_words(&x->req));
+		}
+		journal_close(x->journal);
+	}
+	journal_reader_close(x->reader);
 	if (x->stream_opened) {
 		x->rec.events = x->stream.events;
 		x->rec.bytes = x->stream.bytes;
@@ -157,6 +175,131 @@ read_body(struct request_ctx *x, size_t *lenp, enum body_kind *kind, struct cs_e
 	return 0;
 }
 
+/* Accept: application/json (and not text/event-stream), or Prefer: respond-async. */
+static int
+wants_async(struct conn *c)
+{
+	const char *accept = conn_param(c, "HTTP_ACCEPT");
+	const char *prefer = conn_param(c, "HTTP_PREFER");
+
+	if (prefer != NULL && strstr(prefer, "respond-async") != NULL)
+		return 1;
+	return accept != NULL && strstr(accept, "application/json") != NULL &&
+	    strstr(accept, "text/event-stream") == NULL;
+}
+
+/* Sends 202 with the stream's URL and ends the response; the stream runs on. */
+static int
+accepted(struct request_ctx *x)
+{
+	json_object *o = json_object_new_object();
+	char loc[sizeof(x->resume_url) + 32];
+	int rc;
+
+	json_object_object_add(o, "id", json_object_new_string(x->stream.id));
+	json_object_object_add(o, "url", json_object_new_string(x->resume_url));
+	snprintf(loc, sizeof(loc), "Location: %s\r\n", x->resume_url);
+	rc = http_send_json(x->conn, 202, loc, o);
+	json_object_put(o);
+	x->rec.status = 202;
+	x->conn->ops->finish(x->conn);
+	return rc;
+}
+
+/* GET /streams/<id>: replay after Last-Event-ID, then follow. */
+static void
+resume_stream(struct request_ctx *x, const char *id)
+{
+	const char *lei = conn_param(x->conn, "HTTP_LAST_EVENT_ID");
+	const char *qs = conn_param(x->conn, "QUERY_STRING");
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	struct follow_result fr;
+	unsigned long long after = 0;
+	struct cs_error e;
+	char *end;
+
+	cs_error_clear(&e);
+	if (x->rt->conf->journal == JOURNAL_OFF) {
+		cs_fail(&e, 404, "not_found", "streams are not kept (journal = off)");
+		reject(x, &e, NULL);
+		return;
+	}
+	if (lei == NULL && qs != NULL && strncmp(qs, "last_event_id=", 14) == 0)
+		lei = qs + 14;
+	if (lei != NULL && *lei != '\0') {
+		errno = 0;
+		after = strtoull(lei, &end, 10);
+		if (errno != 0 || end == lei || (*end != '\0' && *end != '&') || lei[0] == '-') {
+			cs_fail(&e, 400, "invalid_request", "Last-Event-ID must be an event id");
+			reject(x, &e, NULL);
+			return;
+		}
+	}
+	if (journal_open(x->rt->conf, id, user, &x->reader, &e) == -1) {
+		x->reader = NULL;
+		reject(x, &e, NULL);
+		return;
+	}
+	x->rec.stream_id = id;
+	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
+}
+
+/* DELETE /streams/<id>: ask the producer, wherever it runs, to stop. */
+static void
+cancel_stream(struct request_ctx *x, const char *id)
+{
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	json_object *o;
+	struct cs_error e;
+
+	cs_error_clear(&e);
+	if (x->rt->conf->journal == JOURNAL_OFF)
+		cs_fail(&e, 404, "not_found", "streams are not kept (journal = off)");
+	if (e.status != 0 || journal_cancel(x->rt->conf, id, user, &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	x->rec.stream_id = id;
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "cancelled", json_object_new_boolean(1));
+	x->rec.status = 202;
+	x->rec.outcome = "done";
+	if (http_send_json(x->conn, 202, NULL, o) == -1)
+		x->rec.outcome = "client_gone";
+	json_object_put(o);
+}
+
+/* The mount: the request's URL path without the route at its end. */
+static void
+find_mount(struct request_ctx *x)
+{
+	const char *uri = conn_param(x->conn, "REQUEST_URI");
+	size_t n, rl = strlen(x->route);
+
+	if (x->rt->conf->mount != NULL) {
+		snprintf(x->mount, sizeof(x->mount), "%s", x->rt->conf->mount);
+	} else if (uri != NULL) {
+		n = strcspn(uri, "?#");
+		if (n >= rl && strncmp(uri + n - rl, x->route, rl) == 0)
+			n -= rl;
+		else if (strcmp(x->route, "/") == 0 && n > 0 && uri[n - 1] == '/')
+			n--;
+		snprintf(x->mount, sizeof(x->mount), "%.*s", (int)(n < sizeof(x->mount) ?
+		    n : sizeof(x->mount) - 1), uri);
+	} else {
+		const char *sn = conn_param(x->conn, "SCRIPT_NAME");
+
+		snprintf(x->mount, sizeof(x->mount), "%s", sn != NULL ? sn : "");
+	}
+	n = strlen(x->mount);
+	while (n > 0 && x->mount[n - 1] == '/')
+		x->mount[--n] = '\0';
+}
+
 /*
  * POST / (native events) and POST /v1/chat/completions (OpenAI's format):
  * check capacity, read and validate the body, start the backend, run the
@@ -213,6 +356,18 @@ create_stream(struct request_ctx *x, int openai)
 	x->stream.include_usage = x->req.include_usage;
 	x->stream_opened = 1;
 	x->rec.stream_id = x->stream.id;
+	if (format == STREAM_NATIVE && cf->journal != JOURNAL_OFF) {
+		const char *user = conn_param(x->conn, "REMOTE_USER");
+
+		if (journal_create(cf, x->stream.id, user != NULL ? user : "", m->name,
+		    &x->journal, &e) == 0) {
+			snprintf(x->resume_url, sizeof(x->resume_url), "%s/streams/%s",
+			    x->mount, x->stream.id);
+			x->stream.journal = x->journal;
+			x->stream.resume_url = x->resume_url;
+		} else
+			log_warnx("stream %s: not resumable: %s", x->stream.id, e.message);
+	}
 	x->backend = m->backend;
 	if (m->backend->start(m, &x->req, &x->run, &e) == -1) {
 		x->run = NULL;
@@ -220,7 +375,14 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (!m->backend->deferred_begin && stream_begin(&x->stream) == -1) {
+	if (x->journal != NULL && wants_async(x->conn)) {
+		/* 202: the client follows with GET (EventSource); the work goes on here. */
+		if (accepted(x) == -1) {
+			x->rec.outcome = "client_gone";
+			return;
+		}
+		stream_detach(&x->stream);
+	} else if (!m->backend->deferred_begin && stream_begin(&x->stream) == -1) {
 		x->rec.status = 200;
 		x->rec.outcome = "client_gone";
 		return;
@@ -238,6 +400,61 @@ create_stream(struct request_ctx *x, int openai)
 	}
 }
 
+/* Answers the request for its route and method. */
+static void
+dispatch(struct request_ctx *x, const char *method)
+{
+	struct cs_error e;
+
+	cs_error_clear(&e);
+	if (strncmp(x->route, "/streams/", 9) == 0 && strchr(x->route + 9, '/') == NULL &&
+	    x->route[9] != '\0') {
+		if (strcmp(method, "GET") == 0)
+			resume_stream(x, x->route + 9);
+		else if (strcmp(method, "DELETE") == 0)
+			cancel_stream(x, x->route + 9);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use GET or DELETE on a stream");
+			reject(x, &e, "Allow: GET, DELETE\r\n");
+		}
+	} else if (strcmp(x->route, "/health") == 0) {
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			health(x, strcmp(method, "HEAD") == 0);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use GET on /health");
+			reject(x, &e, "Allow: GET, HEAD\r\n");
+		}
+	} else if (strcmp(x->route, "/") == 0) {
+		if (strcmp(method, "POST") == 0)
+			create_stream(x, 0);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use POST to create a stream");
+			reject(x, &e, "Allow: POST\r\n");
+		}
+	} else if (strcmp(x->route, "/v1/chat/completions") == 0) {
+		x->style = ERROR_OPENAI;
+		if (strcmp(method, "POST") == 0)
+			create_stream(x, 1);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use POST on /v1/chat/completions");
+			reject(x, &e, "Allow: POST\r\n");
+		}
+	} else if (strcmp(x->route, "/v1/models") == 0) {
+		x->style = ERROR_OPENAI;
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			list_models(x);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use GET on /v1/models");
+			reject(x, &e, "Allow: GET, HEAD\r\n");
+		}
+	} else {
+		if (strncmp(x->route, "/v1/", 4) == 0)
+			x->style = ERROR_OPENAI;
+		cs_fail(&e, 404, "not_found", "no such path");
+		reject(x, &e, NULL);
+	}
+}
+
 void
 handle_request(struct conn *c, struct runtime *rt)
 {
@@ -251,8 +468,11 @@ handle_request(struct conn *c, struct runtime *rt)
 	x.started_ms = clock_ms();
 	x.rec.stream_id = NULL;
 	x.rec.ttft_ms = -1;
-	x.rec.client = conn_param(c, "REMOTE_ADDR");
-	x.rec.method = method != NULL ? method : "-";
+	snprintf(x.client, sizeof(x.client), "%s", conn_param(c, "REMOTE_ADDR") != NULL ?
+	    conn_param(c, "REMOTE_ADDR") : "-");
+	snprintf(x.method, sizeof(x.method), "%s", method != NULL ? method : "-");
+	x.rec.client = x.client;
+	x.rec.method = x.method;
 	x.rec.path = x.route;
 	cs_error_clear(&e);
 	if (log_debug_enabled()) {
@@ -271,41 +491,9 @@ handle_request(struct conn *c, struct runtime *rt)
 		strcpy(x.route, "-");
 		cs_fail(&e, 404, "not_found", "no such path");
 		reject(&x, &e, NULL);
-	} else if (strcmp(x.route, "/health") == 0) {
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-			health(&x, strcmp(method, "HEAD") == 0);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use GET on /health");
-			reject(&x, &e, "Allow: GET, HEAD\r\n");
-		}
-	} else if (strcmp(x.route, "/") == 0) {
-		if (strcmp(method, "POST") == 0)
-			create_stream(&x, 0);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use POST to create a stream");
-			reject(&x, &e, "Allow: POST\r\n");
-		}
-	} else if (strcmp(x.route, "/v1/chat/completions") == 0) {
-		x.style = ERROR_OPENAI;
-		if (strcmp(method, "POST") == 0)
-			create_stream(&x, 1);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use POST on /v1/chat/completions");
-			reject(&x, &e, "Allow: POST\r\n");
-		}
-	} else if (strcmp(x.route, "/v1/models") == 0) {
-		x.style = ERROR_OPENAI;
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-			list_models(&x);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use GET on /v1/models");
-			reject(&x, &e, "Allow: GET, HEAD\r\n");
-		}
 	} else {
-		if (strncmp(x.route, "/v1/", 4) == 0)
-			x.style = ERROR_OPENAI;
-		cs_fail(&e, 404, "not_found", "no such path");
-		reject(&x, &e, NULL);
+		find_mount(&x);
+		dispatch(&x, method);
 	}
 	request_end(&x);
 }

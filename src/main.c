@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "journal.h"
 #include "log.h"
 #include "server.h"
 
@@ -106,6 +107,11 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_init("chatstream", cf.log_format, debug || cf.debug);
+	if (journal_check(&cf, &err) == -1) {
+		/* Streams still work; only resuming them does not. */
+		log_warnx("%s; streams will not be resumable (journal = off)", err.message);
+		cf.journal = JOURNAL_OFF;
+	}
 
 	fd = server_listen_fd(&spec, cf.backlog);
 	if (fd == -1)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "journal.h"
 #include "log.h"
 #include "pump.h"
 
@@ -19,6 +20,31 @@ earliest(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * The first reader (the POST's own connection) has gone.  The stream goes on
+ * without it when others follow it through the journal, or when the model's
+ * on_disconnect is continue (for up to its grace, waiting for one to come
+ * back).  Returns 1 when it goes on.
+ */
+static int
+go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
+{
+	struct journal_state js = { 0, 0 };
+	int64_t now = clock_ms();
+
+	if (s->journal == NULL)
+		return 0;
+	journal_tick(s->journal, now, &js);
+	if (js.readers == 0 && !s->model->keep_going)
+		return 0;
+	log_debug("stream %s: the first reader left; going on (%d other readers)",
+	    s->id, js.readers);
+	stream_detach(s);
+	*hup_fd = -1;
+	*alone_since = js.readers ? -1 : now;
+	return 1;
+}
+
 const char *
 pump_run(struct stream *s, const struct backend_ops *b, void *run,
     struct runtime *rt, long prompt_tokens, const char **detail,
@@ -26,15 +52,19 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 {
 	struct pollfd pfd[BACKEND_MAX_FDS + 2];
 	const int64_t heartbeat_ms = (int64_t)s->conf->heartbeat * 1000;
-	int hup_fd = s->conn->ops->hangup_fd(s->conn);
+	int hup_fd = s->conn != NULL ? s->conn->ops->hangup_fd(s->conn) : -1;
+	int jfd = s->journal != NULL ? journal_fd(s->journal) : -1;
+	const int64_t grace_ms = (int64_t)s->model->grace * 1000;
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
+	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
+	int had_reader = s->conn != NULL;   /* 202: wait `grace` for the first one */
 
 	*detail = NULL;
 	for (;;) {
 		struct backend_result res = { NULL, 0, 0 };
 		struct cs_error err;
 		int64_t wake = -1, now, deadline;
-		int nb, n, i, ready = 0, rc;
+		int nb, n, i, ready = 0, rc, jready = 0;
 		enum backend_status st;
 
 		nb = b->pollfds(run, pfd, BACKEND_MAX_FDS, &wake);
@@ -43,8 +73,14 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			pfd[n++] = (struct pollfd){ .fd = hup_fd, .events = POLLRDHUP };
 		if (stop_at < 0 && rt->shutdown_fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = rt->shutdown_fd, .events = POLLIN };
+		if (jfd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
 		now = clock_ms();
 		deadline = earliest(earliest(wake, s->last_write_ms + heartbeat_ms), stop_at);
+		if (s->journal != NULL)
+			deadline = earliest(deadline, journal_next_tick(s->journal));
+		if (alone_since >= 0)
+			deadline = earliest(deadline, alone_since + grace_ms);
 		rc = poll(pfd, (nfds_t)n, deadline < now ? 0 :
 		    (int)(deadline - now > 3600000 ? 3600000 : deadline - now));
 		if (rc < 0 && errno != EINTR) {
@@ -59,10 +95,35 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				s->gone = 1;
 			if (pfd[i].fd == rt->shutdown_fd && (pfd[i].revents & POLLIN))
 				stop_at = atomic_load(&rt->shutdown_at);
+			if (pfd[i].fd == jfd && (pfd[i].revents & POLLIN))
+				jready = 1;
 		}
-		if (s->gone)
-			return "client_gone";
 		now = clock_ms();
+		if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
+			return "client_gone";
+		if (s->journal != NULL && (jready || now >= journal_next_tick(s->journal))) {
+			struct journal_state js;
+
+			journal_tick(s->journal, now, &js);
+			if (js.cancel) {
+				res.finish_reason = "cancelled";
+				stream_done(s, &res, prompt_tokens);
+				return "cancelled";
+			}
+			if (s->conn == NULL && js.readers) {
+				alone_since = -1;
+				had_reader = 1;
+			} else if (s->conn == NULL && alone_since < 0)
+				alone_since = now;
+		}
+		/* Alone: cancel now, or after the grace when waiting for a reader is the policy. */
+		if (alone_since >= 0 && now >= alone_since +
+		    (s->model->keep_going || !had_reader ? grace_ms : 0)) {
+			res.finish_reason = "cancelled";
+			stream_done(s, &res, prompt_tokens);
+			*detail = "abandoned";
+			return "client_gone";
+		}
 		if (stop_at >= 0 && now >= stop_at) {
 			*detail = "shutdown";
 			if (!s->begun)
@@ -77,7 +138,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		if (ready || (wake >= 0 && now >= wake)) {
 			cs_error_clear(&err);
 			st = b->step(run, pfd, nb, s, &res, &err);
-			if (s->gone)
+			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
 				return "client_gone";
 			if (st == BACKEND_DONE) {
 				if (stream_done(s, &res, prompt_tokens) == -1)

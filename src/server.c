@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "handler.h"
+#include "journal.h"
 #include "log.h"
 #include "runtime.h"
 #include "server.h"
@@ -223,6 +224,22 @@ worker(void *arg)
 	return NULL;
 }
 
+/* Drops expired streams from the journal now and then, while the pool runs. */
+static void *
+sweeper(void *arg)
+{
+	struct pool *p = arg;
+	int every = p->rt.conf->journal_ttl < 60 ? p->rt.conf->journal_ttl : 60;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = p->rt.shutdown_fd, .events = POLLIN };
+
+		journal_sweep(p->rt.conf);
+		if (poll(&pfd, 1, every * 1000) > 0)
+			return NULL;
+	}
+}
+
 /* Blocks the signals that the signal thread takes; workers never see EINTR from them. */
 static void
 block_signals(sigset_t *set)
@@ -240,8 +257,9 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 {
 	struct pool p;
 	pthread_attr_t attr;
-	pthread_t *threads;
+	pthread_t *threads, sweep_thread;
 	sigset_t set;
+	int sweeping = 0;
 	int i, n = cf->threads + 1, started = 0, sig = 0;
 	uint64_t one = 1;
 
@@ -280,6 +298,9 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 		started++;
 	}
 	pthread_attr_destroy(&attr);
+	if (cf->journal != JOURNAL_OFF && started >= 2 &&
+	    pthread_create(&sweep_thread, NULL, sweeper, &p) == 0)
+		sweeping = 1;
 	if (started < 2) {
 		log_warnx("not enough threads to serve");
 		atomic_store(&p.stopping, 1);
@@ -297,6 +318,8 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	}
 	for (i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
+	if (sweeping)
+		pthread_join(sweep_thread, NULL);
 	free(threads);
 	close(p.rt.shutdown_fd);
 	pthread_mutex_destroy(&p.accept_mu);

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "http.h"
+#include "journal.h"
 #include "jsonw.h"
 #include "sse.h"
 #include "stream.h"
@@ -92,6 +93,12 @@ deliver(struct stream *s)
 
 	if (s->gone)
 		return -1;
+	if (c == NULL) {
+		/* Detached: the journal has the events; nobody reads this copy. */
+		s->last_write_ms = clock_ms();
+		buf_reset(&s->out);
+		return 0;
+	}
 	if (c->ops->write(c, s->out.data, s->out.len) == -1 || c->ops->flush(c) == -1) {
 		s->gone = 1;
 		return -1;
@@ -113,6 +120,8 @@ deliver(struct stream *s)
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
+	size_t mark = s->out.len;
+
 	if (sse_event(&s->out, s->format == STREAM_NATIVE ? s->seq + 1 : 0, name,
 	    data, len) == -1) {
 		buf_reset(&s->out);
@@ -120,7 +129,17 @@ stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 	}
 	s->seq++;
 	s->events++;
+	if (s->journal != NULL)
+		journal_append(s->journal, s->seq, name != NULL ? name : "message",
+		    s->out.data + mark, s->out.len - mark);
 	return deliver(s);
+}
+
+void
+stream_detach(struct stream *s)
+{
+	s->conn = NULL;
+	s->gone = 0;
 }
 
 static int
@@ -183,6 +202,8 @@ stream_begin(struct stream *s)
 	json_object_object_add(meta, "id", json_object_new_string(s->id));
 	json_object_object_add(meta, "model", json_object_new_string(s->model->name));
 	json_object_object_add(meta, "created", json_object_new_int64(s->created));
+	if (s->resume_url != NULL)
+		json_object_object_add(meta, "resume", json_object_new_string(s->resume_url));
 	return emit_json(s, "meta", meta) == 0 ? 0 : -1;
 }
 

@@ -10,6 +10,8 @@
 #include "conn.h"
 #include "utf8.h"
 
+struct journal;
+
 #define STREAM_ID_LEN 22   /* 128 random bits, base64url without padding */
 
 /* What the reader gets. */
@@ -33,7 +35,9 @@ struct stream {
 	char id[STREAM_ID_LEN + 1];
 	const struct conf *conf;            /* borrowed */
 	const struct model_conf *model;     /* borrowed */
-	struct conn *conn;                  /* borrowed: the reader */
+	struct conn *conn;                  /* borrowed: the first reader; NULL when detached */
+	struct journal *journal;            /* borrowed, may be NULL: where events are kept */
+	const char *resume_url;             /* borrowed, may be NULL: GET it to resume */
 	enum stream_format format;
 	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
 	int64_t created;                    /* unix time */
@@ -84,6 +88,9 @@ int  stream_error(struct stream *s, const char *type, const char *message);
 
 /* Sends a heartbeat comment. Returns 0 or -1 as above. */
 int  stream_heartbeat(struct stream *s);
+
+/* Goes on without the first reader: events then only reach the journal. */
+void stream_detach(struct stream *s);
 
 /* Releases what s holds (not the connection). */
 void stream_close(struct stream *s);

@@ -1,0 +1,154 @@
+/* follow.c: replaying a journaled stream after Last-Event-ID and following it as it grows. */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "follow.h"
+#include "log.h"
+#include "sse.h"
+
+/* Writes out to the reader; 0, or -1 when it has gone. */
+static int
+send_out(struct conn *c, struct buf *out, struct follow_result *res)
+{
+	if (out->len == 0)
+		return 0;
+	if (c->ops->write(c, out->data, out->len) == -1 || c->ops->flush(c) == -1)
+		return -1;
+	res->bytes += out->len;
+	buf_reset(out);
+	return 0;
+}
+
+/* An error the reader must hear of; it carries no id, as no producer numbered it. */
+static int
+send_error(struct conn *c, struct buf *out, const char *type, const char *msg,
+    struct follow_result *res)
+{
+	char data[256];
+
+	snprintf(data, sizeof(data), "{\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
+	    type, msg);
+	if (sse_event(out, 0, "error", data, strlen(data)) == -1)
+		return -1;
+	res->events++;
+	return send_out(c, out, res);
+}
+
+/* Counts the events in the frames just read (each starts with "id: "). */
+static uint64_t
+count_events(const struct buf *b, size_t from)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = from; i + 4 <= b->len; i++)
+		if ((i == 0 || b->data[i - 1] == '\n') && memcmp(b->data + i, "id: ", 4) == 0)
+			n++;
+	return n;
+}
+
+const char *
+follow_run(struct conn *c, struct runtime *rt, const char *id,
+    struct journal_reader *r, uint64_t after, struct follow_result *res)
+{
+	const struct conf *cf = rt->conf;
+	struct journal_read jr;
+	struct buf out;
+	int hup_fd = c->ops->hangup_fd(c), jfd = journal_reader_fd(r);
+	int64_t every = (int64_t)cf->heartbeat * 1000, check, last_write = clock_ms();
+	const char *outcome = "error";
+
+	memset(res, 0, sizeof(*res));
+	buf_init(&out, cf->max_event * 4 + 4096);
+	/* Check the producer's lease about three times per lease period. */
+	check = (int64_t)(cf->lease_timeout > 0 ? cf->lease_timeout : 3 * cf->heartbeat) * 1000 / 3;
+	if (check < 200)
+		check = 200;
+	if (buf_printf(&out, "Status: 200 OK\r\n"
+	    "Content-Type: text/event-stream; charset=utf-8\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "X-Stream-Id: %s\r\n\r\n", id) == -1 ||
+	    sse_retry(&out, (unsigned)cf->retry_ms) == -1)
+		goto out;
+	{
+		size_t head = out.len;
+
+		if (journal_read(r, after, &out, &jr) == -1)
+			goto out;
+		if (jr.finished && !jr.lost && out.len == head) {
+			/* Nothing after `after` and nothing to come: this stops EventSource. */
+			buf_reset(&out);
+			res->status = 204;
+			if (buf_adds(&out, "Status: 204 No Content\r\n\r\n") == -1 ||
+			    send_out(c, &out, res) == -1)
+				outcome = "client_gone";
+			else
+				outcome = "done";
+			goto out;
+		}
+		res->status = 200;
+		res->events += count_events(&out, head);
+	}
+	for (;;) {
+		struct pollfd pfd[3];
+		int n = 0, rc;
+
+		after = jr.last_seq;
+		if (out.len > 0)
+			last_write = clock_ms();
+		if (send_out(c, &out, res) == -1) {
+			outcome = "client_gone";
+			break;
+		}
+		if (jr.lost) {
+			send_error(c, &out, "history_lost",
+			    "events after the given id are no longer kept", res);
+			outcome = "error";
+			break;
+		}
+		if (jr.finished) {
+			outcome = "done";
+			break;
+		}
+		if (jr.interrupted) {
+			send_error(c, &out, "interrupted",
+			    "the process generating this stream stopped", res);
+			outcome = "error";
+			break;
+		}
+		if (atomic_load(&rt->shutdown_at) != 0 && clock_ms() >= atomic_load(&rt->shutdown_at)) {
+			send_error(c, &out, "shutdown", "the server is shutting down", res);
+			outcome = "shutdown";
+			break;
+		}
+		pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
+		if (hup_fd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = hup_fd, .events = POLLRDHUP };
+		rc = poll(pfd, (nfds_t)n, (int)(check < every ? check : every));
+		if (rc < 0 && errno != EINTR)
+			break;
+		if (hup_fd >= 0 && (pfd[n - 1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			outcome = "client_gone";
+			break;
+		}
+		{
+			size_t mark = out.len;
+
+			if (journal_read(r, after, &out, &jr) == -1)
+				break;
+			res->events += count_events(&out, mark);
+		}
+		if (out.len == 0 && clock_ms() - last_write >= every && buf_adds(&out, ": ping\n") == -1)
+			break;
+	}
+out:
+	buf_free(&out);
+	return outcome;
+}

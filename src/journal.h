@@ -1,0 +1,85 @@
+/* journal.h: a stream's events kept for readers that join late or come back (Last-Event-ID). */
+#ifndef CS_JOURNAL_H
+#define CS_JOURNAL_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "error.h"
+
+/*
+ * The producer (the thread generating a stream) appends every event, as the
+ * exact SSE bytes a reader gets, and renews a lease while it lives.  Readers,
+ * in any process sharing the store, replay the events after a Last-Event-ID
+ * and then follow new ones.  The store is chosen by the `journal` setting;
+ * `file` (a spool directory shared by the processes of one host) is the one
+ * built today.
+ */
+struct journal;           /* the producer's handle */
+struct journal_reader;    /* one reader's handle */
+
+/* What tick() tells the producer. */
+struct journal_state {
+	int cancel;           /* someone asked to stop the stream (DELETE) */
+	int readers;          /* readers other than the producer's own connection */
+};
+
+/*
+ * Producer.  journal_create() makes the stream known (owner may be "": no
+ * owner); the handle is owned by the caller and released by journal_close(),
+ * which marks the stream ended.  All return 0, or -1 with err filled.
+ */
+int  journal_create(const struct conf *cf, const char *id, const char *owner,
+    const char *model, struct journal **out, struct cs_error *err);
+/* Appends one event: seq, its name (meta, message, done, error) and its SSE frame. */
+int  journal_append(struct journal *j, uint64_t seq, const char *name,
+    const char *frame, size_t len);
+/* An fd that becomes readable when a cancel may have been requested, or -1. */
+int  journal_fd(struct journal *j);
+/* Renews the lease when due, reads cancel requests and the reader count. */
+void journal_tick(struct journal *j, int64_t now, struct journal_state *st);
+/* When tick() must run next (monotonic ms). */
+int64_t journal_next_tick(const struct journal *j);
+void journal_close(struct journal *j);
+
+/*
+ * Readers.  journal_open() finds stream id for user (NULL or "" when the
+ * front server authenticated nobody); unknown, expired or someone else's →
+ * -1 with err 404.  The reader counts as one while it is open.
+ */
+int  journal_open(const struct conf *cf, const char *id, const char *user,
+    struct journal_reader **out, struct cs_error *err);
+
+/* What a read found. */
+struct journal_read {
+	uint64_t last_seq;    /* the last event id appended to out (or `after`) */
+	int finished;         /* a done or error event was read: nothing will follow */
+	int lost;             /* events after `after` are no longer kept */
+	int interrupted;      /* not finished, and the producer's lease ran out */
+};
+
+/*
+ * Appends to out the frames of the events after `after` that have been
+ * journaled since the last call (out is capped by its creator; the read
+ * stops early when it is full and goes on next time).  Returns 0 or -1.
+ */
+int  journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
+    struct journal_read *res);
+/* An fd that becomes readable when the stream may have changed. */
+int  journal_reader_fd(struct journal_reader *r);
+void journal_reader_close(struct journal_reader *r);
+
+/* Asks the producer of stream id to stop. 404 as journal_open(); 0 when asked. */
+int  journal_cancel(const struct conf *cf, const char *id, const char *user,
+    struct cs_error *err);
+
+/* Removes what has outlived journal_ttl. Safe to run from any process at any time. */
+void journal_sweep(const struct conf *cf);
+
+/* Checks that the store is usable (the spool directory exists and is writable). */
+int  journal_check(const struct conf *cf, struct cs_error *err);
+
+#endif

@@ -1,0 +1,520 @@
+/* journal_file.c: the file journal: one directory per stream in a spool shared by a host's processes. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "journal.h"
+#include "log.h"
+
+/*
+ * <spool>/<id>/ holds:
+ *   meta     owner, model and creation time, one per line
+ *   events   records "<seq> <name> <len>\n" + the event's SSE frame
+ *   lease    its mtime is renewed by the living producer
+ *   ended    created when the producer is done
+ *   cancel   created by a DELETE; the producer watches for it (inotify)
+ *   readers  every reader holds a shared flock on it
+ *   expired  written by the sweeper when the events are dropped: the last seq
+ * Appends are single writev(2) calls on an O_APPEND fd; readers parse only
+ * complete records, so a half-written tail is simply read later.
+ */
+
+#define RECORD_HEAD_MAX 64
+
+struct journal {
+	const struct conf *cf;
+	int dirfd, events_fd, lease_fd, readers_fd, inotify_fd;
+	int64_t next_tick;
+	size_t bytes;
+	int overflowed;
+};
+
+struct journal_reader {
+	const struct conf *cf;
+	int dirfd, events_fd, readers_fd, inotify_fd;
+	off_t offset;                 /* bytes of events consumed into pending */
+	struct buf pending;           /* an incomplete record */
+	int finished, lost;
+	uint64_t last_seq;            /* the last seq seen in the file */
+};
+
+static int
+valid_id(const char *id)
+{
+	size_t i;
+
+	for (i = 0; id[i] != '\0'; i++)
+		if (!((id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= 'a' && id[i] <= 'z') ||
+		    (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
+			return 0;
+	return i >= 16 && i <= 64;
+}
+
+static int64_t
+lease_timeout_ms(const struct conf *cf)
+{
+	return (int64_t)(cf->lease_timeout > 0 ? cf->lease_timeout : 3 * cf->heartbeat) * 1000;
+}
+
+static int
+not_found(struct cs_error *err)
+{
+	return cs_fail(err, 404, "not_found", "no such stream (unknown, expired, or not yours)");
+}
+
+int
+journal_check(const struct conf *cf, struct cs_error *err)
+{
+	if (cf->journal == JOURNAL_OFF)
+		return 0;
+	if (mkdir(cf->spool_dir, 0700) == -1 && errno != EEXIST)
+		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
+	if (access(cf->spool_dir, W_OK | X_OK) == -1)
+		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
+	return 0;
+}
+
+static int
+write_file(int dirfd, const char *name, const char *text)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ssize_t n;
+
+	if (fd == -1)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+int
+journal_create(const struct conf *cf, const char *id, const char *owner,
+    const char *model, struct journal **out, struct cs_error *err)
+{
+	struct journal *j;
+	char path[4096], meta[1024];
+	size_t i;
+
+	if (snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
+	    mkdir(path, 0700) == -1)
+		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return cs_fail(err, 503, "overloaded", "out of memory");
+	j->cf = cf;
+	j->events_fd = j->lease_fd = j->readers_fd = j->inotify_fd = -1;
+	j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
+	    (long long)time(NULL));
+	for (i = 0; meta[i] != '\0'; i++)
+		if (meta[i] == '\r')
+			meta[i] = ' ';
+	if (j->dirfd == -1 || write_file(j->dirfd, "meta", meta) == -1 ||
+	    (j->lease_fd = openat(j->dirfd, "lease", O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    (j->readers_fd = openat(j->dirfd, "readers", O_RDONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
+	    (j->events_fd = openat(j->dirfd, "events", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) == -1 ||
+	    (j->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
+	    inotify_add_watch(j->inotify_fd, path, IN_CREATE) == -1) {
+		log_warn("journal %s", path);
+		journal_close(j);
+		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
+	}
+	j->next_tick = clock_ms();
+	*out = j;
+	return 0;
+}
+
+int
+journal_append(struct journal *j, uint64_t seq, const char *name, const char *frame,
+    size_t len)
+{
+	char head[RECORD_HEAD_MAX];
+	struct iovec iov[2];
+	int hl;
+
+	if (j->overflowed)
+		return 0;
+	if (j->bytes + len > j->cf->journal_max_bytes) {
+		/* Past the cap: readers that get here learn the rest is not kept. */
+		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
+		j->overflowed = 1;
+		return write(j->events_fd, head, (size_t)hl) == hl ? 0 : -1;
+	}
+	hl = snprintf(head, sizeof(head), "%" PRIu64 " %s %zu\n", seq, name, len);
+	iov[0].iov_base = head;
+	iov[0].iov_len = (size_t)hl;
+	iov[1].iov_base = (void *)(uintptr_t)frame;
+	iov[1].iov_len = len;
+	if (writev(j->events_fd, iov, 2) != (ssize_t)(hl + (ssize_t)len)) {
+		log_warn("journal append");
+		return -1;
+	}
+	j->bytes += len + (size_t)hl;
+	return 0;
+}
+
+int
+journal_fd(struct journal *j)
+{
+	return j->inotify_fd;
+}
+
+int64_t
+journal_next_tick(const struct journal *j)
+{
+	return j->next_tick;
+}
+
+static void
+drain(int fd)
+{
+	char ev[4096];
+
+	while (read(fd, ev, sizeof(ev)) > 0)
+		;
+}
+
+void
+journal_tick(struct journal *j, int64_t now, struct journal_state *st)
+{
+	int64_t every = lease_timeout_ms(j->cf) / 3;
+
+	drain(j->inotify_fd);
+	st->cancel = faccessat(j->dirfd, "cancel", F_OK, 0) == 0;
+	/* A reader holds a shared lock; an exclusive one is free only with none. */
+	if (flock(j->readers_fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(j->readers_fd, LOCK_UN);
+		st->readers = 0;
+	} else
+		st->readers = 1;
+	if (now >= j->next_tick) {
+		futimens(j->lease_fd, NULL);
+		j->next_tick = now + (every > 0 ? every : 1000);
+	}
+}
+
+void
+journal_close(struct journal *j)
+{
+	int fd;
+
+	if (j == NULL)
+		return;
+	if (j->dirfd != -1 && (fd = openat(j->dirfd, "ended", O_WRONLY | O_CREAT | O_CLOEXEC,
+	    0600)) != -1)
+		close(fd);
+	if (j->events_fd != -1)
+		close(j->events_fd);
+	if (j->lease_fd != -1)
+		close(j->lease_fd);
+	if (j->readers_fd != -1)
+		close(j->readers_fd);
+	if (j->inotify_fd != -1)
+		close(j->inotify_fd);
+	if (j->dirfd != -1)
+		close(j->dirfd);
+	free(j);
+}
+
+/* Opens stream id's directory if user may see it. Returns the dirfd or -1. */
+static int
+open_stream_dir(const struct conf *cf, const char *id, const char *user)
+{
+	char path[4096], meta[1024], *nl;
+	int dirfd, fd;
+	ssize_t n;
+
+	if (!valid_id(id) ||
+	    snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
+	    (dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((fd = openat(dirfd, "meta", O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (n = read(fd, meta, sizeof(meta) - 1)) <= 0) {
+		if (fd != -1)
+			close(fd);
+		close(dirfd);
+		return -1;
+	}
+	close(fd);
+	meta[n] = '\0';
+	if ((nl = strchr(meta, '\n')) != NULL)
+		*nl = '\0';
+	/* A stream made by an authenticated user is that user's alone. */
+	if (meta[0] != '\0' && (user == NULL || strcmp(meta, user) != 0)) {
+		close(dirfd);
+		return -1;
+	}
+	return dirfd;
+}
+
+int
+journal_open(const struct conf *cf, const char *id, const char *user,
+    struct journal_reader **out, struct cs_error *err)
+{
+	struct journal_reader *r;
+	char path[4096];
+	int dirfd;
+
+	if ((dirfd = open_stream_dir(cf, id, user)) == -1)
+		return not_found(err);
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		close(dirfd);
+		return cs_fail(err, 503, "overloaded", "out of memory");
+	}
+	r->cf = cf;
+	r->dirfd = dirfd;
+	r->events_fd = r->readers_fd = r->inotify_fd = -1;
+	buf_init(&r->pending, cf->max_event + RECORD_HEAD_MAX + 1024);
+	snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id);
+	if ((r->readers_fd = openat(dirfd, "readers", O_RDONLY | O_CLOEXEC)) != -1)
+		flock(r->readers_fd, LOCK_SH);
+	r->events_fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC);
+	if (r->events_fd == -1 && errno == ENOENT &&
+	    faccessat(dirfd, "expired", F_OK, 0) == 0)
+		r->lost = 1;
+	else if (r->events_fd == -1) {
+		journal_reader_close(r);
+		return not_found(err);
+	}
+	r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (r->inotify_fd == -1 || inotify_add_watch(r->inotify_fd, path,
+	    IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_DELETE_SELF) == -1) {
+		journal_reader_close(r);
+		return cs_fail(err, 503, "journal_unavailable", "cannot follow the stream");
+	}
+	*out = r;
+	return 0;
+}
+
+int
+journal_reader_fd(struct journal_reader *r)
+{
+	return r->inotify_fd;
+}
+
+/* The last seq of an expired stream, from its `expired` file. */
+static uint64_t
+expired_seq(int dirfd)
+{
+	char text[32];
+	int fd = openat(dirfd, "expired", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd != -1 ? read(fd, text, sizeof(text) - 1) : -1;
+
+	if (fd != -1)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	return strtoull(text, NULL, 10);
+}
+
+static int
+lease_expired(struct journal_reader *r)
+{
+	struct stat st;
+	struct timespec now;
+
+	if (fstatat(r->dirfd, "lease", &st, 0) == -1)
+		return 1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return ((int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+	    (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000) > lease_timeout_ms(r->cf);
+}
+
+int
+journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
+    struct journal_read *res)
+{
+	char chunk[16384];
+	ssize_t n;
+
+	drain(r->inotify_fd);
+	res->last_seq = after;
+	res->lost = res->interrupted = 0;
+	if (r->lost) {
+		res->lost = expired_seq(r->dirfd) > after;
+		res->finished = 1;
+		return 0;
+	}
+	for (;;) {
+		const char *p, *nl;
+		uint64_t seq;
+		char name[16];
+		size_t len, hl;
+
+		/* Parse every complete record in pending. */
+		while ((nl = memchr(r->pending.data != NULL ? r->pending.data : "",
+		    '\n', r->pending.len)) != NULL) {
+			p = r->pending.data;
+			hl = (size_t)(nl - p) + 1;
+			if (sscanf(p, "%" SCNu64 " %15s %zu", &seq, name, &len) != 3) {
+				log_warnx("journal: corrupt record");
+				return -1;
+			}
+			if (r->pending.len < hl + len)
+				break;                    /* the frame is still being written */
+			if (strcmp(name, "overflow") == 0) {
+				r->lost = 1;
+				res->lost = seq > after;
+				res->finished = 1;
+				return 0;
+			}
+			if (seq > after) {
+				if (out->len + len > out->cap)
+					return 0;         /* out is full: the rest next time */
+				buf_add(out, p + hl, len);
+				res->last_seq = seq;
+			}
+			r->last_seq = seq;
+			if (strcmp(name, "done") == 0 || strcmp(name, "error") == 0)
+				r->finished = 1;
+			buf_consume(&r->pending, hl + len);
+		}
+		n = pread(r->events_fd, chunk, sizeof(chunk), r->offset);
+		if (n <= 0)
+			break;
+		if (buf_add(&r->pending, chunk, (size_t)n) == -1) {
+			log_warnx("journal: a record is larger than max_event");
+			return -1;
+		}
+		r->offset += n;
+	}
+	res->finished = r->finished;
+	if (!r->finished && lease_expired(r))
+		res->interrupted = 1;
+	return 0;
+}
+
+void
+journal_reader_close(struct journal_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->readers_fd != -1)
+		close(r->readers_fd);     /* drops the shared lock */
+	if (r->events_fd != -1)
+		close(r->events_fd);
+	if (r->inotify_fd != -1)
+		close(r->inotify_fd);
+	close(r->dirfd);
+	buf_free(&r->pending);
+	free(r);
+}
+
+int
+journal_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
+{
+	int dirfd = open_stream_dir(cf, id, user), fd;
+
+	if (dirfd == -1)
+		return not_found(err);
+	fd = openat(dirfd, "cancel", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	close(dirfd);
+	if (fd == -1)
+		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
+	close(fd);
+	return 0;
+}
+
+static int64_t
+age_s(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, 0) == -1)
+		return -1;
+	return (int64_t)time(NULL) - st.st_mtim.tv_sec;
+}
+
+/* The seq of the last complete record in an events file (0 when none). */
+static uint64_t
+last_seq_of(int fd)
+{
+	char head[RECORD_HEAD_MAX + 1];
+	uint64_t seq, last = 0;
+	off_t off = 0;
+	size_t len;
+	ssize_t n;
+	char name[16], *nl;
+
+	while ((n = pread(fd, head, RECORD_HEAD_MAX, off)) > 0) {
+		head[n] = '\0';
+		if ((nl = strchr(head, '\n')) == NULL ||
+		    sscanf(head, "%" SCNu64 " %15s %zu", &seq, name, &len) != 3)
+			break;
+		last = seq;
+		off += (nl - head) + 1 + (off_t)len;
+	}
+	return last;
+}
+
+/* Drops a stream's events, keeping a note of its last seq so resumes learn of the loss. */
+static void
+expire(int dirfd)
+{
+	char text[32];
+	uint64_t last = 0;
+	int fd;
+
+	if ((fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1) {
+		last = last_seq_of(fd);
+		close(fd);
+	}
+	snprintf(text, sizeof(text), "%" PRIu64 "\n", last);
+	write_file(dirfd, "expired", text);
+	unlinkat(dirfd, "events", 0);
+}
+
+static void
+remove_stream(int spoolfd, const char *id, int dirfd)
+{
+	static const char *const files[] = {
+		"meta", "events", "lease", "ended", "cancel", "readers", "expired"
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		unlinkat(dirfd, files[i], 0);
+	unlinkat(spoolfd, id, AT_REMOVEDIR);
+}
+
+void
+journal_sweep(const struct conf *cf)
+{
+	DIR *d;
+	struct dirent *e;
+	int64_t ttl = cf->journal_ttl, dead = ttl + lease_timeout_ms(cf) / 1000;
+
+	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		int sfd;
+		int64_t a;
+
+		if (!valid_id(e->d_name) ||
+		    (sfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			continue;
+		if ((a = age_s(sfd, "expired")) >= 0) {
+			/* The note of a loss is kept ten times as long, then the rest goes. */
+			if (a > 10 * ttl)
+				remove_stream(dirfd(d), e->d_name, sfd);
+		} else if (((a = age_s(sfd, "ended")) >= 0 && a > ttl) ||
+		    (a < 0 && age_s(sfd, "lease") > dead))
+			expire(sfd);
+		close(sfd);
+	}
+	closedir(d);
+}
