@@ -175,6 +175,34 @@ read_body(struct request_ctx *x, size_t *lenp, enum body_kind *kind, struct cs_e
 	return 0;
 }
 
+/*
+ * Every stream and every reader of one holds a thread for its whole life:
+ * takes one of the `threads` slots, or answers 503 with Retry-After.
+ */
+static int
+take_slot(struct request_ctx *x)
+{
+	const struct conf *cf = x->rt->conf;
+	struct cs_error e;
+	char retry[64];
+
+	cs_error_clear(&e);
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
+	if (atomic_load(&x->rt->shutdown_at) != 0) {
+		cs_fail(&e, 503, "overloaded", "the server is shutting down");
+		reject(x, &e, retry);
+		return -1;
+	}
+	x->counted = 1;
+	if (atomic_fetch_add(&x->rt->active, 1) >= cf->threads) {
+		cs_fail(&e, 503, "overloaded", "all %d streams are busy; retry shortly",
+		    cf->threads);
+		reject(x, &e, retry);
+		return -1;
+	}
+	return 0;
+}
+
 /* Accept: application/json (and not text/event-stream), or Prefer: respond-async. */
 static int
 wants_async(struct conn *c)
@@ -235,6 +263,8 @@ resume_stream(struct request_ctx *x, const char *id)
 			return;
 		}
 	}
+	if (take_slot(x) == -1)
+		return;
 	if (journal_open(x->rt->conf, id, user, &x->reader, &e) == -1) {
 		x->reader = NULL;
 		reject(x, &e, NULL);
@@ -320,18 +350,8 @@ create_stream(struct request_ctx *x, int openai)
 	cs_error_clear(&e);
 	cs_error_clear(&early);
 	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
-	if (atomic_load(&rt->shutdown_at) != 0) {
-		cs_fail(&e, 503, "overloaded", "the server is shutting down");
-		reject(x, &e, retry);
+	if (take_slot(x) == -1)
 		return;
-	}
-	x->counted = 1;
-	if (atomic_fetch_add(&rt->active, 1) >= cf->threads) {
-		cs_fail(&e, 503, "overloaded",
-		    "all %d streams are busy; retry shortly", cf->threads);
-		reject(x, &e, retry);
-		return;
-	}
 	if (read_body(x, &len, &kind, &e) == -1 ||
 	    (openai && kind != BODY_JSON && cs_fail(&e, 415, "unsupported_media_type",
 	    "/v1/chat/completions takes application/json") == -1) ||
@@ -389,7 +409,9 @@ create_stream(struct request_ctx *x, int openai)
 	}
 	x->rec.outcome = pump_run(&x->stream, m->backend, x->run, rt,
 	    chat_request_words(&x->req), &x->rec.detail, &early);
-	if (x->stream.begun) {
+	if (x->rec.status == 202) {
+		/* Answered already; the stream ran detached. */
+	} else if (x->stream.begun) {
 		x->rec.status = 200;
 	} else if (early.status != 0) {
 		/* Failed before anything was sent: a proper status, not an event. */
