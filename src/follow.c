@@ -128,6 +128,15 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			outcome = "shutdown";
 			break;
 		}
+		if (jr.more) {
+			/* A long history: keep replaying without waiting. */
+			size_t mark = out.len;
+
+			if (journal_read(r, after, &out, &jr) == -1)
+				break;
+			res->events += count_events(&out, mark);
+			continue;
+		}
 		pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
 		if (hup_fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = hup_fd, .events = POLLRDHUP };

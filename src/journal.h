@@ -59,6 +59,7 @@ struct journal_read {
 	int finished;         /* a done or error event was read: nothing will follow */
 	int lost;             /* events after `after` are no longer kept */
 	int interrupted;      /* not finished, and the producer's lease ran out */
+	int more;             /* out filled up: more is there to read at once */
 };
 
 /*

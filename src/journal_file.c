@@ -343,7 +343,8 @@ journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
 
 	drain(r->inotify_fd);
 	res->last_seq = after;
-	res->lost = res->interrupted = 0;
+	res->lost = res->interrupted = res->more = 0;
+	res->finished = r->finished;
 	if (r->lost) {
 		res->lost = expired_seq(r->dirfd) > after;
 		res->finished = 1;
@@ -373,8 +374,10 @@ journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
 				return 0;
 			}
 			if (seq > after) {
-				if (out->len + len > out->cap)
-					return 0;         /* out is full: the rest next time */
+				if (out->len + len > out->cap) {
+					res->more = 1;    /* out is full: the rest next time */
+					return 0;
+				}
 				buf_add(out, p + hl, len);
 				res->last_seq = seq;
 			}

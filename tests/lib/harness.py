@@ -1244,10 +1244,10 @@ class Apache:
             "User %s" % WEB_USER,
             "Group %s" % WEB_USER,
         ]
-        if "mime" in self.modules:
-            lines.append('TypesConfig "%s"' % APACHE_MIME_TYPES)
         lines += ['LoadModule %s_module "%s"' % (m, p)
                   for m, p in zip(self.modules, self.module_paths())]
+        if "mime" in self.modules:
+            lines.append('TypesConfig "%s"' % APACHE_MIME_TYPES)
         lines += [
             'DocumentRoot "%s/www"' % d,
             "<Directory />",
