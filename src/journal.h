@@ -34,9 +34,14 @@ struct journal_state {
  */
 int  journal_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err);
-/* Appends one event: seq, its name (meta, message, done, error) and its SSE frame. */
+/*
+ * Appends one event: seq, its name (meta, message, done, error) and its SSE
+ * frame.  Events are written in batches: journal_flush() writes what is
+ * held, and must run before the producer waits (the pump does, each round).
+ */
 int  journal_append(struct journal *j, uint64_t seq, const char *name,
     const char *frame, size_t len);
+int  journal_flush(struct journal *j);
 /* An fd that becomes readable when a cancel may have been requested, or -1. */
 int  journal_fd(struct journal *j);
 /* Renews the lease when due, reads cancel requests and the reader count. */

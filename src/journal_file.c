@@ -11,7 +11,6 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +39,11 @@ struct journal {
 	int64_t next_tick;
 	size_t bytes;
 	int overflowed;
+	struct buf batch;             /* records appended since the last flush */
 };
+
+/* Past this, a batch is written at once instead of at the next flush. */
+#define BATCH_BYTES (32 * 1024)
 
 struct journal_reader {
 	const struct conf *cf;
@@ -115,6 +118,7 @@ journal_create(const struct conf *cf, const char *id, const char *owner,
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->cf = cf;
 	j->events_fd = j->lease_fd = j->readers_fd = j->inotify_fd = -1;
+	buf_init(&j->batch, 2 * BATCH_BYTES);
 	j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL));
@@ -142,27 +146,50 @@ journal_append(struct journal *j, uint64_t seq, const char *name, const char *fr
     size_t len)
 {
 	char head[RECORD_HEAD_MAX];
-	struct iovec iov[2];
 	int hl;
 
 	if (j->overflowed)
 		return 0;
 	if (j->bytes + len > j->cf->journal_max_bytes) {
 		/* Past the cap: readers that get here learn the rest is not kept. */
-		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
 		j->overflowed = 1;
-		return write(j->events_fd, head, (size_t)hl) == hl ? 0 : -1;
+		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
+		if (buf_add(&j->batch, head, (size_t)hl) == -1)
+			return -1;
+		return journal_flush(j);
 	}
 	hl = snprintf(head, sizeof(head), "%" PRIu64 " %s %zu\n", seq, name, len);
-	iov[0].iov_base = head;
-	iov[0].iov_len = (size_t)hl;
-	iov[1].iov_base = (void *)(uintptr_t)frame;
-	iov[1].iov_len = len;
-	if (writev(j->events_fd, iov, 2) != (ssize_t)(hl + (ssize_t)len)) {
+	j->bytes += (size_t)hl + len;
+	if (j->batch.len + (size_t)hl + len > j->batch.cap && journal_flush(j) == -1)
+		return -1;
+	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
+	    buf_add(&j->batch, frame, len) == -1) {
+		/* A frame bigger than a whole batch goes out on its own. */
+		buf_reset(&j->batch);
+		if (write(j->events_fd, head, (size_t)hl) != hl ||
+		    write(j->events_fd, frame, len) != (ssize_t)len) {
+			log_warn("journal append");
+			return -1;
+		}
+		return 0;
+	}
+	return j->batch.len >= BATCH_BYTES ? journal_flush(j) : 0;
+}
+
+int
+journal_flush(struct journal *j)
+{
+	ssize_t n;
+
+	if (j->batch.len == 0)
+		return 0;
+	/* One write on an O_APPEND fd: readers see whole records or none of a batch's tail. */
+	n = write(j->events_fd, j->batch.data, j->batch.len);
+	buf_reset(&j->batch);
+	if (n < 0) {
 		log_warn("journal append");
 		return -1;
 	}
-	j->bytes += len + (size_t)hl;
 	return 0;
 }
 
@@ -213,6 +240,9 @@ journal_close(struct journal *j)
 
 	if (j == NULL)
 		return;
+	if (j->events_fd != -1)
+		journal_flush(j);
+	buf_free(&j->batch);
 	if (j->dirfd != -1 && (fd = openat(j->dirfd, "ended", O_WRONLY | O_CREAT | O_CLOEXEC,
 	    0600)) != -1)
 		close(fd);

@@ -75,6 +75,8 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			pfd[n++] = (struct pollfd){ .fd = rt->shutdown_fd, .events = POLLIN };
 		if (jfd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
+		if (s->journal != NULL)
+			journal_flush(s->journal);   /* readers see every event before we wait */
 		now = clock_ms();
 		deadline = earliest(earliest(wake, s->last_write_ms + heartbeat_ms), stop_at);
 		if (s->journal != NULL)
