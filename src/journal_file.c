@@ -22,10 +22,11 @@
  * <spool>/<id>/ holds:
  *   meta     owner, model and creation time, one per line
  *   events   records "<seq> <name> <len>\n" + the event's SSE frame
- *   lease    its mtime is renewed by the living producer
  *   ended    created when the producer is done
  *   cancel   created by a DELETE; the producer watches for it (inotify)
- *   readers  every reader holds a shared flock on it
+ * The directory's own mtime is the producer's lease: it renews it while it
+ * lives.  Every reader holds a shared flock on events, so the producer
+ * counts readers by trying an exclusive one.
  *   expired  written by the sweeper when the events are dropped: the last seq
  * Appends are single writev(2) calls on an O_APPEND fd; readers parse only
  * complete records, so a half-written tail is simply read later.
@@ -35,7 +36,7 @@
 
 struct journal {
 	const struct conf *cf;
-	int dirfd, events_fd, lease_fd, readers_fd, inotify_fd;
+	int dirfd, events_fd, inotify_fd;
 	int64_t next_tick;
 	size_t bytes;
 	int overflowed;
@@ -47,7 +48,7 @@ struct journal {
 
 struct journal_reader {
 	const struct conf *cf;
-	int dirfd, events_fd, readers_fd, inotify_fd;
+	int dirfd, events_fd, inotify_fd;
 	off_t offset;                 /* bytes of events consumed into pending */
 	struct buf pending;           /* an incomplete record */
 	int finished, lost;
@@ -117,7 +118,7 @@ journal_create(const struct conf *cf, const char *id, const char *owner,
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->cf = cf;
-	j->events_fd = j->lease_fd = j->readers_fd = j->inotify_fd = -1;
+	j->events_fd = j->inotify_fd = -1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
 	j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
@@ -126,8 +127,6 @@ journal_create(const struct conf *cf, const char *id, const char *owner,
 		if (meta[i] == '\r')
 			meta[i] = ' ';
 	if (j->dirfd == -1 || write_file(j->dirfd, "meta", meta) == -1 ||
-	    (j->lease_fd = openat(j->dirfd, "lease", O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
-	    (j->readers_fd = openat(j->dirfd, "readers", O_RDONLY | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
 	    (j->events_fd = openat(j->dirfd, "events", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600)) == -1 ||
 	    (j->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
@@ -222,13 +221,13 @@ journal_tick(struct journal *j, int64_t now, struct journal_state *st)
 	drain(j->inotify_fd);
 	st->cancel = faccessat(j->dirfd, "cancel", F_OK, 0) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
-	if (flock(j->readers_fd, LOCK_EX | LOCK_NB) == 0) {
-		flock(j->readers_fd, LOCK_UN);
+	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
+		flock(j->events_fd, LOCK_UN);
 		st->readers = 0;
 	} else
 		st->readers = 1;
 	if (now >= j->next_tick) {
-		futimens(j->lease_fd, NULL);
+		futimens(j->dirfd, NULL);
 		j->next_tick = now + (every > 0 ? every : 1000);
 	}
 }
@@ -248,10 +247,6 @@ journal_close(struct journal *j)
 		close(fd);
 	if (j->events_fd != -1)
 		close(j->events_fd);
-	if (j->lease_fd != -1)
-		close(j->lease_fd);
-	if (j->readers_fd != -1)
-		close(j->readers_fd);
 	if (j->inotify_fd != -1)
 		close(j->inotify_fd);
 	if (j->dirfd != -1)
@@ -306,12 +301,11 @@ journal_open(const struct conf *cf, const char *id, const char *user,
 	}
 	r->cf = cf;
 	r->dirfd = dirfd;
-	r->events_fd = r->readers_fd = r->inotify_fd = -1;
+	r->events_fd = r->inotify_fd = -1;
 	buf_init(&r->pending, cf->max_event + RECORD_HEAD_MAX + 1024);
 	snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id);
-	if ((r->readers_fd = openat(dirfd, "readers", O_RDONLY | O_CLOEXEC)) != -1)
-		flock(r->readers_fd, LOCK_SH);
-	r->events_fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC);
+	if ((r->events_fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1)
+		flock(r->events_fd, LOCK_SH);     /* counts this reader (see journal_tick) */
 	if (r->events_fd == -1 && errno == ENOENT &&
 	    faccessat(dirfd, "expired", F_OK, 0) == 0)
 		r->lost = 1;
@@ -357,7 +351,7 @@ lease_expired(struct journal_reader *r)
 	struct stat st;
 	struct timespec now;
 
-	if (fstatat(r->dirfd, "lease", &st, 0) == -1)
+	if (fstat(r->dirfd, &st) == -1)
 		return 1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return ((int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
@@ -436,10 +430,8 @@ journal_reader_close(struct journal_reader *r)
 {
 	if (r == NULL)
 		return;
-	if (r->readers_fd != -1)
-		close(r->readers_fd);     /* drops the shared lock */
 	if (r->events_fd != -1)
-		close(r->events_fd);
+		close(r->events_fd);      /* drops the shared lock */
 	if (r->inotify_fd != -1)
 		close(r->inotify_fd);
 	close(r->dirfd);
@@ -515,7 +507,7 @@ static void
 remove_stream(int spoolfd, const char *id, int dirfd)
 {
 	static const char *const files[] = {
-		"meta", "events", "lease", "ended", "cancel", "readers", "expired"
+		"meta", "events", "ended", "cancel", "expired"
 	};
 	size_t i;
 
@@ -545,7 +537,7 @@ journal_sweep(const struct conf *cf)
 			if (a > 10 * ttl)
 				remove_stream(dirfd(d), e->d_name, sfd);
 		} else if (((a = age_s(sfd, "ended")) >= 0 && a > ttl) ||
-		    (a < 0 && age_s(sfd, "lease") > dead))
+		    (a < 0 && age_s(sfd, ".") > dead))
 			expire(sfd);
 		close(sfd);
 	}
