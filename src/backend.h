@@ -39,7 +39,7 @@ enum backend_status {
 };
 
 struct backend_result {
-	const char *finish_reason;   /* static: "stop" or "length" */
+	const char *finish_reason;   /* [a-z_]+: static, or the run's own until stop() */
 	long prompt_tokens;
 	long completion_tokens;
 };

@@ -336,8 +336,15 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 			stream_token(r->s, json_object_get_string(content),
 			    (size_t)json_object_get_string_len(content));
 		if (json_object_object_get_ex(c0, "finish_reason", &fr) &&
-		    json_object_is_type(fr, json_type_string))
-			snprintf(r->finish, sizeof(r->finish), "%s", json_object_get_string(fr));
+		    json_object_is_type(fr, json_type_string)) {
+			const char *f = json_object_get_string(fr);
+
+			/* It goes into our JSON unquoted by json-c: only [a-z_] passes. */
+			if (*f != '\0' && strspn(f, "abcdefghijklmnopqrstuvwxyz_") == strlen(f))
+				snprintf(r->finish, sizeof(r->finish), "%s", f);
+			else
+				snprintf(r->finish, sizeof(r->finish), "stop");
+		}
 	}
 	if (json_object_object_get_ex(o, "usage", &v) && json_object_is_type(v, json_type_object)) {
 		json_object *n;
@@ -498,7 +505,8 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 	r->cf = cf;
 	r->timer_ms = -1;
 	r->started_ms = r->last_data_ms = clock_ms();
-	sse_parse_init(&r->parser, (size_t)cf->max_line, (size_t)cf->max_line, on_event, r);
+	/* An event's data may be a whole max_line, plus the LF each data line adds. */
+	sse_parse_init(&r->parser, (size_t)cf->max_line, (size_t)cf->max_line + 1, on_event, r);
 	buf_init(&r->errbody, ERRBODY_MAX);
 	r->multi = curl_multi_init();
 	r->easy = curl_easy_init();
@@ -580,6 +588,8 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 		*err = r->err;
 		return BACKEND_FAILED;
 	}
+	if (r->http_status == 0)
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
 	if (r->result != CURLE_OK && r->http_status == 0) {
 		cs_fail(err, 502, "upstream_unreachable", "cannot reach the upstream: %s",
 		    curl_easy_strerror(r->result));
@@ -599,9 +609,11 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 		 * The client's request was valid, so the upstream's refusal is ours:
 		 * 502, except a rate limit, which the client can act on (retry later).
 		 */
-		if (r->http_status == 429)
+		if (r->http_status == 429) {
 			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: %s", msg);
-		else
+			/* Only the delta-seconds form; an HTTP date falls back to ours. */
+			err->retry_after = atoi(r->retry_after);
+		} else
 			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: %s",
 			    r->http_status, msg);
 		return BACKEND_FAILED;
@@ -612,7 +624,8 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 		    r->result != CURLE_OK ? curl_easy_strerror(r->result) : "");
 		return BACKEND_FAILED;
 	}
-	res->finish_reason = strcmp(r->finish, "length") == 0 ? "length" : "stop";
+	/* stop, length, content_filter, tool_calls...: the upstream's word, kept in r until stop(). */
+	res->finish_reason = r->finish[0] != '\0' ? r->finish : "stop";
 	res->prompt_tokens = r->prompt_tokens;
 	res->completion_tokens = r->completion_tokens;
 	return BACKEND_DONE;
@@ -651,6 +664,9 @@ openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 			r->finished = 1;
 			r->result = msg->data.result;
 		}
+	/* [DONE] is the end, whether or not the upstream closes the response. */
+	if (r->saw_done)
+		r->finished = 1;
 	if (r->failed || r->finished)
 		return finish(r, res, err);
 	now = clock_ms();

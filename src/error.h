@@ -17,6 +17,7 @@ struct cs_error {
 	const char *type;    /* static string, e.g. "invalid_request" */
 	char message[256];   /* human-readable, never contains secrets */
 	int line;            /* config line number, 0 when not applicable */
+	int retry_after;     /* seconds for a Retry-After header, 0 for none */
 };
 
 /* Fills err (if not NULL) and returns -1, so callers can `return cs_fail(...)`. */

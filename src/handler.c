@@ -416,6 +416,8 @@ create_stream(struct request_ctx *x, int openai)
 	} else if (early.status != 0) {
 		/* Failed before anything was sent: a proper status, not an event. */
 		x->rec.status = early.status;
+		if (early.retry_after > 0)
+			snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", early.retry_after);
 		if (http_send_error(x->conn, x->style, &early,
 		    early.status == 503 || early.status == 429 ? retry : NULL) == -1)
 			x->rec.outcome = "client_gone";

@@ -143,7 +143,9 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
 				return "client_gone";
 			if (st == BACKEND_DONE) {
-				if (stream_done(s, &res, prompt_tokens) == -1)
+				/* The model's own count wins over our word count. */
+				if (stream_done(s, &res, res.prompt_tokens > 0 ?
+				    res.prompt_tokens : prompt_tokens) == -1)
 					return "client_gone";
 				return "done";
 			}

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""t_sdk.py: the official OpenAI Node SDK (npm "openai", pinned in
+tests/sdk/package.json, installed by tests/sdk/setup.sh) against chatstream's
+/v1 endpoints through lighttpd: a streamed chat completion with
+stream_options.include_usage gives demo_text, finish_reason stop and the usage;
+a non-streaming call gives the same; an unknown model is raised as an APIError
+with status 404 (streaming and not); `: ping` heartbeats mid-stream (demo
+stall + heartbeat 1) do not disturb the SDK's parser; a mid-stream failure is
+raised as an APIError; aborting the SDK's request mid-stream ends chatstream's
+stream (client_gone); client.models.list() lists the configured models.
+
+Skipped (not failed) only when node/npm or the SDK cannot be installed
+(offline, not root): chatstream is not at fault then."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from harness import (DEMO_FAST, SRCDIR, config, demo_text, demo_tokens, diag,  # noqa: E402
+                     is_, like, ok, require_tools, run, setup, skip_all, word_count)
+
+STALL = 3
+SDK_SRC = os.path.join(SRCDIR, "tests", "sdk")
+
+
+def sdk_dir():
+    """tests/sdk when it is writable, else a temp dir (read-only source tree)."""
+    if os.access(SDK_SRC, os.W_OK):
+        return SDK_SRC
+    return os.path.join(tempfile.gettempdir(), "chatstream-sdk-%d" % os.getuid())
+
+
+def install(where):
+    try:
+        p = subprocess.run(["bash", os.path.join(SDK_SRC, "setup.sh"), where],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=600)
+    except subprocess.TimeoutExpired:
+        return False, "setup.sh took longer than 600 s"
+    out = p.stdout.decode("utf-8", "replace")
+    return p.returncode == 0, out
+
+
+def main():
+    require_tools()
+    where = sdk_dir()
+    ready, out = install(where)
+    if not ready:
+        skip_all("the OpenAI Node SDK could not be installed: %s"
+                 % " ".join(out.strip().splitlines()[-2:]))
+    diag(out.strip().splitlines()[-1] if out.strip() else "sdk ready")
+    fx, cs = setup(config({"heartbeat": 1}, {
+        "demo": DEMO_FAST,
+        "stall": dict(DEMO_FAST, stall_after=2, stall_seconds=STALL),
+        "fail": dict(DEMO_FAST, fail_after=3),
+        "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10},
+    }), "sdk")
+    P = "hello from the SDK ü 🎉"
+    toks = demo_tokens(P)
+    words = word_count("be brief", P)
+    usage = {"prompt_tokens": words, "completion_tokens": len(toks),
+             "total_tokens": words + len(toks)}
+
+    script = os.path.join(where, "sdk.mjs")      # next to its node_modules
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(["node", script, fx.url("v1"), P], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                           cwd=where)
+    except subprocess.TimeoutExpired:
+        ok(False, "the SDK script finished within 120 s")
+        return
+    diag("node sdk.mjs ran %.1f s, exit %d" % (time.monotonic() - t0, p.returncode))
+    if p.stderr.strip():
+        diag("stderr: " + p.stderr.decode("utf-8", "replace")[-2000:])
+    try:
+        res = json.loads(p.stdout.decode("utf-8"))
+    except ValueError:
+        ok(False, "the SDK script printed its JSON result")
+        diag("stdout: %r" % p.stdout[-2000:])
+        return
+    is_(p.returncode, 0, "the SDK script exited 0")
+    diag("openai %s on node %s" % (res.get("sdkVersion"), res.get("node")))
+
+    # streamed, with usage
+    s = res.get("stream") or {}
+    is_(s.get("error"), None, "stream: no error raised")
+    is_(s.get("text"), demo_text(P), "stream: the SDK's text is demo_text")
+    is_(s.get("contentChunks"), len(toks), "stream: one content chunk per demo token")
+    is_(s.get("finish_reason"), "stop", "stream: finish_reason stop")
+    is_(s.get("usage"), usage, "stream: usage chunk (prompt words, completion tokens)")
+    is_(s.get("roles"), ["assistant"], "stream: the role comes once, assistant")
+    ok(len(s.get("ids") or []) == 1 and (s.get("ids") or [""])[0].startswith("chatcmpl-"),
+       "stream: one chatcmpl- id for every chunk (%r)" % s.get("ids"))
+    is_(s.get("models"), ["demo"], "stream: chunk.model is demo")
+    is_(s.get("objects"), ["chat.completion.chunk"], "stream: object chat.completion.chunk")
+
+    # not streamed
+    w = res.get("whole") or {}
+    is_(w.get("error"), None, "non-stream: no error raised")
+    is_(w.get("object"), "chat.completion", "non-stream: object chat.completion")
+    is_(w.get("text"), demo_text(P), "non-stream: message.content is demo_text")
+    is_(w.get("role"), "assistant", "non-stream: message.role assistant")
+    is_(w.get("finish_reason"), "stop", "non-stream: finish_reason stop")
+    is_(w.get("usage"), usage, "non-stream: usage")
+
+    # unknown model: an APIError with status 404
+    for key, label in (("unknownStream", "stream"), ("unknownWhole", "non-stream")):
+        e = (res.get(key) or {}).get("error") or {}
+        ok(e.get("isAPIError") is True, "unknown model (%s): raised an APIError (%s)"
+           % (label, e.get("name")))
+        is_(e.get("status"), 404, "unknown model (%s): status 404" % label)
+        is_(e.get("name"), "NotFoundError", "unknown model (%s): NotFoundError" % label)
+        is_(e.get("code"), "model_not_found", "unknown model (%s): code model_not_found" % label)
+        like(e.get("message") or "", r"no-such-model", "unknown model (%s): message names it"
+             % label)
+
+    # heartbeats mid-stream: the SDK's parser skips the comments
+    h = res.get("heartbeat") or {}
+    is_(h.get("error"), None, "heartbeat: no error raised")
+    is_(h.get("text"), demo_text(P), "heartbeat: exact text across the `: ping` comments")
+    is_(h.get("finish_reason"), "stop", "heartbeat: finish_reason stop")
+    is_(h.get("usage"), usage, "heartbeat: usage")
+    gaps = h.get("gaps_ms") or [0]
+    ok(max(gaps) >= (STALL - 0.5) * 1000, "heartbeat: the stall happened (largest gap %d ms)"
+       % max(gaps))
+    # the comments really were there: ask chatstream over curl for the same stream
+    r = fx.curl("v1/chat/completions", body=json.dumps(
+        {"model": "stall", "messages": [{"role": "user", "content": P}], "stream": True}),
+        content_type="application/json")
+    ok(len(r.sse.comments) >= 2, "heartbeat: the same stream carries %d `: ping` comments"
+       % len(r.sse.comments))
+
+    # a mid-stream failure: an APIError from the iterator; non-stream: the demo
+    # backend's failure status (500, type backend_error) before any body
+    f = res.get("failStream") or {}
+    e = f.get("error") or {}
+    ok(e.get("isAPIError") is True, "mid-stream failure: raised an APIError (%s: %s)"
+       % (e.get("name"), e.get("message")))
+    is_(f.get("text"), "".join(toks[:3]), "mid-stream failure: the 3 tokens before it arrived")
+    like(e.get("message") or "", r"demo failure injected",
+         "mid-stream failure: the error's message")
+    e = (res.get("failWhole") or {}).get("error") or {}
+    ok(e.get("isAPIError") is True and e.get("status") == 500
+       and (e.get("error") or {}).get("code") == "backend_error",
+       "failure, non-stream: an APIError with status 500, code backend_error (%s %s)"
+       % (e.get("name"), e.get("status")))
+
+    # abort mid-stream: chatstream sees the reader leave
+    a = res.get("abort") or {}
+    ok(a.get("aborted") is True and a.get("error") is None,
+       "abort: the SDK aborted after 3 chunks (%r)" % a.get("error"))
+    line = cs.wait_log(r"model=slow .*outcome=client_gone", timeout=5)
+    ok(line is not None, "abort: chatstream logged outcome=client_gone for the slow stream")
+
+    # models
+    m = res.get("models") or {}
+    is_(m.get("error"), None, "models.list(): no error")
+    is_(sorted(x.get("id") for x in m.get("models") or []), ["demo", "fail", "slow", "stall"],
+        "models.list(): the configured models")
+    ok(all(x.get("object") == "model" for x in m.get("models") or []),
+       "models.list(): object model")
+
+
+run(main)
