@@ -102,6 +102,18 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+int
+buf_add_u64(struct buf *b, uint64_t v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do
+		digits[--n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return buf_add(b, digits + n, sizeof(digits) - n);
+}
+
 void
 buf_consume(struct buf *b, size_t n)
 {

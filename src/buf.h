@@ -3,6 +3,7 @@
 #define CS_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;      /* owned; always NUL-terminated after a successful append */
@@ -22,6 +23,8 @@ int  buf_add(struct buf *b, const void *data, size_t len);
 int  buf_addc(struct buf *b, char c);
 int  buf_adds(struct buf *b, const char *s);
 int  buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal (the per-event path: no printf). Returns 0 or -1. */
+int  buf_add_u64(struct buf *b, uint64_t v);
 /* Removes the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 

@@ -157,7 +157,16 @@ journal_append(struct journal *j, uint64_t seq, const char *name, const char *fr
 			return -1;
 		return journal_flush(j);
 	}
-	hl = snprintf(head, sizeof(head), "%" PRIu64 " %s %zu\n", seq, name, len);
+	{
+		/* "<seq> <name> <len>\n" without printf: this runs for every event. */
+		struct buf h = { head, 0, sizeof(head), sizeof(head) - 1 };
+
+		if (buf_add_u64(&h, seq) == -1 || buf_addc(&h, ' ') == -1 ||
+		    buf_adds(&h, name) == -1 || buf_addc(&h, ' ') == -1 ||
+		    buf_add_u64(&h, len) == -1 || buf_addc(&h, '\n') == -1)
+			return -1;
+		hl = (int)h.len;
+	}
 	j->bytes += (size_t)hl + len;
 	if (j->batch.len + (size_t)hl + len > j->batch.cap && journal_flush(j) == -1)
 		return -1;
