@@ -26,6 +26,7 @@ struct conn {
 	const struct conn_ops *ops;
 	void *impl;               /* FCGX_Request * or NULL for CGI */
 	int broken;               /* a write failed: the client is gone */
+	short hup_events;         /* what to poll hangup_fd for (POLLHUP/ERR always count) */
 };
 
 /* A connection over the process's environment, stdin and stdout (plain CGI). */

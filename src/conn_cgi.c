@@ -82,4 +82,10 @@ conn_cgi_init(struct conn *c)
 	c->ops = &cgi_ops;
 	c->impl = NULL;
 	c->broken = 0;
+	/*
+	 * Not POLLRDHUP: under mod_cgid stdout is the request's socket, which
+	 * Apache half-closes once the body is sent.  A pipe's reader leaving
+	 * shows as POLLERR, a socket's full close as POLLHUP.
+	 */
+	c->hup_events = 0;
 }

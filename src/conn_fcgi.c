@@ -1,6 +1,8 @@
 /* conn_fcgi.c: the connection of a FastCGI request accepted by libfcgi. */
 #include "config.h"
 
+#include <poll.h>
+
 #include <fcgiapp.h>
 
 #include "conn.h"
@@ -87,4 +89,6 @@ conn_fcgi_init(struct conn *c, FCGX_Request *req)
 	c->ops = &fcgi_ops;
 	c->impl = req;
 	c->broken = 0;
+	/* Front servers close the FastCGI connection when the client goes. */
+	c->hup_events = POLLRDHUP;
 }

@@ -124,7 +124,10 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (atomic_load(&rt->shutdown_at) != 0 && clock_ms() >= atomic_load(&rt->shutdown_at)) {
-			send_error(c, &out, "shutdown", "the server is shutting down", res);
+			/*
+			 * Only this reader's process stops; the stream goes on elsewhere.
+			 * Closing without a terminal event makes the client reconnect.
+			 */
 			outcome = "shutdown";
 			break;
 		}
@@ -137,10 +140,20 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			res->events += count_events(&out, mark);
 			continue;
 		}
-		pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
+		if (jfd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
 		if (hup_fd >= 0)
-			pfd[n++] = (struct pollfd){ .fd = hup_fd, .events = POLLRDHUP };
-		rc = poll(pfd, (nfds_t)n, (int)(check < every ? check : every));
+			pfd[n++] = (struct pollfd){ .fd = hup_fd, .events = c->hup_events };
+		{
+			/* Until the next heartbeat is due, the next lease check, or (no inotify) soon. */
+			int64_t wait = last_write + every - clock_ms();
+
+			if (wait > check)
+				wait = check;
+			if (jfd < 0 && wait > 100)
+				wait = 100;
+			rc = poll(pfd, (nfds_t)n, wait > 0 ? (int)wait : 0);
+		}
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (hup_fd >= 0 && (pfd[n - 1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {

@@ -252,8 +252,16 @@ resume_stream(struct request_ctx *x, const char *id)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (lei == NULL && qs != NULL && strncmp(qs, "last_event_id=", 14) == 0)
-		lei = qs + 14;
+	if (lei == NULL && qs != NULL) {
+		/* ?last_event_id=N, anywhere among the query's parameters. */
+		const char *p;
+
+		for (p = qs; p != NULL; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
+			if (strncmp(p, "last_event_id=", 14) == 0) {
+				lei = p + 14;
+				break;
+			}
+	}
 	if (lei != NULL && *lei != '\0') {
 		errno = 0;
 		after = strtoull(lei, &end, 10);

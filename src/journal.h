@@ -42,7 +42,7 @@ int  journal_create(const struct conf *cf, const char *id, const char *owner,
 int  journal_append(struct journal *j, uint64_t seq, const char *name,
     const char *frame, size_t len);
 int  journal_flush(struct journal *j);
-/* An fd that becomes readable when a cancel may have been requested, or -1. */
+/* An fd that becomes readable when a cancel may have been requested; -1: tick does it. */
 int  journal_fd(struct journal *j);
 /* Renews the lease when due, reads cancel requests and the reader count. */
 void journal_tick(struct journal *j, int64_t now, struct journal_state *st);
@@ -74,7 +74,7 @@ struct journal_read {
  */
 int  journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
     struct journal_read *res);
-/* An fd that becomes readable when the stream may have changed. */
+/* An fd that becomes readable when the stream may have changed; -1: poll often. */
 int  journal_reader_fd(struct journal_reader *r);
 void journal_reader_close(struct journal_reader *r);
 

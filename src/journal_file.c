@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +24,8 @@
  *   meta     owner, model and creation time, one per line
  *   events   records "<seq> <name> <len>\n" + the event's SSE frame
  *   ended    created when the producer is done
- *   cancel   created by a DELETE; the producer watches for it (inotify)
+ *   cancel   created by a DELETE; the producer watches for it (inotify, or
+ *            every POLL_MS when the user's inotify instances are used up)
  * The directory's own mtime is the producer's lease: it renews it while it
  * lives.  Every reader holds a shared flock on events, so the producer
  * counts readers by trying an exclusive one.
@@ -33,11 +35,13 @@
  */
 
 #define RECORD_HEAD_MAX 64
+/* Without inotify (fs.inotify.max_user_instances reached), look this often. */
+#define POLL_MS 250
 
 struct journal {
 	const struct conf *cf;
 	int dirfd, events_fd, inotify_fd;
-	int64_t next_tick;
+	int64_t next_tick, next_lease;
 	size_t bytes;
 	int overflowed;
 	struct buf batch;             /* records appended since the last flush */
@@ -53,6 +57,7 @@ struct journal_reader {
 	struct buf pending;           /* an incomplete record */
 	int finished, lost;
 	uint64_t last_seq;            /* the last seq seen in the file */
+	uint64_t overflow;            /* the first seq the cap kept out; 0: none */
 };
 
 static int
@@ -104,6 +109,26 @@ write_file(int dirfd, const char *name, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
+/*
+ * An inotify instance watching path, or -1: the instances are a per-user
+ * resource (128 by default), so callers fall back to looking every POLL_MS.
+ */
+static int
+watch(const char *path, uint32_t mask)
+{
+	static atomic_int warned;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd != -1 && inotify_add_watch(fd, path, mask) != -1)
+		return fd;
+	if (fd != -1)
+		close(fd);
+	if (atomic_exchange(&warned, 1) == 0)
+		log_warn("journal: inotify unavailable (see fs.inotify.max_user_instances); "
+		    "streams are polled every %d ms", POLL_MS);
+	return -1;
+}
+
 int
 journal_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
@@ -128,14 +153,13 @@ journal_create(const struct conf *cf, const char *id, const char *owner,
 			meta[i] = ' ';
 	if (j->dirfd == -1 || write_file(j->dirfd, "meta", meta) == -1 ||
 	    (j->events_fd = openat(j->dirfd, "events", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 ||
-	    (j->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
-	    inotify_add_watch(j->inotify_fd, path, IN_CREATE) == -1) {
+	    0600)) == -1) {
 		log_warn("journal %s", path);
 		journal_close(j);
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	}
-	j->next_tick = clock_ms();
+	j->inotify_fd = watch(path, IN_CREATE);
+	j->next_tick = j->next_lease = clock_ms();
 	*out = j;
 	return 0;
 }
@@ -147,9 +171,12 @@ journal_append(struct journal *j, uint64_t seq, const char *name, const char *fr
 	char head[RECORD_HEAD_MAX];
 	int hl;
 
-	if (j->overflowed)
+	int terminal = strcmp(name, "done") == 0 || strcmp(name, "error") == 0;
+
+	/* Past the cap only the end is kept, so readers still learn how it ended. */
+	if (j->overflowed && !terminal)
 		return 0;
-	if (j->bytes + len > j->cf->journal_max_bytes) {
+	if (!j->overflowed && j->bytes + len > j->cf->journal_max_bytes && !terminal) {
 		/* Past the cap: readers that get here learn the rest is not kept. */
 		j->overflowed = 1;
 		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
@@ -218,7 +245,7 @@ drain(int fd)
 {
 	char ev[4096];
 
-	while (read(fd, ev, sizeof(ev)) > 0)
+	while (fd != -1 && read(fd, ev, sizeof(ev)) > 0)
 		;
 }
 
@@ -235,10 +262,12 @@ journal_tick(struct journal *j, int64_t now, struct journal_state *st)
 		st->readers = 0;
 	} else
 		st->readers = 1;
-	if (now >= j->next_tick) {
+	if (now >= j->next_lease) {
 		futimens(j->dirfd, NULL);
-		j->next_tick = now + (every > 0 ? every : 1000);
+		j->next_lease = now + (every > 0 ? every : 1000);
 	}
+	j->next_tick = j->inotify_fd != -1 || j->next_lease < now + POLL_MS ?
+	    j->next_lease : now + POLL_MS;
 }
 
 void
@@ -322,12 +351,8 @@ journal_open(const struct conf *cf, const char *id, const char *user,
 		journal_reader_close(r);
 		return not_found(err);
 	}
-	r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (r->inotify_fd == -1 || inotify_add_watch(r->inotify_fd, path,
-	    IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_DELETE_SELF) == -1) {
-		journal_reader_close(r);
-		return cs_fail(err, 503, "journal_unavailable", "cannot follow the stream");
-	}
+	r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE |
+	    IN_DELETE_SELF);
 	*out = r;
 	return 0;
 }
@@ -401,8 +426,15 @@ journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
 			if (r->pending.len < hl + len)
 				break;                    /* the frame is still being written */
 			if (strcmp(name, "overflow") == 0) {
+				r->overflow = seq;    /* events from seq on are not kept */
+				buf_consume(&r->pending, hl + len);
+				continue;
+			}
+			if (r->overflow != 0 && seq > after &&
+			    (after + 1 > r->overflow ? after + 1 : r->overflow) < seq) {
+				/* Events between the cap and this one are gone. */
 				r->lost = 1;
-				res->lost = seq > after;
+				res->lost = 1;
 				res->finished = 1;
 				return 0;
 			}
@@ -429,6 +461,11 @@ journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
 		r->offset += n;
 	}
 	res->finished = r->finished;
+	if (r->overflow != 0 && !r->finished && after + 1 >= r->overflow) {
+		/* Still running past the cap: what follows will not be kept. */
+		res->lost = 1;
+		return 0;
+	}
 	if (!r->finished && lease_expired(r))
 		res->interrupted = 1;
 	return 0;

@@ -2,11 +2,17 @@
 """t_browser.py: the chat page (www/) in a real browser.  lighttpd serves the
 page next to chatstream (mounted at /chat/, as in the README), Debian's
 headless Chromium driven by playwright-core (tests/browser/chat.test.mjs)
-loads it, streams a paced demo answer and checks that partial text shows
-while it streams and that the final text is exactly the demo's answer, stops
-a slow stream with the Stop button (chatstream must log outcome=client_gone
-for it), shows HTTP and in-stream errors, and is labelled and keyboard
-operable.  Screenshots go to tests/artifacts/ (or $ARTIFACTS_DIR).
+loads it, streams a paced demo answer (POST -> 202, then the browser's own
+EventSource on the stream's url) and checks that partial text shows while it
+streams and that the final text is exactly the demo's answer, stops a slow
+stream with the Stop button (a DELETE of the stream: chatstream must log the
+DELETE and outcome=cancelled for the producer), shows HTTP and in-stream
+errors, and is labelled and keyboard operable.  A second chatstream without
+resumable streams (journal = off, mounted at /plain/) answers the POST with
+200 text/event-stream: the page's fetch() fallback reads it, and Stop aborts
+it (outcome=client_gone).  Screenshots go to tests/artifacts/ (or
+$ARTIFACTS_DIR).  Reconnects (Last-Event-ID) are tested by
+tests/t_browser_resume.py.
 
 What it needs is installed by tests/browser/setup.sh (run here; as root it
 apt-get installs chromium, and nodejs/npm when there is no node, and runs
@@ -113,11 +119,11 @@ def kill_profile_procs(profile):
     return pids
 
 
-def run_node(fx, deps, env):
-    """Runs chat.test.mjs; each JSON line becomes a TAP point or data."""
+def run_node(fx, deps, env, script="chat.test.mjs"):
+    """Runs tests/browser/SCRIPT; each JSON line becomes a TAP point or data."""
     node = shutil.which("node") or "/usr/bin/node"
     errf = open(fx.path("node.stderr"), "wb")
-    p = harness._popen([node, os.path.join(BROWSER_DIR, "chat.test.mjs")], cwd=fx.tmp,
+    p = harness._popen([node, os.path.join(BROWSER_DIR, script)], cwd=fx.tmp,
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errf,
                        env=env)
     errf.close()
@@ -176,13 +182,16 @@ def main():
     require_tools()
     fx = Fixture("browser")
     deps = run_setup(fx)
-    cs = fx.start_chatstream(config({"heartbeat": 2}, {
+    models = {
         # paced, so the answer takes a few seconds and can be seen growing
         "demo": {"backend": "demo", "ttft_ms": 200, "tokens_per_second": 10},
         # 23 tokens at 2/s: about 12 s for its answer, unless Stop ends it
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 2},
         "broken": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20, "fail_after": 3},
-    }))
+    }
+    cs = fx.start_chatstream(config({"heartbeat": 2, "spool_dir": fx.path("spool")}, models))
+    # the same models without resumable streams: the page falls back to fetch()
+    plain = fx.start_chatstream(config({"heartbeat": 2, "journal": "off"}, models), name="plain")
     # what a site's lighttpd.conf has around the shipped snippet: an index
     # file and MIME types (Debian's default configuration sets both)
     lt = fx.start_lighttpd(cs, extra=[
@@ -190,6 +199,8 @@ def main():
         'mimetype.assign = ( ".html" => "text/html; charset=utf-8",'
         ' ".js" => "text/javascript; charset=utf-8", ".css" => "text/css; charset=utf-8",'
         ' ".png" => "image/png" )',
+        'fastcgi.server += ( "/plain" => (( "socket" => "%s", "check-local" => "disable" )) )'
+        % plain.sock,
     ])
     install_page(fx)
     profile = fx.path("chromium-profile")
@@ -204,6 +215,7 @@ def main():
         "CS_MODEL": "demo",
         "CS_SLOW_MODEL": "slow",
         "CS_FAIL_MODEL": "broken",
+        "CS_PLAIN": "/plain/",
         "CS_PROFILE": profile,
         "CS_ARTIFACTS": arts,
         "CS_DEPS": deps,
@@ -220,28 +232,65 @@ def main():
     for s in data.get("screenshot", []):
         diag("screenshot: %s" % s)
 
-    # chatstream's side of the two streams
+    # chatstream's side of the streams
+    def line_for(c, sid, method):
+        if not sid:
+            return None
+        return c.wait_log(r"stream: id=%s .*method=%s .*outcome=" % (re.escape(sid), method),
+                          timeout=5)
+
     sid = (data.get("done_stream_id") or [""])[0]
-    line = cs.wait_log(r"stream: id=%s .*outcome=" % re.escape(sid), timeout=5) if sid else None
-    ok(line is not None and re.search(r" model=demo .*status=200 .*outcome=done(\s|$)", line),
-       "server: the full stream was logged outcome=done")
+    line = line_for(cs, sid, "POST")
+    ok(line is not None and re.search(r" model=demo .*status=202 .*outcome=done(\s|$)", line),
+       "server: the full stream's POST was logged status=202 outcome=done")
     if line is None or "outcome=done" not in line:
         diag("log line: %r" % line)
+    line = line_for(cs, sid, "GET")
+    ok(line is not None and re.search(r" path=/streams/%s .*status=200 .*outcome=done(\s|$)"
+                                      % re.escape(sid), line),
+       "server: the EventSource's GET /streams/<id> was logged status=200 outcome=done")
 
     sid = (data.get("stopped_stream_id") or [""])[0]
-    ok(sid, "the page showed the stopped stream's id (from event: meta)")
-    line = cs.wait_log(r"stream: id=%s .*outcome=" % re.escape(sid), timeout=5) if sid else None
-    ok(line is not None and re.search(r" model=slow .*outcome=client_gone(\s|$)", line),
-       "server: Stop ended the stream with outcome=client_gone")
+    ok(sid, "the page showed the stopped stream's id (from the 202 and event: meta)")
+    line = line_for(cs, sid, "DELETE")
+    ok(line is not None and re.search(r" path=/streams/%s .*status=202 " % re.escape(sid), line),
+       "server: Stop sent DELETE /streams/<id>, answered 202")
+    line = line_for(cs, sid, "POST")
+    ok(line is not None and re.search(r" model=slow .*outcome=cancelled(\s|$)", line),
+       "server: Stop ended the producer with outcome=cancelled")
     m = re.search(r" duration_ms=(\d+)", line or "")
     ok(m and int(m.group(1)) < 6000,
        "server: the slow model's work stopped early (duration_ms=%s)" % (m.group(1) if m else "?"))
     if line is None:
         diag("\n".join(cs.stream_lines()[-10:]))
 
+    sid = (data.get("early_stopped_stream_id") or [""])[0]
+    line = line_for(cs, sid, "POST")
+    m = re.search(r" duration_ms=(\d+)", line or "")
+    ok(line is not None and re.search(r" model=slow .*status=202 .*outcome=cancelled(\s|$)", line)
+       and m and int(m.group(1)) < 6000,
+       "server: Stop before the 202 reached the page: DELETE, the producer ended at once "
+       "(outcome=cancelled, duration_ms=%s)" % (m.group(1) if m else "?"))
+    if line is None or "outcome=cancelled" not in line:
+        diag("log line: %r" % line)
+
+    # the fetch() fallback, on the chatstream without journal
+    sid = (data.get("fallback_stream_id") or [""])[0]
+    line = line_for(plain, sid, "POST")
+    ok(line is not None and re.search(r" model=demo .*status=200 .*outcome=done(\s|$)", line),
+       "server (journal = off): the fallback stream was logged status=200 outcome=done")
+    sid = (data.get("fallback_stopped_stream_id") or [""])[0]
+    line = line_for(plain, sid, "POST")
+    ok(line is not None and re.search(r" model=slow .*outcome=client_gone(\s|$)", line),
+       "server (journal = off): Stop aborted the fallback stream, outcome=client_gone")
+    if line is None:
+        diag("\n".join(plain.stream_lines()[-10:]))
+
     # one idle check that nothing is left streaming
-    health = json.loads(cs.request(harness.fcgi_params("GET", "health"))[2] or b"{}")
-    is_(health.get("streams"), 0, "server: no stream is left open")
+    for c in (cs, plain):
+        health = json.loads(c.request(harness.fcgi_params("GET", "health"))[2] or b"{}")
+        is_(health.get("streams"), 0, "server (%s): no stream is left open" % c.name)
 
 
-run(main)
+if __name__ == "__main__":
+    run(main)

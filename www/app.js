@@ -1,19 +1,40 @@
 /* app.js: the chatstream chat page.  Plain JavaScript, no build step, no
  * external resources.
  *
- * It POSTs {"prompt", "model", "max_tokens"} to chatstream with fetch() and
- * reads response.body as a stream: a TextDecoder turns the bytes into text
- * and SSEParser (below, written from the WHATWG "Parsing an event stream"
- * rules) turns the text into events.  Token text is appended to a Text node,
- * never parsed as HTML.  Stop aborts the fetch (AbortController); the front
- * server then closes the FastCGI connection and chatstream stops the model
- * (its log says outcome=client_gone).
+ * The flow (chatstream's resumable streams):
+ *   1. POST {"prompt", "model", "max_tokens"} to the endpoint with
+ *      Accept: application/json.  chatstream starts the answer and replies
+ *      202 Accepted with {"id", "url"} (and Location: url).
+ *   2. new EventSource(url): the browser's own SSE client reads the answer.
+ *      When the connection drops, the browser reconnects by itself and sends
+ *      Last-Event-ID; chatstream replays what was missed, each token once.
+ *      While the browser retries (readyState CONNECTING after an error) the
+ *      page shows "Reconnecting…".
+ *   3. On event: done or event: error the page closes the EventSource, so
+ *      the browser stops reconnecting.
+ *   The browser gives up on its own on an HTTP error (say a front server's
+ *   503 while chatstream restarts); the page then opens a new EventSource
+ *   with ?last_event_id=N, a few times (follow()).
+ *   Stop sends DELETE to the stream's url; chatstream stops the model and
+ *   ends the stream with done, finish_reason "cancelled"; the page then shows
+ *   "Stopped".
+ *
+ * Fallback: a server that cannot keep streams (chatstream with journal = off,
+ * or an older one) answers the POST with 200 text/event-stream instead of
+ * 202.  The page then reads that response with fetch(): a TextDecoder turns
+ * the bytes into text and SSEParser (below, written from the WHATWG "Parsing
+ * an event stream" rules) turns the text into events.  Stop aborts that
+ * fetch (AbortController); the front server closes the FastCGI connection
+ * and chatstream stops the model (outcome=client_gone).
+ *
+ * Token text is appended to a Text node, never parsed as HTML.
  *
  * Where chatstream is: the endpoint is "chat/" relative to the page, or the
  * page's data-endpoint attribute (on <html>), or ?endpoint=URL (same origin
  * only, so a link cannot send someone's prompts elsewhere).  It must end in
  * "/": requests go to ENDPOINT (POST), ENDPOINT + "health" and
- * ENDPOINT + "v1/models" (GET).
+ * ENDPOINT + "v1/models" (GET), and to the stream url chatstream returns
+ * (GET through EventSource, DELETE), which must be on the same origin.
  */
 (function () {
 	"use strict";
@@ -197,7 +218,7 @@
 		done: "Done",
 		stopped: "Stopped",
 		error: "Error",
-		reconnecting: "Reconnecting\u2026"    // for a later EventSource/Last-Event-ID flow
+		reconnecting: "Reconnecting\u2026"    // EventSource is retrying (Last-Event-ID)
 	};
 
 	function $(id) {
@@ -397,11 +418,48 @@
 		}
 	};
 
+	/**
+	 * Stop.  An EventSource stream: DELETE its url (chatstream stops the
+	 * model), then close it; the run ends as "stopped".  A fetch() stream
+	 * (fallback): abort it.  While the POST is still on its way, the run is
+	 * marked stopped and stream() finishes the job once the answer comes
+	 * (DELETE a 202's url, abort a 200), or aborts the POST after a while.
+	 */
 	Page.prototype.abort = function () {
-		if (this.current) {
-			this.current.stopped = true;
-			this.current.ctrl.abort();
+		var run = this.current;
+		if (!run || run.stopped || run.finished) {
+			return;
 		}
+		run.stopped = true;
+		if (run.es) {
+			this.cancelRemote(run).then(function () {
+				run.endFollow();
+			});
+		} else if (run.mode === "fetch") {
+			run.ctrl.abort();
+		} else {
+			run.stopTimer = setTimeout(function () {
+				run.ctrl.abort();
+			}, 3000);
+		}
+	};
+
+	/** DELETE the stream's url; resolves (never rejects) when answered or failed. */
+	Page.prototype.cancelRemote = function (run) {
+		return fetch(run.url, { method: "DELETE", cache: "no-store" }).then(function (r) {
+			run.deleteStatus = r.status;
+		}, function () {
+			run.deleteStatus = 0;
+		});
+	};
+
+	Page.prototype.showStopped = function (run) {
+		this.turnState(run, "stopped");
+		run.ui.stats.textContent = "Stopped after " + run.tokens + " token" +
+			(run.tokens === 1 ? "" : "s") + "." +
+			(run.deleteStatus !== undefined && run.deleteStatus !== 202 && run.deleteStatus !== 404 ?
+				" The server did not confirm (" + (run.deleteStatus ? "HTTP " + run.deleteStatus :
+					"network error") + ")." : "");
 	};
 
 	Page.prototype.start = function () {
@@ -424,6 +482,10 @@
 		var run = {
 			ctrl: new AbortController(),
 			ui: this.addTurn(prompt, body.model),
+			mode: "",            // "eventsource" (202) or "fetch" (200 event stream)
+			url: null,           // the stream's url (202)
+			es: null,            // its EventSource
+			endFollow: null,     // closes es and ends the run
 			stopped: false,
 			finished: false,
 			tokens: 0,
@@ -435,7 +497,12 @@
 		this.scrollDown(true);
 		var self = this;
 		this.stream(run, body).then(function () {
-			if (!run.finished) {
+			if (run.finished) {
+				return;
+			}
+			if (run.stopped) {
+				self.showStopped(run);
+			} else {
 				self.fail(run, "The connection closed before the answer was complete.");
 			}
 		}, function (e) {
@@ -443,13 +510,15 @@
 				return;          // done or error already came; a late Stop changes nothing
 			}
 			if (run.stopped || (e && e.name === "AbortError")) {
-				self.turnState(run, "stopped");
-				run.ui.stats.textContent = "Stopped after " + run.tokens + " token" +
-					(run.tokens === 1 ? "" : "s") + ".";
+				self.showStopped(run);
 			} else {
 				self.fail(run, "Network error: " + (e && e.message ? e.message : String(e)));
 			}
 		}).then(function () {
+			clearTimeout(run.stopTimer);
+			if (run.es) {
+				run.es.close();  // never leave the browser reconnecting
+			}
 			self.current = null;
 			self.prompt.focus();
 		});
@@ -467,14 +536,51 @@
 		this.turnState(run, "error");
 	};
 
+	/**
+	 * POSTs the prompt.  202: follows the stream with EventSource.  200
+	 * text/event-stream (a server without resumable streams): reads it with
+	 * fetch().  Resolves when the run is over (finished, stopped or cut).
+	 */
 	Page.prototype.stream = async function (run, body) {
 		var res = await fetch(this.endpoint, {
 			method: "POST",
-			headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+			headers: { "Content-Type": "application/json", Accept: "application/json" },
 			body: JSON.stringify(body),
 			cache: "no-store",
 			signal: run.ctrl.signal
 		});
+		clearTimeout(run.stopTimer);
+		if (res.status === 202) {
+			var info = parseJSON(await res.text()) || {};
+			var loc = typeof info.url === "string" ? info.url : res.headers.get("Location");
+			var url = null;
+			try {
+				url = loc ? new URL(loc, this.endpoint) : null;
+			} catch (e) {
+				url = null;
+			}
+			if (!url || url.origin !== location.origin) {
+				this.fail(run, "The server accepted the request but gave no usable stream URL (" +
+					(loc || "none") + ").");
+				return;
+			}
+			run.url = url;
+			run.mode = "eventsource";
+			if (typeof info.id === "string") {
+				run.ui.turn.setAttribute("data-stream-id", info.id);
+			}
+			if (run.stopped) {
+				await this.cancelRemote(run);   // Stop came while the POST was on its way
+				return;
+			}
+			await this.follow(run);
+			return;
+		}
+		run.mode = "fetch";
+		if (run.stopped) {
+			run.ctrl.abort();
+			return;
+		}
 		if (!res.ok) {
 			var txt = await res.text();
 			var msg = errorText(parseJSON(txt)) || txt.trim().slice(0, 300) || res.statusText;
@@ -516,9 +622,86 @@
 		}
 	};
 
+	/**
+	 * Reads the stream at run.url with the browser's EventSource.  Resolves
+	 * once done or error came (the EventSource is closed then, so the
+	 * browser stops reconnecting), when Stop has been answered, or when the
+	 * stream cannot be reached any more.
+	 *
+	 * The browser reconnects by itself after a network error (readyState
+	 * CONNECTING), with Last-Event-ID.  It gives up for good on any HTTP
+	 * status but 200 (readyState CLOSED), e.g. a 502 or 503 from a front
+	 * server while chatstream restarts; the page then opens a new
+	 * EventSource itself, with ?last_event_id= the last id it has, up to
+	 * REOPEN_TRIES times in a row, waiting a little longer each time.
+	 */
+	var REOPEN_TRIES = 5;
+
+	Page.prototype.follow = function (run) {
+		var self = this;
+		var failures = 0;
+		return new Promise(function (resolve) {
+			run.endFollow = function () {
+				clearTimeout(run.reopenTimer);
+				if (run.es) {
+					run.es.close();
+				}
+				resolve();
+			};
+			function relay(type) {
+				return function (ev) {
+					run.lastEventId = ev.lastEventId;
+					self.onEvent(run, { type: type, data: ev.data, lastEventId: ev.lastEventId });
+					if (run.finished) {
+						run.endFollow();
+					}
+				};
+			}
+			function open() {
+				var url = new URL(run.url.href);
+				if (run.lastEventId !== "") {
+					url.searchParams.set("last_event_id", run.lastEventId);
+				}
+				var es = new EventSource(url.href);
+				run.es = es;
+				es.onopen = function () {
+					failures = 0;
+					if (!run.finished && !run.stopped) {
+						self.turnState(run, "streaming");
+					}
+				};
+				es.addEventListener("meta", relay("meta"));
+				es.addEventListener("message", relay("message"));
+				es.addEventListener("done", relay("done"));
+				es.addEventListener("error", function (ev) {
+					if (typeof ev.data === "string") {
+						relay("error")(ev);        // the server's event: error
+						run.endFollow();
+						return;
+					}
+					// The connection failed.
+					if (run.finished || run.stopped || es !== run.es) {
+						return;
+					}
+					self.turnState(run, "reconnecting");
+					if (es.readyState === EventSource.CONNECTING) {
+						return;                    // the browser retries by itself
+					}
+					es.close();
+					if (++failures > REOPEN_TRIES) {
+						run.endFollow();           // give up: the run ends as cut
+						return;
+					}
+					run.reopenTimer = setTimeout(open, 1000 * failures);
+				});
+			}
+			open();
+		});
+	};
+
 	Page.prototype.onEvent = function (run, ev) {
-		if (run.finished) {
-			return;
+		if (run.finished || run.stopped) {
+			return;              // nothing shows after done, error or Stop
 		}
 		var d = parseJSON(ev.data);
 		if (ev.type === "message") {

@@ -13,6 +13,9 @@
 //   CS_MODEL       paced demo model (the whole answer takes a few seconds)
 //   CS_SLOW_MODEL  a much slower model, for Stop
 //   CS_FAIL_MODEL  a model that sends event: error after a few tokens
+//   CS_PLAIN       (optional) the mount of a chatstream without resumable
+//                  streams (journal = off), e.g. /plain/: the page's fetch()
+//                  fallback is driven through ?endpoint=CS_PLAIN
 //   CS_PROFILE     a fresh, empty Chromium user-data-dir
 //   CS_ARTIFACTS   directory for the screenshots
 //   CS_DEPS        directory holding node_modules/playwright-core (default: this one)
@@ -36,6 +39,7 @@ const MODEL = env.CS_MODEL || 'demo';
 const SLOW = env.CS_SLOW_MODEL || 'slow';
 const FAIL = env.CS_FAIL_MODEL || 'broken';
 const ARTIFACTS = env.CS_ARTIFACTS;
+const PLAIN = env.CS_PLAIN || '';
 const DEADLINE_MS = Number(env.CS_DEADLINE_MS || 60000);
 
 function emit(o) {
@@ -106,6 +110,20 @@ const lastTurn = (page) => page.evaluate(() => {
 });
 
 const FINAL = new Set(['done', 'stopped', 'error']);
+
+// Every request the page makes and its response status, in order.
+const net = [];
+function watchNetwork(page) {
+  page.on('request', (r) => net.push({ t: Date.now(), method: r.method(), url: r.url(), type: r.resourceType(),
+    status: null, ctype: '', req: r }));
+  page.on('response', (resp) => {
+    const e = net.find((x) => x.req === resp.request());
+    if (e) { e.status = resp.status(); e.ctype = resp.headers()['content-type'] || ''; }
+  });
+}
+const since = (t0) => net.filter((x) => x.t >= t0);
+const pathOf = (u) => new URL(u).pathname;
+const brief = (xs) => JSON.stringify(xs.map((x) => [x.method, pathOf(x.url), x.type, x.status]));
 
 // ---------------------------------------------------------------------------
 
@@ -267,6 +285,7 @@ async function fullStream(page) {
   });
   await page.focus('#prompt');
   await page.keyboard.type(PROMPT);
+  const tNet = Date.now();
   await page.keyboard.press('Enter');                 // Enter sends
   const t0 = Date.now();
 
@@ -301,6 +320,18 @@ async function fullStream(page) {
   ok(s.send === false && s.stop === true, 'after the stream, Send is enabled and Stop disabled', JSON.stringify(s));
   info('done_stream_id', s.streamId);
 
+  // The flow on the wire: POST -> 202 {"id","url"}, then the browser's own
+  // EventSource on that url, once (no reconnects here), and nothing after done.
+  await sleep(1000);
+  const reqs = since(tNet).filter((x) => pathOf(x.url).startsWith('/chat/') && !/\/(health|v1\/models)$/.test(x.url));
+  const post = reqs.find((x) => x.method === 'POST');
+  const es = reqs.filter((x) => x.type === 'eventsource');
+  ok(post && post.status === 202, 'the POST is answered 202 Accepted', brief(reqs));
+  ok(es.length === 1 && pathOf(es[0].url) === '/chat/streams/' + s.streamId && es[0].method === 'GET'
+    && es[0].status === 200 && /^text\/event-stream/.test(es[0].ctype),
+    'the answer is read by one EventSource GET of /chat/streams/<id> (200 text/event-stream)', brief(reqs));
+  ok(reqs.length === 2, 'no other request: after done the browser does not reconnect', brief(reqs));
+
   const samples = await page.evaluate(() => window.__samples);
   const streaming = samples.filter((x) => x.state === 'streaming' && x.text.length > 0);
   const lens = [...new Set(streaming.map((x) => x.text.length))];
@@ -319,6 +350,7 @@ async function fullStream(page) {
 async function stopStream(page) {
   await page.selectOption('#model', SLOW);
   await page.fill('#prompt', 'Please stop me');
+  const tNet = Date.now();
   await page.getByRole('button', { name: 'Send' }).click();
   const mid = await until(async () => {
     const s = await lastTurn(page);
@@ -342,6 +374,92 @@ async function stopStream(page) {
   const later = await lastTurn(page);
   is(later.text, s.text, 'Stop: no text arrives after Stop');
   info('stopped_stream_id', s.streamId);
+  const reqs = since(tNet).filter((x) => pathOf(x.url).startsWith('/chat/streams/'));
+  const del = reqs.filter((x) => x.method === 'DELETE');
+  ok(del.length === 1 && pathOf(del[0].url) === '/chat/streams/' + s.streamId && del[0].status === 202,
+    'Stop: one DELETE of /chat/streams/<id>, answered 202', brief(reqs));
+  ok(reqs.filter((x) => x.type === 'eventsource').length === 1,
+    'Stop: the EventSource did not reconnect', brief(reqs));
+}
+
+// Stop while the POST is still on its way: chatstream has answered 202, but
+// the page sees the answer only after Stop.  The page then DELETEs the
+// stream at once (else chatstream would wait `grace` for a first reader),
+// opens no EventSource and shows "stopped".
+async function stopEarly(page) {
+  await page.selectOption('#model', SLOW);
+  let release;
+  const held = new Promise((r) => { release = r; });
+  const pattern = (u) => u.pathname === '/chat/';
+  await page.route(pattern, async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    const resp = await route.fetch();    // chatstream's 202 ...
+    await held;                          // ... reaches the page after Stop
+    return route.fulfill({ response: resp });
+  });
+  const tNet = Date.now();
+  await page.fill('#prompt', 'Stop me before I start');
+  await page.press('#prompt', 'Enter');
+  const con = await until(async () => (await lastTurn(page)).state === 'connecting', 5000);
+  ok(con, 'early Stop: the page is connecting (its POST held back)');
+  await sleep(300);
+  await page.getByRole('button', { name: 'Stop' }).click();
+  release();
+  let s = await until(async () => { const x = await lastTurn(page); return FINAL.has(x.state) ? x : null; }, 5000, 20);
+  s = s || (await lastTurn(page));
+  await page.unroute(pattern);
+  is(s.state, 'stopped', 'early Stop: the state shows "stopped"');
+  is(s.text, '', 'early Stop: no text');
+  await sleep(300);
+  const reqs = since(tNet).filter((x) => pathOf(x.url).startsWith('/chat/streams/'));
+  ok(reqs.length === 1 && reqs[0].method === 'DELETE' && pathOf(reqs[0].url) === '/chat/streams/' + s.streamId
+    && reqs[0].status === 202, 'early Stop: once the 202 came, the page DELETEd its stream and opened no EventSource',
+  brief(reqs));
+  info('early_stopped_stream_id', s.streamId);
+}
+
+// A chatstream without resumable streams (journal = off) answers the POST
+// with 200 text/event-stream instead of 202: the page reads it with fetch()
+// as before, and Stop aborts that request.
+async function fallback(ctx) {
+  if (!PLAIN) return;
+  const p = await ctx.newPage();
+  watchNetwork(p);
+  const tNet = Date.now();
+  await p.goto(URL_ + '?endpoint=' + encodeURIComponent(PLAIN));
+  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await p.selectOption('#model', MODEL);
+  await p.fill('#prompt', PROMPT);
+  await p.press('#prompt', 'Enter');
+  let s = await until(async () => { const x = await lastTurn(p); return FINAL.has(x.state) ? x : null; }, 20000, 50);
+  s = s || (await lastTurn(p));
+  is(s.state, 'done', 'fallback (200 event stream): the state ends as "done"');
+  is(s.text, EXPECTED, 'fallback: the answer is exactly the demo\'s answer');
+  const reqs = since(tNet).filter((x) => pathOf(x.url).startsWith(PLAIN) && x.method === 'POST');
+  ok(reqs.length === 1 && reqs[0].status === 200 && /^text\/event-stream/.test(reqs[0].ctype)
+    && since(tNet).every((x) => x.type !== 'eventsource'),
+    'fallback: the POST answered 200 text/event-stream was read with fetch(), no EventSource', brief(since(tNet)));
+  info('fallback_stream_id', s.streamId);
+
+  await p.selectOption('#model', SLOW);
+  await p.fill('#prompt', 'Please stop me');
+  await p.press('#prompt', 'Enter');
+  const mid = await until(async () => {
+    const x = await lastTurn(p);
+    return x.state === 'streaming' && x.text.split(' ').length >= 3 ? x : null;
+  }, 15000, 25);
+  ok(mid, 'fallback: slow model streams');
+  const tStop = Date.now();
+  await p.getByRole('button', { name: 'Stop' }).click();
+  s = await until(async () => { const x = await lastTurn(p); return FINAL.has(x.state) ? x : null; }, 5000, 20);
+  s = s || (await lastTurn(p));
+  is(s.state, 'stopped', 'fallback: Stop shows "stopped"');
+  ok(Date.now() - tStop < 2000 && /^Stopped after \d+ tokens?\.$/.test(s.stats),
+    'fallback: Stop ended the stream at once and says how many tokens came', JSON.stringify(s.stats));
+  ok(since(tStop).every((x) => x.method !== 'DELETE'), 'fallback: Stop aborts the request (no DELETE)',
+    brief(since(tStop)));
+  info('fallback_stopped_stream_id', s.streamId);
+  await p.close();
 }
 
 async function markup(page) {
@@ -435,6 +553,7 @@ async function main() {
   });
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
+  watchNetwork(page);
 
   const resp = await page.goto(URL_, { waitUntil: 'load' });
   is(resp && resp.status(), 200, 'the page loads through the front server');
@@ -452,8 +571,10 @@ async function main() {
   await accessibility(page);
   await fullStream(page);
   await stopStream(page);
+  await stopEarly(page);
   await markup(page);
   await errors(page);
+  await fallback(context);
   await phone(page);
 
   const origin = new URL(URL_).origin;
