@@ -315,27 +315,8 @@ cancel_stream(struct request_ctx *x, const char *id)
 static void
 find_mount(struct request_ctx *x)
 {
-	const char *uri = conn_param(x->conn, "REQUEST_URI");
-	size_t n, rl = strlen(x->route);
-
-	if (x->rt->conf->mount != NULL) {
-		snprintf(x->mount, sizeof(x->mount), "%s", x->rt->conf->mount);
-	} else if (uri != NULL) {
-		n = strcspn(uri, "?#");
-		if (n >= rl && strncmp(uri + n - rl, x->route, rl) == 0)
-			n -= rl;
-		else if (strcmp(x->route, "/") == 0 && n > 0 && uri[n - 1] == '/')
-			n--;
-		snprintf(x->mount, sizeof(x->mount), "%.*s", (int)(n < sizeof(x->mount) ?
-		    n : sizeof(x->mount) - 1), uri);
-	} else {
-		const char *sn = conn_param(x->conn, "SCRIPT_NAME");
-
-		snprintf(x->mount, sizeof(x->mount), "%s", sn != NULL ? sn : "");
-	}
-	n = strlen(x->mount);
-	while (n > 0 && x->mount[n - 1] == '/')
-		x->mount[--n] = '\0';
+	request_mount(x->rt->conf->mount, conn_param(x->conn, "REQUEST_URI"),
+	    conn_param(x->conn, "SCRIPT_NAME"), x->route, x->mount, sizeof(x->mount));
 }
 
 /*

@@ -6,21 +6,9 @@
 
 #include "backend.h"
 #include "error.h"
+#include "route.h"
 
 enum body_kind { BODY_JSON, BODY_FORM, BODY_TEXT };
-
-/*
- * Resolves the route relative to the mount point into out (NUL-terminated,
- * starting with '/', without the query string).  With mount (the configured
- * prefix) it is stripped from the URI path.  Without it, PATH_INFO is the
- * route when the front server sets it; else a known route from routes
- * (NULL-terminated; "*" matches one path segment) at the end of the URI path;
- * else "/" (the mount itself).  Any
- * argument may be NULL.  Returns 0, or -1 when out is too small.
- */
-int request_route(const char *mount, const char *path_info,
-    const char *script_name, const char *request_uri,
-    const char *const *routes, char *out, size_t size);
 
 /* Maps a Content-Type header to a body kind; 415 for anything else (or a non-UTF-8 charset). */
 int request_body_kind(const char *content_type, enum body_kind *kind,
