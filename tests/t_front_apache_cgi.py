@@ -18,14 +18,11 @@ check then skips the log assertion and times the exec backend's exit
 instead (chatstream kills the backend's process group; Apache never
 signals it).
 
-mod_cgid under the event MPM (what Debian's a2enmod cgi picks there): the
-routes work, but a stream ends right after its first event.  That is a
-chatstream bug, marked TODO below: in CGI mode chatstream polls stdout for
-POLLRDHUP to notice a client that left, and under mod_cgid stdout is the same
-unix socket as stdin, whose other end Apache shuts down for writing once it
-has sent the request body (shutdown(SHUT_WR) = EOF on stdin), so POLLRDHUP is
-there from the start and chatstream logs outcome=client_gone at once.  (A
-test CGI script that streams does stream through mod_cgid.)"""
+mod_cgid under the event MPM (what Debian's a2enmod cgi picks there): stdout
+is the same unix socket as stdin, and Apache shuts down its writing side once
+it has sent the request body.  chatstream's CGI mode must not take that
+half-close for a client that left (it once did: every stream ended after its
+first event); the stream must complete exactly."""
 
 import os
 import sys
