@@ -67,7 +67,14 @@ def main():
     slow = script(fx, "slow.sh",
                   "echo $$ > %s\ni=0\nwhile [ $i -lt 300 ]; do printf 'tok%%d ' $i; sleep 0.1; "
                   "i=$((i+1)); done\n" % pidfile)
+    # An API key in chatstream's environment, for an openai model: the commands
+    # an exec model runs must not inherit it.
+    secret = "sk-exec-must-not-see-%d" % os.getpid()
+    os.environ["CS_EXEC_TEST_KEY"] = secret
     cs = fx.start_chatstream(config({"threads": 1}, {
+        "env": {"backend": "exec", "command": "/usr/bin/env"},
+        "keyed": {"backend": "openai", "base_url": "http://127.0.0.1:9/v1",
+                  "api_key_env": "CS_EXEC_TEST_KEY"},
         "echo": {"backend": "exec", "command": echo},
         "messages": {"backend": "exec", "command": "/bin/cat", "input": "messages"},
         "utf8": {"backend": "exec", "command": utf8},
@@ -78,7 +85,14 @@ def main():
         "slow": {"backend": "exec", "command": slow, "kill_grace_ms": 500},
         "missing": {"backend": "exec", "command": "/nonexistent/model --flag"},
     }))
+    del os.environ["CS_EXEC_TEST_KEY"]
     fx.start_lighttpd(cs)
+
+    r = fx.chat({"prompt": "x", "model": "env"})
+    envtext = r.stream().text
+    ok("PATH=" in envtext, "an exec command gets chatstream's environment")
+    ok(secret not in envtext and "CS_EXEC_TEST_KEY" not in envtext,
+       "but not the openai model's API key variable")
 
     # stdout streams back; the prompt arrived on stdin
     P = "line one\nline \"two\" ü"
