@@ -557,7 +557,9 @@ async function main() {
 
   const resp = await page.goto(URL_, { waitUntil: 'load' });
   is(resp && resp.status(), 200, 'the page loads through the front server');
-  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  // The first page of a fresh browser profile can be slow on a loaded machine
+  // (seen once in CI: no request at all for 10 s); later waits stay at 10 s.
+  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 30000 });
   const models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
   ok([MODEL, SLOW, FAIL].every((m) => models.includes(m)), 'the model picker lists the server\'s models', JSON.stringify(models));
   const selected = await page.$eval('#model', (s) => s.value);

@@ -115,7 +115,7 @@ async function main() {
 
   const resp = await page.goto(URL_, { waitUntil: 'load' });
   is(resp && resp.status(), 200, 'the page loads through the cutting proxy');
-  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 30000 });  // a fresh profile's first page can be slow
   if (!(await page.$eval('#model', (s) => s.disabled))) await page.selectOption('#model', MODEL);
   await page.evaluate(() => {
     window.__samples = [];
