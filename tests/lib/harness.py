@@ -1200,7 +1200,45 @@ class ChatstreamTCP(Chatstream):
         self.pid = self._find_pid()
 
 
-class Apache:
+class WebServer:
+    """What the front-server fixtures below share: start the server on a free
+    loopback port (bounded retries), its URLs, its logs, stop.  Subclasses set
+    self.dir, conf, stderr, errorlog, mount, fx, and provide _write_conf(port)
+    and _argv()."""
+
+    stop_wait = 5
+
+    def start(self, tries=3):
+        last = None
+        for _ in range(tries):
+            port = free_port()
+            self._write_conf(port)
+            with open(self.stderr, "ab") as errf:
+                proc = _popen(self._argv(), cwd=self.dir,
+                              stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
+            self.fx._procs.append(proc)
+            ok_, last = wait_http(port, proc)
+            if ok_:
+                self.proc, self.port = proc, port
+                return True, None
+            _stop(proc, signal.SIGTERM, wait=5)
+        return False, "%s; %s" % (last, read_text(self.stderr)[-800:] + read_text(self.errorlog)[-800:])
+
+    def url(self, path="", mount=None):
+        return "http://127.0.0.1:%d%s%s" % (self.port, self.mount if mount is None else mount,
+                                            path)
+
+    def log_text(self):
+        return read_text(self.errorlog)
+
+    def logs(self):
+        return [self.errorlog, self.stderr]
+
+    def stop(self):
+        return _stop(self.proc, signal.SIGTERM, wait=self.stop_wait)
+
+
+class Apache(WebServer):
     """`apache2 -D FOREGROUND -f generated.conf`: its own ServerRoot,
     DefaultRuntimeDir, PidFile and ErrorLog in DIR (a subdirectory of the
     temp dir), Listen 127.0.0.1:PORT, `User WEB_USER`, `<Directory />
@@ -1271,38 +1309,14 @@ class Apache:
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
         return p.returncode == 0, p.stdout.decode("utf-8", "replace")
 
-    def start(self, tries=3):
-        last = None
-        for _ in range(tries):
-            port = free_port()
-            self._write_conf(port)
-            with open(self.stderr, "ab") as errf:
-                proc = _popen([APACHE2, "-D", "FOREGROUND", "-f", self.conf], cwd=self.dir,
-                              stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
-            self.fx._procs.append(proc)
-            ok_, last = wait_http(port, proc)
-            if ok_:
-                self.proc, self.port = proc, port
-                return True, None
-            _stop(proc, signal.SIGTERM, wait=5)
-        return False, "%s; %s" % (last, read_text(self.stderr)[-800:] + read_text(self.errorlog)[-800:])
+    # SIGTERM: the parent stops its children (and mod_fcgid's processes)
+    stop_wait = 8
 
-    def url(self, path="", mount=None):
-        return "http://127.0.0.1:%d%s%s" % (self.port, self.mount if mount is None else mount,
-                                            path)
-
-    def log_text(self):
-        return read_text(self.errorlog)
-
-    def logs(self):
-        return [self.errorlog, self.stderr]
-
-    def stop(self):
-        # SIGTERM: the parent stops its children (and mod_fcgid's processes)
-        return _stop(self.proc, signal.SIGTERM, wait=8)
+    def _argv(self):
+        return [APACHE2, "-D", "FOREGROUND", "-f", self.conf]
 
 
-class Nginx:
+class Nginx(WebServer):
     """`nginx -p DIR -c DIR/nginx.conf -e DIR/error.log -g 'daemon off;'`:
     master + 1 worker as WEB_USER, pid, logs and temp paths in DIR, a copy
     of Debian's stock fastcgi_params next to the config (so the snippet's
@@ -1364,39 +1378,13 @@ class Nginx:
         with open(self.conf, "w") as f:
             f.write(text)
 
-    def start(self, tries=3):
-        last = None
-        for _ in range(tries):
-            port = free_port()
-            self._write_conf(port)
-            with open(self.stderr, "ab") as errf:
-                proc = _popen([NGINX, "-p", self.dir, "-c", self.conf, "-e", self.errorlog,
-                               "-g", "daemon off;"], cwd=self.dir,
-                              stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
-            self.fx._procs.append(proc)
-            ok_, last = wait_http(port, proc)
-            if ok_:
-                self.proc, self.port = proc, port
-                return True, None
-            _stop(proc, signal.SIGTERM, wait=5)
-        return False, "%s; %s" % (last, read_text(self.stderr)[-800:] + read_text(self.errorlog)[-800:])
-
-    def url(self, path="", mount=None):
-        return "http://127.0.0.1:%d%s%s" % (self.port, self.mount if mount is None else mount,
-                                            path)
-
-    def log_text(self):
-        return read_text(self.errorlog)
-
-    def logs(self):
-        return [self.errorlog, self.stderr]
-
-    def stop(self):
-        # SIGQUIT would wait for open streams; SIGTERM is nginx's fast shutdown
-        return _stop(self.proc, signal.SIGTERM, wait=5)
+    # SIGTERM is nginx's fast shutdown (SIGQUIT would wait for open streams)
+    def _argv(self):
+        return [NGINX, "-p", self.dir, "-c", self.conf, "-e", self.errorlog,
+                "-g", "daemon off;"]
 
 
-class LighttpdConf:
+class LighttpdConf(WebServer):
     """`lighttpd -D -f generated.conf` on 127.0.0.1:PORT with body (the
     test's lines: vars and an include of a shipped snippet; may hold {port}
     and {dir}) -- for setups the Lighttpd fixture above does not cover
@@ -1434,35 +1422,12 @@ class LighttpdConf:
         with open(self.conf, "w") as f:
             f.write(text)
 
-    def start(self, tries=3):
-        last = None
-        for _ in range(tries):
-            port = free_port()
-            self._write_conf(port)
-            with open(self.stderr, "ab") as errf:
-                proc = _popen([LIGHTTPD, "-D", "-f", self.conf], cwd=self.dir,
-                              stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
-            self.fx._procs.append(proc)
-            ok_, last = wait_http(port, proc)
-            if ok_:
-                self.proc, self.port = proc, port
-                return True, None
-            _stop(proc, signal.SIGTERM, wait=5)
-        return False, "%s; %s" % (last, read_text(self.stderr)[-800:] + read_text(self.errorlog)[-800:])
-
-    def url(self, path="", mount=None):
-        return "http://127.0.0.1:%d%s%s" % (self.port, self.mount if mount is None else mount,
-                                            path)
+    def _argv(self):
+        return [LIGHTTPD, "-D", "-f", self.conf]
 
     def log_text(self):
         # lighttpd -D passes the stderr of what it spawns (bin-path) to its own
         return read_text(self.errorlog) + read_text(self.stderr)
-
-    def logs(self):
-        return [self.errorlog, self.stderr]
-
-    def stop(self):
-        return _stop(self.proc, signal.SIGTERM, wait=5)
 
 
 class FrontFixture(Fixture):
