@@ -29,7 +29,7 @@ struct model_conf {
 	struct model_conf *next;
 };
 
-enum journal_kind { JOURNAL_OFF, JOURNAL_FILE };
+enum journal_kind { JOURNAL_OFF, JOURNAL_FILE, JOURNAL_REDIS };
 
 struct conf {
 	int threads;              /* concurrent streams; one more thread answers 503 */

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "journal.h"
+#include "journal_store.h"
 #include "log.h"
 
 /*
@@ -38,7 +38,8 @@
 /* Without inotify (fs.inotify.max_user_instances reached), look this often. */
 #define POLL_MS 250
 
-struct journal {
+struct file_journal {
+	struct journal base;
 	const struct conf *cf;
 	int dirfd, events_fd, inotify_fd;
 	int64_t next_tick, next_lease;
@@ -47,10 +48,15 @@ struct journal {
 	struct buf batch;             /* records appended since the last flush */
 };
 
+static int  file_flush(struct journal *);
+static void file_close(struct journal *);
+static void file_reader_close(struct journal_reader *);
+
 /* Past this, a batch is written at once instead of at the next flush. */
 #define BATCH_BYTES (32 * 1024)
 
-struct journal_reader {
+struct file_reader {
+	struct journal_reader base;
 	const struct conf *cf;
 	int dirfd, events_fd, inotify_fd;
 	off_t offset;                 /* bytes of events consumed into pending */
@@ -61,31 +67,7 @@ struct journal_reader {
 };
 
 static int
-valid_id(const char *id)
-{
-	size_t i;
-
-	for (i = 0; id[i] != '\0'; i++)
-		if (!((id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= 'a' && id[i] <= 'z') ||
-		    (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '_'))
-			return 0;
-	return i >= 16 && i <= 64;
-}
-
-static int64_t
-lease_timeout_ms(const struct conf *cf)
-{
-	return (int64_t)(cf->lease_timeout > 0 ? cf->lease_timeout : 3 * cf->heartbeat) * 1000;
-}
-
-static int
-not_found(struct cs_error *err)
-{
-	return cs_fail(err, 404, "not_found", "no such stream (unknown, expired, or not yours)");
-}
-
-int
-journal_check(const struct conf *cf, struct cs_error *err)
+file_check(const struct conf *cf, struct cs_error *err)
 {
 	if (cf->journal == JOURNAL_OFF)
 		return 0;
@@ -129,11 +111,11 @@ watch(const char *path, uint32_t mask)
 	return -1;
 }
 
-int
-journal_create(const struct conf *cf, const char *id, const char *owner,
+static int
+file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
-	struct journal *j;
+	struct file_journal *j;
 	char path[4096], meta[1024];
 	size_t i;
 
@@ -142,6 +124,7 @@ journal_create(const struct conf *cf, const char *id, const char *owner,
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
+	j->base.store = &journal_file_store;
 	j->cf = cf;
 	j->events_fd = j->inotify_fd = -1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
@@ -155,23 +138,22 @@ journal_create(const struct conf *cf, const char *id, const char *owner,
 	    (j->events_fd = openat(j->dirfd, "events", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600)) == -1) {
 		log_warn("journal %s", path);
-		journal_close(j);
+		file_close(&j->base);
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	}
 	j->inotify_fd = watch(path, IN_CREATE);
 	j->next_tick = j->next_lease = clock_ms();
-	*out = j;
+	*out = &j->base;
 	return 0;
 }
 
-int
-journal_append(struct journal *j, uint64_t seq, const char *name, const char *frame,
+static int
+file_append(struct journal *base, uint64_t seq, const char *name, const char *frame,
     size_t len)
 {
+	struct file_journal *j = (struct file_journal *)base;
 	char head[RECORD_HEAD_MAX];
-	int hl;
-
-	int terminal = strcmp(name, "done") == 0 || strcmp(name, "error") == 0;
+	int hl, terminal = journal_terminal(name);
 
 	/* Past the cap only the end is kept, so readers still learn how it ended. */
 	if (j->overflowed && !terminal)
@@ -182,7 +164,7 @@ journal_append(struct journal *j, uint64_t seq, const char *name, const char *fr
 		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
 		if (buf_add(&j->batch, head, (size_t)hl) == -1)
 			return -1;
-		return journal_flush(j);
+		return file_flush(&j->base);
 	}
 	{
 		/* "<seq> <name> <len>\n" without printf: this runs for every event. */
@@ -195,7 +177,7 @@ journal_append(struct journal *j, uint64_t seq, const char *name, const char *fr
 		hl = (int)h.len;
 	}
 	j->bytes += (size_t)hl + len;
-	if (j->batch.len + (size_t)hl + len > j->batch.cap && journal_flush(j) == -1)
+	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1)
 		return -1;
 	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
 	    buf_add(&j->batch, frame, len) == -1) {
@@ -208,12 +190,13 @@ journal_append(struct journal *j, uint64_t seq, const char *name, const char *fr
 		}
 		return 0;
 	}
-	return j->batch.len >= BATCH_BYTES ? journal_flush(j) : 0;
+	return j->batch.len >= BATCH_BYTES ? file_flush(&j->base) : 0;
 }
 
-int
-journal_flush(struct journal *j)
+static int
+file_flush(struct journal *base)
 {
+	struct file_journal *j = (struct file_journal *)base;
 	ssize_t n;
 
 	if (j->batch.len == 0)
@@ -228,15 +211,19 @@ journal_flush(struct journal *j)
 	return 0;
 }
 
-int
-journal_fd(struct journal *j)
+static int
+file_fd(struct journal *base)
 {
+	struct file_journal *j = (struct file_journal *)base;
+
 	return j->inotify_fd;
 }
 
-int64_t
-journal_next_tick(const struct journal *j)
+static int64_t
+file_next_tick(const struct journal *base)
 {
+	const struct file_journal *j = (const struct file_journal *)base;
+
 	return j->next_tick;
 }
 
@@ -249,10 +236,11 @@ drain(int fd)
 		;
 }
 
-void
-journal_tick(struct journal *j, int64_t now, struct journal_state *st)
+static void
+file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
-	int64_t every = lease_timeout_ms(j->cf) / 3;
+	struct file_journal *j = (struct file_journal *)base;
+	int64_t every = journal_lease_ms(j->cf) / 3;
 
 	drain(j->inotify_fd);
 	st->cancel = faccessat(j->dirfd, "cancel", F_OK, 0) == 0;
@@ -270,15 +258,14 @@ journal_tick(struct journal *j, int64_t now, struct journal_state *st)
 	    j->next_lease : now + POLL_MS;
 }
 
-void
-journal_close(struct journal *j)
+static void
+file_close(struct journal *base)
 {
+	struct file_journal *j = (struct file_journal *)base;
 	int fd;
 
-	if (j == NULL)
-		return;
 	if (j->events_fd != -1)
-		journal_flush(j);
+		file_flush(&j->base);
 	buf_free(&j->batch);
 	if (j->dirfd != -1 && (fd = openat(j->dirfd, "ended", O_WRONLY | O_CREAT | O_CLOEXEC,
 	    0600)) != -1)
@@ -300,7 +287,7 @@ open_stream_dir(const struct conf *cf, const char *id, const char *user)
 	int dirfd, fd;
 	ssize_t n;
 
-	if (!valid_id(id) ||
+	if (!journal_valid_id(id) ||
 	    snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
 	    (dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
@@ -323,20 +310,21 @@ open_stream_dir(const struct conf *cf, const char *id, const char *user)
 	return dirfd;
 }
 
-int
-journal_open(const struct conf *cf, const char *id, const char *user,
+static int
+file_open(const struct conf *cf, const char *id, const char *user,
     struct journal_reader **out, struct cs_error *err)
 {
-	struct journal_reader *r;
+	struct file_reader *r;
 	char path[4096];
 	int dirfd;
 
 	if ((dirfd = open_stream_dir(cf, id, user)) == -1)
-		return not_found(err);
+		return journal_not_found(err);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		close(dirfd);
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	}
+	r->base.store = &journal_file_store;
 	r->cf = cf;
 	r->dirfd = dirfd;
 	r->events_fd = r->inotify_fd = -1;
@@ -348,18 +336,20 @@ journal_open(const struct conf *cf, const char *id, const char *user,
 	    faccessat(dirfd, "expired", F_OK, 0) == 0)
 		r->lost = 1;
 	else if (r->events_fd == -1) {
-		journal_reader_close(r);
-		return not_found(err);
+		file_reader_close(&r->base);
+		return journal_not_found(err);
 	}
 	r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE |
 	    IN_DELETE_SELF);
-	*out = r;
+	*out = &r->base;
 	return 0;
 }
 
-int
-journal_reader_fd(struct journal_reader *r)
+static int
+file_reader_fd(struct journal_reader *base)
 {
+	struct file_reader *r = (struct file_reader *)base;
+
 	return r->inotify_fd;
 }
 
@@ -380,7 +370,7 @@ expired_seq(int dirfd)
 }
 
 static int
-lease_expired(struct journal_reader *r)
+lease_expired(struct file_reader *r)
 {
 	struct stat st;
 	struct timespec now;
@@ -389,13 +379,14 @@ lease_expired(struct journal_reader *r)
 		return 1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return ((int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-	    (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000) > lease_timeout_ms(r->cf);
+	    (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000) > journal_lease_ms(r->cf);
 }
 
-int
-journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
+static int
+file_read(struct journal_reader *base, uint64_t after, struct buf *out,
     struct journal_read *res)
 {
+	struct file_reader *r = (struct file_reader *)base;
 	char chunk[16384];
 	ssize_t n;
 
@@ -471,11 +462,11 @@ journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
 	return 0;
 }
 
-void
-journal_reader_close(struct journal_reader *r)
+static void
+file_reader_close(struct journal_reader *base)
 {
-	if (r == NULL)
-		return;
+	struct file_reader *r = (struct file_reader *)base;
+
 	if (r->events_fd != -1)
 		close(r->events_fd);      /* drops the shared lock */
 	if (r->inotify_fd != -1)
@@ -485,13 +476,13 @@ journal_reader_close(struct journal_reader *r)
 	free(r);
 }
 
-int
-journal_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
+static int
+file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
 	int dirfd = open_stream_dir(cf, id, user), fd;
 
 	if (dirfd == -1)
-		return not_found(err);
+		return journal_not_found(err);
 	fd = openat(dirfd, "cancel", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	close(dirfd);
 	if (fd == -1)
@@ -562,12 +553,12 @@ remove_stream(int spoolfd, const char *id, int dirfd)
 	unlinkat(spoolfd, id, AT_REMOVEDIR);
 }
 
-void
-journal_sweep(const struct conf *cf)
+static void
+file_sweep(const struct conf *cf)
 {
 	DIR *d;
 	struct dirent *e;
-	int64_t ttl = cf->journal_ttl, dead = ttl + lease_timeout_ms(cf) / 1000;
+	int64_t ttl = cf->journal_ttl, dead = ttl + journal_lease_ms(cf) / 1000;
 
 	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
 		return;
@@ -575,7 +566,7 @@ journal_sweep(const struct conf *cf)
 		int sfd;
 		int64_t a;
 
-		if (!valid_id(e->d_name) ||
+		if (!journal_valid_id(e->d_name) ||
 		    (sfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 			continue;
 		if ((a = age_s(sfd, "expired")) >= 0) {
@@ -589,3 +580,21 @@ journal_sweep(const struct conf *cf)
 	}
 	closedir(d);
 }
+
+const struct journal_store journal_file_store = {
+	.name = "file",
+	.check = file_check,
+	.create = file_create,
+	.append = file_append,
+	.flush = file_flush,
+	.fd = file_fd,
+	.tick = file_tick,
+	.next_tick = file_next_tick,
+	.close = file_close,
+	.open = file_open,
+	.read = file_read,
+	.reader_fd = file_reader_fd,
+	.reader_close = file_reader_close,
+	.cancel = file_cancel,
+	.sweep = file_sweep,
+};

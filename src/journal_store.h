@@ -1,0 +1,55 @@
+/* journal_store.h: what each journal store (file, redis) provides; journal.c calls the configured one. */
+#ifndef CS_JOURNAL_STORE_H
+#define CS_JOURNAL_STORE_H
+
+#include "journal.h"
+
+/*
+ * One table per store.  Each function has the contract of its journal_*
+ * namesake in journal.h; a store's handles begin with the base structs below
+ * so journal.c can find the table again.
+ */
+struct journal_store {
+	const char *name;
+	int  (*check)(const struct conf *cf, struct cs_error *err);
+	int  (*create)(const struct conf *cf, const char *id, const char *owner,
+	    const char *model, struct journal **out, struct cs_error *err);
+	int  (*append)(struct journal *j, uint64_t seq, const char *name,
+	    const char *frame, size_t len);
+	int  (*flush)(struct journal *j);
+	int  (*fd)(struct journal *j);
+	void (*tick)(struct journal *j, int64_t now, struct journal_state *st);
+	int64_t (*next_tick)(const struct journal *j);
+	void (*close)(struct journal *j);
+	int  (*open)(const struct conf *cf, const char *id, const char *user,
+	    struct journal_reader **out, struct cs_error *err);
+	int  (*read)(struct journal_reader *r, uint64_t after, struct buf *out,
+	    struct journal_read *res);
+	int  (*reader_fd)(struct journal_reader *r);
+	void (*reader_close)(struct journal_reader *r);
+	int  (*cancel)(const struct conf *cf, const char *id, const char *user,
+	    struct cs_error *err);
+	void (*sweep)(const struct conf *cf);
+};
+
+/* The first member of every store's producer and reader handle. */
+struct journal {
+	const struct journal_store *store;
+};
+struct journal_reader {
+	const struct journal_store *store;
+};
+
+extern const struct journal_store journal_file_store;
+#ifdef HAVE_HIREDIS
+extern const struct journal_store journal_redis_store;
+#endif
+
+/* Shared by the stores. */
+int     journal_valid_id(const char *id);    /* 16..64 of [A-Za-z0-9_-] */
+int64_t journal_lease_ms(const struct conf *cf);
+int     journal_not_found(struct cs_error *err);
+/* 1 when name is an event that ends a stream (done, error). */
+int     journal_terminal(const char *name);
+
+#endif
