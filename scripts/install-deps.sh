@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential autoconf automake libtool pkg-config   # the toolchain
 	libfcgi-dev libjson-c-dev libcurl4-openssl-dev          # libraries chatstream links
+	libhiredis-dev redis-server                             # the Redis journal store, and the Redis its tests run
 	lighttpd spawn-fcgi curl python3                        # the front server and clients the tests run
 	apache2 libapache2-mod-fcgid nginx                      # the other front servers the recipes are tested on
 	procps                                                  # ps/pkill used by the test scripts
@@ -26,7 +27,7 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # The tests start their own servers on loopback; keep the packages' system
-# services (lighttpd, apache2, nginx on port 80) from starting at install.
+# services (lighttpd, apache2, nginx on port 80, redis on 6379) from starting at install.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
 	printf '#!/bin/sh\nexit 101\n' >"$policy"

@@ -49,10 +49,10 @@ run_suite() {
 }
 
 status=0
-run_suite plain --enable-werror || status=1
+run_suite plain --enable-werror --with-redis || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	run_suite sanitized --enable-werror --enable-sanitizers || status=1
+	run_suite sanitized --enable-werror --enable-sanitizers --with-redis || status=1
 
 echo "=== distcheck"
 # distcheck proves the tarball builds, installs, uninstalls and runs its tests
@@ -60,7 +60,7 @@ echo "=== distcheck"
 # here it runs the unit tests and the core integration tests.
 dist_tests="tests/unit_buf tests/unit_utf8 tests/unit_sse tests/unit_request tests/unit_conf \
 tests/unit_sse_parse tests/t_config.py tests/t_stream.py tests/t_errors.py tests/t_modes.py"
-(cd "$top/_build/plain" && make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
+(cd "$top/_build/plain" && make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror --with-redis" \
 	TESTS="$dist_tests" >"$results/distcheck.out" 2>&1) || {
 	tail -50 "$results/distcheck.out" >&2
 	status=1

@@ -161,34 +161,6 @@ read_key_file(const char *path, const char **why)
 	return strdup(line);
 }
 
-/*
- * The API key in environment variable name.  The variable is then removed
- * from the environment, so that no command an exec backend runs inherits
- * the key; the value is remembered for other models naming the same
- * variable.  Configuration runs before any thread exists.
- */
-static const char *
-key_from_env(const char *name)
-{
-	static struct { char *name, *value; } taken[16];
-	static size_t ntaken;
-	const char *v;
-	size_t i;
-
-	for (i = 0; i < ntaken; i++)
-		if (strcmp(taken[i].name, name) == 0)
-			return taken[i].value;
-	if ((v = getenv(name)) == NULL || ntaken == sizeof(taken) / sizeof(taken[0]))
-		return v;
-	if ((taken[ntaken].name = strdup(name)) == NULL ||
-	    (taken[ntaken].value = strdup(v)) == NULL) {
-		free(taken[ntaken].name);
-		return v;
-	}
-	unsetenv(name);
-	return taken[ntaken++].value;
-}
-
 static int
 openai_configure(struct model_conf *m, struct cs_error *err)
 {
@@ -230,7 +202,7 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 		goto fail;
 	}
 	if (env != NULL) {
-		const char *v = key_from_env(env->value);
+		const char *v = conf_secret_env(env->value);
 
 		if (v == NULL || *v == '\0') {
 			opt_err(err, env, "the environment variable is not set");

@@ -50,6 +50,11 @@ static const struct global_key global_keys[] = {
 	G("journal_ttl", K_INT, journal_ttl, 1, 30 * 86400),
 	G("journal_max_bytes", K_SIZE, journal_max_bytes, 4096, 1LL << 34),
 	G("lease_timeout", K_INT, lease_timeout, 0, 3600),
+	G("redis_address", K_STR, redis_address, 0, 0),
+	G("redis_prefix", K_STR, redis_prefix, 0, 0),
+	G("redis_timeout_ms", K_INT, redis_timeout_ms, 10, 60000),
+	G("redis_user", K_STR, redis_user, 0, 0),
+	G("redis_password_env", K_STR, redis_password_env, 0, 0),
 };
 #undef G
 
@@ -72,20 +77,44 @@ conf_set_defaults(struct conf *c)
 	c->journal = JOURNAL_FILE;
 	c->journal_ttl = 300;
 	c->journal_max_bytes = 16 * 1024 * 1024;
+	c->redis_timeout_ms = 1000;
 }
 
 static char *xstrdup(const char *s);
 
-/* The spool directory when none is configured: private to this user. */
+/* The stores' settings when none are configured: a spool private to this user, a local Redis. */
 static void
-conf_default_spool(struct conf *c)
+conf_default_stores(struct conf *c)
 {
 	char path[64];
 
-	if (c->spool_dir != NULL)
-		return;
-	snprintf(path, sizeof(path), "/tmp/chatstream-%ld", (long)getuid());
-	c->spool_dir = xstrdup(path);
+	if (c->spool_dir == NULL) {
+		snprintf(path, sizeof(path), "/tmp/chatstream-%ld", (long)getuid());
+		c->spool_dir = xstrdup(path);
+	}
+	if (c->redis_address == NULL)
+		c->redis_address = xstrdup("127.0.0.1:6379");
+	if (c->redis_prefix == NULL)
+		c->redis_prefix = xstrdup("chatstream:");
+}
+
+const char *
+conf_secret_env(const char *name)
+{
+	static struct { char *name, *value; } taken[16];
+	static size_t ntaken;
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < ntaken; i++)
+		if (strcmp(taken[i].name, name) == 0)
+			return taken[i].value;
+	if ((v = getenv(name)) == NULL || ntaken == sizeof(taken) / sizeof(taken[0]))
+		return v;
+	taken[ntaken].name = xstrdup(name);
+	taken[ntaken].value = xstrdup(v);
+	unsetenv(name);
+	return taken[ntaken++].value;
 }
 
 static char *
@@ -316,8 +345,16 @@ set_global(struct conf *c, const char *key, const char *value, int line,
 			c->journal = JOURNAL_FILE;
 		else if (strcmp(value, "off") == 0)
 			c->journal = JOURNAL_OFF;
-		else
-			return conf_err(err, line, "journal: expected file or off, got \"%s\"", value);
+		else if (strcmp(value, "redis") == 0) {
+#ifdef HAVE_HIREDIS
+			c->journal = JOURNAL_REDIS;
+#else
+			return conf_err(err, line, "journal: this chatstream was built without Redis "
+			    "(configure --with-redis, with libhiredis-dev installed)");
+#endif
+		} else
+			return conf_err(err, line, "journal: expected file, redis or off, got \"%s\"",
+			    value);
 		break;
 	case K_LOGFMT:
 		if (strcmp(value, "text") == 0)
@@ -440,6 +477,15 @@ conf_validate(struct conf *c, struct buf *report, const char *path,
 		conf_err(&e, 0, "mount \"%s\" must start with /", c->mount);
 		note(report, path, first, &e, nerr);
 	}
+	if (c->redis_password_env != NULL) {
+		const char *v = conf_secret_env(c->redis_password_env);
+
+		if (v == NULL || *v == '\0') {
+			conf_err(&e, 0, "redis_password_env: $%s is not set", c->redis_password_env);
+			note(report, path, first, &e, nerr);
+		} else
+			c->redis_password = xstrdup(v);
+	}
 }
 
 int
@@ -522,7 +568,7 @@ conf_load(struct conf *c, const char *path, struct buf *report, struct cs_error 
 	}
 	fclose(fp);
 	conf_validate(c, report, path, err, &nerr);
-	conf_default_spool(c);
+	conf_default_stores(c);
 	if (nerr > 0) {
 		conf_free(c);
 		return -1;
@@ -541,7 +587,7 @@ conf_defaults(struct conf *c, struct cs_error *err)
 	c->default_model = xstrdup("demo");
 	m->backend = &backend_demo;
 	conf_opt(m, "backend");
-	conf_default_spool(c);
+	conf_default_stores(c);
 	model_common(m, err);
 	if (m->backend->configure(m, err) == -1) {
 		conf_free(c);
@@ -570,6 +616,14 @@ conf_free(struct conf *c)
 	}
 	free(c->mount);
 	free(c->spool_dir);
+	free(c->redis_address);
+	free(c->redis_prefix);
+	free(c->redis_user);
+	free(c->redis_password_env);
+	if (c->redis_password != NULL) {
+		explicit_bzero(c->redis_password, strlen(c->redis_password));
+		free(c->redis_password);
+	}
 	free(c->default_model);
 	free(c->path);
 	memset(c, 0, sizeof(*c));

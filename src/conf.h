@@ -51,6 +51,12 @@ struct conf {
 	int journal_ttl;          /* seconds a finished stream stays resumable */
 	size_t journal_max_bytes; /* cap on one stream's journal */
 	int lease_timeout;        /* seconds without a lease renewal = producer dead; 0: 3 heartbeats */
+	char *redis_address;      /* journal = redis: host:port, [v6]:port or a unix socket path */
+	char *redis_prefix;       /* the start of every key chatstream makes */
+	int redis_timeout_ms;     /* connect and command timeout */
+	char *redis_user;         /* may be NULL: AUTH with the password only */
+	char *redis_password_env; /* may be NULL: the variable holding the password */
+	char *redis_password;     /* taken from that variable at load; never logged */
 	char *default_model;      /* name of a model section */
 	struct model_conf *models;
 	char *path;               /* the file read, NULL for built-in defaults */
@@ -74,6 +80,13 @@ void conf_free(struct conf *c);
 
 /* Returns the model named name, or the default when name is NULL; NULL if none. Borrowed. */
 const struct model_conf *conf_model(const struct conf *c, const char *name);
+
+/*
+ * The value of environment variable name, which then leaves the environment
+ * (so no child process inherits a secret).  Asking again for the same name
+ * gives the same value.  NULL when unset.  Borrowed; call before threads start.
+ */
+const char *conf_secret_env(const char *name);
 
 /* Helpers for backends parsing their options. Each marks the option used. */
 struct conf_option *conf_opt(struct model_conf *m, const char *key);

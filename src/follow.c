@@ -80,8 +80,11 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 	{
 		size_t head = out.len;
 
-		if (journal_read(r, after, &out, &jr) == -1)
+		if (journal_read(r, after, &out, &jr) == -1) {
+			/* Nothing sent yet: the caller answers 503. */
+			outcome = "journal_unavailable";
 			goto out;
+		}
 		if (jr.finished && !jr.lost && out.len == head) {
 			/* Nothing after `after` and nothing to come: this stops EventSource. */
 			buf_reset(&out);
@@ -136,7 +139,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			size_t mark = out.len;
 
 			if (journal_read(r, after, &out, &jr) == -1)
-				break;
+				goto unavailable;
 			res->events += count_events(&out, mark);
 			continue;
 		}
@@ -164,12 +167,18 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			size_t mark = out.len;
 
 			if (journal_read(r, after, &out, &jr) == -1)
-				break;
+				goto unavailable;
 			res->events += count_events(&out, mark);
 		}
 		if (out.len == 0 && clock_ms() - last_write >= every && buf_adds(&out, ": ping\n") == -1)
 			break;
 	}
+	goto out;
+unavailable:
+	/* The store failed under a stream already begun: say so; the client may retry. */
+	send_out(c, &out, res);
+	send_error(c, &out, "journal_unavailable", "the stream store cannot be read", res);
+	outcome = "error";
 out:
 	buf_free(&out);
 	return outcome;

@@ -244,9 +244,10 @@ resume_stream(struct request_ctx *x, const char *id)
 	struct follow_result fr;
 	unsigned long long after = 0;
 	struct cs_error e;
-	char *end;
+	char *end, retry[64];
 
 	cs_error_clear(&e);
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
 	if (x->rt->conf->journal == JOURNAL_OFF) {
 		cs_fail(&e, 404, "not_found", "streams are not kept (journal = off)");
 		reject(x, &e, NULL);
@@ -275,11 +276,16 @@ resume_stream(struct request_ctx *x, const char *id)
 		return;
 	if (journal_open(x->rt->conf, id, user, &x->reader, &e) == -1) {
 		x->reader = NULL;
-		reject(x, &e, NULL);
+		reject(x, &e, e.status == 503 ? retry : NULL);
 		return;
 	}
 	x->rec.stream_id = id;
 	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
+	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
+		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
+		reject(x, &e, retry);
+		return;
+	}
 	x->rec.status = fr.status;
 	x->rec.events = fr.events;
 	x->rec.bytes = fr.bytes;
@@ -374,8 +380,15 @@ create_stream(struct request_ctx *x, int openai)
 			    x->mount, x->stream.id);
 			x->stream.journal = x->journal;
 			x->stream.resume_url = x->resume_url;
-		} else
+		} else if (wants_async(x->conn)) {
+			/* 202 promises a stream to GET: without a journal there is none. */
+			reject(x, &e, e.status == 503 ? retry : NULL);
+			return;
+		} else {
+			/* A direct reader still gets its answer; it just cannot resume it. */
 			log_warnx("stream %s: not resumable: %s", x->stream.id, e.message);
+			cs_error_clear(&e);
+		}
 	}
 	x->backend = m->backend;
 	if (m->backend->start(m, &x->req, &x->run, &e) == -1) {

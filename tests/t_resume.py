@@ -54,6 +54,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import fcgi  # noqa: E402
 from harness import (Fixture, _alive, check_stream, config, demo_text, demo_tokens,  # noqa: E402
                      diag, fcgi_params, is_, like, ok, require_tools, run, skip, todo_ok)
+from redis_server import journal_from_env  # noqa: E402
 from resume_util import (ChatstreamAs, Front, evlist, explain_journal_failures,  # noqa: E402
                          json_of, max_gap, meta_of, n_events, no_id, read_pid,
                          read_together, script, stream_path, texts_of, wait_gone)
@@ -639,6 +640,7 @@ def many_streams_tests(fx):
 def main():
     require_tools()
     fx = Fixture("resume")
+    journal_from_env(fx)
     pid_cancel, pid_linger, pid_delete = (fx.path("cancel.pid"), fx.path("linger.pid"),
                                           fx.path("delete.pid"))
     slow = script(fx, "slow.sh",

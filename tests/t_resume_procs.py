@@ -30,6 +30,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (Fixture, _alive, check_stream, config, demo_text, demo_tokens,  # noqa: E402
                      diag, is_, ok, require_tools, run, todo_ok)
+from redis_server import journal_from_env  # noqa: E402
 from resume_util import (Front, evlist, explain_journal_failures, json_of, max_gap,  # noqa: E402
                          meta_of, n_events, read_pid, read_together, script, stream_path,
                          texts_of, wait_gone)
@@ -45,6 +46,7 @@ def body_of(prompt, model):
 def main():
     require_tools()
     fx = Fixture("resume-procs")
+    journal_from_env(fx)
     pidfile = fx.path("exec.pid")
     pauses = script(fx, "pauses.sh",
                     # four 2.3 s silences: each starts at another phase of the

@@ -1,0 +1,835 @@
+/* journal_redis.c: the Redis journal: Redis Streams shared by chatstream processes on many hosts. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "journal_store.h"
+#include "log.h"
+
+/*
+ * Keys, for stream <id> under the configured prefix <p>:
+ *   <p><id>          hash: owner, model, created; ended and last (the last
+ *                    seq) once the producer is done; cancel set by a DELETE
+ *   <p><id>:events   stream: entry <seq>-0 with fields n (the event's name)
+ *                    and f (its SSE frame, exactly as a reader gets it)
+ *   <p><id>:lease    the producer's lease: renewed with PX while it lives
+ *   <p><id>:readers  sorted set: one member per reader, scored with the
+ *                    wall-clock ms until which it counts (renewed by it)
+ * Expiry does the sweeping: the events live journal_ttl after the end (or
+ * after the last lease renewal of a producer that died), the hash ten times
+ * as long so that a late resume learns its history is gone instead of
+ * getting a 404.
+ *
+ * The byte cap works as in the file journal: past journal_max_bytes only the
+ * terminal event is added.  Readers see the missing seqs as a gap and report
+ * history_lost, which also covers events lost while Redis was unreachable.
+ * There is no MAXLEN: trimming the head would drop the start of the answer
+ * while keeping its end, the reverse of what a resuming reader needs.
+ *
+ * Each producer and each reader holds one connection (readers block in
+ * XREAD on theirs); one-off commands (DELETE, a reader's goodbye) use a
+ * small per-process pool.  A producer whose connection breaks goes on
+ * serving its direct reader and reconnects at most once a second.
+ */
+
+#define POLL_MS 250            /* the producer looks for a cancel this often */
+#define RECONNECT_MS 1000      /* a producer retries an unreachable Redis this often */
+#define BATCH_COMMANDS 64      /* appended events sent without waiting for a flush */
+#define READ_COUNT 64          /* entries per XREAD */
+#define POOL_MAX 8             /* idle one-off connections kept per process */
+
+struct keys {
+	char meta[160], events[168], lease[168], readers[168];
+};
+
+struct redis_journal {
+	struct journal base;
+	const struct conf *cf;
+	redisContext *rc;          /* NULL while Redis is unreachable */
+	struct keys k;
+	char owner[256], model[128];
+	int pending;               /* commands sent whose replies are not read yet */
+	int events_expire;         /* the events key exists and needs its expiry set */
+	size_t bytes;
+	int overflowed, cancel, readers;
+	uint64_t last_seq;
+	int64_t next_tick, next_lease, next_connect;
+};
+
+struct redis_reader {
+	struct journal_reader base;
+	const struct conf *cf;
+	redisContext *rc;
+	struct keys k;
+	char member[48];           /* this reader in the readers set */
+	redisReply *reply;         /* the last XREAD's reply, being handed out */
+	const redisReply *entries; /* its entries */
+	size_t next;               /* the next entry to hand out */
+	uint64_t seen;             /* XREAD goes on after this seq */
+	int started, inflight, finished, lost, interrupted;
+	int fresh;                 /* handing out a BLOCK's entries: block again at once */
+	int64_t next_check;        /* renew the membership, look at the lease */
+};
+
+static void
+make_keys(struct keys *k, const char *prefix, const char *id)
+{
+	snprintf(k->meta, sizeof(k->meta), "%.80s%s", prefix, id);
+	snprintf(k->events, sizeof(k->events), "%s:events", k->meta);
+	snprintf(k->lease, sizeof(k->lease), "%s:lease", k->meta);
+	snprintf(k->readers, sizeof(k->readers), "%s:readers", k->meta);
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+unavailable(struct cs_error *err)
+{
+	return cs_fail(err, 503, "journal_unavailable", "the stream store (Redis) is unreachable");
+}
+
+/*
+ * Splits redis_address into a host and port (host:port, [v6]:port, host)
+ * or a unix socket path (port 0).  -1 when it is neither.
+ */
+static int
+parse_address(const char *addr, char *host, size_t hostsz, int *port)
+{
+	const char *colon, *end;
+	char *e;
+	long p = 6379;
+
+	*port = 0;
+	if (addr[0] == '/') {
+		if (strlen(addr) >= hostsz)
+			return -1;
+		strcpy(host, addr);
+		return 0;
+	}
+	if (addr[0] == '[') {
+		if ((end = strchr(addr, ']')) == NULL)
+			return -1;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+		addr++;
+	} else {
+		colon = strrchr(addr, ':');
+		end = colon != NULL ? colon : addr + strlen(addr);
+	}
+	if (end == addr || (size_t)(end - addr) >= hostsz)
+		return -1;
+	memcpy(host, addr, (size_t)(end - addr));
+	host[end - addr] = '\0';
+	if (colon != NULL) {
+		errno = 0;
+		p = strtol(colon + 1, &e, 10);
+		if (errno != 0 || *e != '\0' || e == colon + 1 || p < 1 || p > 65535)
+			return -1;
+	}
+	*port = (int)p;
+	return 0;
+}
+
+/* Reads one reply; -1 when the connection failed. An error reply is logged and returns 1. */
+static int
+get_reply(redisContext *rc, redisReply **out)
+{
+	void *r = NULL;
+
+	*out = NULL;
+	if (redisGetReply(rc, &r) != REDIS_OK || r == NULL)
+		return -1;
+	*out = r;
+	if ((*out)->type == REDIS_REPLY_ERROR) {
+		log_warnx("journal: redis: %s", (*out)->str);
+		return 1;
+	}
+	return 0;
+}
+
+/* Reads n replies and drops them; -1 when the connection failed. */
+static int
+skip_replies(redisContext *rc, int n)
+{
+	redisReply *r;
+
+	while (n-- > 0) {
+		if (get_reply(rc, &r) == -1)
+			return -1;
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+/* A new connection, authenticated, with the configured timeouts; NULL when Redis is unreachable. */
+static redisContext *
+connect_redis(const struct conf *cf)
+{
+	struct timeval tv = { cf->redis_timeout_ms / 1000, (cf->redis_timeout_ms % 1000) * 1000 };
+	char host[256];
+	redisContext *rc;
+	redisReply *r;
+	int port;
+
+	if (parse_address(cf->redis_address, host, sizeof(host), &port) == -1)
+		return NULL;
+	rc = port == 0 ? redisConnectUnixWithTimeout(host, tv) :
+	    redisConnectWithTimeout(host, port, tv);
+	if (rc == NULL || rc->err) {
+		log_debug("journal: redis %s: %s", cf->redis_address,
+		    rc != NULL ? rc->errstr : "out of memory");
+		redisFree(rc);
+		return NULL;
+	}
+	if (redisSetTimeout(rc, tv) != REDIS_OK || (port != 0 && redisEnableKeepAlive(rc) != REDIS_OK))
+		goto fail;
+	if (cf->redis_password != NULL) {
+		/* The password goes to Redis only: never into a log line. */
+		if (cf->redis_user != NULL)
+			redisAppendCommand(rc, "AUTH %s %s", cf->redis_user, cf->redis_password);
+		else
+			redisAppendCommand(rc, "AUTH %s", cf->redis_password);
+		if (get_reply(rc, &r) != 0) {
+			freeReplyObject(r);
+			log_warnx("journal: redis %s refused the credentials", cf->redis_address);
+			goto fail;
+		}
+		freeReplyObject(r);
+	}
+	return rc;
+fail:
+	redisFree(rc);
+	return NULL;
+}
+
+/* The per-process pool of connections for one-off commands. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static redisContext *pool[POOL_MAX];
+static int pool_n;
+
+static redisContext *
+pool_take(const struct conf *cf)
+{
+	redisContext *rc = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n > 0)
+		rc = pool[--pool_n];
+	pthread_mutex_unlock(&pool_lock);
+	return rc != NULL ? rc : connect_redis(cf);
+}
+
+/* Returns rc to the pool; a connection that failed (ok == 0) is closed. */
+static void
+pool_put(redisContext *rc, int ok)
+{
+	if (rc == NULL)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	if (ok && pool_n < POOL_MAX) {
+		pool[pool_n++] = rc;
+		rc = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	redisFree(rc);
+}
+
+static int
+redis_check(const struct conf *cf, struct cs_error *err)
+{
+	char host[256];
+	redisContext *rc;
+	int port;
+
+	if (parse_address(cf->redis_address, host, sizeof(host), &port) == -1)
+		return cs_fail(err, 500, "config", "redis_address \"%s\": expected host:port, "
+		    "[v6]:port or a socket path", cf->redis_address);
+	if ((rc = pool_take(cf)) == NULL)
+		log_warnx("journal: redis %s is unreachable for now; streams are not resumable "
+		    "until it is back", cf->redis_address);
+	pool_put(rc, 1);
+	return 0;
+}
+
+/* ---- the producer ---- */
+
+static void
+producer_broken(struct redis_journal *j)
+{
+	log_warnx("journal: redis %s: %s; stream events are not kept until it is back",
+	    j->cf->redis_address, j->rc->err ? j->rc->errstr : "connection lost");
+	redisFree(j->rc);
+	j->rc = NULL;
+	j->pending = 0;
+	j->next_connect = clock_ms() + RECONNECT_MS;
+}
+
+/* Writes the stream's hash and lease. The connection's replies: 3 more pending. */
+static void
+send_meta(struct redis_journal *j)
+{
+	int64_t lease = journal_lease_ms(j->cf);
+
+	redisAppendCommand(j->rc, "HSET %s owner %s model %s created %lld", j->k.meta,
+	    j->owner, j->model, (long long)time(NULL));
+	redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
+	    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
+	redisAppendCommand(j->rc, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
+	j->pending += 3;
+}
+
+/* Connects (again) when the time has come. 0 when connected. */
+static int
+producer_connect(struct redis_journal *j)
+{
+	if (j->rc != NULL)
+		return 0;
+	if (clock_ms() < j->next_connect)
+		return -1;
+	if ((j->rc = connect_redis(j->cf)) == NULL) {
+		j->next_connect = clock_ms() + RECONNECT_MS;
+		return -1;
+	}
+	/* Redis may have restarted empty: the stream must be findable again. */
+	send_meta(j);
+	j->events_expire = 1;
+	log_info("journal: redis %s reachable again", j->cf->redis_address);
+	return 0;
+}
+
+static int
+redis_flush(struct journal *base)
+{
+	struct redis_journal *j = (struct redis_journal *)base;
+	redisReply *r;
+	int n;
+
+	if (j->rc == NULL || j->pending == 0)
+		return 0;
+	if (j->events_expire) {
+		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
+		    (long long)(j->cf->journal_ttl * 1000LL + journal_lease_ms(j->cf)));
+		j->pending++;
+		j->events_expire = 0;
+	}
+	/* The cancel flag rides along: a DELETE is seen at the next event. */
+	redisAppendCommand(j->rc, "HGET %s cancel", j->k.meta);
+	for (n = j->pending, j->pending = 0; n > 0; n--)
+		if (skip_replies(j->rc, 1) == -1) {
+			producer_broken(j);
+			return -1;
+		}
+	if (get_reply(j->rc, &r) == -1) {
+		producer_broken(j);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_STRING) {
+		j->cancel = 1;
+		j->next_tick = clock_ms();
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+static int
+redis_append(struct journal *base, uint64_t seq, const char *name, const char *frame,
+    size_t len)
+{
+	struct redis_journal *j = (struct redis_journal *)base;
+	int terminal = journal_terminal(name);
+
+	j->last_seq = seq;
+	/* Past the cap only the end is kept; readers see the gap as history_lost. */
+	if (!terminal && (j->overflowed || j->bytes + len > j->cf->journal_max_bytes)) {
+		j->overflowed = 1;
+		return 0;
+	}
+	if (producer_connect(j) == -1)
+		return -1;              /* lost: readers will find the gap */
+	if (redisAppendCommand(j->rc, "XADD %s %" PRIu64 "-0 n %s f %b", j->k.events, seq, name,
+	    frame, len) != REDIS_OK)
+		return -1;
+	if (seq == 1 || j->bytes == 0)
+		j->events_expire = 1;
+	j->bytes += len;
+	return ++j->pending >= BATCH_COMMANDS ? redis_flush(base) : 0;
+}
+
+static int
+redis_fd(struct journal *base)
+{
+	(void)base;
+	return -1;      /* cancels are polled: see POLL_MS */
+}
+
+static int64_t
+redis_next_tick(const struct journal *base)
+{
+	return ((const struct redis_journal *)base)->next_tick;
+}
+
+static void
+redis_tick(struct journal *base, int64_t now, struct journal_state *st)
+{
+	struct redis_journal *j = (struct redis_journal *)base;
+	int64_t lease = journal_lease_ms(j->cf);
+	int renew = now >= j->next_lease;
+	redisReply *r;
+
+	j->next_tick = now + POLL_MS;
+	if (producer_connect(j) == 0 && redis_flush(base) == 0) {
+		redisAppendCommand(j->rc, "HGET %s cancel", j->k.meta);
+		redisAppendCommand(j->rc, "ZCOUNT %s %lld +inf", j->k.readers, (long long)wall_ms());
+		if (renew) {
+			redisAppendCommand(j->rc, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
+			redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
+			    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
+			redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
+			    (long long)(j->cf->journal_ttl * 1000LL + lease));
+			j->next_lease = now + lease / 3;
+		}
+		if (get_reply(j->rc, &r) == -1)
+			goto broken;
+		if (r->type == REDIS_REPLY_STRING)
+			j->cancel = 1;
+		freeReplyObject(r);
+		if (get_reply(j->rc, &r) == -1)
+			goto broken;
+		if (r->type == REDIS_REPLY_INTEGER)
+			j->readers = (int)r->integer;
+		freeReplyObject(r);
+		if (renew && skip_replies(j->rc, 3) == -1)
+			goto broken;
+	}
+	st->cancel = j->cancel;
+	st->readers = j->readers;
+	return;
+broken:
+	producer_broken(j);
+	st->cancel = j->cancel;
+	st->readers = j->readers;
+}
+
+static void
+redis_close(struct journal *base)
+{
+	struct redis_journal *j = (struct redis_journal *)base;
+
+	j->next_connect = 0;
+	if (producer_connect(j) == 0 && redis_flush(base) == 0) {
+		redisAppendCommand(j->rc, "HSET %s ended 1 last %" PRIu64, j->k.meta, j->last_seq);
+		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
+		    (long long)j->cf->journal_ttl * 1000);
+		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
+		    10LL * j->cf->journal_ttl * 1000);
+		redisAppendCommand(j->rc, "DEL %s", j->k.lease);
+		if (skip_replies(j->rc, 4) == -1)
+			log_warnx("journal: redis: could not mark a stream ended");
+	}
+	redisFree(j->rc);
+	free(j);
+}
+
+static void
+copy_clean(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src != NULL ? src : "");
+}
+
+static int
+redis_create(const struct conf *cf, const char *id, const char *owner,
+    const char *model, struct journal **out, struct cs_error *err)
+{
+	struct redis_journal *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return cs_fail(err, 503, "overloaded", "out of memory");
+	j->base.store = &journal_redis_store;
+	j->cf = cf;
+	make_keys(&j->k, cf->redis_prefix, id);
+	copy_clean(j->owner, sizeof(j->owner), owner);
+	copy_clean(j->model, sizeof(j->model), model);
+	if ((j->rc = connect_redis(cf)) == NULL) {
+		free(j);
+		return unavailable(err);
+	}
+	send_meta(j);
+	if (skip_replies(j->rc, j->pending) == -1) {
+		redisFree(j->rc);
+		free(j);
+		return unavailable(err);
+	}
+	j->pending = 0;
+	j->next_tick = clock_ms() + POLL_MS;
+	j->next_lease = clock_ms() + journal_lease_ms(cf) / 3;
+	*out = &j->base;
+	return 0;
+}
+
+/* ---- readers ---- */
+
+/* Field `name` of a hash reply in HMGET order i; NULL when absent. */
+static const char *
+field(const redisReply *r, size_t i)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+	    r->element[i]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return r->element[i]->str;
+}
+
+static void
+reader_drop_reply(struct redis_reader *r)
+{
+	freeReplyObject(r->reply);
+	r->reply = NULL;
+	r->entries = NULL;
+	r->next = 0;
+}
+
+/* Keeps an XREAD reply to hand out; a nil reply (nothing new) is freed. */
+static void
+reader_take(struct redis_reader *r, redisReply *reply)
+{
+	const redisReply *s;
+
+	reader_drop_reply(r);
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    (s = reply->element[0])->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
+	    s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0) {
+		freeReplyObject(reply);
+		return;
+	}
+	r->reply = reply;
+	r->entries = s->element[1];
+	{
+		const redisReply *last = r->entries->element[r->entries->elements - 1];
+
+		if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
+		    last->element[0]->type == REDIS_REPLY_STRING)
+			r->seen = strtoull(last->element[0]->str, NULL, 10);
+	}
+}
+
+static int64_t
+check_ms(const struct conf *cf)
+{
+	int64_t c = journal_lease_ms(cf) / 3;
+
+	return c < 200 ? 200 : c;
+}
+
+/*
+ * The reader's regular look, in one round trip: is the stream ended (and at
+ * which seq), is the lease alive; renew this reader; what comes after seen.
+ * Asked in that order so that "ended" means XREAD has seen every event.
+ */
+static int
+reader_poll(struct redis_reader *r, uint64_t after)
+{
+	int64_t lease = journal_lease_ms(r->cf);
+	redisReply *meta = NULL, *alive = NULL, *x = NULL;
+	int rc = -1;
+
+	redisAppendCommand(r->rc, "HMGET %s ended last owner", r->k.meta);
+	redisAppendCommand(r->rc, "EXISTS %s", r->k.lease);
+	redisAppendCommand(r->rc, "ZADD %s %lld %s", r->k.readers,
+	    (long long)(wall_ms() + lease), r->member);
+	redisAppendCommand(r->rc, "PEXPIRE %s %lld", r->k.readers, (long long)(2 * lease));
+	redisAppendCommand(r->rc, "XREAD COUNT %d STREAMS %s %" PRIu64 "-0", READ_COUNT,
+	    r->k.events, r->seen);
+	if (get_reply(r->rc, &meta) != 0 || get_reply(r->rc, &alive) != 0 ||
+	    skip_replies(r->rc, 2) == -1 || get_reply(r->rc, &x) != 0)
+		goto out;
+	r->next_check = clock_ms() + check_ms(r->cf);
+	reader_take(r, x);
+	x = NULL;
+	rc = 0;
+	if (r->entries != NULL)
+		goto out;                       /* more to hand out */
+	if (field(meta, 0) != NULL) {
+		const char *last = field(meta, 1);
+
+		/* Ended, and nothing comes after `after`: done, unless it was expired. */
+		if (last != NULL && strtoull(last, NULL, 10) > after)
+			r->lost = 1;
+		else
+			r->finished = 1;
+	} else if (field(meta, 2) == NULL)
+		r->lost = 1;                    /* the stream's keys have expired */
+	else if (alive->type == REDIS_REPLY_INTEGER && alive->integer == 0)
+		r->interrupted = 1;
+out:
+	freeReplyObject(meta);
+	freeReplyObject(alive);
+	freeReplyObject(x);
+	return rc;
+}
+
+/* Sends XREAD BLOCK without waiting; its reply makes the connection readable. */
+static int
+reader_block(struct redis_reader *r)
+{
+	int done = 0;
+
+	if (redisAppendCommand(r->rc, "XREAD BLOCK %lld COUNT %d STREAMS %s %" PRIu64 "-0",
+	    (long long)check_ms(r->cf), READ_COUNT, r->k.events, r->seen) != REDIS_OK)
+		return -1;
+	while (!done)
+		if (redisBufferWrite(r->rc, &done) != REDIS_OK)
+			return -1;
+	r->inflight = 1;
+	return 0;
+}
+
+/* The reply to XREAD BLOCK if it has come: 1 with *out set, 0 not yet, -1 on failure. */
+static int
+reader_collect(struct redis_reader *r, redisReply **out)
+{
+	struct pollfd p = { .fd = r->rc->fd, .events = POLLIN };
+	void *reply = NULL;
+
+	if (redisGetReplyFromReader(r->rc, &reply) != REDIS_OK)
+		return -1;
+	if (reply == NULL) {
+		if (poll(&p, 1, 0) <= 0)
+			return 0;
+		if (redisBufferRead(r->rc) != REDIS_OK ||
+		    redisGetReplyFromReader(r->rc, &reply) != REDIS_OK)
+			return -1;
+		if (reply == NULL)
+			return 0;               /* part of it: the rest wakes us again */
+	}
+	r->inflight = 0;
+	*out = reply;
+	if (((redisReply *)reply)->type == REDIS_REPLY_ERROR) {
+		log_warnx("journal: redis: %s", ((redisReply *)reply)->str);
+		return -1;
+	}
+	return 1;
+}
+
+static int
+redis_read(struct journal_reader *base, uint64_t after, struct buf *out,
+    struct journal_read *res)
+{
+	struct redis_reader *r = (struct redis_reader *)base;
+	redisReply *reply;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->last_seq = after;
+	if (!r->started) {
+		r->started = 1;
+		r->seen = after;
+	}
+	for (;;) {
+		/* Hand out what the last XREAD brought. */
+		while (r->entries != NULL && r->next < r->entries->elements) {
+			const redisReply *e = r->entries->element[r->next];
+			const char *name;
+			const redisReply *frame;
+			uint64_t seq;
+
+			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+			    e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements != 4) {
+				log_warnx("journal: redis: an entry of %s is not chatstream's", r->k.events);
+				return -1;
+			}
+			seq = strtoull(e->element[0]->str, NULL, 10);
+			name = e->element[1]->element[1]->str;
+			frame = e->element[1]->element[3];
+			if (seq <= res->last_seq) {
+				r->next++;
+				continue;
+			}
+			if (seq != res->last_seq + 1) {
+				/* A gap: the cap, or Redis was away while these were made. */
+				r->lost = 1;
+				break;
+			}
+			if (out->len + frame->len > out->cap) {
+				res->more = 1;
+				return 0;
+			}
+			buf_add(out, frame->str, frame->len);
+			res->last_seq = seq;
+			r->next++;
+			if (journal_terminal(name)) {
+				r->finished = 1;
+				break;
+			}
+		}
+		if (r->lost || r->finished || r->interrupted) {
+			reader_drop_reply(r);
+			res->lost = r->lost;
+			res->finished = r->finished || r->lost;
+			res->interrupted = r->interrupted;
+			return 0;
+		}
+		reader_drop_reply(r);
+		if (r->inflight) {
+			if ((rc = reader_collect(r, &reply)) == -1)
+				return -1;
+			if (rc == 0)
+				return 0;               /* nothing yet: poll the fd */
+			reader_take(r, reply);
+			if (r->entries != NULL) {
+				r->fresh = 1;
+				continue;
+			}
+			/* BLOCK timed out: time for the regular look. */
+		} else if (r->fresh && clock_ms() < r->next_check) {
+			/* Following live: one round trip per batch, not two. */
+			r->fresh = 0;
+			return reader_block(r);
+		}
+		r->fresh = 0;
+		if (reader_poll(r, res->last_seq) == -1)
+			return -1;
+		if (r->entries != NULL || r->lost || r->finished || r->interrupted)
+			continue;
+		/* Caught up with a live stream: wait in Redis for what comes next. */
+		return reader_block(r);
+	}
+}
+
+static int
+redis_reader_fd(struct journal_reader *base)
+{
+	return ((struct redis_reader *)base)->rc->fd;
+}
+
+static void
+redis_reader_close(struct journal_reader *base)
+{
+	struct redis_reader *r = (struct redis_reader *)base;
+	redisContext *rc;
+
+	reader_drop_reply(r);
+	/* The connection may be blocked in XREAD: say goodbye on another one. */
+	if ((rc = r->inflight ? pool_take(r->cf) : r->rc) != NULL) {
+		redisAppendCommand(rc, "ZREM %s %s", r->k.readers, r->member);
+		if (skip_replies(rc, 1) == -1) {
+			if (rc != r->rc)
+				pool_put(rc, 0);
+			rc = NULL;
+		}
+		if (rc != NULL && rc != r->rc)
+			pool_put(rc, 1);
+	}
+	redisFree(r->rc);
+	free(r);
+}
+
+static int
+redis_open(const struct conf *cf, const char *id, const char *user,
+    struct journal_reader **out, struct cs_error *err)
+{
+	static atomic_ulong counter;
+	struct redis_reader *r;
+	redisReply *meta = NULL;
+	const char *owner;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return cs_fail(err, 503, "overloaded", "out of memory");
+	r->base.store = &journal_redis_store;
+	r->cf = cf;
+	make_keys(&r->k, cf->redis_prefix, id);
+	snprintf(r->member, sizeof(r->member), "%ld.%lu.%lld", (long)getpid(),
+	    (unsigned long)++counter, (long long)clock_ms());
+	if ((r->rc = connect_redis(cf)) == NULL) {
+		free(r);
+		return unavailable(err);
+	}
+	redisAppendCommand(r->rc, "HGET %s owner", r->k.meta);
+	if (get_reply(r->rc, &meta) == -1) {
+		redisFree(r->rc);
+		free(r);
+		return unavailable(err);
+	}
+	owner = meta->type == REDIS_REPLY_STRING ? meta->str : NULL;
+	/* Unknown, expired, or made by another authenticated user: all look the same. */
+	if (owner == NULL || (owner[0] != '\0' && (user == NULL || strcmp(owner, user) != 0))) {
+		freeReplyObject(meta);
+		redisFree(r->rc);
+		free(r);
+		return journal_not_found(err);
+	}
+	freeReplyObject(meta);
+	*out = &r->base;
+	return 0;
+}
+
+static int
+redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
+{
+	redisContext *rc = pool_take(cf);
+	redisReply *owner = NULL, *set = NULL;
+	struct keys k;
+	int ok;
+
+	if (rc == NULL)
+		return unavailable(err);
+	make_keys(&k, cf->redis_prefix, id);
+	redisAppendCommand(rc, "HGET %s owner", k.meta);
+	if (get_reply(rc, &owner) == -1) {
+		pool_put(rc, 0);
+		return unavailable(err);
+	}
+	ok = owner->type == REDIS_REPLY_STRING && (owner->str[0] == '\0' ||
+	    (user != NULL && strcmp(owner->str, user) == 0));
+	freeReplyObject(owner);
+	if (!ok) {
+		pool_put(rc, 1);
+		return journal_not_found(err);
+	}
+	/* HSET only if the hash is still there: never resurrect an expired stream. */
+	redisAppendCommand(rc, "HSETNX %s cancel 1", k.meta);
+	if (get_reply(rc, &set) == -1) {
+		pool_put(rc, 0);
+		return unavailable(err);
+	}
+	freeReplyObject(set);
+	pool_put(rc, 1);
+	return 0;
+}
+
+const struct journal_store journal_redis_store = {
+	.name = "redis",
+	.check = redis_check,
+	.create = redis_create,
+	.append = redis_append,
+	.flush = redis_flush,
+	.fd = redis_fd,
+	.tick = redis_tick,
+	.next_tick = redis_next_tick,
+	.close = redis_close,
+	.open = redis_open,
+	.read = redis_read,
+	.reader_fd = redis_reader_fd,
+	.reader_close = redis_reader_close,
+	.cancel = redis_cancel,
+	.sweep = NULL,
+};

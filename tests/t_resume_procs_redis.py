@@ -1,0 +1,12 @@
+#!/usr/bin/python3
+"""t_resume_procs_redis.py: t_resume_procs.py again with `journal = redis`: every stream is journaled
+to a real redis-server (Debian's), started on loopback for this run.
+The two chatstream instances share
+nothing but that Redis, as two hosts behind a load balancer would."""
+
+import os
+import sys
+
+os.environ["CS_TEST_JOURNAL"] = "redis"
+HERE = os.path.dirname(os.path.abspath(__file__))
+os.execv(sys.executable, [sys.executable, os.path.join(HERE, "t_resume_procs.py")])

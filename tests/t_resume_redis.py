@@ -1,0 +1,10 @@
+#!/usr/bin/python3
+"""t_resume_redis.py: t_resume.py again with `journal = redis`: every stream is journaled
+to a real redis-server (Debian's), started on loopback for this run."""
+
+import os
+import sys
+
+os.environ["CS_TEST_JOURNAL"] = "redis"
+HERE = os.path.dirname(os.path.abspath(__file__))
+os.execv(sys.executable, [sys.executable, os.path.join(HERE, "t_resume.py")])
