@@ -8,48 +8,12 @@ sh scripts written by the test."""
 import json
 import os
 import signal
-import stat
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from harness import (Fixture, _alive, check_stream, config, diag, is_, ok,  # noqa: E402
-                     require_tools, run)
-
-
-def script(fx, name, body):
-    p = fx.path(name)
-    with open(p, "w") as f:
-        f.write("#!/bin/sh\n" + body)
-    os.chmod(p, stat.S_IRWXU)
-    return p
-
-
-def wait_gone(pid, timeout):
-    end = time.monotonic() + timeout
-    for _ in range(int(timeout * 100) + 1):
-        if not _alive(pid):
-            return True
-        if time.monotonic() > end:
-            break
-        time.sleep(0.01)
-    return not _alive(pid)
-
-
-def read_pid(path, timeout=5):
-    end = time.monotonic() + timeout
-    for _ in range(500):
-        try:
-            with open(path) as f:
-                t = f.read().strip()
-            if t:
-                return int(t)
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > end:
-            return None
-        time.sleep(0.01)
-    return None
+from harness import (Fixture, _alive, check_stream, config, diag, is_, ok, read_pid,  # noqa: E402
+                     require_tools, run, script, wait_gone)
 
 
 def main():

@@ -37,8 +37,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from harness import (CurlStream, _alive, check_stream, config, demo_text,  # noqa: F401
-                     demo_tokens, diag, is_, like, ok, skip, wait_text)
+from harness import (CurlStream, _alive, check_stream, config, demo_text, demo_tokens,  # noqa: F401
+                     diag, is_, like, ok, read_pid, skip, wait_gone, wait_text)
 
 PACED_TPS = 10
 HEARTBEAT = 1
@@ -343,33 +343,6 @@ def log_time(line):
         return None
     return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(
         tzinfo=timezone.utc).timestamp()
-
-
-def read_pid(path, timeout=5):
-    end = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.01) + 2):
-        try:
-            with open(path) as f:
-                t = f.read().strip()
-            if t:
-                return int(t)
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > end:
-            return None
-        time.sleep(0.01)
-    return None
-
-
-def wait_gone(pid, timeout):
-    end = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.01) + 2):
-        if not _alive(pid):
-            return True
-        if time.monotonic() > end:
-            break
-        time.sleep(0.01)
-    return not _alive(pid)
 
 
 def check_abort(fx, url, label, read_log, piddir, tag, log_lost=None):

@@ -25,6 +25,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -240,6 +241,44 @@ def _alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def read_pid(path, timeout=5):
+    """The pid a test's script wrote to path, once it is there (None after timeout s)."""
+    end = time.monotonic() + timeout
+    for _ in range(int(timeout * 100) + 2):
+        try:
+            with open(path) as f:
+                t = f.read().strip()
+            if t:
+                return int(t)
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > end:
+            return None
+        time.sleep(0.01)
+    return None
+
+
+def wait_gone(pid, timeout):
+    """True once process pid has exited (None counts as gone), within timeout s."""
+    end = time.monotonic() + timeout
+    for _ in range(int(timeout * 100) + 2):
+        if pid is None or not _alive(pid):
+            return True
+        if time.monotonic() > end:
+            break
+        time.sleep(0.01)
+    return not _alive(pid)
+
+
+def script(fx, name, body):
+    """A /bin/sh script in the fixture's temp dir, executable; its path."""
+    p = fx.path(name)
+    with open(p, "w") as f:
+        f.write("#!/bin/sh\n" + body)
+    os.chmod(p, stat.S_IRWXU)
+    return p
 
 
 def _stop(proc, sig=signal.SIGTERM, wait=5.0):

@@ -12,12 +12,12 @@ import json
 import os
 import re
 import select
-import stat
 import subprocess
 import time
 
-from harness import (CHATSTREAM, SPAWN_FCGI, Chatstream, CurlStream, LighttpdConf, _alive,
-                     _popen, bail, diag, free_port, snippet_path)
+from harness import (CHATSTREAM, SPAWN_FCGI, Chatstream, CurlStream, LighttpdConf,
+                     _alive, bail, diag, free_port, _popen, read_pid, script,
+                     snippet_path, wait_gone)
 
 
 def evlist(events):
@@ -70,42 +70,6 @@ def stream_path(url):
     """/chat/streams/ID -> streams/ID (paths relative to the /chat/ mount)."""
     m = re.match(r"^/chat/(streams/[A-Za-z0-9_-]+)$", url or "")
     return m.group(1) if m else "streams/invalid-url"
-
-
-def script(fx, name, body):
-    """An executable /bin/sh script in the temp dir."""
-    p = fx.path(name)
-    with open(p, "w") as f:
-        f.write("#!/bin/sh\n" + body)
-    os.chmod(p, stat.S_IRWXU)
-    return p
-
-
-def read_pid(path, timeout=5):
-    end = time.monotonic() + timeout
-    for _ in range(1000):
-        try:
-            with open(path) as f:
-                t = f.read().strip()
-            if t:
-                return int(t)
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > end:
-            return None
-        time.sleep(0.01)
-    return None
-
-
-def wait_gone(pid, timeout):
-    end = time.monotonic() + timeout
-    for _ in range(int(timeout * 100) + 1):
-        if pid is None or not _alive(pid):
-            return True
-        if time.monotonic() > end:
-            break
-        time.sleep(0.01)
-    return not _alive(pid)
 
 
 def read_together(streams, timeout):
