@@ -56,12 +56,12 @@ def main():
         "demo": {"backend": "demo", "ttft_ms": 100, "tokens_per_second": 8,
                  "on_disconnect": "continue", "grace": 10},
     }))
+    t_browser.install_page(fx)    # before lighttpd starts: see install_page
     lt = fx.start_lighttpd(cs, extra=[
         'index-file.names = ( "index.html" )',
         'mimetype.assign = ( ".html" => "text/html; charset=utf-8",'
         ' ".js" => "text/javascript; charset=utf-8", ".css" => "text/css; charset=utf-8" )',
     ])
-    t_browser.install_page(fx)
     proxy = CutProxy(lt.port, cut_after=CUT_AFTER, prefix="/chat/streams/", cut_mode="alternate",
                      reject=REJECT, max_conns=100, timeout=90)
     port = proxy.start()
