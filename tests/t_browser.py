@@ -165,6 +165,8 @@ def run_node(fx, deps, env, script="chat.test.mjs"):
                     diag("  " + d)
             elif m.get("t") == "info":
                 data.setdefault(m["key"], []).append(m.get("value"))
+            elif m.get("t") == "diag":
+                diag(m.get("text", ""))
             elif m.get("t") == "end":
                 ended = True
     if p.poll() is None:
