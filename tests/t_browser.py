@@ -76,9 +76,14 @@ def run_setup(fx):
 
 
 def install_page(fx):
-    """The page goes into the fixture's document root (over the harness's
-    placeholder index.html), as a deployment would serve it."""
+    """The page goes into the fixture's document root, as a deployment would
+    serve it.  Call it before fx.start_lighttpd(): lighttpd keeps a file's
+    size in its stat cache for about a second, so an index.html replaced
+    after lighttpd's start-up probe served the placeholder can go out with
+    the placeholder's length (CI got a 3-byte page "<!D" that way, which
+    runs no script and makes no request)."""
     www = fx.path("www")
+    os.makedirs(www, exist_ok=True)
     for f in PAGE_FILES:
         shutil.copyfile(os.path.join(WWW, f), os.path.join(www, f))
 
@@ -160,6 +165,8 @@ def run_node(fx, deps, env, script="chat.test.mjs"):
                     diag("  " + d)
             elif m.get("t") == "info":
                 data.setdefault(m["key"], []).append(m.get("value"))
+            elif m.get("t") == "diag":
+                diag(m.get("text", ""))
             elif m.get("t") == "end":
                 ended = True
     if p.poll() is None:
@@ -192,6 +199,7 @@ def main():
     cs = fx.start_chatstream(config({"heartbeat": 2, "spool_dir": fx.path("spool")}, models))
     # the same models without resumable streams: the page falls back to fetch()
     plain = fx.start_chatstream(config({"heartbeat": 2, "journal": "off"}, models), name="plain")
+    install_page(fx)
     # what a site's lighttpd.conf has around the shipped snippet: an index
     # file and MIME types (Debian's default configuration sets both)
     lt = fx.start_lighttpd(cs, extra=[
@@ -202,7 +210,6 @@ def main():
         'fastcgi.server += ( "/plain" => (( "socket" => "%s", "check-local" => "disable" )) )'
         % plain.sock,
     ])
-    install_page(fx)
     profile = fx.path("chromium-profile")
     os.makedirs(profile)
     arts = artifacts_dir(fx)

@@ -1,10 +1,8 @@
 // chat.test.mjs: drives the chat page (www/) in Debian's headless Chromium
 // with playwright-core.  Run by tests/t_browser.py, which starts chatstream
 // and lighttpd and checks chatstream's log; this script only talks to the
-// browser.  It prints one JSON object per line on stdout:
-//   {"t":"ok","ok":true|false,"name":"...","diag":["..."]}   a test point
-//   {"t":"info","key":"...","value":...}                     data for the Python side
-//   {"t":"end"}                                              finished normally
+// browser.  It prints one JSON object per line on stdout (see lib.mjs):
+// test points, data for the Python side, and on failure the browser's trail.
 //
 // Environment (all set by t_browser.py):
 //   CS_URL         the page, e.g. http://127.0.0.1:PORT/
@@ -22,15 +20,9 @@
 //   CS_CHROMIUM    the browser (default /usr/bin/chromium)
 //   CS_DEADLINE_MS overall time limit (default 60000)
 
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const env = process.env;
-const deps = env.CS_DEPS || here;
-const { chromium } = createRequire(path.join(deps, 'package.json'))('playwright-core');
+import { env, is, info, launch, net, ok, openChatPage, run, sleep, until, watchPage } from './lib.mjs';
 
 const URL_ = env.CS_URL;
 const PROMPT = env.CS_PROMPT;
@@ -40,42 +32,8 @@ const SLOW = env.CS_SLOW_MODEL || 'slow';
 const FAIL = env.CS_FAIL_MODEL || 'broken';
 const ARTIFACTS = env.CS_ARTIFACTS;
 const PLAIN = env.CS_PLAIN || '';
-const DEADLINE_MS = Number(env.CS_DEADLINE_MS || 60000);
 
-function emit(o) {
-  process.stdout.write(JSON.stringify(o) + '\n');
-}
-function ok(cond, name, ...diag) {
-  emit({ t: 'ok', ok: !!cond, name, diag: cond ? [] : diag.map(String) });
-  return !!cond;
-}
-function is(got, want, name) {
-  return ok(got === want, name, 'got:      ' + JSON.stringify(got), 'expected: ' + JSON.stringify(want));
-}
-function info(key, value) {
-  emit({ t: 'info', key, value });
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let context = null;
 const problems = [];       // script errors and console errors in the page
-const watchdog = setTimeout(async () => {
-  ok(false, `browser script finished within ${DEADLINE_MS} ms`);
-  try { if (context) await context.close(); } catch (e) { /* exiting anyway */ }
-  process.exit(2);
-}, DEADLINE_MS);
-
-// Polls fn() (bounded by count and time) until it returns a truthy value.
-async function until(fn, timeoutMs, stepMs = 25) {
-  const end = Date.now() + timeoutMs;
-  for (let i = 0; i < 100000; i++) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) return v;
-    await sleep(stepMs);
-  }
-  return null;
-}
 
 async function shot(page, name) {
   if (!ARTIFACTS) return;
@@ -111,16 +69,6 @@ const lastTurn = (page) => page.evaluate(() => {
 
 const FINAL = new Set(['done', 'stopped', 'error']);
 
-// Every request the page makes and its response status, in order.
-const net = [];
-function watchNetwork(page) {
-  page.on('request', (r) => net.push({ t: Date.now(), method: r.method(), url: r.url(), type: r.resourceType(),
-    status: null, ctype: '', req: r }));
-  page.on('response', (resp) => {
-    const e = net.find((x) => x.req === resp.request());
-    if (e) { e.status = resp.status(); e.ctype = resp.headers()['content-type'] || ''; }
-  });
-}
 const since = (t0) => net.filter((x) => x.t >= t0);
 const pathOf = (u) => new URL(u).pathname;
 const brief = (xs) => JSON.stringify(xs.map((x) => [x.method, pathOf(x.url), x.type, x.status]));
@@ -131,6 +79,7 @@ async function endpointChecks(ctx) {
   // Without v1/models (an older chatstream, or a front server that does not
   // route it), the picker falls back to GET health's models.
   const p = await ctx.newPage();
+  watchPage(p, 'endpoints');
   const seen = [];
   p.on('request', (r) => seen.push(r.url()));
   await p.route('**/chat/v1/models', (r) => r.fulfill({ status: 404, contentType: 'application/json',
@@ -424,7 +373,7 @@ async function stopEarly(page) {
 async function fallback(ctx) {
   if (!PLAIN) return;
   const p = await ctx.newPage();
-  watchNetwork(p);
+  watchPage(p, 'fallback');
   const tNet = Date.now();
   await p.goto(URL_ + '?endpoint=' + encodeURIComponent(PLAIN));
   await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
@@ -530,17 +479,7 @@ async function main() {
     if (!v) throw new Error(k + ' is not set');
   }
   if (ARTIFACTS) fs.mkdirSync(ARTIFACTS, { recursive: true });
-  context = await chromium.launchPersistentContext(env.CS_PROFILE, {
-    executablePath: env.CS_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    chromiumSandbox: false,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 960, height: 720 },
-    deviceScaleFactor: 1,
-    locale: 'en-US',
-    timeout: 30000,
-  });
+  const context = await launch();
   info('browser', context.browser() ? context.browser().version() : 'chromium');
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(10000);
@@ -551,15 +490,9 @@ async function main() {
       problems.push('console: ' + m.text());
     }
   });
-  const requests = [];
-  page.on('request', (r) => requests.push(r.url()));
-  watchNetwork(page);
+  watchPage(page, 'page1');
 
-  const resp = await page.goto(URL_, { waitUntil: 'load' });
-  is(resp && resp.status(), 200, 'the page loads through the front server');
-  // The first page of a fresh browser profile can be slow on a loaded machine
-  // (seen once in CI: no request at all for 10 s); later waits stay at 10 s.
-  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 30000 });
+  if (!(await openChatPage(page, URL_, 'the page loads through the front server'))) return;
   const models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
   ok([MODEL, SLOW, FAIL].every((m) => models.includes(m)), 'the model picker lists the server\'s models', JSON.stringify(models));
   const selected = await page.$eval('#model', (s) => s.value);
@@ -580,18 +513,9 @@ async function main() {
   await phone(page);
 
   const origin = new URL(URL_).origin;
-  const foreign = requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:'));
+  const foreign = net.map((x) => x.url).filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:'));
   ok(foreign.length === 0, 'the page loads nothing from elsewhere', ...foreign);
   ok(problems.length === 0, 'no script errors or CSP violations in the page', ...problems);
 }
 
-try {
-  await main();
-} catch (e) {
-  ok(false, 'browser script: ' + (e && e.message ? e.message.split('\n')[0] : String(e)),
-    String(e && e.stack), ...problems);
-} finally {
-  try { if (context) await context.close(); } catch (e) { /* already gone */ }
-  clearTimeout(watchdog);
-  emit({ t: 'end' });
-}
+await run(main, problems);

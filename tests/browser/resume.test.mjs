@@ -5,8 +5,7 @@
 // browser's own EventSource reconnects (Last-Event-ID) several times during
 // one answer.  This script sends one prompt and checks what the page and
 // the browser's EventSource saw; the Python side checks the proxy's and
-// chatstream's logs.  Output: one JSON object per line, as chat.test.mjs:
-//   {"t":"ok",...}  {"t":"info","key","value"}  {"t":"end"}
+// chatstream's logs.  Output: one JSON object per line (see lib.mjs).
 //
 // Environment (set by t_browser_resume.py):
 //   CS_URL, CS_PROMPT, CS_EXPECTED, CS_MODEL, CS_PROFILE, CS_ARTIFACTS,
@@ -14,52 +13,19 @@
 //   CS_QUIET_MS   how long to watch after done for a reconnect (default 3000)
 //   CS_REJECTS    how many reconnects the proxy answers 503 (default 0)
 
-import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const env = process.env;
-const { chromium } = createRequire(path.join(env.CS_DEPS || here, 'package.json'))('playwright-core');
+import { env, info, is, launch, ok, openChatPage, run, sleep, until, watchPage } from './lib.mjs';
 
 const URL_ = env.CS_URL;
 const PROMPT = env.CS_PROMPT;
 const EXPECTED = env.CS_EXPECTED;
 const MODEL = env.CS_MODEL || 'demo';
 const ARTIFACTS = env.CS_ARTIFACTS;
-const DEADLINE_MS = Number(env.CS_DEADLINE_MS || 60000);
 const QUIET_MS = Number(env.CS_QUIET_MS || 3000);
 const REJECTS = Number(env.CS_REJECTS || 0);
 
-const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
-function ok(cond, name, ...diag) {
-  emit({ t: 'ok', ok: !!cond, name, diag: cond ? [] : diag.map(String) });
-  return !!cond;
-}
-const is = (got, want, name) => ok(got === want, name, 'got:      ' + JSON.stringify(got),
-  'expected: ' + JSON.stringify(want));
-const info = (key, value) => emit({ t: 'info', key, value });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let context = null;
 const problems = [];
-const watchdog = setTimeout(async () => {
-  ok(false, `browser script finished within ${DEADLINE_MS} ms`);
-  try { if (context) await context.close(); } catch (e) { /* exiting anyway */ }
-  process.exit(2);
-}, DEADLINE_MS);
-
-async function until(fn, timeoutMs, stepMs = 25) {
-  const end = Date.now() + timeoutMs;
-  for (let i = 0; i < 100000; i++) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) return v;
-    await sleep(stepMs);
-  }
-  return null;
-}
 
 // Runs in the page before its scripts: every EventSource the page makes is
 // watched (its events, errors with readyState, and close()), without
@@ -93,17 +59,7 @@ async function main() {
     if (!v) throw new Error(k + ' is not set');
   }
   if (ARTIFACTS) fs.mkdirSync(ARTIFACTS, { recursive: true });
-  context = await chromium.launchPersistentContext(env.CS_PROFILE, {
-    executablePath: env.CS_CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    chromiumSandbox: false,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 960, height: 720 },
-    deviceScaleFactor: 1,
-    locale: 'en-US',
-    timeout: 30000,
-  });
+  const context = await launch();
   await context.addInitScript(watchEventSource);
   const page = context.pages()[0] || (await context.newPage());
   page.setDefaultTimeout(10000);
@@ -113,9 +69,9 @@ async function main() {
     if (m.type() === 'error' && !/net::ERR_|Failed to load resource/.test(m.text())) problems.push('console: ' + m.text());
   });
 
-  const resp = await page.goto(URL_, { waitUntil: 'load' });
-  is(resp && resp.status(), 200, 'the page loads through the cutting proxy');
-  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 30000 });  // a fresh profile's first page can be slow
+  watchPage(page, 'page1');
+
+  if (!(await openChatPage(page, URL_, 'the page loads through the cutting proxy'))) return;
   if (!(await page.$eval('#model', (s) => s.disabled))) await page.selectOption('#model', MODEL);
   await page.evaluate(() => {
     window.__samples = [];
@@ -212,12 +168,4 @@ async function main() {
   ok(problems.length === 0, 'no script errors in the page', ...problems);
 }
 
-try {
-  await main();
-} catch (e) {
-  ok(false, 'browser script: ' + (e && e.message ? e.message.split('\n')[0] : String(e)), String(e && e.stack), ...problems);
-} finally {
-  try { if (context) await context.close(); } catch (e) { /* already gone */ }
-  clearTimeout(watchdog);
-  emit({ t: 'end' });
-}
+await run(main, problems);

@@ -784,7 +784,12 @@ def fcgi_params(method, path, content_type=None, content_length=None, extra=(),
 class Lighttpd:
     """lighttpd -D -f generated.conf on 127.0.0.1:PORT, mounting chatstream
     at /chat/ through `include SRCDIR/conf/lighttpd-chatstream.conf`.
-    extra: more lines for the generated config (e.g. index-file.names)."""
+    extra: more lines for the generated config (e.g. index-file.names).
+    The document root is fx.path("www"); start() probes its /index.html, a
+    placeholder unless the test put its own there first.  Put the files
+    there before start(), never replace one afterwards: lighttpd's stat
+    cache keeps a file's old size for about a second, and serves that many
+    bytes of the new content."""
 
     def __init__(self, fx, chatstream_socket, extra=()):
         self.fx = fx
@@ -793,8 +798,10 @@ class Lighttpd:
         www = fx.path("www")
         os.makedirs(www, exist_ok=True)
         os.makedirs(fx.path("upload"), exist_ok=True)
-        with open(os.path.join(www, "index.html"), "w") as f:
-            f.write("ok\n")
+        index = os.path.join(www, "index.html")
+        if not os.path.exists(index):
+            with open(index, "w") as f:
+                f.write("ok\n")
         self.errorlog = fx.path("lighttpd-error.log")
         self.stderr = fx.path("lighttpd.stderr")
         self.snippet = os.path.join(SRCDIR, "conf", "lighttpd-chatstream.conf")
