@@ -4,7 +4,7 @@
 # from a reconnect to the first replayed event, journal bytes per token.  Prints
 # figures; not a test.  Exits 0 when it ran (whatever the figures; also when
 # Redis is not available: it says so and measures the rest), non-zero when it
-# could not run.  About 4 minutes.
+# could not run.  About 6 minutes.
 #
 #   bench/journal.sh                     everything (build, 5 rounds, reconnect)
 #   bench/journal.sh --rounds 3          fewer off/file rounds
