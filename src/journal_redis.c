@@ -39,17 +39,20 @@
  * There is no MAXLEN: trimming the head would drop the start of the answer
  * while keeping its end, the reverse of what a resuming reader needs.
  *
- * Each producer and each reader holds one connection (readers block in
- * XREAD on theirs); one-off commands (DELETE, a reader's goodbye) use a
- * small per-process pool.  A producer whose connection breaks goes on
- * serving its direct reader and reconnects at most once a second.
+ * Each producer and each reader holds one connection while it lives
+ * (readers block in XREAD on theirs), taken from and given back to a small
+ * per-process pool of idle ones, which also serves one-off commands
+ * (DELETE).  A producer whose connection breaks goes on serving its direct
+ * reader and reconnects at most once a second.
  */
 
 #define POLL_MS 250            /* the producer looks for a cancel this often */
 #define RECONNECT_MS 1000      /* a producer retries an unreachable Redis this often */
 #define BATCH_COMMANDS 64      /* appended events sent without waiting for a flush */
+#define BATCH_BYTES (32 * 1024) /* or this many bytes of them */
+#define WANT_MAX 256           /* replies a producer may owe (a power of two) */
 #define READ_COUNT 64          /* entries per XREAD */
-#define POOL_MAX 8             /* idle one-off connections kept per process */
+#define POOL_MAX 16            /* idle connections kept per process */
 
 struct keys {
 	char meta[160], events[168], lease[168], readers[168];
@@ -61,7 +64,11 @@ struct redis_journal {
 	redisContext *rc;          /* NULL while Redis is unreachable */
 	struct keys k;
 	char owner[256], model[128];
-	int pending;               /* commands sent whose replies are not read yet */
+	char xadd_head[224];       /* "XADD <events>" in RESP: the start of every append */
+	struct buf batch;          /* XADDs in RESP since the last flush */
+	int batched;               /* how many */
+	unsigned char want[WANT_MAX];      /* what each reply owed is for (enum want) */
+	unsigned want_head, want_tail;
 	int events_expire;         /* the events key exists and needs its expiry set */
 	size_t bytes;
 	int overflowed, cancel, readers;
@@ -81,6 +88,7 @@ struct redis_reader {
 	uint64_t seen;             /* XREAD goes on after this seq */
 	int started, inflight, finished, lost, interrupted;
 	int fresh;                 /* handing out a BLOCK's entries: block again at once */
+	int broken;                /* a command failed: the connection is not reused */
 	int64_t next_check;        /* renew the membership, look at the lease */
 };
 
@@ -274,6 +282,13 @@ redis_check(const struct conf *cf, struct cs_error *err)
 
 /* ---- the producer ---- */
 
+/*
+ * The producer never waits for Redis on an event: a flush writes the batch
+ * and goes on; replies are read as they arrive (at the next flush, or at a
+ * tick, which does wait).  `want` remembers what each awaited reply is for.
+ */
+enum want { W_IGNORE, W_CANCEL, W_READERS };
+
 static void
 producer_broken(struct redis_journal *j)
 {
@@ -281,11 +296,76 @@ producer_broken(struct redis_journal *j)
 	    j->cf->redis_address, j->rc->err ? j->rc->errstr : "connection lost");
 	redisFree(j->rc);
 	j->rc = NULL;
-	j->pending = 0;
+	j->want_head = j->want_tail = 0;
+	buf_reset(&j->batch);
+	j->batched = 0;
 	j->next_connect = clock_ms() + RECONNECT_MS;
 }
 
-/* Writes the stream's hash and lease. The connection's replies: 3 more pending. */
+/* Notes that the command just appended has a reply to read, and what it means. */
+static void
+await(struct redis_journal *j, enum want w)
+{
+	j->want[j->want_tail++ % WANT_MAX] = (unsigned char)w;
+}
+
+static void
+take_reply(struct redis_journal *j, redisReply *r)
+{
+	switch (j->want[j->want_head++ % WANT_MAX]) {
+	case W_CANCEL:
+		if (r->type == REDIS_REPLY_STRING) {
+			j->cancel = 1;
+			j->next_tick = clock_ms();
+		}
+		break;
+	case W_READERS:
+		if (r->type == REDIS_REPLY_INTEGER)
+			j->readers = (int)r->integer;
+		break;
+	default:
+		if (r->type == REDIS_REPLY_ERROR)
+			log_warnx("journal: redis: %s", r->str);
+		break;
+	}
+	freeReplyObject(r);
+}
+
+/*
+ * Writes what is appended, then reads the replies that have come (all of
+ * them when `wait`).  0, or -1 when the connection broke (then closed).
+ */
+static int
+producer_sync(struct redis_journal *j, int wait)
+{
+	int done = 0;
+	void *r;
+
+	while (!done)
+		if (redisBufferWrite(j->rc, &done) != REDIS_OK)
+			goto broken;
+	while (j->want_head != j->want_tail) {
+		r = NULL;
+		if (redisGetReplyFromReader(j->rc, &r) != REDIS_OK)
+			goto broken;
+		if (r == NULL) {
+			struct pollfd p = { .fd = j->rc->fd, .events = POLLIN };
+
+			if (!wait && poll(&p, 1, 0) <= 0)
+				return 0;       /* the rest later */
+			if (redisBufferRead(j->rc) != REDIS_OK)
+				goto broken;
+			continue;
+		}
+		take_reply(j, r);
+	}
+	return 0;
+broken:
+	producer_broken(j);
+	return -1;
+}
+
+/* Queues the stream's hash and lease. */
 static void
 send_meta(struct redis_journal *j)
 {
@@ -293,10 +373,12 @@ send_meta(struct redis_journal *j)
 
 	redisAppendCommand(j->rc, "HSET %s owner %s model %s created %lld", j->k.meta,
 	    j->owner, j->model, (long long)time(NULL));
+	await(j, W_IGNORE);
 	redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
 	    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
+	await(j, W_IGNORE);
 	redisAppendCommand(j->rc, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
-	j->pending += 3;
+	await(j, W_IGNORE);
 }
 
 /* Connects (again) when the time has come. 0 when connected. */
@@ -322,34 +404,35 @@ static int
 redis_flush(struct journal *base)
 {
 	struct redis_journal *j = (struct redis_journal *)base;
-	redisReply *r;
-	int n;
 
-	if (j->rc == NULL || j->pending == 0)
+	if (j->rc == NULL || j->batched == 0)
 		return 0;
+	/* The batch is RESP already: one append, no formatting per event. */
+	if (redisAppendFormattedCommand(j->rc, j->batch.data, j->batch.len) != REDIS_OK)
+		return -1;
+	for (; j->batched > 0; j->batched--)
+		await(j, W_IGNORE);
+	buf_reset(&j->batch);
 	if (j->events_expire) {
 		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
 		    (long long)(j->cf->journal_ttl * 1000LL + journal_lease_ms(j->cf)));
-		j->pending++;
+		await(j, W_IGNORE);
 		j->events_expire = 0;
 	}
 	/* The cancel flag rides along: a DELETE is seen at the next event. */
 	redisAppendCommand(j->rc, "HGET %s cancel", j->k.meta);
-	for (n = j->pending, j->pending = 0; n > 0; n--)
-		if (skip_replies(j->rc, 1) == -1) {
-			producer_broken(j);
-			return -1;
-		}
-	if (get_reply(j->rc, &r) == -1) {
-		producer_broken(j);
-		return -1;
-	}
-	if (r->type == REDIS_REPLY_STRING) {
-		j->cancel = 1;
-		j->next_tick = clock_ms();
-	}
-	freeReplyObject(r);
-	return 0;
+	await(j, W_CANCEL);
+	/* Never more replies owed than `want` can remember. */
+	return producer_sync(j, (j->want_tail - j->want_head) > WANT_MAX / 2);
+}
+
+/* Adds `$<len>\r\n<s>\r\n`, a RESP bulk string. */
+static int
+bulk(struct buf *b, const char *s, size_t len)
+{
+	return buf_addc(b, '$') == -1 || buf_add_u64(b, len) == -1 ||
+	    buf_add(b, "\r\n", 2) == -1 || buf_add(b, s, len) == -1 ||
+	    buf_add(b, "\r\n", 2) == -1 ? -1 : 0;
 }
 
 static int
@@ -358,6 +441,8 @@ redis_append(struct journal *base, uint64_t seq, const char *name, const char *f
 {
 	struct redis_journal *j = (struct redis_journal *)base;
 	int terminal = journal_terminal(name);
+	char idtext[32];
+	struct buf id = { idtext, 0, sizeof(idtext), sizeof(idtext) };
 
 	j->last_seq = seq;
 	/* Past the cap only the end is kept; readers see the gap as history_lost. */
@@ -367,13 +452,23 @@ redis_append(struct journal *base, uint64_t seq, const char *name, const char *f
 	}
 	if (producer_connect(j) == -1)
 		return -1;              /* lost: readers will find the gap */
-	if (redisAppendCommand(j->rc, "XADD %s %" PRIu64 "-0 n %s f %b", j->k.events, seq, name,
-	    frame, len) != REDIS_OK)
+	if (j->batch.len > 0 && j->batch.len + len > BATCH_BYTES && redis_flush(base) == -1)
 		return -1;
-	if (seq == 1 || j->bytes == 0)
+	/* XADD <events> <seq>-0 n <name> f <frame> */
+	if (buf_add_u64(&id, seq) == -1 || buf_add(&id, "-0", 2) == -1 ||
+	    buf_add(&j->batch, j->xadd_head, strlen(j->xadd_head)) == -1 ||
+	    bulk(&j->batch, id.data, id.len) == -1 ||
+	    buf_add(&j->batch, "$1\r\nn\r\n", 7) == -1 ||
+	    bulk(&j->batch, name, strlen(name)) == -1 ||
+	    buf_add(&j->batch, "$1\r\nf\r\n", 7) == -1 ||
+	    bulk(&j->batch, frame, len) == -1) {
+		log_warnx("journal: an event larger than max_event");
+		return -1;
+	}
+	if (j->bytes == 0)
 		j->events_expire = 1;
 	j->bytes += len;
-	return ++j->pending >= BATCH_COMMANDS ? redis_flush(base) : 0;
+	return ++j->batched >= BATCH_COMMANDS ? redis_flush(base) : 0;
 }
 
 static int
@@ -394,39 +489,26 @@ redis_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct redis_journal *j = (struct redis_journal *)base;
 	int64_t lease = journal_lease_ms(j->cf);
-	int renew = now >= j->next_lease;
-	redisReply *r;
 
 	j->next_tick = now + POLL_MS;
-	if (producer_connect(j) == 0 && redis_flush(base) == 0) {
+	if (producer_connect(j) == 0 && redis_flush(base) == 0 && j->rc != NULL) {
 		redisAppendCommand(j->rc, "HGET %s cancel", j->k.meta);
+		await(j, W_CANCEL);
 		redisAppendCommand(j->rc, "ZCOUNT %s %lld +inf", j->k.readers, (long long)wall_ms());
-		if (renew) {
+		await(j, W_READERS);
+		if (now >= j->next_lease) {
 			redisAppendCommand(j->rc, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
+			await(j, W_IGNORE);
 			redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
 			    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
+			await(j, W_IGNORE);
 			redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
 			    (long long)(j->cf->journal_ttl * 1000LL + lease));
+			await(j, W_IGNORE);
 			j->next_lease = now + lease / 3;
 		}
-		if (get_reply(j->rc, &r) == -1)
-			goto broken;
-		if (r->type == REDIS_REPLY_STRING)
-			j->cancel = 1;
-		freeReplyObject(r);
-		if (get_reply(j->rc, &r) == -1)
-			goto broken;
-		if (r->type == REDIS_REPLY_INTEGER)
-			j->readers = (int)r->integer;
-		freeReplyObject(r);
-		if (renew && skip_replies(j->rc, 3) == -1)
-			goto broken;
+		producer_sync(j, 1);
 	}
-	st->cancel = j->cancel;
-	st->readers = j->readers;
-	return;
-broken:
-	producer_broken(j);
 	st->cancel = j->cancel;
 	st->readers = j->readers;
 }
@@ -437,17 +519,22 @@ redis_close(struct journal *base)
 	struct redis_journal *j = (struct redis_journal *)base;
 
 	j->next_connect = 0;
-	if (producer_connect(j) == 0 && redis_flush(base) == 0) {
+	if (producer_connect(j) == 0 && redis_flush(base) == 0 && j->rc != NULL) {
 		redisAppendCommand(j->rc, "HSET %s ended 1 last %" PRIu64, j->k.meta, j->last_seq);
+		await(j, W_IGNORE);
 		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
 		    (long long)j->cf->journal_ttl * 1000);
+		await(j, W_IGNORE);
 		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
 		    10LL * j->cf->journal_ttl * 1000);
+		await(j, W_IGNORE);
 		redisAppendCommand(j->rc, "DEL %s", j->k.lease);
-		if (skip_replies(j->rc, 4) == -1)
+		await(j, W_IGNORE);
+		if (producer_sync(j, 1) == -1)
 			log_warnx("journal: redis: could not mark a stream ended");
 	}
-	redisFree(j->rc);
+	pool_put(j->rc, j->rc != NULL);
+	buf_free(&j->batch);
 	free(j);
 }
 
@@ -462,25 +549,31 @@ redis_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct redis_journal *j;
+	int attempt;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_redis_store;
 	j->cf = cf;
 	make_keys(&j->k, cf->redis_prefix, id);
+	snprintf(j->xadd_head, sizeof(j->xadd_head), "*7\r\n$4\r\nXADD\r\n$%zu\r\n%s\r\n",
+	    strlen(j->k.events), j->k.events);
 	copy_clean(j->owner, sizeof(j->owner), owner);
 	copy_clean(j->model, sizeof(j->model), model);
-	if ((j->rc = connect_redis(cf)) == NULL) {
+	buf_init(&j->batch, cf->max_event + BATCH_BYTES);
+	/* A pooled connection may be stale (Redis restarted): then one fresh try. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((j->rc = attempt == 0 ? pool_take(cf) : connect_redis(cf)) == NULL)
+			break;
+		send_meta(j);
+		if (producer_sync(j, 1) == 0)
+			break;
+	}
+	if (j->rc == NULL) {
+		buf_free(&j->batch);
 		free(j);
 		return unavailable(err);
 	}
-	send_meta(j);
-	if (skip_replies(j->rc, j->pending) == -1) {
-		redisFree(j->rc);
-		free(j);
-		return unavailable(err);
-	}
-	j->pending = 0;
 	j->next_tick = clock_ms() + POLL_MS;
 	j->next_lease = clock_ms() + journal_lease_ms(cf) / 3;
 	*out = &j->base;
@@ -631,10 +724,10 @@ reader_collect(struct redis_reader *r, redisReply **out)
 }
 
 static int
-redis_read(struct journal_reader *base, uint64_t after, struct buf *out,
+read_entries(struct redis_reader *r, uint64_t after, struct buf *out,
     struct journal_read *res)
 {
-	struct redis_reader *r = (struct redis_reader *)base;
+	size_t start = out->len;
 	redisReply *reply;
 	int rc;
 
@@ -689,6 +782,11 @@ redis_read(struct journal_reader *base, uint64_t after, struct buf *out,
 			return 0;
 		}
 		reader_drop_reply(r);
+		if (!r->inflight && !r->fresh && out->len > start) {
+			/* Replaying: let the caller send this batch before the next is read. */
+			res->more = 1;
+			return 0;
+		}
 		if (r->inflight) {
 			if ((rc = reader_collect(r, &reply)) == -1)
 				return -1;
@@ -716,6 +814,19 @@ redis_read(struct journal_reader *base, uint64_t after, struct buf *out,
 }
 
 static int
+redis_read(struct journal_reader *base, uint64_t after, struct buf *out,
+    struct journal_read *res)
+{
+	struct redis_reader *r = (struct redis_reader *)base;
+
+	if (read_entries(r, after, out, res) == -1) {
+		r->broken = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
 redis_reader_fd(struct journal_reader *base)
 {
 	return ((struct redis_reader *)base)->rc->fd;
@@ -725,22 +836,87 @@ static void
 redis_reader_close(struct journal_reader *base)
 {
 	struct redis_reader *r = (struct redis_reader *)base;
-	redisContext *rc;
+	redisContext *rc = r->rc;
 
 	reader_drop_reply(r);
-	/* The connection may be blocked in XREAD: say goodbye on another one. */
-	if ((rc = r->inflight ? pool_take(r->cf) : r->rc) != NULL) {
+	if (r->inflight || r->broken) {
+		/* Blocked in XREAD (or failed): this connection cannot be reused. */
+		redisFree(rc);
+		rc = pool_take(r->cf);
+	}
+	/* Leave the readers set now, not when the membership runs out. */
+	if (rc != NULL && r->started) {
 		redisAppendCommand(rc, "ZREM %s %s", r->k.readers, r->member);
-		if (skip_replies(rc, 1) == -1) {
-			if (rc != r->rc)
-				pool_put(rc, 0);
+		pool_put(rc, skip_replies(rc, 1) == 0);
+	} else
+		pool_put(rc, 1);
+	free(r);
+}
+
+/*
+ * Who made stream k (its hash's owner), on rc: 1 and *owner (allocated)
+ * when it exists, 0 when it does not, -1 when the connection failed.
+ */
+static int
+stream_owner(redisContext *rc, const struct keys *k, char **owner)
+{
+	redisReply *r;
+	int found;
+
+	*owner = NULL;
+	redisAppendCommand(rc, "HGET %s owner", k->meta);
+	if (get_reply(rc, &r) != 0) {
+		freeReplyObject(r);
+		return -1;
+	}
+	found = r->type == REDIS_REPLY_STRING;
+	if (found && (*owner = strdup(r->str)) == NULL)
+		found = -1;
+	freeReplyObject(r);
+	return found;
+}
+
+/* A stream made by an authenticated user is that user's alone. */
+static int
+may_see(const char *owner, const char *user)
+{
+	return owner[0] == '\0' || (user != NULL && strcmp(owner, user) == 0);
+}
+
+/*
+ * A connection from the pool on which stream k's owner was read: a pooled
+ * connection may be stale (Redis restarted), so a failure gets one fresh
+ * try.  NULL with err filled: 503 when unreachable, 404 when the stream is
+ * unknown, expired or not user's.
+ */
+static redisContext *
+open_stream(const struct conf *cf, const struct keys *k, const char *user,
+    struct cs_error *err)
+{
+	redisContext *rc = NULL;
+	char *owner = NULL;
+	int attempt, found = -1;
+
+	for (attempt = 0; attempt < 2 && found == -1; attempt++) {
+		if ((rc = attempt == 0 ? pool_take(cf) : connect_redis(cf)) == NULL)
+			break;
+		if ((found = stream_owner(rc, k, &owner)) == -1) {
+			pool_put(rc, 0);
 			rc = NULL;
 		}
-		if (rc != NULL && rc != r->rc)
-			pool_put(rc, 1);
 	}
-	redisFree(r->rc);
-	free(r);
+	if (rc == NULL) {
+		unavailable(err);
+		return NULL;
+	}
+	if (found == 0 || !may_see(owner, user)) {
+		free(owner);
+		pool_put(rc, 1);
+		journal_not_found(err);
+		return NULL;
+	}
+	free(owner);
+	return rc;
 }
 
 static int
@@ -749,8 +925,6 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 {
 	static atomic_ulong counter;
 	struct redis_reader *r;
-	redisReply *meta = NULL;
-	const char *owner;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
@@ -759,25 +933,10 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 	make_keys(&r->k, cf->redis_prefix, id);
 	snprintf(r->member, sizeof(r->member), "%ld.%lu.%lld", (long)getpid(),
 	    (unsigned long)++counter, (long long)clock_ms());
-	if ((r->rc = connect_redis(cf)) == NULL) {
+	if ((r->rc = open_stream(cf, &r->k, user, err)) == NULL) {
 		free(r);
-		return unavailable(err);
+		return -1;
 	}
-	redisAppendCommand(r->rc, "HGET %s owner", r->k.meta);
-	if (get_reply(r->rc, &meta) == -1) {
-		redisFree(r->rc);
-		free(r);
-		return unavailable(err);
-	}
-	owner = meta->type == REDIS_REPLY_STRING ? meta->str : NULL;
-	/* Unknown, expired, or made by another authenticated user: all look the same. */
-	if (owner == NULL || (owner[0] != '\0' && (user == NULL || strcmp(owner, user) != 0))) {
-		freeReplyObject(meta);
-		redisFree(r->rc);
-		free(r);
-		return journal_not_found(err);
-	}
-	freeReplyObject(meta);
 	*out = &r->base;
 	return 0;
 }
@@ -785,35 +944,20 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 static int
 redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
-	redisContext *rc = pool_take(cf);
-	redisReply *owner = NULL, *set = NULL;
+	redisContext *rc;
 	struct keys k;
 	int ok;
 
-	if (rc == NULL)
-		return unavailable(err);
 	make_keys(&k, cf->redis_prefix, id);
-	redisAppendCommand(rc, "HGET %s owner", k.meta);
-	if (get_reply(rc, &owner) == -1) {
-		pool_put(rc, 0);
-		return unavailable(err);
-	}
-	ok = owner->type == REDIS_REPLY_STRING && (owner->str[0] == '\0' ||
-	    (user != NULL && strcmp(owner->str, user) == 0));
-	freeReplyObject(owner);
-	if (!ok) {
-		pool_put(rc, 1);
-		return journal_not_found(err);
-	}
-	/* HSET only if the hash is still there: never resurrect an expired stream. */
+	if ((rc = open_stream(cf, &k, user, err)) == NULL)
+		return -1;
+	/* Should the hash expire in between, the flag must not live on alone. */
 	redisAppendCommand(rc, "HSETNX %s cancel 1", k.meta);
-	if (get_reply(rc, &set) == -1) {
-		pool_put(rc, 0);
-		return unavailable(err);
-	}
-	freeReplyObject(set);
-	pool_put(rc, 1);
-	return 0;
+	redisAppendCommand(rc, "PEXPIRE %s %lld", k.meta, 10LL * cf->journal_ttl * 1000 +
+	    journal_lease_ms(cf));
+	ok = skip_replies(rc, 2) == 0;
+	pool_put(rc, ok);
+	return ok ? 0 : unavailable(err);
 }
 
 const struct journal_store journal_redis_store = {
