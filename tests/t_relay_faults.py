@@ -20,8 +20,9 @@ test double, loopback only):
   - HTTPS with a self-signed certificate: refused by default; ca_file;
     tls_verify = false;
   - the request sent upstream (URL, headers, key, body mapping), connection
-    reuse, 4 concurrent streams, and the API key, even when the upstream
-    echoes it back, reaches no client, log or file.
+    reuse (also when the response's end comes a moment after data: [DONE]),
+    4 concurrent streams, and the API key, even when the upstream echoes it
+    back, reaches no client, log or file.
 
 
 Processes: chatstream A (heartbeat 15) behind lighttpd; chatstream A2
@@ -185,6 +186,17 @@ def main():
     conns = [q.conn for q in up.requests[n0:]]
     ok(len(conns) == 3 and len(set(conns)) == 1,
        "three sequential streams reuse one upstream connection (connections %s)" % conns)
+
+    # the same when the response's last chunk comes a moment after data: [DONE]
+    # (done waits for it, briefly, so that the connection goes back to the cache)
+    n0 = len(up.requests)
+    res = [chat(fx, {"model": "done_late_end", "prompt": "late %d" % i}) for i in range(3)]
+    conns = [q.conn for q in up.requests[n0:]]
+    ok(all(x.stream().text == FAKE_TEXT and x.stream().types[-1:] == ["done"] for x in res),
+       "[DONE] a moment before the response's end: the whole text, then done")
+    ok(len(conns) == 3 and len(set(conns)) == 1,
+       "[DONE] a moment before the response's end: three streams reuse one upstream "
+       "connection (connections %s)" % conns)
 
     # /v1 stream and non-stream with the upstream's usage
     r = chat(fx, {"model": "ok", "messages": msgs, "stream": True,
