@@ -600,6 +600,19 @@ class FakeUpstream:
             time.sleep(0.005)
         return None
 
+    def wait_tls_failure(self, timeout):
+        """True once a failed handshake is recorded, waiting (bounded) for one:
+        the connection's thread records it after the client already gave up."""
+        end = time.monotonic() + timeout
+        for _ in range(int(timeout * 200) + 2):
+            with self._lock:
+                if self.tls_failures:
+                    return True
+            if time.monotonic() > end:
+                break
+            time.sleep(0.005)
+        return False
+
     def close(self):
         if self._srv is None:
             return
