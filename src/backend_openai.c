@@ -20,6 +20,13 @@
 
 #define MAX_SOCKS 4
 #define ERRBODY_MAX (64 * 1024)
+/*
+ * After data: [DONE], how long curl may go on reading the end of the
+ * response (the last chunk) before done goes out anyway.  A transfer removed
+ * unfinished closes its connection; a finished one is back in the shared
+ * cache for the next stream.  The end is normally already on its way.
+ */
+#define DONE_DRAIN_MS 250
 
 struct openai_conf {
 	char *url;                /* base_url + "/chat/completions" */
@@ -55,6 +62,7 @@ struct openai_run {
 	struct buf errbody;                /* the body of a non-2xx answer */
 	char retry_after[16];
 	int saw_done;
+	int64_t drain_until_ms;            /* after [DONE]: done is due then at the latest; -1 */
 	char finish[32];
 	long prompt_tokens, completion_tokens;
 	int failed;                        /* err holds why; the transfer is aborted */
@@ -298,6 +306,8 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 	char msg[300];
 
 	(void)type;
+	if (r->saw_done)
+		return 0;
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
 		r->saw_done = 1;
 		return 0;
@@ -378,6 +388,9 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 			    n : ERRBODY_MAX - r->errbody.len);
 		return n;
 	}
+	/* Nothing after [DONE] is part of the answer: curl reads on only to end the response. */
+	if (r->saw_done)
+		return n;
 	rc = sse_parse_feed(&r->parser, ptr, n);
 	if (rc == SSE_PARSE_TOO_BIG)
 		fail(r, 502, "upstream_protocol_error", "an upstream event exceeded max_line");
@@ -504,6 +517,7 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	r->cf = cf;
 	r->timer_ms = -1;
+	r->drain_until_ms = -1;
 	r->started_ms = r->last_data_ms = clock_ms();
 	/* An event's data may be a whole max_line, plus the LF each data line adds. */
 	sse_parse_init(&r->parser, (size_t)cf->max_line, (size_t)cf->max_line + 1, on_event, r);
@@ -575,6 +589,8 @@ openai_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
 	*wake = idle < total ? idle : total;
 	if (r->timer_ms >= 0 && r->timer_ms < *wake)
 		*wake = r->timer_ms;
+	if (r->drain_until_ms >= 0 && r->drain_until_ms < *wake)
+		*wake = r->drain_until_ms;
 	return n;
 }
 
@@ -618,7 +634,8 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 			    r->http_status, msg);
 		return BACKEND_FAILED;
 	}
-	if (r->result != CURLE_OK || (!r->saw_done && r->finish[0] == '\0')) {
+	/* After [DONE] the answer is whole, however the response itself ended. */
+	if (!r->saw_done && (r->result != CURLE_OK || r->finish[0] == '\0')) {
 		cs_fail(err, 502, "upstream_truncated", "the upstream's answer ended early%s%s",
 		    r->result != CURLE_OK ? ": " : "",
 		    r->result != CURLE_OK ? curl_easy_strerror(r->result) : "");
@@ -664,12 +681,21 @@ openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 			r->finished = 1;
 			r->result = msg->data.result;
 		}
-	/* [DONE] is the end, whether or not the upstream closes the response. */
-	if (r->saw_done)
+	now = clock_ms();
+	/*
+	 * [DONE] is the end, whether or not the upstream ends the response; curl
+	 * gets DONE_DRAIN_MS to read that end, so that the connection is back in
+	 * the cache before the client sees done and sends its next request.
+	 */
+	if (r->saw_done && !r->finished && !r->failed) {
+		if (r->drain_until_ms < 0)
+			r->drain_until_ms = now + DONE_DRAIN_MS;
+		if (now < r->drain_until_ms)
+			return BACKEND_MORE;
 		r->finished = 1;
+	}
 	if (r->failed || r->finished)
 		return finish(r, res, err);
-	now = clock_ms();
 	if (now >= r->started_ms + r->cf->max_duration * 1000) {
 		cs_fail(err, 504, "timeout", "the upstream's answer took longer than %lds",
 		    r->cf->max_duration);

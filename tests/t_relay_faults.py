@@ -20,8 +20,9 @@ test double, loopback only):
   - HTTPS with a self-signed certificate: refused by default; ca_file;
     tls_verify = false;
   - the request sent upstream (URL, headers, key, body mapping), connection
-    reuse, 4 concurrent streams, and the API key, even when the upstream
-    echoes it back, reaches no client, log or file.
+    reuse (also when the response's end comes a moment after data: [DONE]),
+    4 concurrent streams, and the API key, even when the upstream echoes it
+    back, reaches no client, log or file.
 
 
 Processes: chatstream A (heartbeat 15) behind lighttpd; chatstream A2
@@ -186,6 +187,17 @@ def main():
     ok(len(conns) == 3 and len(set(conns)) == 1,
        "three sequential streams reuse one upstream connection (connections %s)" % conns)
 
+    # the same when the response's last chunk comes a moment after data: [DONE]
+    # (done waits for it, briefly, so that the connection goes back to the cache)
+    n0 = len(up.requests)
+    res = [chat(fx, {"model": "done_late_end", "prompt": "late %d" % i}) for i in range(3)]
+    conns = [q.conn for q in up.requests[n0:]]
+    ok(all(x.stream().text == FAKE_TEXT and x.stream().types[-1:] == ["done"] for x in res),
+       "[DONE] a moment before the response's end: the whole text, then done")
+    ok(len(conns) == 3 and len(set(conns)) == 1,
+       "[DONE] a moment before the response's end: three streams reuse one upstream "
+       "connection (connections %s)" % conns)
+
     # /v1 stream and non-stream with the upstream's usage
     r = chat(fx, {"model": "ok", "messages": msgs, "stream": True,
                   "stream_options": {"include_usage": True}}, "v1/chat/completions")
@@ -255,10 +267,11 @@ def main():
     else:
         r = chat(fx, {"model": "tls_default", "prompt": "hi"})
         st, t, m = err_of(r)
-        ok(st == 502 and t == "upstream_unreachable" and tls_up.tls_failures and
+        ok(st == 502 and t == "upstream_unreachable" and tls_up.wait_tls_failure(5) and
            not tls_up.requests,
            "TLS, self-signed certificate, verify on (default): 502 upstream_unreachable, "
-           "no request sent (%s %s: %s)" % (st, t, m))
+           "no request sent (%s %s: %s; %d failed handshakes, %d requests)"
+           % (st, t, m, len(tls_up.tls_failures), len(tls_up.requests)))
         r = chat(fx, {"model": "tls_ca", "prompt": "hi"})
         q = tls_up.last("ok")
         ok(r.status == 200 and r.stream().text == FAKE_TEXT and q is not None

@@ -13,9 +13,9 @@ one chatstream config maps each [model NAME] to one scenario with
 
   ok, ok_close, ok_length, ok_filter, ascii_escapes, crlf_bom, pings, trickle,
   halflines, malformed, not_object, truncated, truncated_chunked, empty_200,
-  done_then_hang, midstream_error, midstream_echo, status500, status401,
-  status429, status404_html, big_event, big_multiline, stall_headers, slow500,
-  endless
+  done_late_end, done_then_hang, midstream_error, midstream_echo, status500,
+  status401, status429, status404_html, big_event, big_multiline,
+  stall_headers, slow500, endless
 
 Every request is recorded (method, path, headers, body, connection number,
 arrival time), and so is the time each connection was closed by the client.
@@ -44,6 +44,7 @@ MAX_CONNS = 32
 MAX_BODY = 1 << 20
 IDLE = 10.0
 LONGEST = 30.0
+LATE_END = 0.05
 
 # The answer of the streaming scenarios: multi-byte characters in several
 # tokens (2-, 3- and 4-byte UTF-8), a JSON-escaped quote and backslash, a
@@ -415,6 +416,16 @@ class _Handler(socketserver.BaseRequestHandler):
         self._end()
         return True
 
+    def s_done_late_end(self, req):
+        """A complete answer whose last chunk (the end of the response) comes
+        LATE_END seconds after data: [DONE]; the connection stays usable."""
+        self._stream_head()
+        for ev in normal_body():
+            self._body(ev)
+        self._sleep(LATE_END)
+        self._end()
+        return True
+
     def s_done_then_hang(self, req):
         """A complete answer up to data: [DONE], then the response is never
         ended (no last chunk) until the client leaves (bounded by LONGEST)."""
@@ -588,6 +599,19 @@ class FakeUpstream:
                 break
             time.sleep(0.005)
         return None
+
+    def wait_tls_failure(self, timeout):
+        """True once a failed handshake is recorded, waiting (bounded) for one:
+        the connection's thread records it after the client already gave up."""
+        end = time.monotonic() + timeout
+        for _ in range(int(timeout * 200) + 2):
+            with self._lock:
+                if self.tls_failures:
+                    return True
+            if time.monotonic() > end:
+                break
+            time.sleep(0.005)
+        return False
 
     def close(self):
         if self._srv is None:
