@@ -24,8 +24,8 @@
  *   meta     owner, model and creation time, one per line
  *   events   records "<seq> <name> <len>\n" + the event's SSE frame
  *   ended    created when the producer is done
- *   cancel   created by a DELETE; the producer watches for it (inotify, or
- *            every POLL_MS when the user's inotify instances are used up)
+ *   cancel   created by a DELETE; the producer looks for it at every tick
+ *            (every POLL_MS)
  * The directory's own mtime is the producer's lease: it renews it while it
  * lives.  Every reader holds a shared flock on events, so the producer
  * counts readers by trying an exclusive one.
@@ -35,13 +35,18 @@
  */
 
 #define RECORD_HEAD_MAX 64
-/* Without inotify (fs.inotify.max_user_instances reached), look this often. */
+/*
+ * The producer looks for a cancel request this often; a reader without
+ * inotify (fs.inotify.max_user_instances reached) looks for new events this
+ * often.  The producer has no inotify instance: creating and closing one
+ * cost more than all of a short stream's appends.
+ */
 #define POLL_MS 250
 
 struct file_journal {
 	struct journal base;
 	const struct conf *cf;
-	int dirfd, events_fd, inotify_fd;
+	int dirfd, events_fd;
 	int64_t next_tick, next_lease;
 	size_t bytes;
 	int overflowed;
@@ -111,6 +116,15 @@ watch(const char *path, uint32_t mask)
 	return -1;
 }
 
+/* How often the producer renews its lease: three times per lease period. */
+static int64_t
+lease_every(const struct conf *cf)
+{
+	int64_t every = journal_lease_ms(cf) / 3;
+
+	return every > 0 ? every : 1000;
+}
+
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
@@ -126,7 +140,7 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
-	j->events_fd = j->inotify_fd = -1;
+	j->events_fd = -1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
 	j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
@@ -141,8 +155,9 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 		file_close(&j->base);
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	}
-	j->inotify_fd = watch(path, IN_CREATE);
-	j->next_tick = j->next_lease = clock_ms();
+	/* mkdir(2) just set the lease (the directory's mtime). */
+	j->next_lease = clock_ms() + lease_every(cf);
+	j->next_tick = clock_ms() + POLL_MS;
 	*out = &j->base;
 	return 0;
 }
@@ -214,9 +229,8 @@ file_flush(struct journal *base)
 static int
 file_fd(struct journal *base)
 {
-	struct file_journal *j = (struct file_journal *)base;
-
-	return j->inotify_fd;
+	(void)base;
+	return -1;                    /* tick looks for cancel every POLL_MS */
 }
 
 static int64_t
@@ -240,9 +254,7 @@ static void
 file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
-	int64_t every = journal_lease_ms(j->cf) / 3;
 
-	drain(j->inotify_fd);
 	st->cancel = faccessat(j->dirfd, "cancel", F_OK, 0) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
 	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
@@ -252,10 +264,9 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 		st->readers = 1;
 	if (now >= j->next_lease) {
 		futimens(j->dirfd, NULL);
-		j->next_lease = now + (every > 0 ? every : 1000);
+		j->next_lease = now + lease_every(j->cf);
 	}
-	j->next_tick = j->inotify_fd != -1 || j->next_lease < now + POLL_MS ?
-	    j->next_lease : now + POLL_MS;
+	j->next_tick = j->next_lease < now + POLL_MS ? j->next_lease : now + POLL_MS;
 }
 
 static void
@@ -272,8 +283,6 @@ file_close(struct journal *base)
 		close(fd);
 	if (j->events_fd != -1)
 		close(j->events_fd);
-	if (j->inotify_fd != -1)
-		close(j->inotify_fd);
 	if (j->dirfd != -1)
 		close(j->dirfd);
 	free(j);
