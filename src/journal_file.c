@@ -21,20 +21,29 @@
 
 /*
  * <spool>/<id>/ holds:
- *   meta     owner, model and creation time, one per line
- *   events   records "<seq> <name> <len>\n" + the event's SSE frame
- *   ended    created when the producer is done
+ *   events   records "<seq> <name> <len>\n" + <len> bytes.  The first,
+ *            "0 stream <len>\n", holds the owner, the model and the creation
+ *            time, one per line, and is on disk before the id is given out;
+ *            each later one is an event and its exact SSE frame.  Mode 0600
+ *            while the producer writes it; the producer makes it 0400 when
+ *            it is done, and that chmod's ctime is when the stream ended.
  *   cancel   created by a DELETE; the producer looks for it at every tick
  *            (every POLL_MS)
+ *   expired  written by the sweeper when it drops events: the last seq, then
+ *            the three lines of the stream record (so the owner stays known)
  * The directory's own mtime is the producer's lease: it renews it while it
  * lives.  Every reader holds a shared flock on events, so the producer
  * counts readers by trying an exclusive one.
- *   expired  written by the sweeper when the events are dropped: the last seq
- * Appends are single writev(2) calls on an O_APPEND fd; readers parse only
- * complete records, so a half-written tail is simply read later.
+ * Records are appended in batches, one write(2) each, on an O_APPEND fd;
+ * readers parse only complete records, so a half-written tail is simply read
+ * later.  (Before, meta and an empty `ended` file were files of their own:
+ * the sweeper removes them from directories left by an older version.)
  */
 
 #define RECORD_HEAD_MAX 64
+/* The stream record: owner, model and creation time. */
+#define STREAM_RECORD_MAX 1024
+#define ENDED_MODE 0400
 /*
  * The producer looks for a cancel request this often; a reader without
  * inotify (fs.inotify.max_user_instances reached) looks for new events this
@@ -46,15 +55,16 @@
 struct file_journal {
 	struct journal base;
 	const struct conf *cf;
-	int dirfd, events_fd;
+	int events_fd;
 	int64_t next_tick, next_lease;
 	size_t bytes;
 	int overflowed;
 	struct buf batch;             /* records appended since the last flush */
+	char *cancel_path;            /* <dir>/cancel, in the same allocation */
+	char dir[];                   /* <spool>/<id> */
 };
 
 static int  file_flush(struct journal *);
-static void file_close(struct journal *);
 static void file_reader_close(struct journal_reader *);
 
 /* Past this, a batch is written at once instead of at the next flush. */
@@ -125,36 +135,57 @@ lease_every(const struct conf *cf)
 	return every > 0 ? every : 1000;
 }
 
+/*
+ * Per stream: mkdir, create events, one write of the stream record; the
+ * producer holds no directory fd (its ticks use paths, every POLL_MS).
+ */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct file_journal *j;
-	char path[4096], meta[1024];
-	size_t i;
+	char meta[STREAM_RECORD_MAX], path[4096];
+	size_t i, dl = strlen(cf->spool_dir) + 1 + strlen(id);
+	int ml;
+	ssize_t n;
 
-	if (snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
-	    mkdir(path, 0700) == -1)
+	if (dl + sizeof("/events") > sizeof(path))
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	if ((j = calloc(1, sizeof(*j) + 2 * (dl + sizeof("/cancel")))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
-	j->events_fd = -1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
-	j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
+	snprintf(j->dir, dl + 1, "%s/%s", cf->spool_dir, id);
+	j->cancel_path = j->dir + dl + sizeof("/cancel");
+	snprintf(j->cancel_path, dl + sizeof("/cancel"), "%s/%s/cancel", cf->spool_dir, id);
+	snprintf(path, sizeof(path), "%s/events", j->dir);
+	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL));
-	for (i = 0; meta[i] != '\0'; i++)
+	if (ml >= (int)sizeof(meta))
+		ml = (int)sizeof(meta) - 1;
+	for (i = 0; i < (size_t)ml; i++)
 		if (meta[i] == '\r')
 			meta[i] = ' ';
-	if (j->dirfd == -1 || write_file(j->dirfd, "meta", meta) == -1 ||
-	    (j->events_fd = openat(j->dirfd, "events", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1) {
-		log_warn("journal %s", path);
-		file_close(&j->base);
+	if (mkdir(j->dir, 0700) == -1) {
+		free(j);
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	}
+	/* The stream record goes out at once: readers check the owner in it. */
+	if ((j->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600)) == -1 || buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
+	    (n = write(j->events_fd, j->batch.data, j->batch.len)) != (ssize_t)j->batch.len) {
+		log_warn("journal %s", path);
+		if (j->events_fd != -1) {
+			close(j->events_fd);
+			unlink(path);
+		}
+		rmdir(j->dir);
+		buf_free(&j->batch);
+		free(j);
+		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
+	}
+	buf_reset(&j->batch);
 	/* mkdir(2) just set the lease (the directory's mtime). */
 	j->next_lease = clock_ms() + lease_every(cf);
 	j->next_tick = clock_ms() + POLL_MS;
@@ -255,7 +286,7 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
 
-	st->cancel = faccessat(j->dirfd, "cancel", F_OK, 0) == 0;
+	st->cancel = access(j->cancel_path, F_OK) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
 	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
 		flock(j->events_fd, LOCK_UN);
@@ -263,7 +294,7 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 	} else
 		st->readers = 1;
 	if (now >= j->next_lease) {
-		futimens(j->dirfd, NULL);
+		utimensat(AT_FDCWD, j->dir, NULL, 0);
 		j->next_lease = now + lease_every(j->cf);
 	}
 	j->next_tick = j->next_lease < now + POLL_MS ? j->next_lease : now + POLL_MS;
@@ -273,50 +304,79 @@ static void
 file_close(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
-	int fd;
 
-	if (j->events_fd != -1)
-		file_flush(&j->base);
+	file_flush(&j->base);
 	buf_free(&j->batch);
-	if (j->dirfd != -1 && (fd = openat(j->dirfd, "ended", O_WRONLY | O_CREAT | O_CLOEXEC,
-	    0600)) != -1)
-		close(fd);
-	if (j->events_fd != -1)
-		close(j->events_fd);
-	if (j->dirfd != -1)
-		close(j->dirfd);
+	fchmod(j->events_fd, ENDED_MODE);     /* ended (see the top of this file) */
+	close(j->events_fd);
 	free(j);
 }
 
-/* Opens stream id's directory if user may see it. Returns the dirfd or -1. */
-static int
-open_stream_dir(const struct conf *cf, const char *id, const char *user)
+/*
+ * Reads the stream record at the start of an events file into text (size
+ * bytes, NUL-terminated).  Returns its content (owner, model, creation time,
+ * one per line) and sets *end to the offset of the first event; NULL when
+ * there is no complete stream record (being created, or an older version's).
+ */
+static char *
+stream_record(int fd, char *text, size_t size, off_t *end)
 {
-	char path[4096], meta[1024], *nl;
-	int dirfd, fd;
+	ssize_t n = pread(fd, text, size - 1, 0);
+	uint64_t seq;
+	size_t len;
+	char name[16];
+	int hl = 0;
+
+	if (n <= 0)
+		return NULL;
+	text[n] = '\0';
+	if (sscanf(text, "%" SCNu64 " %15s %zu%n", &seq, name, &len, &hl) != 3 || seq != 0 ||
+	    strcmp(name, "stream") != 0 || text[hl] != '\n' || (size_t)hl + 1 + len > (size_t)n)
+		return NULL;
+	text[hl + 1 + len] = '\0';
+	*end = (off_t)(hl + 1 + len);
+	return text + hl + 1;
+}
+
+/*
+ * Opens stream id if user may see it: *dirfd, and *events (-1 when the
+ * sweeper dropped the events; `expired` then names the owner) with *start
+ * the offset of its first event.  Returns 0, or -1: no such stream for user.
+ */
+static int
+open_stream(const struct conf *cf, const char *id, const char *user, int *dirfd,
+    int *events, off_t *start)
+{
+	char path[4096], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl;
+	int fd;
 	ssize_t n;
 
+	*events = -1;
 	if (!journal_valid_id(id) ||
 	    snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
-	    (dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	    (*dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	if ((fd = openat(dirfd, "meta", O_RDONLY | O_CLOEXEC)) == -1 ||
-	    (n = read(fd, meta, sizeof(meta) - 1)) <= 0) {
-		if (fd != -1)
-			close(fd);
-		close(dirfd);
-		return -1;
+	if ((*events = openat(*dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1)
+		owner = stream_record(*events, text, sizeof(text), start);
+	else if (errno == ENOENT && (fd = openat(*dirfd, "expired", O_RDONLY | O_CLOEXEC)) != -1) {
+		/* "<last seq>\n" + the stream record's lines. */
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		text[n > 0 ? n : 0] = '\0';
+		if ((nl = strchr(text, '\n')) != NULL && strchr(nl + 1, '\n') != NULL)
+			owner = nl + 1;
 	}
-	close(fd);
-	meta[n] = '\0';
-	if ((nl = strchr(meta, '\n')) != NULL)
+	if (owner != NULL && (nl = strchr(owner, '\n')) != NULL)
 		*nl = '\0';
 	/* A stream made by an authenticated user is that user's alone. */
-	if (meta[0] != '\0' && (user == NULL || strcmp(meta, user) != 0)) {
-		close(dirfd);
+	if (owner == NULL || nl == NULL ||
+	    (owner[0] != '\0' && (user == NULL || strcmp(owner, user) != 0))) {
+		if (*events != -1)
+			close(*events);
+		close(*dirfd);
 		return -1;
 	}
-	return dirfd;
+	return 0;
 }
 
 static int
@@ -325,29 +385,29 @@ file_open(const struct conf *cf, const char *id, const char *user,
 {
 	struct file_reader *r;
 	char path[4096];
-	int dirfd;
+	int dirfd, events;
+	off_t start = 0;
 
-	if ((dirfd = open_stream_dir(cf, id, user)) == -1)
+	if (open_stream(cf, id, user, &dirfd, &events, &start) == -1)
 		return journal_not_found(err);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		if (events != -1)
+			close(events);
 		close(dirfd);
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	}
 	r->base.store = &journal_file_store;
 	r->cf = cf;
 	r->dirfd = dirfd;
-	r->events_fd = r->inotify_fd = -1;
+	r->events_fd = events;
+	r->offset = start;
+	r->inotify_fd = -1;
 	buf_init(&r->pending, cf->max_event + RECORD_HEAD_MAX + 1024);
+	if (events != -1)
+		flock(events, LOCK_SH);           /* counts this reader (see journal_tick) */
+	else
+		r->lost = 1;                      /* expired */
 	snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id);
-	if ((r->events_fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1)
-		flock(r->events_fd, LOCK_SH);     /* counts this reader (see journal_tick) */
-	if (r->events_fd == -1 && errno == ENOENT &&
-	    faccessat(dirfd, "expired", F_OK, 0) == 0)
-		r->lost = 1;
-	else if (r->events_fd == -1) {
-		file_reader_close(&r->base);
-		return journal_not_found(err);
-	}
 	r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE |
 	    IN_DELETE_SELF);
 	*out = &r->base;
@@ -488,10 +548,13 @@ file_reader_close(struct journal_reader *base)
 static int
 file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
-	int dirfd = open_stream_dir(cf, id, user), fd;
+	int dirfd, events, fd;
+	off_t start;
 
-	if (dirfd == -1)
+	if (open_stream(cf, id, user, &dirfd, &events, &start) == -1)
 		return journal_not_found(err);
+	if (events != -1)
+		close(events);
 	fd = openat(dirfd, "cancel", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	close(dirfd);
 	if (fd == -1)
@@ -532,34 +595,45 @@ last_seq_of(int fd)
 	return last;
 }
 
-/* Drops a stream's events, keeping a note of its last seq so resumes learn of the loss. */
-static void
-expire(int dirfd)
-{
-	char text[32];
-	uint64_t last = 0;
-	int fd;
-
-	if ((fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1) {
-		last = last_seq_of(fd);
-		close(fd);
-	}
-	snprintf(text, sizeof(text), "%" PRIu64 "\n", last);
-	write_file(dirfd, "expired", text);
-	unlinkat(dirfd, "events", 0);
-}
-
 static void
 remove_stream(int spoolfd, const char *id, int dirfd)
 {
 	static const char *const files[] = {
-		"meta", "events", "ended", "cancel", "expired"
+		"events", "cancel", "expired", "expired.tmp",
+		"meta", "ended"                 /* an older version's */
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		unlinkat(dirfd, files[i], 0);
 	unlinkat(spoolfd, id, AT_REMOVEDIR);
+}
+
+/*
+ * Drops a stream's events, keeping a note of its last seq and its owner so
+ * resumes learn of the loss.  A directory without a stream record (a failed
+ * creation, an older version's) goes altogether.
+ */
+static void
+expire(int spoolfd, const char *id, int dirfd)
+{
+	char rec[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], text[32 + sizeof(rec)], *meta = NULL;
+	off_t start;
+	int fd, n = 0;
+
+	if ((fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1) {
+		if ((meta = stream_record(fd, rec, sizeof(rec), &start)) != NULL)
+			n = snprintf(text, sizeof(text), "%" PRIu64 "\n%s", last_seq_of(fd), meta);
+		close(fd);
+	}
+	if (meta == NULL) {
+		remove_stream(spoolfd, id, dirfd);
+		return;
+	}
+	/* Whole or not at all: readers take the owner from it. */
+	if (n < (int)sizeof(text) && write_file(dirfd, "expired.tmp", text) == 0 &&
+	    renameat(dirfd, "expired.tmp", dirfd, "expired") == 0)
+		unlinkat(dirfd, "events", 0);
 }
 
 static void
@@ -572,6 +646,7 @@ file_sweep(const struct conf *cf)
 	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
+		struct stat st;
 		int sfd;
 		int64_t a;
 
@@ -582,9 +657,12 @@ file_sweep(const struct conf *cf)
 			/* The note of a loss is kept ten times as long, then the rest goes. */
 			if (a > 10 * ttl)
 				remove_stream(dirfd(d), e->d_name, sfd);
-		} else if (((a = age_s(sfd, "ended")) >= 0 && a > ttl) ||
-		    (a < 0 && age_s(sfd, ".") > dead))
-			expire(sfd);
+		} else if (fstatat(sfd, "events", &st, 0) == 0 && (st.st_mode & S_IWUSR) == 0) {
+			/* Ended: its ctime is when the producer made it read-only. */
+			if ((int64_t)time(NULL) - st.st_ctim.tv_sec > ttl)
+				expire(dirfd(d), e->d_name, sfd);
+		} else if (age_s(sfd, ".") > dead)
+			expire(dirfd(d), e->d_name, sfd);
 		close(sfd);
 	}
 	closedir(d);
