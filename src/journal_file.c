@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -193,13 +194,51 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 	return 0;
 }
 
+/* Writes v in decimal at p; returns the number of digits. */
+static int
+put_u64(char *p, uint64_t v)
+{
+	char digits[20];
+	int n = 0, i;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (i = 0; i < n; i++)
+		p[i] = digits[n - 1 - i];
+	return n;
+}
+
+/*
+ * "<seq> <name> <len>\n" into head (RECORD_HEAD_MAX bytes), without printf:
+ * this runs for every event.  Returns its length, or -1 (a name over 15).
+ */
+static int
+record_head(char *head, uint64_t seq, const char *name, size_t len)
+{
+	size_t nl = strlen(name);
+	int h;
+
+	if (nl > 15)
+		return -1;
+	h = put_u64(head, seq);
+	head[h++] = ' ';
+	memcpy(head + h, name, nl);
+	h += (int)nl;
+	head[h++] = ' ';
+	h += put_u64(head + h, len);
+	head[h++] = '\n';
+	return h;
+}
+
 static int
 file_append(struct journal *base, uint64_t seq, const char *name, const char *frame,
     size_t len)
 {
 	struct file_journal *j = (struct file_journal *)base;
 	char head[RECORD_HEAD_MAX];
-	int hl, terminal = journal_terminal(name);
+	int hl, terminal = (name[0] == 'd' || name[0] == 'e') && journal_terminal(name);
+	size_t mark;
 
 	/* Past the cap only the end is kept, so readers still learn how it ended. */
 	if (j->overflowed && !terminal)
@@ -212,29 +251,26 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 			return -1;
 		return file_flush(&j->base);
 	}
-	{
-		/* "<seq> <name> <len>\n" without printf: this runs for every event. */
-		struct buf h = { head, 0, sizeof(head), sizeof(head) - 1 };
-
-		if (buf_add_u64(&h, seq) == -1 || buf_addc(&h, ' ') == -1 ||
-		    buf_adds(&h, name) == -1 || buf_addc(&h, ' ') == -1 ||
-		    buf_add_u64(&h, len) == -1 || buf_addc(&h, '\n') == -1)
-			return -1;
-		hl = (int)h.len;
-	}
+	if ((hl = record_head(head, seq, name, len)) == -1)
+		return -1;
 	j->bytes += (size_t)hl + len;
 	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1)
 		return -1;
-	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
-	    buf_add(&j->batch, frame, len) == -1) {
+	if ((size_t)hl + len > j->batch.cap) {
 		/* A frame bigger than a whole batch goes out on its own. */
-		buf_reset(&j->batch);
-		if (write(j->events_fd, head, (size_t)hl) != hl ||
-		    write(j->events_fd, frame, len) != (ssize_t)len) {
+		struct iovec iov[2] = { { head, (size_t)hl }, { (void *)(uintptr_t)frame, len } };
+
+		if (writev(j->events_fd, iov, 2) != (ssize_t)((size_t)hl + len)) {
 			log_warn("journal append");
 			return -1;
 		}
 		return 0;
+	}
+	mark = j->batch.len;
+	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
+	    buf_add(&j->batch, frame, len) == -1) {
+		j->batch.len = mark;          /* out of memory: this event is not kept */
+		return -1;
 	}
 	return j->batch.len >= BATCH_BYTES ? file_flush(&j->base) : 0;
 }
