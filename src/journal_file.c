@@ -1,4 +1,4 @@
-/* journal_file.c: the file journal: one directory per stream in a spool shared by a host's processes. */
+/* journal_file.c: the file journal: one file per stream in a spool shared by a host's processes. */
 #include "config.h"
 
 #include <dirent.h>
@@ -21,24 +21,32 @@
 #include "log.h"
 
 /*
- * <spool>/<id>/ holds:
- *   events   records "<seq> <name> <len>\n" + <len> bytes.  The first,
- *            "0 stream <len>\n", holds the owner, the model and the creation
- *            time, one per line, and is on disk before the id is given out;
- *            each later one is an event and its exact SSE frame.  Mode 0600
- *            while the producer writes it; the producer makes it 0400 when
- *            it is done, and that chmod's ctime is when the stream ended.
- *   cancel   created by a DELETE; the producer looks for it at every tick
- *            (every POLL_MS)
- *   expired  written by the sweeper when it drops events: the last seq, then
- *            the three lines of the stream record (so the owner stays known)
- * The directory's own mtime is the producer's lease: it renews it while it
- * lives.  Every reader holds a shared flock on events, so the producer
- * counts readers by trying an exclusive one.
- * Records are appended in batches, one write(2) each, on an O_APPEND fd;
- * readers parse only complete records, so a half-written tail is simply read
- * later.  (Before, meta and an empty `ended` file were files of their own:
- * the sweeper removes them from directories left by an older version.)
+ * <spool>/ holds, per stream:
+ *   <id>          the journal: records "<seq> <name> <len>\n" + <len> bytes.
+ *                 The first, "0 stream <len>\n", holds the owner, the model
+ *                 and the creation time, one per line; it is written when the
+ *                 stream is created, before its id is given out.  Each later
+ *                 record is an event and its exact SSE frame ("overflow",
+ *                 with no bytes, marks where journal_max_bytes stopped it).
+ *                 Its mtime is the producer's lease: every append renews it,
+ *                 and the producer touches it at least three times a lease.
+ *                 Mode 0600 while the producer writes it; 0400 once it is
+ *                 done, that chmod's ctime being when the stream ended.  Every
+ *                 reader holds a shared flock on it, so the producer counts
+ *                 readers by trying an exclusive one.
+ *   <id>.cancel   created by a DELETE; the producer looks for it at every
+ *                 tick (every POLL_MS)
+ *   <id>.expired  written by the sweeper (whole: <id>.tmp, then rename) when
+ *                 it drops the journal: the last seq, then the stream
+ *                 record's lines, so the owner stays known
+ * Ids are [A-Za-z0-9_-]: no stream's name is another's.  One inode per
+ * stream, no directory: on ext4 creating an inode is most of what a short
+ * stream's journal costs.  Records are appended in batches, one write(2)
+ * each, on an O_APPEND fd; readers parse only complete records, so a
+ * half-written tail is simply read later.
+ * An older version kept a directory per stream (meta, events, ended, cancel,
+ * expired); the sweeper removes such directories, a few at a time, once they
+ * are older than journal_ttl and a lease, and readers do not find them.
  */
 
 #define RECORD_HEAD_MAX 64
@@ -61,8 +69,7 @@ struct file_journal {
 	size_t bytes;
 	int overflowed;
 	struct buf batch;             /* records appended since the last flush */
-	char *cancel_path;            /* <dir>/cancel, in the same allocation */
-	char dir[];                   /* <spool>/<id> */
+	char cancel_path[];           /* <spool>/<id>.cancel */
 };
 
 static int  file_flush(struct journal *);
@@ -74,7 +81,8 @@ static void file_reader_close(struct journal_reader *);
 struct file_reader {
 	struct journal_reader base;
 	const struct conf *cf;
-	int dirfd, events_fd, inotify_fd;
+	int events_fd, inotify_fd;    /* events_fd -1: expired */
+	uint64_t expired_seq;         /* when expired: the last seq it had */
 	off_t offset;                 /* bytes of events consumed into pending */
 	struct buf pending;           /* an incomplete record */
 	int finished, lost;
@@ -92,6 +100,16 @@ file_check(const struct conf *cf, struct cs_error *err)
 	if (access(cf->spool_dir, W_OK | X_OK) == -1)
 		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
 	return 0;
+}
+
+/* <spool>/<id><suffix> into path; -1 when it does not fit. */
+static int
+stream_path(char *path, size_t size, const struct conf *cf, const char *id,
+    const char *suffix)
+{
+	int n = snprintf(path, size, "%s/%s%s", cf->spool_dir, id, suffix);
+
+	return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
 static int
@@ -137,8 +155,8 @@ lease_every(const struct conf *cf)
 }
 
 /*
- * Per stream: mkdir, create events, one write of the stream record; the
- * producer holds no directory fd (its ticks use paths, every POLL_MS).
+ * Per stream: create <id>, one write of the stream record.  The producer's
+ * ticks (every POLL_MS) use the cancel file's path and the journal's fd.
  */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
@@ -146,21 +164,19 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 {
 	struct file_journal *j;
 	char meta[STREAM_RECORD_MAX], path[4096];
-	size_t i, dl = strlen(cf->spool_dir) + 1 + strlen(id);
+	size_t i, pl;
 	int ml;
-	ssize_t n;
 
-	if (dl + sizeof("/events") > sizeof(path))
+	if (stream_path(path, sizeof(path) - sizeof(".cancel"), cf, id, "") == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	if ((j = calloc(1, sizeof(*j) + 2 * (dl + sizeof("/cancel")))) == NULL)
+	pl = strlen(path);
+	if ((j = calloc(1, sizeof(*j) + pl + sizeof(".cancel"))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
-	snprintf(j->dir, dl + 1, "%s/%s", cf->spool_dir, id);
-	j->cancel_path = j->dir + dl + sizeof("/cancel");
-	snprintf(j->cancel_path, dl + sizeof("/cancel"), "%s/%s/cancel", cf->spool_dir, id);
-	snprintf(path, sizeof(path), "%s/events", j->dir);
+	memcpy(j->cancel_path, path, pl);
+	memcpy(j->cancel_path + pl, ".cancel", sizeof(".cancel"));
 	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL));
 	if (ml >= (int)sizeof(meta))
@@ -168,26 +184,21 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 	for (i = 0; i < (size_t)ml; i++)
 		if (meta[i] == '\r')
 			meta[i] = ' ';
-	if (mkdir(j->dir, 0700) == -1) {
-		free(j);
-		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	}
 	/* The stream record goes out at once: readers check the owner in it. */
 	if ((j->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
 	    0600)) == -1 || buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
-	    (n = write(j->events_fd, j->batch.data, j->batch.len)) != (ssize_t)j->batch.len) {
+	    write(j->events_fd, j->batch.data, j->batch.len) != (ssize_t)j->batch.len) {
 		log_warn("journal %s", path);
 		if (j->events_fd != -1) {
 			close(j->events_fd);
 			unlink(path);
 		}
-		rmdir(j->dir);
 		buf_free(&j->batch);
 		free(j);
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	}
 	buf_reset(&j->batch);
-	/* mkdir(2) just set the lease (the directory's mtime). */
+	/* Creating the file just set the lease (its mtime). */
 	j->next_lease = clock_ms() + lease_every(cf);
 	j->next_tick = clock_ms() + POLL_MS;
 	*out = &j->base;
@@ -330,7 +341,7 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 	} else
 		st->readers = 1;
 	if (now >= j->next_lease) {
-		utimensat(AT_FDCWD, j->dir, NULL, 0);
+		futimens(j->events_fd, NULL);
 		j->next_lease = now + lease_every(j->cf);
 	}
 	j->next_tick = j->next_lease < now + POLL_MS ? j->next_lease : now + POLL_MS;
@@ -375,31 +386,31 @@ stream_record(int fd, char *text, size_t size, off_t *end)
 }
 
 /*
- * Opens stream id if user may see it: *dirfd, and *events (-1 when the
- * sweeper dropped the events; `expired` then names the owner) with *start
- * the offset of its first event.  Returns 0, or -1: no such stream for user.
+ * Opens stream id if user may see it: *events, with *start the offset of its
+ * first event, or, when the sweeper dropped the journal, *events = -1 and
+ * *expired_seq its last seq.  Returns 0, or -1: no such stream for user.
  */
 static int
-open_stream(const struct conf *cf, const char *id, const char *user, int *dirfd,
-    int *events, off_t *start)
+open_stream(const struct conf *cf, const char *id, const char *user, int *events,
+    off_t *start, uint64_t *expired_seq)
 {
-	char path[4096], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl;
+	char path[4096], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
 	int fd;
 	ssize_t n;
 
 	*events = -1;
-	if (!journal_valid_id(id) ||
-	    snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
-	    (*dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	if (!journal_valid_id(id) || stream_path(path, sizeof(path), cf, id, "") == -1)
 		return -1;
-	if ((*events = openat(*dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1)
+	if ((*events = open(path, O_RDONLY | O_CLOEXEC)) != -1)
 		owner = stream_record(*events, text, sizeof(text), start);
-	else if (errno == ENOENT && (fd = openat(*dirfd, "expired", O_RDONLY | O_CLOEXEC)) != -1) {
+	else if (errno == ENOENT && stream_path(path, sizeof(path), cf, id, ".expired") == 0 &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 		/* "<last seq>\n" + the stream record's lines. */
 		n = read(fd, text, sizeof(text) - 1);
 		close(fd);
 		text[n > 0 ? n : 0] = '\0';
-		if ((nl = strchr(text, '\n')) != NULL && strchr(nl + 1, '\n') != NULL)
+		*expired_seq = strtoull(text, NULL, 10);
+		if ((nl = strchr(text, '\n')) != NULL)
 			owner = nl + 1;
 	}
 	if (owner != NULL && (nl = strchr(owner, '\n')) != NULL)
@@ -409,7 +420,6 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *dirfd,
 	    (owner[0] != '\0' && (user == NULL || strcmp(owner, user) != 0))) {
 		if (*events != -1)
 			close(*events);
-		close(*dirfd);
 		return -1;
 	}
 	return 0;
@@ -421,31 +431,31 @@ file_open(const struct conf *cf, const char *id, const char *user,
 {
 	struct file_reader *r;
 	char path[4096];
-	int dirfd, events;
+	int events;
 	off_t start = 0;
+	uint64_t expired_seq = 0;
 
-	if (open_stream(cf, id, user, &dirfd, &events, &start) == -1)
+	if (open_stream(cf, id, user, &events, &start, &expired_seq) == -1)
 		return journal_not_found(err);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		if (events != -1)
 			close(events);
-		close(dirfd);
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	}
 	r->base.store = &journal_file_store;
 	r->cf = cf;
-	r->dirfd = dirfd;
 	r->events_fd = events;
 	r->offset = start;
 	r->inotify_fd = -1;
 	buf_init(&r->pending, cf->max_event + RECORD_HEAD_MAX + 1024);
-	if (events != -1)
+	if (events == -1) {
+		r->lost = 1;                      /* expired: nothing to follow */
+		r->expired_seq = expired_seq;
+	} else {
 		flock(events, LOCK_SH);           /* counts this reader (see journal_tick) */
-	else
-		r->lost = 1;                      /* expired */
-	snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id);
-	r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE |
-	    IN_DELETE_SELF);
+		stream_path(path, sizeof(path), cf, id, "");
+		r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF);
+	}
 	*out = &r->base;
 	return 0;
 }
@@ -458,29 +468,13 @@ file_reader_fd(struct journal_reader *base)
 	return r->inotify_fd;
 }
 
-/* The last seq of an expired stream, from its `expired` file. */
-static uint64_t
-expired_seq(int dirfd)
-{
-	char text[32];
-	int fd = openat(dirfd, "expired", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd != -1 ? read(fd, text, sizeof(text) - 1) : -1;
-
-	if (fd != -1)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
-	return strtoull(text, NULL, 10);
-}
-
 static int
 lease_expired(struct file_reader *r)
 {
 	struct stat st;
 	struct timespec now;
 
-	if (fstat(r->dirfd, &st) == -1)
+	if (fstat(r->events_fd, &st) == -1)
 		return 1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return ((int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
@@ -500,7 +494,7 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 	res->lost = res->interrupted = res->more = 0;
 	res->finished = r->finished;
 	if (r->lost) {
-		res->lost = expired_seq(r->dirfd) > after;
+		res->lost = r->expired_seq > after;
 		res->finished = 1;
 		return 0;
 	}
@@ -576,7 +570,6 @@ file_reader_close(struct journal_reader *base)
 		close(r->events_fd);      /* drops the shared lock */
 	if (r->inotify_fd != -1)
 		close(r->inotify_fd);
-	close(r->dirfd);
 	buf_free(&r->pending);
 	free(r);
 }
@@ -584,29 +577,20 @@ file_reader_close(struct journal_reader *base)
 static int
 file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
-	int dirfd, events, fd;
+	char path[4096];
+	int events, fd;
 	off_t start;
+	uint64_t seq;
 
-	if (open_stream(cf, id, user, &dirfd, &events, &start) == -1)
+	if (open_stream(cf, id, user, &events, &start, &seq) == -1)
 		return journal_not_found(err);
 	if (events != -1)
 		close(events);
-	fd = openat(dirfd, "cancel", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	close(dirfd);
-	if (fd == -1)
+	if (stream_path(path, sizeof(path), cf, id, ".cancel") == -1 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
 	close(fd);
 	return 0;
-}
-
-static int64_t
-age_s(int dirfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, name, &st, 0) == -1)
-		return -1;
-	return (int64_t)time(NULL) - st.st_mtim.tv_sec;
 }
 
 /* The seq of the last complete record in an events file (0 when none). */
@@ -631,75 +615,116 @@ last_seq_of(int fd)
 	return last;
 }
 
-static void
-remove_stream(int spoolfd, const char *id, int dirfd)
+/* <id><suffix>, in name (96 bytes); "" (no such file) if it does not fit. */
+static const char *
+named(char *name, const char *id, const char *suffix)
 {
-	static const char *const files[] = {
-		"events", "cancel", "expired", "expired.tmp",
-		"meta", "ended"                 /* an older version's */
-	};
+	return snprintf(name, 96, "%s%s", id, suffix) < 96 ? name : "";
+}
+
+/* Removes stream id's files. */
+static void
+remove_stream(int spoolfd, const char *id)
+{
+	static const char *const suffixes[] = { "", ".cancel", ".expired", ".tmp" };
+	char name[96];
 	size_t i;
 
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		unlinkat(spoolfd, named(name, id, suffixes[i]), 0);
+}
+
+/* An older version's directory per stream; a sweep removes at most this many. */
+#define OLD_DIRS_PER_SWEEP 16
+
+static void
+remove_old_dir(int spoolfd, const char *id)
+{
+	static const char *const files[] = { "meta", "events", "ended", "cancel", "expired" };
+	size_t i;
+	int fd = openat(spoolfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlinkat(dirfd, files[i], 0);
+		unlinkat(fd, files[i], 0);
+	close(fd);
 	unlinkat(spoolfd, id, AT_REMOVEDIR);
 }
 
 /*
- * Drops a stream's events, keeping a note of its last seq and its owner so
- * resumes learn of the loss.  A directory without a stream record (a failed
- * creation, an older version's) goes altogether.
+ * Drops stream id's journal, keeping a note of its last seq and its owner so
+ * resumes learn of the loss.  A journal without a stream record (its
+ * creation failed half-way) goes altogether.
  */
 static void
-expire(int spoolfd, const char *id, int dirfd)
+expire(int spoolfd, const char *id)
 {
 	char rec[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], text[32 + sizeof(rec)], *meta = NULL;
+	char name[96], tmp[96];
 	off_t start;
 	int fd, n = 0;
 
-	if ((fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1) {
+	if ((fd = openat(spoolfd, id, O_RDONLY | O_CLOEXEC)) != -1) {
 		if ((meta = stream_record(fd, rec, sizeof(rec), &start)) != NULL)
 			n = snprintf(text, sizeof(text), "%" PRIu64 "\n%s", last_seq_of(fd), meta);
 		close(fd);
 	}
 	if (meta == NULL) {
-		remove_stream(spoolfd, id, dirfd);
+		remove_stream(spoolfd, id);
 		return;
 	}
 	/* Whole or not at all: readers take the owner from it. */
-	if (n < (int)sizeof(text) && write_file(dirfd, "expired.tmp", text) == 0 &&
-	    renameat(dirfd, "expired.tmp", dirfd, "expired") == 0)
-		unlinkat(dirfd, "events", 0);
+	if (n < (int)sizeof(text) && write_file(spoolfd, named(tmp, id, ".tmp"), text) == 0 &&
+	    renameat(spoolfd, tmp, spoolfd, named(name, id, ".expired")) == 0)
+		unlinkat(spoolfd, id, 0);
 }
 
+/*
+ * Every stream's files are looked at through the entry of its journal (<id>),
+ * or, once expired, of <id>.expired; a .cancel or .tmp left without either
+ * (a crash half-way) goes once it is older than a dead stream would be.
+ */
 static void
 file_sweep(const struct conf *cf)
 {
 	DIR *d;
 	struct dirent *e;
 	int64_t ttl = cf->journal_ttl, dead = ttl + journal_lease_ms(cf) / 1000;
+	char id[96], name[96], *dot;
+	struct stat st, other;
+	int old_dirs = 0;
 
 	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		struct stat st;
-		int sfd;
-		int64_t a;
+		int sfd = dirfd(d);
+		int64_t now = (int64_t)time(NULL);
 
-		if (!journal_valid_id(e->d_name) ||
-		    (sfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		if (snprintf(id, sizeof(id), "%s", e->d_name) >= (int)sizeof(id))
 			continue;
-		if ((a = age_s(sfd, "expired")) >= 0) {
+		if ((dot = strchr(id, '.')) != NULL)
+			*dot = '\0';
+		if (!journal_valid_id(id) || fstatat(sfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (dot == NULL && S_ISDIR(st.st_mode)) {
+			/* A few per sweep: a spool full of them must not hold up a shutdown. */
+			if (now - st.st_mtim.tv_sec > dead && old_dirs++ < OLD_DIRS_PER_SWEEP)
+				remove_old_dir(sfd, id);
+		} else if (dot == NULL && S_ISREG(st.st_mode)) {
+			/* Ended (read-only): its ctime is when; running: its mtime is the lease. */
+			if ((st.st_mode & S_IWUSR) == 0 ? now - st.st_ctim.tv_sec > ttl :
+			    now - st.st_mtim.tv_sec > dead)
+				expire(sfd, id);
+		} else if (dot != NULL && strcmp(dot + 1, "expired") == 0) {
 			/* The note of a loss is kept ten times as long, then the rest goes. */
-			if (a > 10 * ttl)
-				remove_stream(dirfd(d), e->d_name, sfd);
-		} else if (fstatat(sfd, "events", &st, 0) == 0 && (st.st_mode & S_IWUSR) == 0) {
-			/* Ended: its ctime is when the producer made it read-only. */
-			if ((int64_t)time(NULL) - st.st_ctim.tv_sec > ttl)
-				expire(dirfd(d), e->d_name, sfd);
-		} else if (age_s(sfd, ".") > dead)
-			expire(dirfd(d), e->d_name, sfd);
-		close(sfd);
+			if (now - st.st_mtim.tv_sec > 10 * ttl)
+				remove_stream(sfd, id);
+		} else if (dot != NULL && (strcmp(dot + 1, "cancel") == 0 ||
+		    strcmp(dot + 1, "tmp") == 0) && now - st.st_mtim.tv_sec > dead &&
+		    fstatat(sfd, id, &other, AT_SYMLINK_NOFOLLOW) == -1 &&
+		    fstatat(sfd, named(name, id, ".expired"), &other, 0) == -1)
+			unlinkat(sfd, e->d_name, 0);
 	}
 	closedir(d);
 }
