@@ -7,7 +7,8 @@
               spool_dir) and `journal = file` with its spool on tmpfs, in
               rotating order for several rounds; SSE events per chatstream
               CPU-second (utime + stime from /proc/PID/stat), medians, ratios
-  bytes       size of <spool_dir>/<id>/events divided by the stream's token events
+  bytes       size of each stream's journal (<spool_dir>/<id>; <spool_dir>/<id>/events
+              before the one-file layout) divided by the stream's token events
   reconnect   time from a reconnect (GET /streams/<id> with Last-Event-ID) to
               the first replayed event, on a finished and on a live stream;
               and how far a follower lags behind the producer's own connection
@@ -72,6 +73,20 @@ def fstype(path):
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def journal_file(spool, name):
+    """(path of stream `name`'s journal, whether the stream ended), in either layout:
+    one file <id>, made read-only when the stream ends; or (before) a directory
+    <id>/ with events and, once ended, an empty `ended`.  (None, False) for
+    anything else (<id>.cancel, <id>.expired)."""
+    p = os.path.join(spool, name)
+    if "." in name or not os.path.exists(p):
+        return None, False
+    if os.path.isdir(p):
+        ev = os.path.join(p, "events")
+        return (ev if os.path.exists(ev) else None), os.path.exists(os.path.join(p, "ended"))
+    return p, not os.stat(p).st_mode & 0o200
 
 
 # --- FastCGI requests of any method (sseload's records, its params) -------------
@@ -299,8 +314,8 @@ class JournalBench:
                "head_tok": 0, "du_kb": 0}
         for name in sorted(names):
             d = os.path.join(self.spool, name)
-            path = os.path.join(d, "events")
-            if not os.path.exists(os.path.join(d, "ended")) or not os.path.exists(path):
+            path, ended = journal_file(self.spool, name)
+            if path is None or not ended:
                 continue
             with open(path, "rb") as f:
                 data = f.read()
@@ -435,7 +450,7 @@ class JournalBench:
             n += 1
         rd.close()
         out("   finished stream %s: %d events, journal %d bytes" % (
-            sid, n, os.path.getsize(os.path.join(self.spool, sid, "events"))))
+            sid, n, os.path.getsize(journal_file(self.spool, sid)[0])))
         cases = [("finished, Last-Event-ID 1 (replay %d events)" % (n - 1), 1),
                  ("finished, Last-Event-ID %d (replay %d)" % (n // 2, n - n // 2), n // 2),
                  ("finished, Last-Event-ID %d (replay only done)" % (n - 1), n - 1)]
