@@ -217,6 +217,13 @@ class JournalBench:
             self.modes.append(("tmpfs", "file, tmpfs",
                                tempfile.mkdtemp(prefix="chatstream-jbench-spool.",
                                                 dir=args.tmpfs_in)))
+        if args.compare_binary:
+            # The same `file` settings run by another build (one from before a change,
+            # say), side by side in the same rounds: load drifts between runs.
+            self.modes += [(k + "-cmp", lab + " (cmp)",
+                            tempfile.mkdtemp(prefix=os.path.basename(sp).split(".")[0] + "-cmp.",
+                                             dir=os.path.dirname(sp)))
+                           for k, lab, sp in self.modes[1:]]
         self.spool = self.modes[1][2]       # the `file` journal the other parts use
         self.label = {k: lab for k, lab, _ in self.modes}
 
@@ -239,12 +246,16 @@ class JournalBench:
             g = dict(common, journal="off") if spool is None else dict(
                 common, journal="file", spool_dir=spool, journal_ttl=300,
                 journal_max_bytes="16M")
+            self.bin = self.args.compare_binary if key.endswith("-cmp") else self.args.binary
             self.cs[key] = Chatstream(self, "cs-" + key, g, self.models())
+            self.bin = self.args.binary
         for key, label, spool in self.modes:
             cs = self.cs[key]
             out("   chatstream journal = %-11s pid %d%s: %s" % (
                 label, cs.pid, "" if spool is None else ", spool_dir %s (%s)" % (
                     spool, fstype(spool)), cs.started_line.split(" info: ", 1)[-1]))
+            if key.endswith("-cmp"):
+                out("      binary %s" % self.args.compare_binary)
 
     # 1. throughput ----------------------------------------------------------------
     def throughput(self):
@@ -589,6 +600,9 @@ def main():
     ap.add_argument("--tmpfs-in", default="/dev/shm",
                     help="also run `file` with its spool in this directory (default /dev/shm, "
                          "a tmpfs; '' skips it)")
+    ap.add_argument("--compare-binary", default="",
+                    help="also run the `file` settings with this chatstream (a build from "
+                         "before a change, say), in the same rounds: rows marked (cmp)")
     ap.add_argument("--reps", type=int, default=20, help="reconnect: repetitions per row (20)")
     ap.add_argument("--live-tps", type=int, default=50,
                     help="reconnect: tokens per second of the live stream (50)")
