@@ -400,7 +400,7 @@ class JournalBench:
                     "events, %d streams)" % (b["bytes"] / b["tokens"], b["bytes"], b["tokens"],
                                              b["streams"]))
                 out("      a token record = %.1f bytes of SSE frame (what the client gets) + %.1f "
-                    "bytes of record head; on disk (du) %.0f KiB per stream directory, "
+                    "bytes of record head; on disk (du) %.0f KiB per stream, "
                     "%.1f bytes per token" % (
                         b["frame_tok"] / b["tokens"], b["head_tok"] / b["tokens"],
                         b["du_kb"] / b["streams"], b["du_kb"] * 1024.0 / b["tokens"]))
