@@ -9,8 +9,10 @@
               rotating order for several rounds; SSE events per chatstream
               CPU-second (utime + stime from /proc/PID/stat), medians, ratios;
               for redis also the redis-server's CPU and Redis' command counts
-  bytes       file: size of <spool_dir>/<id>/events divided by the stream's
-              token events; redis: MEMORY USAGE of <prefix><id>:events, the same
+  bytes       file: size of each stream's journal (<spool_dir>/<id>;
+              <spool_dir>/<id>/events before the one-file layout) divided by the
+              stream's token events; redis: MEMORY USAGE of <prefix><id>:events,
+              the same
   reconnect   time from a reconnect (GET /streams/<id> with Last-Event-ID) to
               the first replayed event, on a finished and on a live stream;
               and how far a follower lags behind the producer's own connection;
@@ -80,6 +82,20 @@ def fstype(path):
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def journal_file(spool, name):
+    """(path of stream `name`'s journal, whether the stream ended), in either layout:
+    one file <id>, made read-only when the stream ends; or (before) a directory
+    <id>/ with events and, once ended, an empty `ended`.  (None, False) for
+    anything else (<id>.cancel, <id>.expired)."""
+    p = os.path.join(spool, name)
+    if "." in name or not os.path.exists(p):
+        return None, False
+    if os.path.isdir(p):
+        ev = os.path.join(p, "events")
+        return (ev if os.path.exists(ev) else None), os.path.exists(os.path.join(p, "ended"))
+    return p, not os.stat(p).st_mode & 0o200
 
 
 # --- FastCGI requests of any method (sseload's records, its params) -------------
@@ -352,6 +368,13 @@ class JournalBench:
                 self.modes.append(("tmpfs", "file, tmpfs",
                                    tempfile.mkdtemp(prefix="chatstream-jbench-spool.",
                                                     dir=args.tmpfs_in)))
+            if args.compare_binary:
+                # The same `file` settings run by another build (one from before a
+                # change, say), side by side in the same rounds: load drifts between runs.
+                self.modes += [(k + "-cmp", lab + " (cmp)",
+                                tempfile.mkdtemp(prefix=os.path.basename(sp).split(".")[0] +
+                                                 "-cmp.", dir=os.path.dirname(sp)))
+                               for k, lab, sp in self.modes[1:]]
         # the `file` journal the other parts use (None without the file modes)
         self.spool = self.modes[1][2] if file_modes else None
         self.label = {k: lab for k, lab, _ in self.modes}
@@ -415,6 +438,7 @@ class JournalBench:
         self.cs = {}
         for key, label, spool in list(self.modes):
             g = dict(common, **self.journal_conf(key, spool))
+            self.bin = self.args.compare_binary if key.endswith("-cmp") else self.args.binary
             try:
                 self.cs[key] = Chatstream(self, "cs-" + key, g, self.models())
             except RuntimeError as e:
@@ -423,6 +447,8 @@ class JournalBench:
                 out("   redis: not measured: chatstream with journal = redis did not start: %s"
                     % str(e).replace("\n", "; ")[-500:])
                 self.modes.remove((key, label, spool))
+            finally:
+                self.bin = self.args.binary
         for key, label, spool in self.modes:
             cs = self.cs[key]
             where = ""
@@ -432,6 +458,8 @@ class JournalBench:
                 where = ", redis_address %s" % self.redis.address
             out("   chatstream journal = %-11s pid %d%s: %s" % (
                 label, cs.pid, where, cs.started_line.split(" info: ", 1)[-1]))
+            if key.endswith("-cmp"):
+                out("      binary %s" % self.args.compare_binary)
         if self.redis is not None:
             out("   redis-server pid %d on %s (%s; --save '' --appendonly no, dir %s)" % (
                 self.redis.pid, self.redis.address, self.redis.version.split(" sha=")[0],
@@ -525,8 +553,8 @@ class JournalBench:
                "head_tok": 0, "du_kb": 0}
         for name in sorted(names):
             d = os.path.join(self.spool, name)
-            path = os.path.join(d, "events")
-            if not os.path.exists(os.path.join(d, "ended")) or not os.path.exists(path):
+            path, ended = journal_file(self.spool, name)
+            if path is None or not ended:
                 continue
             with open(path, "rb") as f:
                 data = f.read()
@@ -635,7 +663,7 @@ class JournalBench:
                     "events, %d streams)" % (b["bytes"] / b["tokens"], b["bytes"], b["tokens"],
                                              b["streams"]))
                 out("      a token record = %.1f bytes of SSE frame (what the client gets) + %.1f "
-                    "bytes of record head; on disk (du) %.0f KiB per stream directory, "
+                    "bytes of record head; on disk (du) %.0f KiB per stream, "
                     "%.1f bytes per token" % (
                         b["frame_tok"] / b["tokens"], b["head_tok"] / b["tokens"],
                         b["du_kb"] / b["streams"], b["du_kb"] * 1024.0 / b["tokens"]))
@@ -757,7 +785,7 @@ class JournalBench:
             return "%d entries, MEMORY USAGE %d bytes" % (
                 self.redis.cli.cmd("XLEN", k),
                 self.redis.cli.cmd("MEMORY", "USAGE", k, "SAMPLES", 0))
-        return "%d bytes" % os.path.getsize(os.path.join(self.spool, sid, "events"))
+        return "%d bytes" % os.path.getsize(journal_file(self.spool, sid)[0])
 
     async def _post(self, model, words):
         prompt = " ".join("word%d" % (i % 100) for i in range(words))
@@ -913,6 +941,9 @@ def main():
                     "/usr/bin/redis-server",
                     help="the redis-server the redis setting runs (default: from PATH; '' leaves "
                          "the Redis store out)")
+    ap.add_argument("--compare-binary", default="",
+                    help="also run the `file` settings with this chatstream (a build from "
+                         "before a change, say), in the same rounds: rows marked (cmp)")
     ap.add_argument("--reps", type=int, default=20, help="reconnect: repetitions per row (20)")
     ap.add_argument("--live-tps", type=int, default=50,
                     help="reconnect: tokens per second of the live stream (50)")

@@ -11,6 +11,8 @@
 #   bench/journal.sh --only reconnect    any of throughput,reconnect,redis
 #   bench/journal.sh --redis-server ''   leave the Redis store out
 #   bench/journal.sh --binary PATH       that binary instead of a fresh release build
+#   bench/journal.sh --compare-binary P  also the `file` settings run by binary P (say, a
+#                                        build from before a change): rows marked (cmp)
 #   bench/journal.sh --help              every option (passed on to bench/journal.py)
 #   BENCH_KEEP=1 bench/journal.sh        keep the scratch directory (configs, logs, spool)
 #

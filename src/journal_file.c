@@ -1,4 +1,4 @@
-/* journal_file.c: the file journal: one directory per stream in a spool shared by a host's processes. */
+/* journal_file.c: the file journal: one file per stream in a spool shared by a host's processes. */
 #include "config.h"
 
 #include <dirent.h>
@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,36 +21,58 @@
 #include "log.h"
 
 /*
- * <spool>/<id>/ holds:
- *   meta     owner, model and creation time, one per line
- *   events   records "<seq> <name> <len>\n" + the event's SSE frame
- *   ended    created when the producer is done
- *   cancel   created by a DELETE; the producer watches for it (inotify, or
- *            every POLL_MS when the user's inotify instances are used up)
- * The directory's own mtime is the producer's lease: it renews it while it
- * lives.  Every reader holds a shared flock on events, so the producer
- * counts readers by trying an exclusive one.
- *   expired  written by the sweeper when the events are dropped: the last seq
- * Appends are single writev(2) calls on an O_APPEND fd; readers parse only
- * complete records, so a half-written tail is simply read later.
+ * <spool>/ holds, per stream:
+ *   <id>          the journal: records "<seq> <name> <len>\n" + <len> bytes.
+ *                 The first, "0 stream <len>\n", holds the owner, the model
+ *                 and the creation time, one per line; it is written when the
+ *                 stream is created, before its id is given out.  Each later
+ *                 record is an event and its exact SSE frame ("overflow",
+ *                 with no bytes, marks where journal_max_bytes stopped it).
+ *                 Its mtime is the producer's lease: every append renews it,
+ *                 and the producer touches it at least three times a lease.
+ *                 Mode 0600 while the producer writes it; 0400 once it is
+ *                 done, that chmod's ctime being when the stream ended.  Every
+ *                 reader holds a shared flock on it, so the producer counts
+ *                 readers by trying an exclusive one.
+ *   <id>.cancel   created by a DELETE; the producer looks for it at every
+ *                 tick (every POLL_MS)
+ *   <id>.expired  written by the sweeper (whole: <id>.tmp, then rename) when
+ *                 it drops the journal: the last seq, then the stream
+ *                 record's lines, so the owner stays known
+ * Ids are [A-Za-z0-9_-]: no stream's name is another's.  One inode per
+ * stream, no directory: on ext4 creating an inode is most of what a short
+ * stream's journal costs.  Records are appended in batches, one write(2)
+ * each, on an O_APPEND fd; readers parse only complete records, so a
+ * half-written tail is simply read later.
+ * An older version kept a directory per stream (meta, events, ended, cancel,
+ * expired); the sweeper removes such directories, a few at a time, once they
+ * are older than journal_ttl and a lease, and readers do not find them.
  */
 
 #define RECORD_HEAD_MAX 64
-/* Without inotify (fs.inotify.max_user_instances reached), look this often. */
+/* The stream record: owner, model and creation time. */
+#define STREAM_RECORD_MAX 1024
+#define ENDED_MODE 0400
+/*
+ * The producer looks for a cancel request this often; a reader without
+ * inotify (fs.inotify.max_user_instances reached) looks for new events this
+ * often.  The producer has no inotify instance: creating and closing one
+ * cost more than all of a short stream's appends.
+ */
 #define POLL_MS 250
 
 struct file_journal {
 	struct journal base;
 	const struct conf *cf;
-	int dirfd, events_fd, inotify_fd;
+	int events_fd;
 	int64_t next_tick, next_lease;
 	size_t bytes;
 	int overflowed;
 	struct buf batch;             /* records appended since the last flush */
+	char cancel_path[];           /* <spool>/<id>.cancel */
 };
 
 static int  file_flush(struct journal *);
-static void file_close(struct journal *);
 static void file_reader_close(struct journal_reader *);
 
 /* Past this, a batch is written at once instead of at the next flush. */
@@ -58,7 +81,8 @@ static void file_reader_close(struct journal_reader *);
 struct file_reader {
 	struct journal_reader base;
 	const struct conf *cf;
-	int dirfd, events_fd, inotify_fd;
+	int events_fd, inotify_fd;    /* events_fd -1: expired */
+	uint64_t expired_seq;         /* when expired: the last seq it had */
 	off_t offset;                 /* bytes of events consumed into pending */
 	struct buf pending;           /* an incomplete record */
 	int finished, lost;
@@ -76,6 +100,16 @@ file_check(const struct conf *cf, struct cs_error *err)
 	if (access(cf->spool_dir, W_OK | X_OK) == -1)
 		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
 	return 0;
+}
+
+/* <spool>/<id><suffix> into path; -1 when it does not fit. */
+static int
+stream_path(char *path, size_t size, const struct conf *cf, const char *id,
+    const char *suffix)
+{
+	int n = snprintf(path, size, "%s/%s%s", cf->spool_dir, id, suffix);
+
+	return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
 static int
@@ -111,40 +145,101 @@ watch(const char *path, uint32_t mask)
 	return -1;
 }
 
+/* How often the producer renews its lease: three times per lease period. */
+static int64_t
+lease_every(const struct conf *cf)
+{
+	int64_t every = journal_lease_ms(cf) / 3;
+
+	return every > 0 ? every : 1000;
+}
+
+/*
+ * Per stream: create <id>, one write of the stream record.  The producer's
+ * ticks (every POLL_MS) use the cancel file's path and the journal's fd.
+ */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct file_journal *j;
-	char path[4096], meta[1024];
-	size_t i;
+	char meta[STREAM_RECORD_MAX], path[4096];
+	size_t i, pl;
+	int ml;
 
-	if (snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
-	    mkdir(path, 0700) == -1)
+	if (stream_path(path, sizeof(path) - sizeof(".cancel"), cf, id, "") == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	if ((j = calloc(1, sizeof(*j))) == NULL)
+	pl = strlen(path);
+	if ((j = calloc(1, sizeof(*j) + pl + sizeof(".cancel"))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
-	j->events_fd = j->inotify_fd = -1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
-	j->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
+	memcpy(j->cancel_path, path, pl);
+	memcpy(j->cancel_path + pl, ".cancel", sizeof(".cancel"));
+	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL));
-	for (i = 0; meta[i] != '\0'; i++)
+	if (ml >= (int)sizeof(meta))
+		ml = (int)sizeof(meta) - 1;
+	for (i = 0; i < (size_t)ml; i++)
 		if (meta[i] == '\r')
 			meta[i] = ' ';
-	if (j->dirfd == -1 || write_file(j->dirfd, "meta", meta) == -1 ||
-	    (j->events_fd = openat(j->dirfd, "events", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600)) == -1) {
+	/* The stream record goes out at once: readers check the owner in it. */
+	if ((j->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0600)) == -1 || buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
+	    write(j->events_fd, j->batch.data, j->batch.len) != (ssize_t)j->batch.len) {
 		log_warn("journal %s", path);
-		file_close(&j->base);
+		if (j->events_fd != -1) {
+			close(j->events_fd);
+			unlink(path);
+		}
+		buf_free(&j->batch);
+		free(j);
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
 	}
-	j->inotify_fd = watch(path, IN_CREATE);
-	j->next_tick = j->next_lease = clock_ms();
+	buf_reset(&j->batch);
+	/* Creating the file just set the lease (its mtime). */
+	j->next_lease = clock_ms() + lease_every(cf);
+	j->next_tick = clock_ms() + POLL_MS;
 	*out = &j->base;
 	return 0;
+}
+
+/* Writes v in decimal at p; returns the number of digits. */
+static int
+put_u64(char *p, uint64_t v)
+{
+	char digits[20];
+	int n = 0, i;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	for (i = 0; i < n; i++)
+		p[i] = digits[n - 1 - i];
+	return n;
+}
+
+/*
+ * "<seq> <name> <len>\n" into head (RECORD_HEAD_MAX bytes), without printf:
+ * this runs for every event.  Returns its length, or -1 (a name over 15).
+ */
+static int
+record_head(char *head, uint64_t seq, const char *name, size_t len)
+{
+	size_t nl = strlen(name);
+	int h;
+
+	if (nl > 15)
+		return -1;
+	h = put_u64(head, seq);
+	head[h++] = ' ';
+	memcpy(head + h, name, nl);
+	h += (int)nl;
+	head[h++] = ' ';
+	h += put_u64(head + h, len);
+	head[h++] = '\n';
+	return h;
 }
 
 static int
@@ -153,7 +248,8 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 {
 	struct file_journal *j = (struct file_journal *)base;
 	char head[RECORD_HEAD_MAX];
-	int hl, terminal = journal_terminal(name);
+	int hl, terminal = (name[0] == 'd' || name[0] == 'e') && journal_terminal(name);
+	size_t mark;
 
 	/* Past the cap only the end is kept, so readers still learn how it ended. */
 	if (j->overflowed && !terminal)
@@ -166,29 +262,26 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 			return -1;
 		return file_flush(&j->base);
 	}
-	{
-		/* "<seq> <name> <len>\n" without printf: this runs for every event. */
-		struct buf h = { head, 0, sizeof(head), sizeof(head) - 1 };
-
-		if (buf_add_u64(&h, seq) == -1 || buf_addc(&h, ' ') == -1 ||
-		    buf_adds(&h, name) == -1 || buf_addc(&h, ' ') == -1 ||
-		    buf_add_u64(&h, len) == -1 || buf_addc(&h, '\n') == -1)
-			return -1;
-		hl = (int)h.len;
-	}
+	if ((hl = record_head(head, seq, name, len)) == -1)
+		return -1;
 	j->bytes += (size_t)hl + len;
 	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1)
 		return -1;
-	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
-	    buf_add(&j->batch, frame, len) == -1) {
+	if ((size_t)hl + len > j->batch.cap) {
 		/* A frame bigger than a whole batch goes out on its own. */
-		buf_reset(&j->batch);
-		if (write(j->events_fd, head, (size_t)hl) != hl ||
-		    write(j->events_fd, frame, len) != (ssize_t)len) {
+		struct iovec iov[2] = { { head, (size_t)hl }, { (void *)(uintptr_t)frame, len } };
+
+		if (writev(j->events_fd, iov, 2) != (ssize_t)((size_t)hl + len)) {
 			log_warn("journal append");
 			return -1;
 		}
 		return 0;
+	}
+	mark = j->batch.len;
+	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
+	    buf_add(&j->batch, frame, len) == -1) {
+		j->batch.len = mark;          /* out of memory: this event is not kept */
+		return -1;
 	}
 	return j->batch.len >= BATCH_BYTES ? file_flush(&j->base) : 0;
 }
@@ -214,9 +307,8 @@ file_flush(struct journal *base)
 static int
 file_fd(struct journal *base)
 {
-	struct file_journal *j = (struct file_journal *)base;
-
-	return j->inotify_fd;
+	(void)base;
+	return -1;                    /* tick looks for cancel every POLL_MS */
 }
 
 static int64_t
@@ -240,10 +332,8 @@ static void
 file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
-	int64_t every = journal_lease_ms(j->cf) / 3;
 
-	drain(j->inotify_fd);
-	st->cancel = faccessat(j->dirfd, "cancel", F_OK, 0) == 0;
+	st->cancel = access(j->cancel_path, F_OK) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
 	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
 		flock(j->events_fd, LOCK_UN);
@@ -251,63 +341,88 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 	} else
 		st->readers = 1;
 	if (now >= j->next_lease) {
-		futimens(j->dirfd, NULL);
-		j->next_lease = now + (every > 0 ? every : 1000);
+		futimens(j->events_fd, NULL);
+		j->next_lease = now + lease_every(j->cf);
 	}
-	j->next_tick = j->inotify_fd != -1 || j->next_lease < now + POLL_MS ?
-	    j->next_lease : now + POLL_MS;
+	j->next_tick = j->next_lease < now + POLL_MS ? j->next_lease : now + POLL_MS;
 }
 
 static void
 file_close(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
-	int fd;
 
-	if (j->events_fd != -1)
-		file_flush(&j->base);
+	file_flush(&j->base);
 	buf_free(&j->batch);
-	if (j->dirfd != -1 && (fd = openat(j->dirfd, "ended", O_WRONLY | O_CREAT | O_CLOEXEC,
-	    0600)) != -1)
-		close(fd);
-	if (j->events_fd != -1)
-		close(j->events_fd);
-	if (j->inotify_fd != -1)
-		close(j->inotify_fd);
-	if (j->dirfd != -1)
-		close(j->dirfd);
+	fchmod(j->events_fd, ENDED_MODE);     /* ended (see the top of this file) */
+	close(j->events_fd);
 	free(j);
 }
 
-/* Opens stream id's directory if user may see it. Returns the dirfd or -1. */
-static int
-open_stream_dir(const struct conf *cf, const char *id, const char *user)
+/*
+ * Reads the stream record at the start of an events file into text (size
+ * bytes, NUL-terminated).  Returns its content (owner, model, creation time,
+ * one per line) and sets *end to the offset of the first event; NULL when
+ * there is no complete stream record (being created, or an older version's).
+ */
+static char *
+stream_record(int fd, char *text, size_t size, off_t *end)
 {
-	char path[4096], meta[1024], *nl;
-	int dirfd, fd;
+	ssize_t n = pread(fd, text, size - 1, 0);
+	uint64_t seq;
+	size_t len;
+	char name[16];
+	int hl = 0;
+
+	if (n <= 0)
+		return NULL;
+	text[n] = '\0';
+	if (sscanf(text, "%" SCNu64 " %15s %zu%n", &seq, name, &len, &hl) != 3 || seq != 0 ||
+	    strcmp(name, "stream") != 0 || text[hl] != '\n' || (size_t)hl + 1 + len > (size_t)n)
+		return NULL;
+	text[hl + 1 + len] = '\0';
+	*end = (off_t)(hl + 1 + len);
+	return text + hl + 1;
+}
+
+/*
+ * Opens stream id if user may see it: *events, with *start the offset of its
+ * first event, or, when the sweeper dropped the journal, *events = -1 and
+ * *expired_seq its last seq.  Returns 0, or -1: no such stream for user.
+ */
+static int
+open_stream(const struct conf *cf, const char *id, const char *user, int *events,
+    off_t *start, uint64_t *expired_seq)
+{
+	char path[4096], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
+	int fd;
 	ssize_t n;
 
-	if (!journal_valid_id(id) ||
-	    snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id) >= (int)sizeof(path) ||
-	    (dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	*events = -1;
+	if (!journal_valid_id(id) || stream_path(path, sizeof(path), cf, id, "") == -1)
 		return -1;
-	if ((fd = openat(dirfd, "meta", O_RDONLY | O_CLOEXEC)) == -1 ||
-	    (n = read(fd, meta, sizeof(meta) - 1)) <= 0) {
-		if (fd != -1)
-			close(fd);
-		close(dirfd);
-		return -1;
+	if ((*events = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+		owner = stream_record(*events, text, sizeof(text), start);
+	else if (errno == ENOENT && stream_path(path, sizeof(path), cf, id, ".expired") == 0 &&
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		/* "<last seq>\n" + the stream record's lines. */
+		n = read(fd, text, sizeof(text) - 1);
+		close(fd);
+		text[n > 0 ? n : 0] = '\0';
+		*expired_seq = strtoull(text, NULL, 10);
+		if ((nl = strchr(text, '\n')) != NULL)
+			owner = nl + 1;
 	}
-	close(fd);
-	meta[n] = '\0';
-	if ((nl = strchr(meta, '\n')) != NULL)
+	if (owner != NULL && (nl = strchr(owner, '\n')) != NULL)
 		*nl = '\0';
 	/* A stream made by an authenticated user is that user's alone. */
-	if (meta[0] != '\0' && (user == NULL || strcmp(meta, user) != 0)) {
-		close(dirfd);
+	if (owner == NULL || nl == NULL ||
+	    (owner[0] != '\0' && (user == NULL || strcmp(owner, user) != 0))) {
+		if (*events != -1)
+			close(*events);
 		return -1;
 	}
-	return dirfd;
+	return 0;
 }
 
 static int
@@ -316,31 +431,31 @@ file_open(const struct conf *cf, const char *id, const char *user,
 {
 	struct file_reader *r;
 	char path[4096];
-	int dirfd;
+	int events;
+	off_t start = 0;
+	uint64_t expired_seq = 0;
 
-	if ((dirfd = open_stream_dir(cf, id, user)) == -1)
+	if (open_stream(cf, id, user, &events, &start, &expired_seq) == -1)
 		return journal_not_found(err);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		close(dirfd);
+		if (events != -1)
+			close(events);
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	}
 	r->base.store = &journal_file_store;
 	r->cf = cf;
-	r->dirfd = dirfd;
-	r->events_fd = r->inotify_fd = -1;
+	r->events_fd = events;
+	r->offset = start;
+	r->inotify_fd = -1;
 	buf_init(&r->pending, cf->max_event + RECORD_HEAD_MAX + 1024);
-	snprintf(path, sizeof(path), "%s/%s", cf->spool_dir, id);
-	if ((r->events_fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1)
-		flock(r->events_fd, LOCK_SH);     /* counts this reader (see journal_tick) */
-	if (r->events_fd == -1 && errno == ENOENT &&
-	    faccessat(dirfd, "expired", F_OK, 0) == 0)
-		r->lost = 1;
-	else if (r->events_fd == -1) {
-		file_reader_close(&r->base);
-		return journal_not_found(err);
+	if (events == -1) {
+		r->lost = 1;                      /* expired: nothing to follow */
+		r->expired_seq = expired_seq;
+	} else {
+		flock(events, LOCK_SH);           /* counts this reader (see journal_tick) */
+		stream_path(path, sizeof(path), cf, id, "");
+		r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_DELETE_SELF);
 	}
-	r->inotify_fd = watch(path, IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE |
-	    IN_DELETE_SELF);
 	*out = &r->base;
 	return 0;
 }
@@ -353,29 +468,13 @@ file_reader_fd(struct journal_reader *base)
 	return r->inotify_fd;
 }
 
-/* The last seq of an expired stream, from its `expired` file. */
-static uint64_t
-expired_seq(int dirfd)
-{
-	char text[32];
-	int fd = openat(dirfd, "expired", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd != -1 ? read(fd, text, sizeof(text) - 1) : -1;
-
-	if (fd != -1)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	text[n] = '\0';
-	return strtoull(text, NULL, 10);
-}
-
 static int
 lease_expired(struct file_reader *r)
 {
 	struct stat st;
 	struct timespec now;
 
-	if (fstat(r->dirfd, &st) == -1)
+	if (fstat(r->events_fd, &st) == -1)
 		return 1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	return ((int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
@@ -395,7 +494,7 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 	res->lost = res->interrupted = res->more = 0;
 	res->finished = r->finished;
 	if (r->lost) {
-		res->lost = expired_seq(r->dirfd) > after;
+		res->lost = r->expired_seq > after;
 		res->finished = 1;
 		return 0;
 	}
@@ -471,7 +570,6 @@ file_reader_close(struct journal_reader *base)
 		close(r->events_fd);      /* drops the shared lock */
 	if (r->inotify_fd != -1)
 		close(r->inotify_fd);
-	close(r->dirfd);
 	buf_free(&r->pending);
 	free(r);
 }
@@ -479,26 +577,20 @@ file_reader_close(struct journal_reader *base)
 static int
 file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
-	int dirfd = open_stream_dir(cf, id, user), fd;
+	char path[4096];
+	int events, fd;
+	off_t start;
+	uint64_t seq;
 
-	if (dirfd == -1)
+	if (open_stream(cf, id, user, &events, &start, &seq) == -1)
 		return journal_not_found(err);
-	fd = openat(dirfd, "cancel", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	close(dirfd);
-	if (fd == -1)
+	if (events != -1)
+		close(events);
+	if (stream_path(path, sizeof(path), cf, id, ".cancel") == -1 ||
+	    (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
 	close(fd);
 	return 0;
-}
-
-static int64_t
-age_s(int dirfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, name, &st, 0) == -1)
-		return -1;
-	return (int64_t)time(NULL) - st.st_mtim.tv_sec;
 }
 
 /* The seq of the last complete record in an events file (0 when none). */
@@ -523,60 +615,116 @@ last_seq_of(int fd)
 	return last;
 }
 
-/* Drops a stream's events, keeping a note of its last seq so resumes learn of the loss. */
-static void
-expire(int dirfd)
+/* <id><suffix>, in name (96 bytes); "" (no such file) if it does not fit. */
+static const char *
+named(char *name, const char *id, const char *suffix)
 {
-	char text[32];
-	uint64_t last = 0;
-	int fd;
-
-	if ((fd = openat(dirfd, "events", O_RDONLY | O_CLOEXEC)) != -1) {
-		last = last_seq_of(fd);
-		close(fd);
-	}
-	snprintf(text, sizeof(text), "%" PRIu64 "\n", last);
-	write_file(dirfd, "expired", text);
-	unlinkat(dirfd, "events", 0);
+	return snprintf(name, 96, "%s%s", id, suffix) < 96 ? name : "";
 }
 
+/* Removes stream id's files. */
 static void
-remove_stream(int spoolfd, const char *id, int dirfd)
+remove_stream(int spoolfd, const char *id)
 {
-	static const char *const files[] = {
-		"meta", "events", "ended", "cancel", "expired"
-	};
+	static const char *const suffixes[] = { "", ".cancel", ".expired", ".tmp" };
+	char name[96];
 	size_t i;
 
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		unlinkat(spoolfd, named(name, id, suffixes[i]), 0);
+}
+
+/* An older version's directory per stream; a sweep removes at most this many. */
+#define OLD_DIRS_PER_SWEEP 16
+
+static void
+remove_old_dir(int spoolfd, const char *id)
+{
+	static const char *const files[] = { "meta", "events", "ended", "cancel", "expired" };
+	size_t i;
+	int fd = openat(spoolfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return;
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlinkat(dirfd, files[i], 0);
+		unlinkat(fd, files[i], 0);
+	close(fd);
 	unlinkat(spoolfd, id, AT_REMOVEDIR);
 }
 
+/*
+ * Drops stream id's journal, keeping a note of its last seq and its owner so
+ * resumes learn of the loss.  A journal without a stream record (its
+ * creation failed half-way) goes altogether.
+ */
+static void
+expire(int spoolfd, const char *id)
+{
+	char rec[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], text[32 + sizeof(rec)], *meta = NULL;
+	char name[96], tmp[96];
+	off_t start;
+	int fd, n = 0;
+
+	if ((fd = openat(spoolfd, id, O_RDONLY | O_CLOEXEC)) != -1) {
+		if ((meta = stream_record(fd, rec, sizeof(rec), &start)) != NULL)
+			n = snprintf(text, sizeof(text), "%" PRIu64 "\n%s", last_seq_of(fd), meta);
+		close(fd);
+	}
+	if (meta == NULL) {
+		remove_stream(spoolfd, id);
+		return;
+	}
+	/* Whole or not at all: readers take the owner from it. */
+	if (n < (int)sizeof(text) && write_file(spoolfd, named(tmp, id, ".tmp"), text) == 0 &&
+	    renameat(spoolfd, tmp, spoolfd, named(name, id, ".expired")) == 0)
+		unlinkat(spoolfd, id, 0);
+}
+
+/*
+ * Every stream's files are looked at through the entry of its journal (<id>),
+ * or, once expired, of <id>.expired; a .cancel or .tmp left without either
+ * (a crash half-way) goes once it is older than a dead stream would be.
+ */
 static void
 file_sweep(const struct conf *cf)
 {
 	DIR *d;
 	struct dirent *e;
 	int64_t ttl = cf->journal_ttl, dead = ttl + journal_lease_ms(cf) / 1000;
+	char id[96], name[96], *dot;
+	struct stat st, other;
+	int old_dirs = 0;
 
 	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		int sfd;
-		int64_t a;
+		int sfd = dirfd(d);
+		int64_t now = (int64_t)time(NULL);
 
-		if (!journal_valid_id(e->d_name) ||
-		    (sfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		if (snprintf(id, sizeof(id), "%s", e->d_name) >= (int)sizeof(id))
 			continue;
-		if ((a = age_s(sfd, "expired")) >= 0) {
+		if ((dot = strchr(id, '.')) != NULL)
+			*dot = '\0';
+		if (!journal_valid_id(id) || fstatat(sfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (dot == NULL && S_ISDIR(st.st_mode)) {
+			/* A few per sweep: a spool full of them must not hold up a shutdown. */
+			if (now - st.st_mtim.tv_sec > dead && old_dirs++ < OLD_DIRS_PER_SWEEP)
+				remove_old_dir(sfd, id);
+		} else if (dot == NULL && S_ISREG(st.st_mode)) {
+			/* Ended (read-only): its ctime is when; running: its mtime is the lease. */
+			if ((st.st_mode & S_IWUSR) == 0 ? now - st.st_ctim.tv_sec > ttl :
+			    now - st.st_mtim.tv_sec > dead)
+				expire(sfd, id);
+		} else if (dot != NULL && strcmp(dot + 1, "expired") == 0) {
 			/* The note of a loss is kept ten times as long, then the rest goes. */
-			if (a > 10 * ttl)
-				remove_stream(dirfd(d), e->d_name, sfd);
-		} else if (((a = age_s(sfd, "ended")) >= 0 && a > ttl) ||
-		    (a < 0 && age_s(sfd, ".") > dead))
-			expire(sfd);
-		close(sfd);
+			if (now - st.st_mtim.tv_sec > 10 * ttl)
+				remove_stream(sfd, id);
+		} else if (dot != NULL && (strcmp(dot + 1, "cancel") == 0 ||
+		    strcmp(dot + 1, "tmp") == 0) && now - st.st_mtim.tv_sec > dead &&
+		    fstatat(sfd, id, &other, AT_SYMLINK_NOFOLLOW) == -1 &&
+		    fstatat(sfd, named(name, id, ".expired"), &other, 0) == -1)
+			unlinkat(sfd, e->d_name, 0);
 	}
 	closedir(d);
 }

@@ -1,0 +1,230 @@
+/* unit_journal.c: the file journal through journal.h, and the files it leaves in a fresh spool. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "journal.h"
+#include "tap.h"
+
+/*
+ * Limits: one process (the cross-process behaviour, inotify wake-ups and
+ * DELETE through a front server are the integration tests' t_resume*.py);
+ * times are faked with utimensat(2) where the sweeper reads an mtime, and
+ * one sleep of a second covers the ended stream's ctime.
+ */
+
+static char spool[64];
+
+static char *
+path_of(char *p, size_t size, const char *name)
+{
+	snprintf(p, size, "%s/%s", spool, name);
+	return p;
+}
+
+/* The whole content of spool/name into b (reset first); -1 if unreadable. */
+static int
+slurp(const char *name, struct buf *b)
+{
+	char p[128], chunk[4096];
+	int fd = open(path_of(p, sizeof(p), name), O_RDONLY);
+	ssize_t n;
+
+	buf_reset(b);
+	if (fd == -1)
+		return -1;
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(b, chunk, (size_t)n);
+	close(fd);
+	return 0;
+}
+
+static int
+exists(const char *name)
+{
+	char p[128];
+	struct stat st;
+
+	return stat(path_of(p, sizeof(p), name), &st) == 0;
+}
+
+static int
+mode_of(const char *name)
+{
+	char p[128];
+	struct stat st;
+
+	return stat(path_of(p, sizeof(p), name), &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* Sets name's mtime `ago` seconds back. */
+static void
+age(const char *name, int ago)
+{
+	char p[128];
+	struct timespec t[2];
+
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= ago;
+	t[1] = t[0];
+	utimensat(AT_FDCWD, path_of(p, sizeof(p), name), t, 0);
+}
+
+/* Everything a new reader of id (as user) gets after `after`, into out. */
+static int
+read_all(const struct conf *cf, const char *id, const char *user, uint64_t after,
+    struct buf *out, struct journal_read *res)
+{
+	struct journal_reader *r;
+	struct cs_error err;
+	int rc;
+
+	buf_reset(out);
+	if (journal_open(cf, id, user, &r, &err) == -1)
+		return -err.status;
+	do
+		rc = journal_read(r, after, out, res);
+	while (rc == 0 && res->more && (after = res->last_seq) > 0);
+	journal_reader_close(r);
+	return rc;
+}
+
+int
+main(void)
+{
+	const char *id = "AAAAAAAAAAAAAAAAAAAAAA", *free_id = "BBBBBBBBBBBBBBBBBBBBBB";
+	const char *old_id = "CCCCCCCCCCCCCCCCCCCCCC", *dead_id = "DDDDDDDDDDDDDDDDDDDDDD";
+	const char *meta = "id: 1\nevent: meta\ndata: {}\n\n", *tok = "id: 2\ndata: {\"text\":\"hi\"}\n\n";
+	const char *done = "id: 4\nevent: done\ndata: {}\n\n";
+	struct conf cf;
+	struct cs_error err;
+	struct journal *j, *k;
+	struct journal_reader *r;
+	struct journal_state st;
+	struct journal_read res;
+	struct buf b, want, big;
+	char p[128];
+	size_t i;
+
+	snprintf(spool, sizeof(spool), "/tmp/unit_journal.XXXXXX");
+	if (mkdtemp(spool) == NULL || conf_defaults(&cf, &err) == -1) {
+		diag("no spool directory or configuration");
+		return 1;
+	}
+	free(cf.spool_dir);
+	cf.spool_dir = strdup(spool);
+	cf.journal = JOURNAL_FILE;
+	cf.journal_ttl = 300;
+	buf_init(&b, 1 << 22);
+	buf_init(&want, 1 << 22);
+	buf_init(&big, 1 << 20);
+
+	/* Creating: one file, its stream record first, on disk at once. */
+	is_int(journal_check(&cf, &err), 0, "check: the spool is usable");
+	is_int(journal_create(&cf, id, "alice", "demo", &j, &err), 0, "create");
+	ok(exists(id) && mode_of(id) == 0600, "create: <spool>/<id>, mode 0600");
+	slurp(id, &b);
+	ok(b.len > 0 && strncmp(b.data, "0 stream ", 9) == 0 && strstr(b.data, "\nalice\ndemo\n"),
+	    "create: the stream record (owner, model) is written before any event");
+	is_int(journal_create(&cf, id, "alice", "demo", &k, &err), -1,
+	    "create of an existing id fails");
+
+	/* Appending: the frames come back byte for byte, a big one too. */
+	for (i = 0; i < 100000; i++)
+		buf_addc(&big, (char)('a' + i % 26));
+	buf_adds(&big, "\n\n");
+	journal_append(j, 1, "meta", meta, strlen(meta));
+	journal_append(j, 2, "message", tok, strlen(tok));
+	journal_append(j, 3, "message", big.data, big.len);
+	is_int(journal_flush(j), 0, "flush");
+	buf_adds(&want, meta);
+	buf_adds(&want, tok);
+	buf_add(&want, big.data, big.len);
+	is_int(read_all(&cf, id, "alice", 0, &b, &res), 0, "the owner reads the stream");
+	is_mem(b.data, b.len, want.data, want.len, "the frames after 0, the big one included");
+	ok(res.last_seq == 3 && !res.finished && !res.lost && !res.interrupted,
+	    "running: last_seq 3, not finished, not interrupted");
+	is_int(read_all(&cf, id, "bob", 0, &b, &res), -404, "someone else: 404");
+	is_int(read_all(&cf, id, NULL, 0, &b, &res), -404, "nobody authenticated: 404");
+	is_int(journal_cancel(&cf, id, "bob", &err), -1, "someone else cannot cancel");
+
+	/* Ticks: readers are counted, a cancel is seen. */
+	journal_tick(j, 0, &st);
+	ok(st.readers == 0 && st.cancel == 0, "tick: no reader, no cancel");
+	is_int(journal_open(&cf, id, "alice", &r, &err), 0, "a reader opens");
+	journal_tick(j, 0, &st);
+	is_int(st.readers, 1, "tick: one reader while it is open");
+	journal_reader_close(r);
+	journal_tick(j, 0, &st);
+	is_int(st.readers, 0, "tick: none once it closed");
+	is_int(journal_cancel(&cf, id, "alice", &err), 0, "the owner cancels");
+	journal_tick(j, 0, &st);
+	ok(st.cancel == 1 && exists("AAAAAAAAAAAAAAAAAAAAAA.cancel"), "tick: cancel seen (<id>.cancel)");
+	is_int(journal_fd(j), -1, "the producer holds no inotify instance");
+
+	/* Ending: the done record, then the file turns read-only. */
+	journal_append(j, 4, "done", done, strlen(done));
+	journal_close(j);
+	is_int(mode_of(id), 0400, "closed: mode 0400 marks the end");
+	is_int(read_all(&cf, id, "alice", 3, &b, &res), 0, "read after 3");
+	ok(b.len == strlen(done) && res.finished && res.last_seq == 4, "after 3: just done, finished");
+
+	/* A stream without owner is anyone's. */
+	journal_create(&cf, free_id, "", "demo", &k, &err);
+	journal_append(k, 1, "meta", meta, strlen(meta));
+	journal_close(k);
+	is_int(read_all(&cf, free_id, NULL, 0, &b, &res), 0, "no owner: anyone reads it");
+
+	/* Sweeping: an ended stream past the ttl, a dead producer, an older layout. */
+	cf.journal_ttl = 1;
+	journal_create(&cf, dead_id, "", "demo", &k, &err);
+	journal_append(k, 1, "meta", meta, strlen(meta));
+	journal_flush(k);
+	age(dead_id, 3600);
+	is_int(read_all(&cf, dead_id, NULL, 0, &b, &res), 0, "a producer whose lease ran out");
+	ok(res.interrupted && !res.finished, "its reader is told: interrupted");
+	mkdir(path_of(p, sizeof(p), old_id), 0700);
+	close(open(path_of(p, sizeof(p), "CCCCCCCCCCCCCCCCCCCCCC/meta"), O_WRONLY | O_CREAT, 0600));
+	close(open(path_of(p, sizeof(p), "CCCCCCCCCCCCCCCCCCCCCC/events"), O_WRONLY | O_CREAT, 0600));
+	is_int(read_all(&cf, old_id, NULL, 0, &b, &res), -404, "an older version's directory: 404");
+	age(old_id, 3600);
+	sleep(2);                 /* the ended streams' ctime, a second or more back */
+	journal_sweep(&cf);
+	ok(!exists(id) && exists("AAAAAAAAAAAAAAAAAAAAAA.expired"), "sweep: ended past ttl -> expired");
+	ok(!exists(dead_id) && exists("DDDDDDDDDDDDDDDDDDDDDD.expired"),
+	    "sweep: the dead producer's stream too");
+	ok(!exists(old_id), "sweep: the older version's directory is removed");
+	slurp("AAAAAAAAAAAAAAAAAAAAAA.expired", &b);
+	ok(b.len > 0 && strncmp(b.data, "4\nalice\ndemo\n", 13) == 0,
+	    "expired: the last seq, then the owner and model");
+	is_int(read_all(&cf, id, "bob", 0, &b, &res), -404, "expired: still not bob's (404)");
+	is_int(read_all(&cf, id, "alice", 0, &b, &res), 0, "expired: the owner may ask");
+	ok(res.lost && res.finished && b.len == 0, "expired, from 0: history lost");
+	is_int(read_all(&cf, id, "alice", 4, &b, &res), 0, "expired, after the last event");
+	ok(!res.lost && res.finished, "expired, after the last event: nothing lost, finished");
+	journal_close(k);
+	age("AAAAAAAAAAAAAAAAAAAAAA.expired", 3600);
+	journal_sweep(&cf);
+	ok(!exists("AAAAAAAAAAAAAAAAAAAAAA.expired") && !exists("AAAAAAAAAAAAAAAAAAAAAA.cancel"),
+	    "sweep: past 10 ttl, the note and the cancel go");
+	is_int(read_all(&cf, id, "alice", 0, &b, &res), -404, "then the stream is unknown");
+
+	/* Leave nothing behind (the stream without owner ended past the ttl too). */
+	age("BBBBBBBBBBBBBBBBBBBBBB.expired", 3600);
+	age("DDDDDDDDDDDDDDDDDDDDDD.expired", 3600);
+	journal_sweep(&cf);
+	ok(rmdir(spool) == 0, "the spool is empty at the end");
+	buf_free(&b);
+	buf_free(&want);
+	buf_free(&big);
+	conf_free(&cf);
+	return done_testing();
+}
