@@ -5,19 +5,19 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "journal_store.h"
 #include "log.h"
+#include "stream.h"
 
 /*
  * Keys, for stream <id> under the configured prefix <p>:
@@ -43,11 +43,18 @@
  * (readers block in XREAD on theirs), taken from and given back to a small
  * per-process pool of idle ones, which also serves one-off commands
  * (DELETE).  A producer whose connection breaks goes on serving its direct
- * reader and reconnects at most once a second.
+ * reader; its ticks reconnect, every second at first, then ever less often
+ * up to every 30 s,
+ * so an unreachable Redis never holds up an event.  What Redis refuses is
+ * not lost silently: a refused XADD is a gap (history_lost), a refused hash
+ * or lease is sent again at the next tick, a stream Redis refuses to create
+ * is a 503.  Readers are counted in Redis' clock (TIME), not the hosts'.
  */
 
 #define POLL_MS 250            /* the producer looks for a cancel this often */
-#define RECONNECT_MS 1000      /* a producer retries an unreachable Redis this often */
+#define RECONNECT_MS 1000      /* a producer first retries an unreachable Redis after this, */
+#define RECONNECT_STEADY 5     /* this many times, */
+#define RECONNECT_MAX_MS 30000 /* then ever less often, up to this */
 #define BATCH_COMMANDS 64      /* appended events sent without waiting for a flush */
 #define BATCH_BYTES (32 * 1024) /* or this many bytes of them */
 #define WANT_MAX 256           /* replies a producer may owe (a power of two) */
@@ -63,7 +70,7 @@ struct redis_journal {
 	const struct conf *cf;
 	redisContext *rc;          /* NULL while Redis is unreachable */
 	struct keys k;
-	char owner[256], model[128];
+	char *owner, *model;       /* owned */
 	char xadd_head[224];       /* "XADD <events>" in RESP: the start of every append */
 	struct buf batch;          /* XADDs in RESP since the last flush */
 	int batched;               /* how many */
@@ -72,8 +79,11 @@ struct redis_journal {
 	int events_expire;         /* the events key exists and needs its expiry set */
 	size_t bytes;
 	int overflowed, cancel, readers;
+	int meta_failed;           /* Redis refused the hash or the lease: send them again */
 	uint64_t last_seq;
-	int64_t next_tick, next_lease, next_connect;
+	int64_t skew;              /* Redis' clock minus ours, ms */
+	int64_t next_tick, next_lease, next_connect, backoff;
+	int failures;              /* reconnects failed in a row */
 };
 
 struct redis_reader {
@@ -81,11 +91,12 @@ struct redis_reader {
 	const struct conf *cf;
 	redisContext *rc;
 	struct keys k;
-	char member[48];           /* this reader in the readers set */
+	char member[STREAM_ID_LEN + 1];  /* this reader in the readers set: random */
 	redisReply *reply;         /* the last XREAD's reply, being handed out */
 	const redisReply *entries; /* its entries */
 	size_t next;               /* the next entry to hand out */
 	uint64_t seen;             /* XREAD goes on after this seq */
+	int64_t skew;              /* Redis' clock minus ours, ms */
 	int started, inflight, finished, lost, interrupted;
 	int fresh;                 /* handing out a BLOCK's entries: block again at once */
 	int broken;                /* a command failed: the connection is not reused */
@@ -176,18 +187,32 @@ get_reply(redisContext *rc, redisReply **out)
 	return 0;
 }
 
-/* Reads n replies and drops them; -1 when the connection failed. */
+/* Reads n replies and drops them: 0, 1 when one was an error, -1 when the connection failed. */
 static int
 skip_replies(redisContext *rc, int n)
 {
 	redisReply *r;
+	int rc_ = 0, got;
 
 	while (n-- > 0) {
-		if (get_reply(rc, &r) == -1)
+		if ((got = get_reply(rc, &r)) == -1)
 			return -1;
+		if (got == 1)
+			rc_ = 1;
 		freeReplyObject(r);
 	}
-	return 0;
+	return rc_;
+}
+
+/* Redis' clock minus ours (ms), from a TIME reply; `old` when the reply is not one. */
+static int64_t
+skew_of(const redisReply *r, int64_t old)
+{
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+		return old;
+	return strtoll(r->element[0]->str, NULL, 10) * 1000 +
+	    strtoll(r->element[1]->str, NULL, 10) / 1000 - wall_ms();
 }
 
 /* A new connection, authenticated, with the configured timeouts; NULL when Redis is unreachable. */
@@ -287,7 +312,14 @@ redis_check(const struct conf *cf, struct cs_error *err)
  * and goes on; replies are read as they arrive (at the next flush, or at a
  * tick, which does wait).  `want` remembers what each awaited reply is for.
  */
-enum want { W_IGNORE, W_CANCEL, W_READERS };
+enum want {
+	W_IGNORE,       /* an XADD: one refused is a gap, which readers are told of */
+	W_META,         /* the hash, its expiry, the lease: refused, they are sent again */
+	W_EXPIRE,       /* the events' expiry: refused, it is set again */
+	W_CANCEL,       /* HGET cancel */
+	W_READERS,      /* ZCOUNT of the readers */
+	W_TIME          /* TIME */
+};
 
 static void
 producer_broken(struct redis_journal *j)
@@ -299,7 +331,8 @@ producer_broken(struct redis_journal *j)
 	j->want_head = j->want_tail = 0;
 	buf_reset(&j->batch);
 	j->batched = 0;
-	j->next_connect = clock_ms() + RECONNECT_MS;
+	j->backoff = RECONNECT_MS;
+	j->next_connect = clock_ms() + j->backoff;
 }
 
 /* Notes that the command just appended has a reply to read, and what it means. */
@@ -307,6 +340,24 @@ static void
 await(struct redis_journal *j, enum want w)
 {
 	j->want[j->want_tail++ % WANT_MAX] = (unsigned char)w;
+}
+
+/* Appends a command whose reply means w; one that could not be appended owes none. */
+static void
+cmd(struct redis_journal *j, enum want w, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = redisvAppendCommand(j->rc, fmt, ap);
+	va_end(ap);
+	if (rc == REDIS_OK)
+		await(j, w);
+	else if (w == W_META)
+		j->meta_failed = 1;
+	else if (w == W_EXPIRE)
+		j->events_expire = 1;
 }
 
 static void
@@ -322,6 +373,22 @@ take_reply(struct redis_journal *j, redisReply *r)
 	case W_READERS:
 		if (r->type == REDIS_REPLY_INTEGER)
 			j->readers = (int)r->integer;
+		break;
+	case W_TIME:
+		j->skew = skew_of(r, j->skew);
+		break;
+	case W_META:
+		/* e.g. -LOADING after a restart, -OOM, -READONLY: try again at the next tick */
+		if (r->type == REDIS_REPLY_ERROR) {
+			log_warnx("journal: redis: %s", r->str);
+			j->meta_failed = 1;
+		}
+		break;
+	case W_EXPIRE:
+		if (r->type == REDIS_REPLY_ERROR) {
+			log_warnx("journal: redis: %s", r->str);
+			j->events_expire = 1;
+		}
 		break;
 	default:
 		if (r->type == REDIS_REPLY_ERROR)
@@ -371,14 +438,12 @@ send_meta(struct redis_journal *j)
 {
 	int64_t lease = journal_lease_ms(j->cf);
 
-	redisAppendCommand(j->rc, "HSET %s owner %s model %s created %lld", j->k.meta,
+	j->meta_failed = 0;
+	cmd(j, W_META, "HSET %s owner %s model %s created %lld", j->k.meta,
 	    j->owner, j->model, (long long)time(NULL));
-	await(j, W_IGNORE);
-	redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
+	cmd(j, W_META, "PEXPIRE %s %lld", j->k.meta,
 	    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
-	await(j, W_IGNORE);
-	redisAppendCommand(j->rc, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
-	await(j, W_IGNORE);
+	cmd(j, W_META, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
 }
 
 /* Connects (again) when the time has come. 0 when connected. */
@@ -390,9 +455,15 @@ producer_connect(struct redis_journal *j)
 	if (clock_ms() < j->next_connect)
 		return -1;
 	if ((j->rc = connect_redis(j->cf)) == NULL) {
-		j->next_connect = clock_ms() + RECONNECT_MS;
+		/* A restart takes seconds: every second for a while, then less often. */
+		if (++j->failures > RECONNECT_STEADY)
+			j->backoff = j->backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS :
+			    j->backoff * 2;
+		j->next_connect = clock_ms() + j->backoff;
 		return -1;
 	}
+	j->failures = 0;
+	j->backoff = RECONNECT_MS;
 	/* Redis may have restarted empty: the stream must be findable again. */
 	send_meta(j);
 	j->events_expire = 1;
@@ -414,14 +485,12 @@ redis_flush(struct journal *base)
 		await(j, W_IGNORE);
 	buf_reset(&j->batch);
 	if (j->events_expire) {
-		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
+		cmd(j, W_EXPIRE, "PEXPIRE %s %lld", j->k.events,
 		    (long long)(j->cf->journal_ttl * 1000LL + journal_lease_ms(j->cf)));
-		await(j, W_IGNORE);
 		j->events_expire = 0;
 	}
 	/* The cancel flag rides along: a DELETE is seen at the next event. */
-	redisAppendCommand(j->rc, "HGET %s cancel", j->k.meta);
-	await(j, W_CANCEL);
+	cmd(j, W_CANCEL, "HGET %s cancel", j->k.meta);
 	/* Never more replies owed than `want` can remember. */
 	return producer_sync(j, (j->want_tail - j->want_head) > WANT_MAX / 2);
 }
@@ -443,6 +512,7 @@ redis_append(struct journal *base, uint64_t seq, const char *name, const char *f
 	int terminal = journal_terminal(name);
 	char idtext[32];
 	struct buf id = { idtext, 0, sizeof(idtext), sizeof(idtext) };
+	size_t mark;
 
 	j->last_seq = seq;
 	/* Past the cap only the end is kept; readers see the gap as history_lost. */
@@ -450,10 +520,12 @@ redis_append(struct journal *base, uint64_t seq, const char *name, const char *f
 		j->overflowed = 1;
 		return 0;
 	}
-	if (producer_connect(j) == -1)
-		return -1;              /* lost: readers will find the gap */
+	/* Reconnecting is the tick's work, never an event's: a lost event is a gap. */
+	if (j->rc == NULL)
+		return -1;
 	if (j->batch.len > 0 && j->batch.len + len > BATCH_BYTES && redis_flush(base) == -1)
 		return -1;
+	mark = j->batch.len;
 	/* XADD <events> <seq>-0 n <name> f <frame> */
 	if (buf_add_u64(&id, seq) == -1 || buf_add(&id, "-0", 2) == -1 ||
 	    buf_add(&j->batch, j->xadd_head, strlen(j->xadd_head)) == -1 ||
@@ -462,6 +534,7 @@ redis_append(struct journal *base, uint64_t seq, const char *name, const char *f
 	    bulk(&j->batch, name, strlen(name)) == -1 ||
 	    buf_add(&j->batch, "$1\r\nf\r\n", 7) == -1 ||
 	    bulk(&j->batch, frame, len) == -1) {
+		j->batch.len = mark;    /* no half command may reach Redis */
 		log_warnx("journal: an event larger than max_event");
 		return -1;
 	}
@@ -492,19 +565,21 @@ redis_tick(struct journal *base, int64_t now, struct journal_state *st)
 
 	j->next_tick = now + POLL_MS;
 	if (producer_connect(j) == 0 && redis_flush(base) == 0 && j->rc != NULL) {
-		redisAppendCommand(j->rc, "HGET %s cancel", j->k.meta);
-		await(j, W_CANCEL);
-		redisAppendCommand(j->rc, "ZCOUNT %s %lld +inf", j->k.readers, (long long)wall_ms());
-		await(j, W_READERS);
+		if (j->meta_failed) {
+			send_meta(j);
+			j->events_expire = 1;
+		}
+		cmd(j, W_CANCEL, "HGET %s cancel", j->k.meta);
+		/* Readers' memberships are in Redis' time: hosts' clocks may differ. */
+		cmd(j, W_READERS, "ZCOUNT %s %lld +inf", j->k.readers,
+		    (long long)(wall_ms() + j->skew));
+		cmd(j, W_TIME, "TIME");
 		if (now >= j->next_lease) {
-			redisAppendCommand(j->rc, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
-			await(j, W_IGNORE);
-			redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
+			cmd(j, W_META, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
+			cmd(j, W_META, "PEXPIRE %s %lld", j->k.meta,
 			    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
-			await(j, W_IGNORE);
-			redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
+			cmd(j, W_EXPIRE, "PEXPIRE %s %lld", j->k.events,
 			    (long long)(j->cf->journal_ttl * 1000LL + lease));
-			await(j, W_IGNORE);
 			j->next_lease = now + lease / 3;
 		}
 		producer_sync(j, 1);
@@ -520,28 +595,21 @@ redis_close(struct journal *base)
 
 	j->next_connect = 0;
 	if (producer_connect(j) == 0 && redis_flush(base) == 0 && j->rc != NULL) {
-		redisAppendCommand(j->rc, "HSET %s ended 1 last %" PRIu64, j->k.meta, j->last_seq);
-		await(j, W_IGNORE);
-		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.events,
+		cmd(j, W_IGNORE, "HSET %s ended 1 last %" PRIu64, j->k.meta, j->last_seq);
+		cmd(j, W_IGNORE, "PEXPIRE %s %lld", j->k.events,
 		    (long long)j->cf->journal_ttl * 1000);
-		await(j, W_IGNORE);
-		redisAppendCommand(j->rc, "PEXPIRE %s %lld", j->k.meta,
+		cmd(j, W_IGNORE, "PEXPIRE %s %lld", j->k.meta,
 		    10LL * j->cf->journal_ttl * 1000);
-		await(j, W_IGNORE);
-		redisAppendCommand(j->rc, "DEL %s", j->k.lease);
-		await(j, W_IGNORE);
+		cmd(j, W_IGNORE, "DEL %s", j->k.lease);
 		if (producer_sync(j, 1) == -1)
 			log_warnx("journal: redis: could not mark a stream ended");
 	}
-	pool_put(j->rc, j->rc != NULL);
+	/* Back to the pool only with no reply still owed on it. */
+	pool_put(j->rc, j->rc != NULL && j->want_head == j->want_tail);
 	buf_free(&j->batch);
+	free(j->owner);
+	free(j->model);
 	free(j);
-}
-
-static void
-copy_clean(char *dst, size_t size, const char *src)
-{
-	snprintf(dst, size, "%s", src != NULL ? src : "");
 }
 
 static int
@@ -558,26 +626,35 @@ redis_create(const struct conf *cf, const char *id, const char *owner,
 	make_keys(&j->k, cf->redis_prefix, id);
 	snprintf(j->xadd_head, sizeof(j->xadd_head), "*7\r\n$4\r\nXADD\r\n$%zu\r\n%s\r\n",
 	    strlen(j->k.events), j->k.events);
-	copy_clean(j->owner, sizeof(j->owner), owner);
-	copy_clean(j->model, sizeof(j->model), model);
 	buf_init(&j->batch, cf->max_event + BATCH_BYTES);
+	j->backoff = RECONNECT_MS;
+	if ((j->owner = strdup(owner != NULL ? owner : "")) == NULL ||
+	    (j->model = strdup(model)) == NULL)
+		goto fail;
 	/* A pooled connection may be stale (Redis restarted): then one fresh try. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((j->rc = attempt == 0 ? pool_take(cf) : connect_redis(cf)) == NULL)
 			break;
 		send_meta(j);
+		cmd(j, W_TIME, "TIME");
 		if (producer_sync(j, 1) == 0)
 			break;
 	}
-	if (j->rc == NULL) {
-		buf_free(&j->batch);
-		free(j);
-		return unavailable(err);
+	if (j->rc == NULL || j->meta_failed) {
+		/* Unreachable, or it refused the stream (-LOADING, -OOM, -READONLY, -NOPERM). */
+		pool_put(j->rc, j->rc != NULL);
+		goto fail;
 	}
 	j->next_tick = clock_ms() + POLL_MS;
 	j->next_lease = clock_ms() + journal_lease_ms(cf) / 3;
 	*out = &j->base;
 	return 0;
+fail:
+	buf_free(&j->batch);
+	free(j->owner);
+	free(j->model);
+	free(j);
+	return unavailable(err);
 }
 
 /* ---- readers ---- */
@@ -642,19 +719,24 @@ static int
 reader_poll(struct redis_reader *r, uint64_t after)
 {
 	int64_t lease = journal_lease_ms(r->cf);
-	redisReply *meta = NULL, *alive = NULL, *x = NULL;
+	redisReply *time = NULL, *meta = NULL, *alive = NULL, *x = NULL;
 	int rc = -1;
 
+	/* A failed command leaves replies unread: the caller then drops the connection. */
+	redisAppendCommand(r->rc, "TIME");
 	redisAppendCommand(r->rc, "HMGET %s ended last owner", r->k.meta);
 	redisAppendCommand(r->rc, "EXISTS %s", r->k.lease);
+	/* The membership is in Redis' time (see redis_tick), as of the last look. */
 	redisAppendCommand(r->rc, "ZADD %s %lld %s", r->k.readers,
-	    (long long)(wall_ms() + lease), r->member);
+	    (long long)(wall_ms() + r->skew + lease), r->member);
 	redisAppendCommand(r->rc, "PEXPIRE %s %lld", r->k.readers, (long long)(2 * lease));
 	redisAppendCommand(r->rc, "XREAD COUNT %d STREAMS %s %" PRIu64 "-0", READ_COUNT,
 	    r->k.events, r->seen);
-	if (get_reply(r->rc, &meta) != 0 || get_reply(r->rc, &alive) != 0 ||
-	    skip_replies(r->rc, 2) == -1 || get_reply(r->rc, &x) != 0)
+	if (get_reply(r->rc, &time) != 0 || get_reply(r->rc, &meta) != 0 ||
+	    get_reply(r->rc, &alive) != 0 || skip_replies(r->rc, 2) != 0 ||
+	    get_reply(r->rc, &x) != 0)
 		goto out;
+	r->skew = skew_of(time, r->skew);
 	r->next_check = clock_ms() + check_ms(r->cf);
 	reader_take(r, x);
 	x = NULL;
@@ -674,6 +756,7 @@ reader_poll(struct redis_reader *r, uint64_t after)
 	else if (alive->type == REDIS_REPLY_INTEGER && alive->integer == 0)
 		r->interrupted = 1;
 out:
+	freeReplyObject(time);
 	freeReplyObject(meta);
 	freeReplyObject(alive);
 	freeReplyObject(x);
@@ -715,11 +798,13 @@ reader_collect(struct redis_reader *r, redisReply **out)
 			return 0;               /* part of it: the rest wakes us again */
 	}
 	r->inflight = 0;
-	*out = reply;
 	if (((redisReply *)reply)->type == REDIS_REPLY_ERROR) {
+		/* e.g. -UNBLOCKED after a failover */
 		log_warnx("journal: redis: %s", ((redisReply *)reply)->str);
+		freeReplyObject(reply);
 		return -1;
 	}
+	*out = reply;
 	return 1;
 }
 
@@ -847,7 +932,7 @@ redis_reader_close(struct journal_reader *base)
 	/* Leave the readers set now, not when the membership runs out. */
 	if (rc != NULL && r->started) {
 		redisAppendCommand(rc, "ZREM %s %s", r->k.readers, r->member);
-		pool_put(rc, skip_replies(rc, 1) == 0);
+		pool_put(rc, skip_replies(rc, 1) != -1);
 	} else
 		pool_put(rc, 1);
 	free(r);
@@ -923,7 +1008,6 @@ static int
 redis_open(const struct conf *cf, const char *id, const char *user,
     struct journal_reader **out, struct cs_error *err)
 {
-	static atomic_ulong counter;
 	struct redis_reader *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -931,8 +1015,10 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 	r->base.store = &journal_redis_store;
 	r->cf = cf;
 	make_keys(&r->k, cf->redis_prefix, id);
-	snprintf(r->member, sizeof(r->member), "%ld.%lu.%lld", (long)getpid(),
-	    (unsigned long)++counter, (long long)clock_ms());
+	if (stream_new_id(r->member) == -1) {
+		free(r);
+		return cs_fail(err, 503, "overloaded", "no random source");
+	}
 	if ((r->rc = open_stream(cf, &r->k, user, err)) == NULL) {
 		free(r);
 		return -1;
@@ -955,8 +1041,9 @@ redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_
 	redisAppendCommand(rc, "HSETNX %s cancel 1", k.meta);
 	redisAppendCommand(rc, "PEXPIRE %s %lld", k.meta, 10LL * cf->journal_ttl * 1000 +
 	    journal_lease_ms(cf));
-	ok = skip_replies(rc, 2) == 0;
-	pool_put(rc, ok);
+	ok = skip_replies(rc, 2);
+	pool_put(rc, ok != -1);
+	ok = ok == 0;
 	return ok ? 0 : unavailable(err);
 }
 

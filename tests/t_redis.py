@@ -21,6 +21,8 @@ Redis in t_resume_redis.py and t_resume_procs_redis.py.
   Redis comes back (empty), the producer reconnects: a resume from 0 is told
   history_lost (never a silent gap); a resume after the last event it
   journaled again is exact.
+- Redis refuses writes (maxmemory, -OOM): a 202 POST -> 503, a DELETE is
+  not answered 202; accepted again once Redis takes writes.
 - A wrong password: a 202 POST -> 503, and the process keeps serving."""
 
 import json
@@ -39,7 +41,7 @@ import harness  # noqa: E402
 
 PASSWORD = "redis-pw-7c1e9b"
 PROMPT = "an answer kept in redis"
-LONG = " ".join("w%d" % i for i in range(80))
+LONG = " ".join("w%d" % i for i in range(160))   # ~4.5 s at 40 tokens/s
 
 
 def body_of(prompt, model, **kw):
@@ -174,6 +176,19 @@ def main():
     else:
         ok(False, "the producer journaled again once Redis was back (no events in Redis)")
     ok(a.alive() and b.alive(), "both processes still run")
+
+    # --- Redis refuses writes ---------------------------------------------------------------
+    rs.cli("CONFIG", "SET", "maxmemory", "1")     # noeviction (the default): writes get -OOM
+    r = fa.curl(body=body_of(PROMPT, "paced"), headers=["Accept: application/json"])
+    ok(r.status == 503 and error_type(r) == "journal_unavailable",
+       "Redis refuses writes (-OOM): a 202 POST -> 503, not a stream nobody can find (got %s)"
+       % r.status)
+    r = fb.curl(stream_path(url), method="DELETE")
+    ok(r.status in (503, 404) and error_type(r) in ("journal_unavailable", "not_found"),
+       "...and a DELETE is not answered as done (got %s)" % r.status)
+    rs.cli("CONFIG", "SET", "maxmemory", "0")
+    r = fa.curl(body=body_of(PROMPT, "paced"), headers=["Accept: application/json"])
+    is_(r.status, 202, "Redis accepts writes again: 202")
 
     # --- a wrong password ------------------------------------------------------------------
     os.environ["CS_TEST_REDIS_PW_BAD"] = "not-the-password"

@@ -466,6 +466,20 @@ def owner_tests(fx, cs):
     ok(cs.wait_log(r"method=DELETE path=/streams/%s .*status=404" % re.escape(sid), 2),
        "log: the other user's DELETE was logged 404")
 
+    # a long user name is compared whole, never a prefix of it
+    long_user = "u" * 300
+    body = post_body(P, "paced").encode()
+    st, hdrs, resp, _ = fcgi.request(cs.sock, fcgi_params(
+        "POST", "", content_type="application/json", content_length=len(body),
+        extra=[("REMOTE_USER", long_user), ("HTTP_ACCEPT", "application/json")]), body,
+        timeout=10)
+    lurl = json_of(resp.decode("utf-8", "replace")).get("url") if st == 202 else None
+    is_(st, 202, "a 300-character REMOTE_USER: POST -> 202")
+    for user, want in ((long_user[:255], 404), (long_user[:-1], 404), (long_user, 200)):
+        st, _, _, _ = fcgi.request(cs.sock, fcgi_params(
+            "GET", stream_path(lurl), extra=[("REMOTE_USER", user)]), b"", timeout=10)
+        is_(st, want, "GET as the first %d of its characters -> %d" % (len(user), want))
+
     # a stream made without authentication belongs to nobody: anyone may read it
     r = fx.curl(body=post_body(P, "paced"), content_type="application/json",
                 headers=["Accept: application/json"])
