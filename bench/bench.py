@@ -175,6 +175,28 @@ def write_conf(path, glob, models):
         f.write("\n".join(lines) + "\n")
 
 
+def read_text(path):
+    """A log file's text so far ("" before it exists)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def banner(title, binary, machine_extra=""):
+    """The head of a benchmark's output: when, which binary from which source, what machine."""
+    out("%s, %s" % (title, datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")))
+    out("binary: %s (%s)" % (binary, subprocess.run(
+        [binary, "--version"], capture_output=True, text=True).stdout.strip()))
+    rev = subprocess.run(["git", "-C", TOP, "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    if rev:
+        out("source: %s at %s (the working tree, as built)" % (TOP, rev))
+    out("machine: %d CPUs, %s%s" % (
+        os.cpu_count(), open("/proc/meminfo").readline().split(":")[1].strip(), machine_extra))
+
+
 class Chatstream:
     def __init__(self, bench, name, glob, models, debug=False):
         self.b = bench
@@ -205,11 +227,7 @@ class Chatstream:
         self.started_line = [ln for ln in text.splitlines() if "serving FastCGI" in ln][0]
 
     def read_log(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
     def stream_lines(self):
         return [ln for ln in self.read_log().splitlines() if " stream: " in ln]
@@ -259,11 +277,7 @@ class Lighttpd:
             raise RuntimeError("lighttpd exited:\n" + self.read_log()[-2000:])
 
     def read_log(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
     def stop(self):
         self.b.procs.stop(self.p)
@@ -728,17 +742,8 @@ def main():
         raise KeyboardInterrupt("signal %d" % signum)
     signal.signal(signal.SIGTERM, on_term)
     b = Bench(args)
-    out("chatstream benchmarks, %s" % datetime.datetime.now().astimezone().strftime(
-        "%Y-%m-%d %H:%M %Z"))
-    out("binary: %s (%s)" % (args.binary, subprocess.run(
-        [args.binary, "--version"], capture_output=True, text=True).stdout.strip()))
-    rev = subprocess.run(["git", "-C", TOP, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip()
-    if rev:
-        out("source: %s at %s (the working tree, as built)" % (TOP, rev))
-    out("machine: %d CPUs, %s; lighttpd %s" % (
-        os.cpu_count(), open("/proc/meminfo").readline().split(":")[1].strip(),
-        subprocess.run(["lighttpd", "-v"], capture_output=True, text=True).stdout.split()[0]))
+    banner("chatstream benchmarks", args.binary, "; lighttpd %s" % subprocess.run(
+        ["lighttpd", "-v"], capture_output=True, text=True).stdout.split()[0])
     env = " ".join("%s=%s" % kv for kv in sorted(os.environ.items())
                    if kv[0].startswith(("MALLOC_", "GLIBC_TUNABLES")))
     if env:

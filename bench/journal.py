@@ -28,7 +28,6 @@ only: Redis is spoken to with the small RESP client below.
 """
 import argparse
 import asyncio
-import datetime
 import os
 import re
 import shutil
@@ -45,7 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import sseload  # noqa: E402
-from bench import (CLK_TCK, Chatstream, Procs, free_port, outcomes, pct,  # noqa: E402
+from bench import (CLK_TCK, Chatstream, Procs, banner, free_port, outcomes, pct,  # noqa: E402
                    summarize)
 
 
@@ -964,16 +963,7 @@ def main():
         raise KeyboardInterrupt("signal %d" % signum)
     signal.signal(signal.SIGTERM, on_term)
     b = JournalBench(args, file_modes, "redis" in only)
-    out("chatstream journal benchmark, %s" % datetime.datetime.now().astimezone().strftime(
-        "%Y-%m-%d %H:%M %Z"))
-    out("binary: %s (%s)" % (args.binary, subprocess.run(
-        [args.binary, "--version"], capture_output=True, text=True).stdout.strip()))
-    rev = subprocess.run(["git", "-C", TOP, "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip()
-    if rev:
-        out("source: %s at %s (the working tree, as built)" % (TOP, rev))
-    out("machine: %d CPUs, %s" % (
-        os.cpu_count(), open("/proc/meminfo").readline().split(":")[1].strip()))
+    banner("chatstream journal benchmark", args.binary)
     out("load average at start: %s (other processes share the CPUs)" % loadavg())
     t0 = time.monotonic()
     rc = 0
