@@ -728,8 +728,9 @@ class JournalBench:
                 len(rs), nst, nev, ", ".join("%s %.1f" % (k.upper(), v / nst) for k, v in
                                              sorted(cmds.items(), key=lambda kv: -kv[1])),
                 sum(cmds.values()) / nev))
-        out("      round trips (HGET: one per flush or tick, where the producer waits for the "
-            "replies): %.1f per stream = one per %.0f events; connections %.2f per stream; "
+        out("      waits for Redis (HGET cancel: one per 250 ms tick, the only place a running "
+            "producer waits for replies): %.1f per stream = one per %.0f events; "
+            "connections %.2f per stream; "
             "%.1f bytes to Redis and %.1f back per event%s" % (
                 cmds.get("hget", 0) / nst, nev / max(cmds.get("hget", 0), 1),
                 tot.get("total_connections_received", 0) / nst,

@@ -489,9 +489,7 @@ redis_flush(struct journal *base)
 		    (long long)(j->cf->journal_ttl * 1000LL + journal_lease_ms(j->cf)));
 		j->events_expire = 0;
 	}
-	/* The cancel flag rides along: a DELETE is seen at the next event. */
-	cmd(j, W_CANCEL, "HGET %s cancel", j->k.meta);
-	/* Never more replies owed than `want` can remember. */
+	/* Never more replies owed than `want` can remember.  (A cancel is the tick's to see.) */
 	return producer_sync(j, (j->want_tail - j->want_head) > WANT_MAX / 2);
 }
 
