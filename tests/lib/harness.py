@@ -835,29 +835,11 @@ class Lighttpd:
                           stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
             errf.close()
             self.fx._procs.append(proc)
-            ok_, last = self._wait_ready(proc, port)
+            ok_, last = wait_http(port, proc)
             if ok_:
                 self.proc, self.port = proc, port
                 return True, None
             _stop(proc, signal.SIGTERM, wait=3)
-        return False, last
-
-    def _wait_ready(self, proc, port, timeout=10):
-        end = time.monotonic() + timeout
-        last = None
-        for _ in range(200):
-            if proc.poll() is not None:
-                return False, "lighttpd exited with status %s" % proc.returncode
-            try:
-                st, _, body = http_request(port, "GET", "/index.html", timeout=2)
-                if st == 200:
-                    return True, None
-                last = "status %s" % st
-            except OSError as e:
-                last = str(e)
-            if time.monotonic() > end:
-                break
-            time.sleep(0.05)
         return False, last
 
     def url(self, path=""):
