@@ -22,7 +22,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, is, info, launch, net, ok, openChatPage, run, sleep, until, watchPage } from './lib.mjs';
+import { env, is, info, launch, net, ok, openChatPage, readSamples, recordAnswer, run, sleep, until,
+  watchPage } from './lib.mjs';
 
 const URL_ = env.CS_URL;
 const PROMPT = env.CS_PROMPT;
@@ -219,19 +220,7 @@ async function accessibility(page) {
 
 async function fullStream(page) {
   await page.selectOption('#model', MODEL);
-  // Record every change of the answer and of the state, in the page.
-  await page.evaluate(() => {
-    window.__samples = [];
-    const rec = () => {
-      const turns = document.querySelectorAll('#transcript .turn');
-      const t = turns[turns.length - 1];
-      const a = t && t.querySelector('.answer');
-      window.__samples.push({ t: performance.now(), state: document.getElementById('state').dataset.state,
-        text: a ? a.textContent : '' });
-    };
-    new MutationObserver(rec).observe(document.body,
-      { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['data-state'] });
-  });
+  await recordAnswer(page);
   await page.focus('#prompt');
   await page.keyboard.type(PROMPT);
   const tNet = Date.now();
@@ -281,7 +270,7 @@ async function fullStream(page) {
     'the answer is read by one EventSource GET of /chat/streams/<id> (200 text/event-stream)', brief(reqs));
   ok(reqs.length === 2, 'no other request: after done the browser does not reconnect', brief(reqs));
 
-  const samples = await page.evaluate(() => window.__samples);
+  const samples = await readSamples(page);
   const streaming = samples.filter((x) => x.state === 'streaming' && x.text.length > 0);
   const lens = [...new Set(streaming.map((x) => x.text.length))];
   const growing = lens.every((n, i) => i === 0 || n > lens[i - 1]);

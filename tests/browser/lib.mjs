@@ -182,3 +182,26 @@ export async function run(main, problems = []) {
     emit({ t: 'end' });
   }
 }
+
+/*
+ * Records, in the page, every change of the last answer's text and of the
+ * state line (data-state and its text) into window.__samples; samples(page)
+ * reads them back.
+ */
+export async function recordAnswer(page) {
+  await page.evaluate(() => {
+    window.__samples = [];
+    const rec = () => {
+      const turns = document.querySelectorAll('#transcript .turn');
+      const t = turns[turns.length - 1];
+      const a = t && t.querySelector('.answer');
+      const st = document.getElementById('state');
+      window.__samples.push({ t: performance.now(), state: st.dataset.state,
+        stateText: st.textContent, text: a ? a.textContent : '' });
+    };
+    new MutationObserver(rec).observe(document.body,
+      { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['data-state'] });
+  });
+}
+
+export const readSamples = (page) => page.evaluate(() => window.__samples);

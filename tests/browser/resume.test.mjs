@@ -15,7 +15,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, info, is, launch, ok, openChatPage, run, sleep, until, watchPage } from './lib.mjs';
+import { env, info, is, launch, ok, openChatPage, readSamples, recordAnswer, run, sleep, until,
+  watchPage } from './lib.mjs';
 
 const URL_ = env.CS_URL;
 const PROMPT = env.CS_PROMPT;
@@ -73,18 +74,7 @@ async function main() {
 
   if (!(await openChatPage(page, URL_, 'the page loads through the cutting proxy'))) return;
   if (!(await page.$eval('#model', (s) => s.disabled))) await page.selectOption('#model', MODEL);
-  await page.evaluate(() => {
-    window.__samples = [];
-    const rec = () => {
-      const turns = document.querySelectorAll('#transcript .turn');
-      const t = turns[turns.length - 1];
-      const a = t && t.querySelector('.answer');
-      window.__samples.push({ t: performance.now(), state: document.getElementById('state').dataset.state,
-        stateText: document.getElementById('state').textContent, text: a ? a.textContent : '' });
-    };
-    new MutationObserver(rec).observe(document.body,
-      { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['data-state'] });
-  });
+  await recordAnswer(page);
   await page.fill('#prompt', PROMPT);
   await page.press('#prompt', 'Enter');
 
@@ -125,7 +115,7 @@ async function main() {
   await sleep(QUIET_MS);
   const log = await page.evaluate(() => window.__esLog);
   const count = await page.evaluate(() => window.__esCount);
-  const samples = await page.evaluate(() => window.__samples);
+  const samples = await readSamples(page);
 
   const states = samples.map((x) => x.state).filter((x, i, a) => i === 0 || x !== a[i - 1]);
   info('states', states.join(','));
