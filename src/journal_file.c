@@ -248,7 +248,7 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 {
 	struct file_journal *j = (struct file_journal *)base;
 	char head[RECORD_HEAD_MAX];
-	int hl, terminal = (name[0] == 'd' || name[0] == 'e') && journal_terminal(name);
+	int hl, terminal = journal_terminal(name);
 	size_t mark;
 
 	/* Past the cap only the end is kept, so readers still learn how it ended. */
@@ -399,7 +399,7 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *events
 	ssize_t n;
 
 	*events = -1;
-	if (!journal_valid_id(id) || stream_path(path, sizeof(path), cf, id, "") == -1)
+	if (stream_path(path, sizeof(path), cf, id, "") == -1)
 		return -1;
 	if ((*events = open(path, O_RDONLY | O_CLOEXEC)) != -1)
 		owner = stream_record(*events, text, sizeof(text), start);

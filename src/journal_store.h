@@ -7,7 +7,8 @@
 /*
  * One table per store.  Each function has the contract of its journal_*
  * namesake in journal.h; a store's handles begin with the base structs below
- * so journal.c can find the table again.
+ * so journal.c can find the table again.  journal.c checks ids
+ * (journal_valid_id) before open and cancel: stores get only valid ones.
  */
 struct journal_store {
 	const char *name;
