@@ -15,6 +15,7 @@
 #include "handler.h"
 #include "http.h"
 #include "log.h"
+#include "num.h"
 #include "pump.h"
 #include "request.h"
 #include "stream.h"
@@ -144,20 +145,18 @@ read_body(struct request_ctx *x, size_t *lenp, enum body_kind *kind, struct cs_e
 {
 	const struct conf *cf = x->rt->conf;
 	const char *cl = conn_param(x->conn, "CONTENT_LENGTH");
-	unsigned long long want;
+	uint64_t want;
 	size_t got = 0;
-	char *end;
 
 	if (cl == NULL || *cl == '\0')
 		return cs_fail(e, 411, "length_required",
 		    "a Content-Length is required");
-	errno = 0;
-	want = strtoull(cl, &end, 10);
-	if (errno != 0 || end == cl || *end != '\0' || cl[0] == '-')
+	if (num_parse(cl, strlen(cl), UINT64_MAX, &want) == -1)
 		return cs_fail(e, 400, "invalid_request", "malformed Content-Length");
 	if (want > cf->max_body)
 		return cs_fail(e, 413, "payload_too_large",
-		    "the body is %llu bytes; the limit is %zu", want, cf->max_body);
+		    "the body is %llu bytes; the limit is %zu",
+		    (unsigned long long)want, cf->max_body);
 	if (request_body_kind(conn_param(x->conn, "CONTENT_TYPE"), kind, e) == -1)
 		return -1;
 	if ((x->body = malloc((size_t)want + 1)) == NULL)
@@ -167,7 +166,8 @@ read_body(struct request_ctx *x, size_t *lenp, enum body_kind *kind, struct cs_e
 
 		if (n <= 0)
 			return cs_fail(e, 400, "invalid_request",
-			    "the body ended after %zu of %llu bytes", got, want);
+			    "the body ended after %zu of %llu bytes", got,
+			    (unsigned long long)want);
 		got += (size_t)n;
 	}
 	x->body[got] = '\0';
@@ -242,9 +242,10 @@ resume_stream(struct request_ctx *x, const char *id)
 	const char *qs = conn_param(x->conn, "QUERY_STRING");
 	const char *user = conn_param(x->conn, "REMOTE_USER");
 	struct follow_result fr;
-	unsigned long long after = 0;
+	uint64_t after = 0;
+	size_t lei_len = 0;
 	struct cs_error e;
-	char *end, retry[64];
+	char retry[64];
 
 	cs_error_clear(&e);
 	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
@@ -253,24 +254,24 @@ resume_stream(struct request_ctx *x, const char *id)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (lei == NULL && qs != NULL) {
+	if (lei != NULL)
+		lei_len = strlen(lei);
+	else if (qs != NULL) {
 		/* ?last_event_id=N, anywhere among the query's parameters. */
 		const char *p;
 
 		for (p = qs; p != NULL; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
 			if (strncmp(p, "last_event_id=", 14) == 0) {
 				lei = p + 14;
+				lei_len = strcspn(lei, "&");
 				break;
 			}
 	}
-	if (lei != NULL && *lei != '\0') {
-		errno = 0;
-		after = strtoull(lei, &end, 10);
-		if (errno != 0 || end == lei || (*end != '\0' && *end != '&') || lei[0] == '-') {
-			cs_fail(&e, 400, "invalid_request", "Last-Event-ID must be an event id");
-			reject(x, &e, NULL);
-			return;
-		}
+	/* An event id: digits only (no sign, no space), as stream_emit() numbers them. */
+	if (lei_len > 0 && num_parse(lei, lei_len, INT64_MAX, &after) == -1) {
+		cs_fail(&e, 400, "invalid_request", "Last-Event-ID must be an event id");
+		reject(x, &e, NULL);
+		return;
 	}
 	if (take_slot(x) == -1)
 		return;

@@ -25,6 +25,7 @@
 #include "handler.h"
 #include "journal.h"
 #include "log.h"
+#include "num.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -123,13 +124,15 @@ int
 server_listen_fd(const struct listen_spec *spec, int backlog)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	uint64_t npid, nfds;
 
 	if (spec->unix_path != NULL)
 		return listen_unix(spec->unix_path, backlog);
 	if (spec->tcp != NULL)
 		return listen_tcp(spec->tcp, backlog);
-	if (pid != NULL && fds != NULL && strtol(pid, NULL, 10) == (long)getpid() &&
-	    strtol(fds, NULL, 10) >= 1) {
+	if (pid != NULL && fds != NULL &&
+	    num_parse(pid, strlen(pid), INT64_MAX, &npid) == 0 && npid == (uint64_t)getpid() &&
+	    num_parse(fds, strlen(fds), INT32_MAX, &nfds) == 0 && nfds >= 1) {
 		unsetenv("LISTEN_PID");
 		unsetenv("LISTEN_FDS");
 		unsetenv("LISTEN_FDNAMES");
