@@ -21,6 +21,7 @@ struct chat_request {
 	char *model;                 /* NULL: the configured default */
 	struct chat_message *messages;
 	size_t nmessages;
+	size_t messages_cap;         /* slots allocated in messages */
 	const char *prompt;          /* borrowed: content of the last user message */
 	size_t prompt_len;
 	long max_tokens;             /* 0: the model's own limit */

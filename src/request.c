@@ -10,10 +10,77 @@
 
 #include <json-c/json.h>
 
+#include "num.h"
 #include "request.h"
 #include "utf8.h"
 
 #define BAD_REQUEST(err, ...) cs_fail(err, 400, "invalid_request", __VA_ARGS__)
+
+/* RFC 9110 tchar: what a token (a parameter's name, or its value unquoted) is made of. */
+static int
+is_tchar(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * Checks a media type's parameters (p points after the type/subtype):
+ * *( OWS ";" OWS [ name "=" ( token / quoted-string ) ] ) per RFC 9110.
+ * Every charset must be exactly utf-8 or us-ascii, whatever the case,
+ * quoted or not.  Returns 0, -1 for a malformed list, -2 for another charset.
+ */
+static int
+charset_ok(const char *p)
+{
+	char val[16];
+
+	for (;;) {
+		const char *name;
+		size_t nlen, vlen = 0;
+		int long_val = 0;
+
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ';')
+			return -1;
+		p += strspn(p, " \t");
+		if (*p == ';' || *p == '\0')
+			continue;
+		for (name = p; is_tchar((unsigned char)*p); p++)
+			;
+		if ((nlen = (size_t)(p - name)) == 0 || *p++ != '=')
+			return -1;
+		if (*p == '"') {
+			for (p++; *p != '"'; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				else if (*p == '\0' || (unsigned char)*p < 0x20 ||
+				    *p == 0x7f)
+					return -1;
+				if (vlen + 1 < sizeof(val))
+					val[vlen++] = *p;
+				else
+					long_val = 1;
+			}
+			p++;
+		} else {
+			for (; is_tchar((unsigned char)*p); p++) {
+				if (vlen + 1 < sizeof(val))
+					val[vlen++] = *p;
+				else
+					long_val = 1;
+			}
+			if (vlen == 0)
+				return -1;
+		}
+		val[vlen] = '\0';
+		if (nlen == 7 && strncasecmp(name, "charset", 7) == 0 && (long_val ||
+		    (strcasecmp(val, "utf-8") != 0 && strcasecmp(val, "us-ascii") != 0)))
+			return -2;
+	}
+}
 
 int
 request_body_kind(const char *ct, enum body_kind *kind, struct cs_error *err)
@@ -26,7 +93,6 @@ request_body_kind(const char *ct, enum body_kind *kind, struct cs_error *err)
 		{ "application/x-www-form-urlencoded", BODY_FORM },
 		{ "text/plain", BODY_TEXT },
 	};
-	const char *params;
 	size_t n, i;
 
 	if (ct == NULL || *ct == '\0')
@@ -43,20 +109,13 @@ request_body_kind(const char *ct, enum body_kind *kind, struct cs_error *err)
 		    "application/x-www-form-urlencoded or text/plain",
 		    (int)(n > 64 ? 64 : n), ct);
 	/* Any charset other than UTF-8 (or its ASCII subset) would be misread. */
-	for (params = strchr(ct + n, ';'); params != NULL; params = strchr(params, ';')) {
-		const char *v;
-
-		params++;
-		while (*params == ' ' || *params == '\t')
-			params++;
-		if (strncasecmp(params, "charset=", 8) != 0)
-			continue;
-		v = params + 8;
-		if (*v == '"')
-			v++;
-		if (strncasecmp(v, "utf-8", 5) != 0 && strncasecmp(v, "us-ascii", 8) != 0)
-			return cs_fail(err, 415, "unsupported_media_type",
-			    "only the UTF-8 charset is supported");
+	switch (charset_ok(ct + n)) {
+	case -1:
+		return cs_fail(err, 415, "unsupported_media_type",
+		    "malformed Content-Type parameters");
+	case -2:
+		return cs_fail(err, 415, "unsupported_media_type",
+		    "only the UTF-8 charset is supported");
 	}
 	*kind = kinds[i].kind;
 	return 0;
@@ -93,10 +152,16 @@ add_message(struct chat_request *req, const char *role, const char *content,
 
 	if (!utf8_valid(content, len))
 		return BAD_REQUEST(err, "%s content is not valid UTF-8", role);
-	m = realloc(req->messages, (req->nmessages + 1) * sizeof(*m));
-	if (m == NULL)
-		return cs_fail(err, 500, "internal_error", "out of memory");
-	req->messages = m;
+	if (req->nmessages == req->messages_cap) {
+		/* Doubling: n messages cost O(n) copies, not O(n^2); max_body bounds n. */
+		size_t cap = req->messages_cap == 0 ? 4 : req->messages_cap * 2;
+
+		if (cap > SIZE_MAX / sizeof(*m) ||
+		    (m = realloc(req->messages, cap * sizeof(*m))) == NULL)
+			return cs_fail(err, 500, "internal_error", "out of memory");
+		req->messages = m;
+		req->messages_cap = cap;
+	}
 	m = &req->messages[req->nmessages];
 	if ((m->role = strdup(role)) == NULL ||
 	    (m->content = copy_text(content, len)) == NULL) {
@@ -490,16 +555,14 @@ parse_form(const char *body, size_t len, struct chat_request *req, struct cs_err
 			if (set_model(req, val, vlen, err) == -1)
 				goto bad;
 		} else if (strcmp(key, "max_tokens") == 0) {
-			char *e;
-			long long v;
+			uint64_t v;
 
-			errno = 0;
-			v = strtoll(val, &e, 10);
-			if (errno != 0 || e == val || (size_t)(e - val) != vlen) {
+			/* Digits only: strtoll() would also take " 5" and "+5". */
+			if (num_parse(val, vlen, INT64_MAX, &v) == -1) {
 				BAD_REQUEST(err, "\"max_tokens\" must be an integer");
 				goto bad;
 			}
-			if (set_max_tokens(req, v, err) == -1)
+			if (set_max_tokens(req, (long long)v, err) == -1)
 				goto bad;
 		} else if (strcmp(key, "temperature") == 0) {
 			char *e;

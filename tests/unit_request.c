@@ -247,6 +247,23 @@ test_body_kind(void)
 	kind_415("application/x-www-form-urlencoded; charset=\"windows-1252\"",
 	    "form; quoted windows-1252");
 	kind_415("application/json; charset=utf-8; charset=latin1", "json; second charset latin1");
+	/* The charset is one exact token, not a prefix. */
+	kind_415("application/json; charset=utf-8x", "json; charset=utf-8x");
+	kind_415("application/json; charset=\"utf-8x\"", "json; quoted charset utf-8x");
+	kind_415("application/json; charset=utf-80", "json; charset=utf-80");
+	kind_415("application/json; charset=us-asciiz", "json; charset=us-asciiz");
+	kind_415("application/json; charset=\"utf-8", "json; unterminated quoted charset");
+	kind_415("application/json; charset=utf-8 x", "json; charset utf-8 then a word");
+	kind_415("application/json; charset=", "json; empty charset");
+	kind_415("application/json; charset=\"\"", "json; empty quoted charset");
+	kind_415("application/json; charset", "json; charset without a value");
+	kind_415("application/json; charset=utf-8\"", "json; charset with a stray quote");
+	kind_415("application/json; charset=utf-8, latin1", "json; charset list");
+	kind_is("application/json; CHARSET=\"UTF-8\"", BODY_JSON, "json; CHARSET=\"UTF-8\"");
+	kind_is("application/json; charset=\"utf\\-8\"", BODY_JSON,
+	    "json; quoted-pair in a quoted charset");
+	kind_is("application/json; charset=utf-8;", BODY_JSON, "json; trailing semicolon");
+	kind_is("application/json ; charset=utf-8 ; q=x", BODY_JSON, "json; spaces around ;");
 }
 
 /* ------------------------------------------------------------------ bodies */
@@ -848,6 +865,13 @@ test_form(void)
 	bad(BODY_FORM, "prompt=x&max_tokens=5x", "invalid_request", "form: max_tokens 5x");
 	bad(BODY_FORM, "prompt=x&max_tokens=5.0", "invalid_request", "form: max_tokens 5.0");
 	bad(BODY_FORM, "prompt=x&max_tokens=0", "invalid_request", "form: max_tokens 0");
+	/* Digits only: what strtoll() would take with a sign or a space is refused. */
+	bad(BODY_FORM, "prompt=x&max_tokens=+5", "invalid_request", "form: max_tokens +5");
+	bad(BODY_FORM, "prompt=x&max_tokens=%205", "invalid_request", "form: max_tokens ' 5'");
+	bad(BODY_FORM, "prompt=x&max_tokens=+%205", "invalid_request", "form: max_tokens '+ 5'");
+	bad(BODY_FORM, "prompt=x&max_tokens=%09-1", "invalid_request", "form: max_tokens '\\t-1'");
+	bad(BODY_FORM, "prompt=x&max_tokens=18446744073709551621", "invalid_request",
+	    "form: max_tokens 2^64 + 5");
 	bad(BODY_FORM, "prompt=x&max_tokens=-3", "invalid_request", "form: max_tokens -3");
 	bad(BODY_FORM, "prompt=x&max_tokens=1000001", "invalid_request",
 	    "form: max_tokens 1000001");
