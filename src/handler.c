@@ -34,6 +34,7 @@ struct request_ctx {
 	enum error_style style;       /* OpenAI-shaped errors on the /v1 routes */
 	char route[ROUTE_MAX];
 	char mount[ROUTE_MAX];        /* the URL path chatstream is mounted at */
+	int mount_ok;                 /* mount is canonical: URLs can be built on it */
 	char client[64], method[16];  /* copies: the connection may end first */
 	char resume_url[ROUTE_MAX + 64];
 	struct stream_record rec;
@@ -318,12 +319,44 @@ cancel_stream(struct request_ctx *x, const char *id)
 	json_object_put(o);
 }
 
-/* The mount: the request's URL path without the route at its end. */
+/* The mount: the request's URL path without the route at its end, if canonical. */
 static void
 find_mount(struct request_ctx *x)
 {
-	request_mount(x->rt->conf->mount, conn_param(x->conn, "REQUEST_URI"),
-	    conn_param(x->conn, "SCRIPT_NAME"), x->route, x->mount, sizeof(x->mount));
+	x->mount_ok = request_mount(x->rt->conf->mount, conn_param(x->conn, "REQUEST_URI"),
+	    conn_param(x->conn, "SCRIPT_NAME"), x->route, x->mount, sizeof(x->mount)) == 0;
+}
+
+/* Creates the stream's journal and its resume URL. Returns 0, or -1 with e filled. */
+static int
+attach_journal(struct request_ctx *x, struct cs_error *e)
+{
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+
+	if (journal_create(x->rt->conf, x->stream.id, user != NULL ? user : "",
+	    x->stream.model->name, &x->journal, e) == -1) {
+		x->journal = NULL;
+		return -1;
+	}
+	x->stream.journal = x->journal;
+	if (x->mount_ok) {
+		/* Built of the checked mount and our id only. */
+		snprintf(x->resume_url, sizeof(x->resume_url), "%s/streams/%s",
+		    x->mount, x->stream.id);
+		x->stream.resume_url = x->resume_url;
+	}
+	return 0;
+}
+
+/* stream_begin()'s hook for a direct reader: it still gets its answer if this fails. */
+static void
+begin_journal(struct stream *s, void *arg)
+{
+	struct cs_error e;
+
+	cs_error_clear(&e);
+	if (attach_journal(arg, &e) == -1)
+		log_warnx("stream %s: not resumable: %s", s->id, e.message);
 }
 
 /*
@@ -346,6 +379,12 @@ create_stream(struct request_ctx *x, int openai)
 	cs_error_clear(&e);
 	cs_error_clear(&early);
 	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
+	if (!openai && cf->journal != JOURNAL_OFF && wants_async(x->conn) && !x->mount_ok) {
+		/* 202 promises a URL, and none can be built on this request's path. */
+		cs_fail(&e, 400, "invalid_request", "the request path is not canonical");
+		reject(x, &e, NULL);
+		return;
+	}
 	if (take_slot(x) == -1)
 		return;
 	if (read_body(x, &len, &kind, &e) == -1 ||
@@ -372,31 +411,23 @@ create_stream(struct request_ctx *x, int openai)
 	x->stream.include_usage = x->req.include_usage;
 	x->stream_opened = 1;
 	x->rec.stream_id = x->stream.id;
-	if (format == STREAM_NATIVE && cf->journal != JOURNAL_OFF) {
-		const char *user = conn_param(x->conn, "REMOTE_USER");
-
-		if (journal_create(cf, x->stream.id, user != NULL ? user : "", m->name,
-		    &x->journal, &e) == 0) {
-			snprintf(x->resume_url, sizeof(x->resume_url), "%s/streams/%s",
-			    x->mount, x->stream.id);
-			x->stream.journal = x->journal;
-			x->stream.resume_url = x->resume_url;
-		} else if (wants_async(x->conn)) {
-			/* 202 promises a stream to GET: without a journal there is none. */
-			reject(x, &e, e.status == 503 ? retry : NULL);
-			return;
-		} else {
-			/* A direct reader still gets its answer; it just cannot resume it. */
-			log_warnx("stream %s: not resumable: %s", x->stream.id, e.message);
-			cs_error_clear(&e);
-		}
-	}
 	x->backend = m->backend;
 	if (m->backend->start(m, &x->req, &x->run, &e) == -1) {
 		x->run = NULL;
 		log_warnx("stream %s: backend %s: %s", x->stream.id, m->backend->name, e.message);
 		reject(x, &e, NULL);
 		return;
+	}
+	if (format == STREAM_NATIVE && cf->journal != JOURNAL_OFF) {
+		if (!wants_async(x->conn)) {
+			/* Kept from the first byte sent: a request refused before has none. */
+			x->stream.on_begin = begin_journal;
+			x->stream.on_begin_arg = x;
+		} else if (attach_journal(x, &e) == -1) {
+			/* 202 promises a stream to GET: without a journal there is none. */
+			reject(x, &e, e.status == 503 ? retry : NULL);
+			return;
+		}
 	}
 	if (x->journal != NULL && wants_async(x->conn)) {
 		/* 202: the client follows with GET (EventSource); the work goes on here. */
@@ -503,12 +534,13 @@ handle_request(struct conn *c, struct runtime *rt)
 	x.rec.path = x.route;
 	cs_error_clear(&e);
 	if (log_debug_enabled()) {
-		const char *pi = conn_param(c, "PATH_INFO"), *sn = conn_param(c, "SCRIPT_NAME"),
-		    *ru = conn_param(c, "REQUEST_URI");
+		char m[40], pi[260], sn[260], ru[260];
 
 		log_debug("request: method=%s path_info=%s script_name=%s request_uri=%s",
-		    method != NULL ? method : "-", pi != NULL ? pi : "-",
-		    sn != NULL ? sn : "-", ru != NULL ? ru : "-");
+		    log_word(m, sizeof(m), method),
+		    log_word(pi, sizeof(pi), conn_param(c, "PATH_INFO")),
+		    log_word(sn, sizeof(sn), conn_param(c, "SCRIPT_NAME")),
+		    log_word(ru, sizeof(ru), conn_param(c, "REQUEST_URI")));
 	}
 	if (method == NULL)
 		method = "";

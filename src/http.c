@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -37,32 +38,38 @@ http_reason(int status)
 	}
 }
 
+#define HEAD_FMT \
+	"Status: %d %s\r\n" \
+	"Content-Type: application/json; charset=utf-8\r\n" \
+	"Cache-Control: no-store\r\n" \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"%s\r\n"
+
 int
 http_send_json(struct conn *c, int status, const char *extra_headers,
     json_object *body)
 {
-	const char *text = NULL;
-	char head[512];
-	int n;
+	const char *text = NULL, *extra = extra_headers != NULL ? extra_headers : "";
+	char *head;
+	int n, rc = -1;
 
 	if (body != NULL)
 		text = json_object_to_json_string_ext(body,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	n = snprintf(head, sizeof(head),
-	    "Status: %d %s\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "%s\r\n",
-	    status, http_reason(status), extra_headers != NULL ? extra_headers : "");
-	if (n < 0 || (size_t)n >= sizeof(head))
+	/* Sized to fit: the extra headers are the caller's, bounded by it. */
+	n = snprintf(NULL, 0, HEAD_FMT, status, http_reason(status), extra);
+	if (n < 0 || (head = malloc((size_t)n + 1)) == NULL)
 		return -1;
+	snprintf(head, (size_t)n + 1, HEAD_FMT, status, http_reason(status), extra);
 	if (c->ops->write(c, head, (size_t)n) == -1)
-		return -1;
+		goto out;
 	if (text != NULL && (c->ops->write(c, text, strlen(text)) == -1 ||
 	    c->ops->write(c, "\n", 1) == -1))
-		return -1;
-	return c->ops->flush(c);
+		goto out;
+	rc = c->ops->flush(c);
+out:
+	free(head);
+	return rc;
 }
 
 /* OpenAI's error "type" for an HTTP status. */

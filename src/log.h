@@ -18,6 +18,15 @@ void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/*
+ * Copies s (NULL gives "-") into dst (size bytes) as one word of a log line:
+ * control bytes, DEL, space, '"', '\\' and bytes that are not UTF-8 become
+ * \xHH; cut to fit with "...".  For request values put in a message (every
+ * message is also cleaned of control bytes, so no value starts a new line).
+ * Returns dst.
+ */
+const char *log_word(char *dst, size_t size, const char *s);
+
 /* The one summary line written when a stream (or a rejected request) ends. */
 struct stream_record {
 	const char *stream_id;   /* "-" when no stream was created */

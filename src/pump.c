@@ -54,7 +54,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	const int64_t heartbeat_ms = (int64_t)s->conf->heartbeat * 1000;
 	int hup_fd = s->conn != NULL ? s->conn->ops->hangup_fd(s->conn) : -1;
 	const short hup_events = s->conn != NULL ? s->conn->hup_events : 0;
-	int jfd = s->journal != NULL ? journal_fd(s->journal) : -1;
+	int jfd = -1;
 	const int64_t grace_ms = (int64_t)s->model->grace * 1000;
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
 	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
@@ -70,6 +70,8 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 
 		nb = b->pollfds(run, pfd, BACKEND_MAX_FDS, &wake);
 		n = nb;
+		/* The journal may be attached when the stream begins, mid-loop. */
+		jfd = s->journal != NULL ? journal_fd(s->journal) : -1;
 		if (hup_fd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = hup_fd, .events = hup_events };
 		if (stop_at < 0 && rt->shutdown_fd >= 0)

@@ -117,24 +117,105 @@ request_route(const char *mount, const char *path_info, const char *script_name,
 	return rc;
 }
 
-void
+/* RFC 3986 pchar, one byte at a time (a '%' must start "%HH"). */
+static int
+is_pchar(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("-._~!$&'()*+,;=:@%", c) != NULL);
+}
+
+static int
+is_hex(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/*
+ * 1 when p[0..n) is a canonical local path, safe to send in a Location
+ * header as it is: empty, or "/"-separated non-empty segments of pchar, none
+ * of them "." or ".." (spelt with %2e too, as URL parsers read them).  So no
+ * "//host" (another site), no control byte, space, quote, backslash or
+ * non-ASCII byte.
+ */
+static int
+canonical_path(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0)
+		return 1;
+	while (i < n) {
+		size_t dots = 0, units = 0;
+
+		if (p[i++] != '/' || i == n || p[i] == '/')
+			return 0;
+		for (; i < n && p[i] != '/'; units++) {
+			if (!is_pchar((unsigned char)p[i]))
+				return 0;
+			if (p[i] == '%') {
+				if (i + 2 >= n || !is_hex((unsigned char)p[i + 1]) || !is_hex((unsigned char)p[i + 2]))
+					return 0;
+				if (p[i + 1] == '2' && (p[i + 2] == 'e' || p[i + 2] == 'E'))
+					dots++;
+				i += 3;
+			} else {
+				if (p[i] == '.')
+					dots++;
+				i++;
+			}
+		}
+		if (dots == units && units <= 2)
+			return 0;
+	}
+	return 1;
+}
+
+/* The length of path[0..n) without route at its end (or its trailing '/' for route "/"). */
+static size_t
+strip_route(const char *path, size_t n, const char *route)
+{
+	size_t rl = strlen(route);
+
+	if (n >= rl && strncmp(path + n - rl, route, rl) == 0)
+		n -= rl;
+	else if (strcmp(route, "/") == 0 && n > 0 && path[n - 1] == '/')
+		n--;
+	return n;
+}
+
+/* Takes p[0..n) without its trailing '/'s into out when it is canonical and fits. */
+static int
+take_mount(const char *p, size_t n, char *out, size_t size)
+{
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	if (n >= size || !canonical_path(p, n))
+		return -1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int
 request_mount(const char *mount, const char *request_uri, const char *script_name,
     const char *route, char *out, size_t size)
 {
-	size_t n, rl = strlen(route);
-
+	if (size == 0)
+		return -1;
+	out[0] = '\0';
 	if (mount != NULL) {
-		snprintf(out, size, "%s", mount);
-	} else if (request_uri != NULL) {
-		n = path_len(request_uri);
-		if (n >= rl && strncmp(request_uri + n - rl, route, rl) == 0)
-			n -= rl;
-		else if (strcmp(route, "/") == 0 && n > 0 && request_uri[n - 1] == '/')
-			n--;
-		snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), request_uri);
-	} else
-		snprintf(out, size, "%s", script_name != NULL ? script_name : "");
-	n = strlen(out);
-	while (n > 0 && out[n - 1] == '/')
-		out[--n] = '\0';
+		if (take_mount(mount, strlen(mount), out, size) == 0)
+			return 0;
+	} else {
+		/* REQUEST_URI is the raw request; SCRIPT_NAME the front server's normalised path. */
+		if (request_uri != NULL && take_mount(request_uri,
+		    strip_route(request_uri, path_len(request_uri), route), out, size) == 0)
+			return 0;
+		if (script_name != NULL && take_mount(script_name,
+		    strip_route(script_name, strlen(script_name), route), out, size) == 0)
+			return 0;
+	}
+	out[0] = '\0';
+	return -1;
 }

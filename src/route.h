@@ -19,11 +19,16 @@ int request_route(const char *mount, const char *path_info,
 
 /*
  * Writes into out (size bytes) the URL path chatstream is mounted at, without
- * a trailing '/': the configured mount, else REQUEST_URI's path without the
- * route found by request_route(), else SCRIPT_NAME.  Any string may be NULL
- * but route.
+ * a trailing '/': the configured mount; else REQUEST_URI's path without the
+ * route found by request_route(); else SCRIPT_NAME likewise (the front
+ * server's normalised path, when the raw REQUEST_URI is not canonical).
+ * Only a canonical local path is taken: "/"-separated non-empty segments of
+ * RFC 3986 pchar, none "." or "..", so that it goes into a Location header
+ * as it is (no "//host", no CR, LF, space or non-ASCII byte).  Any string
+ * may be NULL but route.  Returns 0, or -1 with out "" when there is none:
+ * then no URL of chatstream's can be given to the client.
  */
-void request_mount(const char *mount, const char *request_uri,
+int request_mount(const char *mount, const char *request_uri,
     const char *script_name, const char *route, char *out, size_t size);
 
 #endif

@@ -189,6 +189,8 @@ stream_begin(struct stream *s)
 	if (s->begun || s->format == STREAM_OPENAI_JSON)
 		return s->gone ? -1 : 0;
 	s->begun = 1;
+	if (s->on_begin != NULL)
+		s->on_begin(s, s->on_begin_arg);
 	if (add_head(s, 200, "text/event-stream; charset=utf-8") == -1)
 		return -1;
 	/* The head goes out with the first event: one flush, one FastCGI record. */

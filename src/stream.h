@@ -38,6 +38,9 @@ struct stream {
 	struct conn *conn;                  /* borrowed: the first reader; NULL when detached */
 	struct journal *journal;            /* borrowed, may be NULL: where events are kept */
 	const char *resume_url;             /* borrowed, may be NULL: GET it to resume */
+	/* May be NULL: run by stream_begin() before anything is sent (to attach a journal). */
+	void (*on_begin)(struct stream *s, void *arg);
+	void *on_begin_arg;
 	enum stream_format format;
 	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
 	int64_t created;                    /* unix time */

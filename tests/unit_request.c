@@ -266,6 +266,76 @@ test_body_kind(void)
 	kind_is("application/json ; charset=utf-8 ; q=x", BODY_JSON, "json; spaces around ;");
 }
 
+/* ------------------------------------------------------------------ mounts */
+
+/* request_mount into a heap buffer of exactly size bytes; want NULL: -1 and "". */
+static void
+mount_is(const char *mount, const char *ru, const char *sn, const char *route,
+    size_t size, const char *want, const char *what)
+{
+	char *out = malloc(size);
+	int rc;
+
+	memset(out, 'Z', size);
+	rc = request_mount(mount, ru, sn, route, out, size);
+	if (want == NULL) {
+		is_int(rc, -1, "mount %s: none", what);
+		is_str(out, "", "mount %s: out is empty", what);
+	} else if (is_int(rc, 0, "mount %s: found", what))
+		is_str(out, want, "mount %s: %s", what, want);
+	free(out);
+}
+
+static void
+test_mount(void)
+{
+	char big[700];
+
+	mount_is("/chat", "/x/y/", "/x/y", "/", 64, "/chat", "configured");
+	mount_is("/chat/", NULL, NULL, "/", 64, "/chat", "configured, trailing slash");
+	mount_is("/", NULL, NULL, "/", 64, "", "configured root");
+	mount_is("/chat\r\nX: y", "/chat/", "/chat", "/", 64, NULL,
+	    "configured with CR LF is not used");
+	mount_is(NULL, "/chat/?a=1", "/chat", "/", 64, "/chat", "REQUEST_URI");
+	mount_is(NULL, "/a/b/chat/health", "/a/b/chat", "/health", 64, "/a/b/chat",
+	    "REQUEST_URI without the route");
+	mount_is(NULL, "/", "", "/", 64, "", "at the root");
+	mount_is(NULL, "/~u/c%20d/", NULL, "/", 64, "/~u/c%20d", "pchar and %HH kept");
+	/* A raw REQUEST_URI that is not canonical gives way to SCRIPT_NAME. */
+	mount_is(NULL, "//evil.example/../chat/", "/chat", "/", 64, "/chat",
+	    "//evil.example/../chat/: SCRIPT_NAME");
+	mount_is(NULL, "//evil.example/chat/", "/chat/", "/", 64, "/chat",
+	    "//host: SCRIPT_NAME (nginx's whole path)");
+	mount_is(NULL, "/chat/\r\nSet-Cookie: a=b/", "/chat", "/", 64, "/chat",
+	    "CR LF in REQUEST_URI: SCRIPT_NAME");
+	mount_is(NULL, "/a/./chat/", "/chat", "/", 64, "/chat", "a . segment");
+	mount_is(NULL, "/a/%2E%2e/chat/", "/chat", "/", 64, "/chat", "a %2e%2e segment");
+	mount_is(NULL, "/a\\b/", "/chat", "/", 64, "/chat", "a backslash");
+	mount_is(NULL, "/caf\xc3\xa9/", "/chat", "/", 64, "/chat", "a raw non-ASCII byte");
+	mount_is(NULL, "/a%2/", "/chat", "/", 64, "/chat", "a short %-escape");
+	mount_is(NULL, "/a%zz/", "/chat", "/", 64, "/chat", "a bad %-escape");
+	mount_is(NULL, "/a b/", "/chat", "/", 64, "/chat", "a space");
+	mount_is(NULL, "/a\"b/", "/chat", "/", 64, "/chat", "a quote");
+	mount_is(NULL, "//evil.example/../chat/", "//evil.example", "/", 64, NULL,
+	    "nothing canonical: none");
+	mount_is(NULL, "/a/.../chat/", NULL, "/", 64, "/a/.../chat", "... is a name");
+	/* Too long for out: none rather than cut. */
+	mount_is(NULL, "/abcdefgh/", NULL, "/", 9, NULL, "9 bytes and a NUL in 9");
+	mount_is(NULL, "/abcdefg/", NULL, "/", 9, "/abcdefg", "8 bytes and a NUL in 9");
+	/* A 698-byte path is a mount like any other. */
+	memset(big, 'a', sizeof(big));
+	big[0] = '/';
+	big[sizeof(big) - 2] = '/';
+	big[sizeof(big) - 1] = '\0';
+	{
+		char want[sizeof(big)];
+
+		memcpy(want, big, sizeof(big) - 2);
+		want[sizeof(big) - 2] = '\0';
+		mount_is(NULL, big, "/chat", "/", 1024, want, "a 697-byte mount");
+	}
+}
+
 /* ------------------------------------------------------------------ bodies */
 
 struct parsed {
@@ -1004,6 +1074,7 @@ main(void)
 	test_route_nomount();
 	test_route_misc();
 	test_body_kind();
+	test_mount();
 	test_json_fields();
 	test_json_nul();
 	test_json_surrogates();
