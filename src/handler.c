@@ -444,7 +444,10 @@ create_stream(struct request_ctx *x, int openai)
 	x->rec.outcome = pump_run(&x->stream, m->backend, x->run, rt,
 	    chat_request_words(&x->req), &x->rec.detail, &early);
 	if (x->rec.status == 202) {
-		/* Answered already; the stream ran detached. */
+		/* Answered already: a failure before the first event is the readers' error event. */
+		if (early.status != 0)
+			stream_error(&x->stream, early.type != NULL ? early.type : "backend_error",
+			    early.message);
 	} else if (x->stream.begun) {
 		x->rec.status = 200;
 	} else if (early.status != 0) {

@@ -366,6 +366,16 @@ def test_502_journal(cs, spool):
        "502: logged with events=0 (%s)" % ln[ln.find("status="):][:80])
     after = set(os.listdir(spool)) if os.path.isdir(spool) else set()
     is_(sorted(after - before), [], "502: no journal left in the spool")
+    # after a 202 the same failure is the readers' error event, not a "cancelled" done
+    st, hs, rb, _ = post(cs, "/chat/", model="up502", accept="application/json")
+    url = (json_body(rb) or {}).get("url") or ""
+    st2, _, rb2, _ = resume(cs, url) if st == 202 else (None, [], b"", b"")
+    evs = parse_all(rb2).events
+    err = json.loads(evs[-1].data).get("error", {}) if evs and evs[-1].type == "error" else {}
+    ok(st == 202 and st2 == 200 and [e.type for e in evs] == ["meta", "error"]
+       and err.get("type") == "upstream_error",
+       "upstream 500 after a 202: GET gets meta, then error upstream_error (%r)"
+       % [e.type for e in evs])
     # a stream that did begin is journaled as before
     st, hs, rb, _ = post(cs, "/chat/")
     sid = header(hs, "X-Stream-Id") or ""
