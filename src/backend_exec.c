@@ -412,8 +412,13 @@ exec_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 		if (got > 0) {
 			r->last_out_ms = clock_ms();
 			r->chunks++;
-			if (stream_token(s, chunk, (size_t)got) == -1)
-				return BACKEND_MORE;
+			switch (stream_token(s, chunk, (size_t)got)) {
+			case -1:
+				return BACKEND_MORE;   /* the reader has gone: the loop sees it */
+			case -2:
+				cs_fail(err, 500, "internal_error", "the answer could not be sent");
+				return BACKEND_FAILED;
+			}
 		} else if (got == 0 || (errno != EAGAIN && errno != EINTR))
 			close_fd(&r->out_fd);
 	}
