@@ -62,14 +62,15 @@ def main():
                   "echo $$ > %s\nsleep %s &\n"
                   "i=0\nwhile [ $i -lt 300 ]; do printf 'tok%%d ' $i; sleep 0.1; "
                   "i=$((i+1)); done\n" % (pidfile, group_arg))
-    # An API key in chatstream's environment, for an openai model: the commands
-    # an exec model runs must not inherit it.
-    secret = "sk-exec-must-not-see-%d" % os.getpid()
-    os.environ["CS_EXEC_TEST_KEY"] = secret
-    cs = fx.start_chatstream(config({"threads": 1}, {
+    # API keys in chatstream's environment, one for each of 20 openai models:
+    # the commands an exec model runs must inherit none of them.
+    secrets = {"CS_EXEC_TEST_KEY_%02d" % i: "sk-exec-must-not-see-%02d-%d" % (i, os.getpid())
+               for i in range(20)}
+    keyed = {"keyed%02d" % i: {"backend": "openai", "base_url": "http://127.0.0.1:9/v1",
+                               "api_key_env": "CS_EXEC_TEST_KEY_%02d" % i} for i in range(20)}
+    os.environ.update(secrets)
+    cs = fx.start_chatstream(config({"threads": 1}, dict(keyed, **{
         "env": {"backend": "exec", "command": "/usr/bin/env"},
-        "keyed": {"backend": "openai", "base_url": "http://127.0.0.1:9/v1",
-                  "api_key_env": "CS_EXEC_TEST_KEY"},
         "echo": {"backend": "exec", "command": echo},
         "messages": {"backend": "exec", "command": "/bin/cat", "input": "messages"},
         "utf8": {"backend": "exec", "command": utf8},
@@ -80,15 +81,16 @@ def main():
         "slow": {"backend": "exec", "command": slow, "kill_grace_ms": 500},
         "orphan": {"backend": "exec", "command": orphan, "idle_timeout": 60},
         "missing": {"backend": "exec", "command": "/nonexistent/model --flag"},
-    }))
-    del os.environ["CS_EXEC_TEST_KEY"]
+    })))
+    for k in secrets:
+        del os.environ[k]
     fx.start_lighttpd(cs)
 
     r = fx.chat({"prompt": "x", "model": "env"})
     envtext = r.stream().text
     ok("PATH=" in envtext, "an exec command gets chatstream's environment")
-    ok(secret not in envtext and "CS_EXEC_TEST_KEY" not in envtext,
-       "but not the openai model's API key variable")
+    leaked = sorted(k for k, v in secrets.items() if v in envtext or k in envtext)
+    is_(leaked, [], "but none of the 20 openai models' API key variables")
 
     # stdout streams back; the prompt arrived on stdin
     P = "line one\nline \"two\" ü"
