@@ -91,7 +91,8 @@ finish_carry(struct utf8_carry *c, const unsigned char *s, size_t len,
 	int n;
 
 	memcpy(seq, c->bytes, c->len);
-	memcpy(seq + c->len, s, take);
+	if (take > 0)
+		memcpy(seq + c->len, s, take);
 	n = sequence(seq, have);
 	if (n == 0 && !final) {
 		/* Still incomplete: all of s (fewer than 4 bytes) joins the carry. */
@@ -132,6 +133,8 @@ utf8_sanitize(struct utf8_carry *c, const char *in, size_t len, int final,
 			return 0;
 		i = (size_t)used;
 	}
+	if (i == len)
+		return len;
 	/* s[start..i) is well-formed and fits: it goes out in one piece. */
 	for (start = i; i < len; ) {
 		int n = s[i] < 0x80 ? 1 : sequence(s + i, len - i);
