@@ -32,10 +32,11 @@ def live_with_arg(arg):
     return found
 
 
-def wait_none_with_arg(arg, timeout=5):
-    """True once no live process has arg among its arguments (bounded wait)."""
+def wait_none_with_arg(arg, timeout=5, none=True):
+    """True once no live process has arg among its arguments (or, none=False,
+    once one has), within a bounded wait."""
     end = time.monotonic() + timeout
-    while live_with_arg(arg):
+    while bool(live_with_arg(arg)) == none:
         if time.monotonic() > end:
             return False
         time.sleep(0.02)
@@ -163,7 +164,7 @@ def main():
     ok(st.read_until(lambda res: len(res.stream().texts) >= 3, 10), "slow stream started")
     pid = read_pid(pidfile)
     ok(pid is not None and _alive(pid), "the command runs (pid %s)" % pid)
-    ok(live_with_arg(group_arg), "and so does the background child it started")
+    ok(wait_none_with_arg(group_arg, none=False), "and so does the background child it started")
     st.kill()
     t0 = time.monotonic()
     gone = pid is not None and wait_gone(pid, 5)
