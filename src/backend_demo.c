@@ -148,6 +148,7 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 	/* Emit every token that is due (several when the loop ran late, or at rate 0). */
 	while (now >= r->next_ms) {
 		size_t tl;
+		int rc;
 
 		if ((r->pos >= r->len && !r->control_pending) || r->sent >= r->limit) {
 			res->finish_reason = r->pos >= r->len && !r->control_pending ? "stop" : "length";
@@ -167,14 +168,19 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 		if (r->control_pending) {
 			r->control_pending = 0;
 			r->sent++;
-			if (stream_token(s, control, sizeof(control) - 1) == -1)
-				return BACKEND_MORE;
+			rc = stream_token(s, control, sizeof(control) - 1);
 		} else {
 			tl = next_token(r);
-			if (stream_token(s, r->text + r->pos, tl) == -1)
-				return BACKEND_MORE;
-			r->pos += tl;
-			r->sent++;
+			if ((rc = stream_token(s, r->text + r->pos, tl)) == 0) {
+				r->pos += tl;
+				r->sent++;
+			}
+		}
+		if (rc == -1)
+			return BACKEND_MORE;   /* the reader has gone: the loop sees it */
+		if (rc == -2) {
+			cs_fail(err, 500, "internal_error", "the answer could not be sent");
+			return BACKEND_FAILED;
 		}
 		if (cf->tokens_per_second > 0)
 			r->next_ms += 1000 / cf->tokens_per_second;

@@ -32,13 +32,15 @@ struct exec_conf {
 
 struct exec_run {
 	const struct exec_conf *cf;
-	pid_t pid;
+	pid_t pid;                    /* the command; reaped only in exec_stop() */
+	pid_t pgid;                   /* its process group: everything it started */
 	int pidfd;
 	int in_fd, out_fd, err_fd;    /* -1 once closed */
 	char *input;                  /* owned: what goes to stdin */
 	size_t input_len, input_pos;
 	int64_t started_ms, last_out_ms;
-	int exited, status;
+	int exited;                   /* the command has exited (a zombie until stop) */
+	int exit_code, exit_signal;   /* how: its exit status, or the signal that killed it */
 	long chunks;
 	char errline[512];            /* one stderr line being assembled */
 	size_t errlen;
@@ -288,6 +290,7 @@ exec_start(const struct model_conf *m, const struct chat_request *req, void **ou
 	fcntl(r->in_fd, F_SETFL, O_NONBLOCK);
 	fcntl(r->out_fd, F_SETFL, O_NONBLOCK);
 	fcntl(r->err_fd, F_SETFL, O_NONBLOCK);
+	r->pgid = r->pid;   /* setpgroup(0): the command leads a group of its own */
 	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 	r->started_ms = r->last_out_ms = clock_ms();
 	if (r->input_len == 0)
@@ -327,7 +330,7 @@ exec_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
 	*wake = r->started_ms + r->cf->max_duration * 1000;
 	if (r->last_out_ms + r->cf->idle_timeout * 1000 < *wake)
 		*wake = r->last_out_ms + r->cf->idle_timeout * 1000;
-	if (r->pidfd < 0 && !r->exited && (r->out_fd < 0 || clock_ms() + 50 < *wake))
+	if (r->pidfd < 0 && !r->exited && clock_ms() + 50 < *wake)
 		*wake = clock_ms() + 50;   /* no pidfd (old kernel): poll for the exit */
 	return n;
 }
@@ -378,18 +381,49 @@ drain_stderr(struct exec_run *r, const struct stream *s)
 	}
 }
 
+/*
+ * Notes whether the command has exited, without reaping it: a zombie keeps
+ * its pid, so the process group's id cannot be reused while exec_stop() has
+ * yet to kill what is left of the group.
+ */
 static void
-reap(struct exec_run *r, int options)
+check_exit(struct exec_run *r)
 {
-	int status;
+	siginfo_t si;
 
 	if (r->exited)
 		return;
-	if (waitpid(r->pid, &status, options) == r->pid) {
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+	    si.si_pid == r->pid) {
 		r->exited = 1;
-		r->status = status;
-		close_fd(&r->pidfd);
+		if (si.si_code == CLD_EXITED)
+			r->exit_code = si.si_status;
+		else
+			r->exit_signal = si.si_status;
 	}
+}
+
+/* Reads what the command wrote before it exited (bounded: others may still write). */
+static int
+drain_stdout(struct exec_run *r, struct stream *s)
+{
+	char chunk[16384];
+	int i;
+
+	for (i = 0; r->out_fd >= 0 && i < 64; i++) {
+		ssize_t got = read(r->out_fd, chunk, sizeof(chunk));
+
+		if (got > 0) {
+			r->chunks++;
+			if (stream_token(s, chunk, (size_t)got) != 0)
+				return -1;
+		} else if (got == 0 || (errno != EAGAIN && errno != EINTR))
+			close_fd(&r->out_fd);
+		else if (errno == EAGAIN)
+			break;
+	}
+	return 0;
 }
 
 static enum backend_status
@@ -412,26 +446,41 @@ exec_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 		if (got > 0) {
 			r->last_out_ms = clock_ms();
 			r->chunks++;
-			if (stream_token(s, chunk, (size_t)got) == -1)
-				return BACKEND_MORE;
+			switch (stream_token(s, chunk, (size_t)got)) {
+			case -1:
+				return BACKEND_MORE;   /* the reader has gone: the loop sees it */
+			case -2:
+				cs_fail(err, 500, "internal_error", "the answer could not be sent");
+				return BACKEND_FAILED;
+			}
 		} else if (got == 0 || (errno != EAGAIN && errno != EINTR))
 			close_fd(&r->out_fd);
 	}
-	reap(r, WNOHANG);
-	if (r->out_fd < 0 && r->exited) {
+	check_exit(r);
+	if (r->exited) {
+		/*
+		 * The command's exit ends its output, even when something it
+		 * started still holds stdout open: exec_stop() ends that.
+		 */
+		if (drain_stdout(r, s) == -1) {
+			if (s->gone)
+				return BACKEND_MORE;
+			cs_fail(err, 500, "internal_error", "the answer could not be sent");
+			return BACKEND_FAILED;
+		}
 		if (r->err_fd >= 0)
 			drain_stderr(r, s);
 		res->completion_tokens = s->tokens;
-		if (WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0) {
+		if (r->exit_signal == 0 && r->exit_code == 0) {
 			res->finish_reason = "stop";
 			return BACKEND_DONE;
 		}
-		if (WIFEXITED(r->status))
+		if (r->exit_signal == 0)
 			cs_fail(err, 502, "backend_error", "the model's command exited with status %d",
-			    WEXITSTATUS(r->status));
+			    r->exit_code);
 		else
 			cs_fail(err, 502, "backend_error", "the model's command was killed by signal %d",
-			    WTERMSIG(r->status));
+			    r->exit_signal);
 		return BACKEND_FAILED;
 	}
 	now = clock_ms();
@@ -457,7 +506,7 @@ wait_exit(struct exec_run *r, long ms)
 	for (;;) {
 		int64_t left;
 
-		reap(r, WNOHANG);
+		check_exit(r);
 		if (r->exited || (left = until - clock_ms()) <= 0)
 			return;
 		if (r->pidfd >= 0) {
@@ -480,17 +529,22 @@ exec_stop(void *run)
 	close_fd(&r->in_fd);
 	close_fd(&r->out_fd);
 	close_fd(&r->err_fd);
-	reap(r, WNOHANG);
+	check_exit(r);
+	/*
+	 * The whole group goes, whether or not the command is still there: what
+	 * it left running in the background would outlive the stream.  Until the
+	 * command is reaped, at the end, its zombie keeps the group's id ours.
+	 */
+	kill(-r->pgid, SIGTERM);
 	if (!r->exited) {
-		kill(-r->pid, SIGTERM);
 		wait_exit(r, r->cf->kill_grace_ms);
-		if (!r->exited) {
-			kill(-r->pid, SIGKILL);
-			reap(r, 0);
-		}
 		log_debug("exec: pid %ld stopped %lld ms after the stop", (long)r->pid,
 		    (long long)(clock_ms() - t0));
 	}
+	kill(-r->pgid, SIGKILL);
+	kill(r->pid, SIGKILL);   /* in case it left its group */
+	while (waitpid(r->pid, NULL, 0) == -1 && errno == EINTR)
+		;
 	close_fd(&r->pidfd);
 	free(r->input);
 	free(r);

@@ -342,9 +342,12 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 		if (json_object_object_get_ex(c0, "delta", &delta) &&
 		    json_object_object_get_ex(delta, "content", &content) &&
 		    json_object_is_type(content, json_type_string) &&
-		    json_object_get_string_len(content) > 0)
-			stream_token(r->s, json_object_get_string(content),
-			    (size_t)json_object_get_string_len(content));
+		    json_object_get_string_len(content) > 0 &&
+		    stream_token(r->s, json_object_get_string(content),
+		    (size_t)json_object_get_string_len(content)) == -2) {
+			json_object_put(o);
+			return fail(r, 500, "internal_error", "the answer could not be sent");
+		}
 		if (json_object_object_get_ex(c0, "finish_reason", &fr) &&
 		    json_object_is_type(fr, json_type_string)) {
 			const char *f = json_object_get_string(fr);

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,22 +99,38 @@ conf_default_stores(struct conf *c)
 		c->redis_prefix = xstrdup("chatstream:");
 }
 
+/*
+ * Every secret taken from the environment, kept for the life of the process.
+ * It grows as needed: each name comes from one line of the configuration,
+ * so the file bounds it; there is no count past which a secret stays behind.
+ */
+static struct secret { char *name, *value; } *taken;
+static size_t ntaken, ataken;
+
 const char *
 conf_secret_env(const char *name)
 {
-	static struct { char *name, *value; } taken[16];
-	static size_t ntaken;
 	const char *v;
 	size_t i;
 
 	for (i = 0; i < ntaken; i++)
 		if (strcmp(taken[i].name, name) == 0)
 			return taken[i].value;
-	if ((v = getenv(name)) == NULL || ntaken == sizeof(taken) / sizeof(taken[0]))
-		return v;
+	if ((v = getenv(name)) == NULL)
+		return NULL;
+	if (ntaken == ataken) {
+		size_t n = ataken != 0 ? ataken * 2 : 16;
+		struct secret *p;
+
+		if (n > SIZE_MAX / sizeof(*p) || (p = realloc(taken, n * sizeof(*p))) == NULL)
+			fatalx("out of memory");
+		taken = p;
+		ataken = n;
+	}
 	taken[ntaken].name = xstrdup(name);
 	taken[ntaken].value = xstrdup(v);
-	unsetenv(name);
+	if (unsetenv(name) == -1)
+		fatalx("cannot remove %s from the environment", name);
 	return taken[ntaken++].value;
 }
 

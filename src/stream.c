@@ -22,6 +22,9 @@
 /* A buffer that grew past this for one big event is given back afterwards. */
 #define KEEP_BYTES (16 * 1024)
 
+/* A token payload's bytes besides its text and chunk_head (the OpenAI shape is longest). */
+#define TOKEN_FRAME 64
+
 int
 stream_new_id(char *id)
 {
@@ -70,7 +73,6 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	s->created = (int64_t)time(NULL);
 	buf_init(&s->out, cf->max_event + 256);
 	buf_init(&s->payload, cf->max_event);
-	buf_init(&s->text, cf->max_event / 6);
 	buf_init(&s->answer, cf->max_event * 8);
 	buf_init(&s->chunk_head, 1024);
 	s->started_ms = clock_ms();
@@ -82,6 +84,13 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	    jsonw_string(&s->chunk_head, m->name, strlen(m->name)) == -1 ||
 	    buf_adds(&s->chunk_head, ",\"choices\":[") == -1))
 		return cs_fail(err, 500, "internal_error", "model name too long");
+	/*
+	 * A token event's payload is its head, the text JSON-escaped (at most 6
+	 * bytes a byte) and a tail: the text is capped so that it always fits.
+	 */
+	buf_init(&s->text, (cf->max_event - s->chunk_head.len - TOKEN_FRAME) / 6);
+	if (s->text.cap < UTF8_MAX_OUT)
+		return cs_fail(err, 500, "internal_error", "max_event too small");
 	return 0;
 }
 
@@ -209,7 +218,11 @@ stream_begin(struct stream *s)
 	return emit_json(s, "meta", meta) == 0 ? 0 : -1;
 }
 
-/* Sends whatever sanitised text is pending in s->text as one token event. */
+/*
+ * Sends whatever sanitised text is pending in s->text as one token event.
+ * Returns 0, -1 when the reader has gone, or -2 when the text could not be
+ * sent (out of memory): it is lost, and s->lost says so.
+ */
 static int
 emit_text(struct stream *s)
 {
@@ -249,39 +262,55 @@ emit_text(struct stream *s)
 		s->tokens++;
 		if (s->first_token_ms < 0)
 			s->first_token_ms = clock_ms();
+	} else if (rc == -2)
+		s->lost = 1;
+	return rc;
+}
+
+/*
+ * Sanitises bytes[0..len) (final: and what is held back) into token events:
+ * text that would pass s->text's cap goes out in several, split between
+ * characters, never dropped.  Returns 0, -1 (gone) or -2 (lost), as emit_text.
+ */
+static int
+send_text(struct stream *s, const char *bytes, size_t len, int final)
+{
+	for (;;) {
+		size_t used;
+		int rc, left;
+
+		if (s->gone)
+			return -1;
+		used = utf8_sanitize(&s->carry, bytes, len, final, &s->text);
+		bytes += used;
+		len -= used;
+		left = len > 0 || (final && s->carry.len > 0);
+		if (left && s->text.len == 0) {
+			s->lost = 1;   /* no progress: out of memory */
+			return -2;
+		}
+		if ((rc = emit_text(s)) != 0)
+			return rc;
+		if (!left)
+			return 0;
 	}
-	return rc == -2 ? 0 : rc;
 }
 
 int
 stream_token(struct stream *s, const char *bytes, size_t len)
 {
-	/* A token too big for one event is split over several, never dropped. */
-	size_t piece = s->text.cap - 8;
-
-	do {
-		size_t n = len < piece ? len : piece;
-
-		if (s->gone)
-			return -1;
-		if (utf8_sanitize(&s->carry, bytes, n, 0, &s->text) == -1 ||
-		    emit_text(s) == -1)
-			return -1;
-		bytes += n;
-		len -= n;
-	} while (len > 0);
-	return 0;
+	if (s->lost)
+		return -2;
+	return send_text(s, bytes, len, 0);
 }
 
 /* Flushes a held-back incomplete sequence (as U+FFFD) before the stream ends. */
 static int
 finish_text(struct stream *s)
 {
-	if (s->carry.len == 0)
+	if (s->carry.len == 0 || s->lost)
 		return 0;
-	if (utf8_sanitize(&s->carry, "", 0, 1, &s->text) == -1)
-		return 0;
-	return emit_text(s);
+	return send_text(s, NULL, 0, 1) == -1 ? -1 : 0;
 }
 
 static int
@@ -336,6 +365,8 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 
 	if (s->ended || finish_text(s) == -1)
 		return -1;
+	if (s->lost)   /* never `done` over an answer with a hole in it */
+		return stream_error(s, "internal_error", "part of the answer could not be sent");
 	if (!s->begun && stream_begin(s) == -1)
 		return -1;
 	s->ended = 1;

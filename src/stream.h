@@ -57,6 +57,7 @@ struct stream {
 	int begun;                          /* status 200 and the head were sent */
 	int gone;                           /* the reader has left */
 	int ended;                          /* done or error was sent */
+	int lost;                           /* some text could not be sent */
 };
 
 /* Fills a fresh random stream id into id (STREAM_ID_LEN + 1 bytes). Returns 0 or -1. */
@@ -76,9 +77,11 @@ int  stream_open(struct stream *s, const struct conf *cf,
 int  stream_begin(struct stream *s);
 
 /*
- * Sends bytes[0..len) as one token event (nothing when all of it is an
- * incomplete UTF-8 sequence held back for the next call).  Any bytes are
- * accepted.  Returns 0, or -1 when the reader has gone.
+ * Sends bytes[0..len) as one token event, or several when its text passes
+ * one event's cap (nothing when all of it is an incomplete UTF-8 sequence
+ * held back for the next call).  Any bytes are accepted.  Returns 0; -1 when
+ * the reader has gone; or -2 when text could not be sent (out of memory):
+ * the backend then fails the stream, and stream_done() would send an error.
  */
 int  stream_token(struct stream *s, const char *bytes, size_t len);
 

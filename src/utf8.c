@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/types.h>
 
 #include "utf8.h"
 
@@ -68,94 +69,97 @@ utf8_valid(const char *str, size_t len)
 	return 1;
 }
 
-/* Sanitises s[0..len); returns bytes consumed (an incomplete tail is left). */
-static int
-sanitize_run(const unsigned char *s, size_t len, int final, struct buf *out,
-    size_t *consumed)
+/* Room left in out before its cap. */
+static size_t
+room(const struct buf *out)
 {
-	size_t i = 0, start = 0;
-
-	while (i < len) {
-		int n;
-
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		n = sequence(s + i, len - i);
-		if (n > 0) {
-			i += (size_t)n;
-			continue;
-		}
-		if (buf_add(out, s + start, i - start) == -1)
-			return -1;
-		if (n == 0 && !final) {
-			*consumed = i;
-			return 0;
-		}
-		if (buf_add(out, replacement, 3) == -1)
-			return -1;
-		i += n == 0 ? len - i : (size_t)-n;
-		start = i;
-	}
-	if (buf_add(out, s + start, i - start) == -1)
-		return -1;
-	*consumed = len;
-	return 0;
+	return out->cap > out->len ? out->cap - out->len : 0;
 }
 
-int
+/*
+ * Completes (or gives up on) the sequence held in carry with the first bytes
+ * of s[0..len).  Returns the bytes of s used, or -1 when what it has to write
+ * does not fit in out (carry and out unchanged).
+ */
+static ssize_t
+finish_carry(struct utf8_carry *c, const unsigned char *s, size_t len,
+    int final, struct buf *out)
+{
+	unsigned char seq[4];
+	size_t take = len < sizeof(seq) - c->len ? len : sizeof(seq) - c->len;
+	size_t have = c->len + take;
+	int n;
+
+	memcpy(seq, c->bytes, c->len);
+	if (take > 0)
+		memcpy(seq + c->len, s, take);
+	n = sequence(seq, have);
+	if (n == 0 && !final) {
+		/* Still incomplete: all of s (fewer than 4 bytes) joins the carry. */
+		memcpy(c->bytes, seq, have);
+		c->len = have;
+		return (ssize_t)len;
+	}
+	if (n > 0) {
+		/* A held sequence is a viable prefix: it completes past c->len. */
+		if ((size_t)n > room(out) || buf_add(out, seq, (size_t)n) == -1)
+			return -1;
+		take = (size_t)n - c->len;
+	} else {
+		/*
+		 * Ill-formed (or cut short by the end of the stream): one U+FFFD
+		 * for the maximal subpart, which ends at or after the held bytes;
+		 * the rest is read again as fresh input.
+		 */
+		if (room(out) < 3 || buf_add(out, replacement, 3) == -1)
+			return -1;
+		take = n == 0 ? len : (size_t)-n - c->len;
+	}
+	c->len = 0;
+	return (ssize_t)take;
+}
+
+size_t
 utf8_sanitize(struct utf8_carry *c, const char *in, size_t len, int final,
     struct buf *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	size_t used;
+	size_t i = 0, start;
 
-	/* First complete (or give up on) the sequence carried from last time. */
-	while (c->len > 0 && (len > 0 || final)) {
-		int n;
+	if (c->len > 0) {
+		ssize_t used = finish_carry(c, s, len, final, out);
 
-		if (len > 0) {
-			c->bytes[c->len++] = *s++;
-			len--;
-		}
-		n = sequence(c->bytes, c->len);
-		if (n == 0 && (len > 0 || !final))
-			continue;
+		if (used < 0)
+			return 0;
+		i = (size_t)used;
+	}
+	if (i == len)
+		return len;
+	/* s[start..i) is well-formed and fits: it goes out in one piece. */
+	for (start = i; i < len; ) {
+		int n = s[i] < 0x80 ? 1 : sequence(s + i, len - i);
+
 		if (n > 0) {
-			if (buf_add(out, c->bytes, (size_t)n) == -1)
-				return -1;
-			c->len = 0;
-			break;
+			if ((size_t)n > room(out) - (i - start))
+				break;
+			i += (size_t)n;
+			continue;
 		}
-		/* Ill-formed: one U+FFFD for the maximal subpart, re-scan the rest. */
-		if (buf_add(out, replacement, 3) == -1)
-			return -1;
-		{
-			size_t k = n == 0 ? c->len : (size_t)-n;
-			unsigned char rest[4];
-			size_t restlen = c->len - k;
-
-			memcpy(rest, c->bytes + k, restlen);
-			c->len = 0;
-			if (restlen > 0 && sanitize_run(rest, restlen, final && len == 0,
-			    out, &used) == -1)
-				return -1;
-			if (restlen > 0 && used < restlen) {
-				memcpy(c->bytes, rest + used, restlen - used);
-				c->len = restlen - used;
-			}
+		if (buf_add(out, s + start, i - start) == -1)
+			return start;
+		start = i;
+		if (n == 0 && !final) {
+			/* An incomplete sequence at the end waits for the next call. */
+			memcpy(c->bytes, s + i, len - i);
+			c->len = len - i;
+			return len;
 		}
-		if (c->len == 0)
-			break;
+		if (room(out) < 3 || buf_add(out, replacement, 3) == -1)
+			return i;
+		i += n == 0 ? len - i : (size_t)-n;
+		start = i;
 	}
-	if (len == 0)
-		return 0;
-	if (sanitize_run(s, len, final, out, &used) == -1)
-		return -1;
-	if (used < len) {
-		memcpy(c->bytes, s + used, len - used);
-		c->len = len - used;
-	}
-	return 0;
+	if (buf_add(out, s + start, i - start) == -1)
+		return start;
+	return i;
 }

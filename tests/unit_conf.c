@@ -741,6 +741,40 @@ test_opt_helpers(void)
 	is_int(conf_opt_double(&m, "junk", 0, 10, &d, &err), -1, "conf_opt_double: junk");
 }
 
+/* However many secrets there are, each leaves the environment once read. */
+static void
+test_secret_env(void)
+{
+	char name[32], value[64];
+	const char *got[40];
+	int i, bad_value = 0, left = 0, bad_again = 0;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "CS_UNIT_SECRET_%02d", i);
+		snprintf(value, sizeof(value), "secret-value-%02d", i);
+		setenv(name, value, 1);
+	}
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "CS_UNIT_SECRET_%02d", i);
+		snprintf(value, sizeof(value), "secret-value-%02d", i);
+		got[i] = conf_secret_env(name);
+		if (got[i] == NULL || strcmp(got[i], value) != 0)
+			bad_value++;
+		if (getenv(name) != NULL)
+			left++;
+	}
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "CS_UNIT_SECRET_%02d", i);
+		if (conf_secret_env(name) != got[i])
+			bad_again++;
+	}
+	is_int(bad_value, 0, "conf_secret_env: 40 secrets, every value returned");
+	is_int(left, 0, "conf_secret_env: none of the 40 is left in the environment");
+	is_int(bad_again, 0, "conf_secret_env: asking again gives the same value");
+	ok(conf_secret_env("CS_UNIT_SECRET_NEVER_SET") == NULL,
+	    "conf_secret_env: an unset variable gives NULL");
+}
+
 int
 main(void)
 {
@@ -753,5 +787,6 @@ main(void)
 	test_no_report();
 	test_defaults();
 	test_opt_helpers();
+	test_secret_env();
 	return done_testing();
 }

@@ -373,8 +373,8 @@ feed(const unsigned char *in, size_t len, const size_t *cuts, size_t ncuts,
 		int final = last_final && k == ncuts;
 
 		if (utf8_sanitize(&carry, (const char *)in + at, end - at, final,
-		    out) != 0) {
-			snprintf(why, sizeof(why), "call %zu returned -1", k);
+		    out) != end - at) {
+			snprintf(why, sizeof(why), "call %zu left input", k);
 			return -1;
 		}
 		if (out->len > mark &&
@@ -396,7 +396,7 @@ feed(const unsigned char *in, size_t len, const size_t *cuts, size_t ncuts,
 		size_t mark = out->len;
 
 		if (utf8_sanitize(&carry, NULL, 0, 1, out) != 0) {
-			snprintf(why, sizeof(why), "final call returned -1");
+			snprintf(why, sizeof(why), "final call consumed bytes");
 			return -1;
 		}
 		if (out->len > mark &&
@@ -582,11 +582,11 @@ test_sanitize_classics(void)
 	buf_init(&out, BIG);
 	for (i = 0; i < NCLASSIC; i++) {
 		struct utf8_carry c = { { 0 }, 0 };
-		int rc;
+		size_t rc;
 
 		buf_reset(&out);
 		rc = utf8_sanitize(&c, classic[i].in, classic[i].inlen, 1, &out);
-		if (rc != 0 || !memeq(out.data, out.len, classic[i].out,
+		if (rc != classic[i].inlen || !memeq(out.data, out.len, classic[i].out,
 		    classic[i].outlen)) {
 			is_mem(out.data, out.len, classic[i].out,
 			    classic[i].outlen, "sanitize classic case %zu", i);
@@ -641,7 +641,7 @@ test_every_scalar(void)
 		if (utf8_valid((const char *)e, n) != !surrogate)
 			surrogate ? bad_sur++ : bad_valid++;
 		buf_reset(&out);
-		if (utf8_sanitize(&c, (const char *)e, n, 1, &out) != 0 ||
+		if (utf8_sanitize(&c, (const char *)e, n, 1, &out) != n ||
 		    (surrogate ? out.len != 9 : !memeq(out.data, out.len, e, n)))
 			bad_san++;
 	}
@@ -765,12 +765,12 @@ test_hold_back(void)
 	struct buf out;
 
 	buf_init(&out, BIG);
-	is_int(utf8_sanitize(&c, "ab\xE2\x82", 4, 0, &out), 0,
-	    "partial euro sign: returns 0");
+	is_int(utf8_sanitize(&c, "ab\xE2\x82", 4, 0, &out), 4,
+	    "partial euro sign: all 4 bytes consumed");
 	is_mem(out.data, out.len, "ab", 2, "partial euro sign: only 'ab' out");
 	is_int(c.len, 2, "partial euro sign: 2 bytes carried");
-	is_int(utf8_sanitize(&c, "\xAC" "c", 2, 0, &out), 0,
-	    "completion: returns 0");
+	is_int(utf8_sanitize(&c, "\xAC" "c", 2, 0, &out), 2,
+	    "completion: both bytes consumed");
 	is_mem(out.data, out.len, "ab\xE2\x82\xAC" "c", 6,
 	    "completion: euro sign and 'c' out");
 	is_int(c.len, 0, "completion: nothing carried");
@@ -818,70 +818,238 @@ test_cap(void)
 	struct utf8_carry c = { { 0 }, 0 };
 	struct buf out;
 
-	buf_init(&out, 2);
-	is_int(utf8_sanitize(&c, "\xC3\xA9x", 3, 1, &out), -1,
-	    "cap 2, 3 bytes of output: -1");
-	buf_free(&out);
-
-	memset(&c, 0, sizeof(c));
-	buf_init(&out, 2);
-	is_int(utf8_sanitize(&c, "\xFF", 1, 1, &out), -1,
-	    "cap 2, one U+FFFD (3 bytes): -1");
-	buf_free(&out);
-
-	memset(&c, 0, sizeof(c));
 	buf_init(&out, 3);
-	is_int(utf8_sanitize(&c, "\xFF", 1, 1, &out), 0,
-	    "cap 3, one U+FFFD: fits exactly");
-	is_mem(out.data, out.len, fffd, 3, "cap 3: U+FFFD written");
+	is_int(utf8_sanitize(&c, "abcd", 4, 0, &out), 3,
+	    "cap 3, 'abcd': 3 bytes consumed");
+	is_mem(out.data, out.len, "abc", 3, "cap 3, 'abcd': 'abc' out");
 	buf_free(&out);
 
-	memset(&c, 0, sizeof(c));
-	buf_init(&out, 3);
-	is_int(utf8_sanitize(&c, "abcd", 4, 0, &out), -1, "cap 3, 'abcd': -1");
-	buf_free(&out);
-
-	memset(&c, 0, sizeof(c));
 	buf_init(&out, 4);
-	is_int(utf8_sanitize(&c, "abcd", 4, 0, &out), 0, "cap 4, 'abcd': 0");
+	buf_adds(&out, "ab");
+	is_int(utf8_sanitize(&c, "x\xE2\x82\xAC", 4, 0, &out), 1,
+	    "cap 4 holding 'ab', 'x' and a euro sign: only 'x' consumed");
+	is_mem(out.data, out.len, "abx", 3,
+	    "... the euro sign is not cut: 'abx' out");
 	buf_free(&out);
 
-	memset(&c, 0, sizeof(c));
-	buf_init(&out, 0);
-	is_int(utf8_sanitize(&c, NULL, 0, 1, &out), 0, "cap 0, no input: 0");
-	is_int(utf8_sanitize(&c, "a", 1, 1, &out), -1, "cap 0, 'a': -1");
-	buf_free(&out);
-
-	memset(&c, 0, sizeof(c));
-	buf_init(&out, 2);
-	is_int(utf8_sanitize(&c, "\xE2\x82", 2, 0, &out), 0,
-	    "cap 2, held partial character: 0");
-	is_int(utf8_sanitize(&c, "\xAC", 1, 0, &out), -1,
-	    "cap 2, completing a 3-byte character: -1");
-	buf_free(&out);
-
-	memset(&c, 0, sizeof(c));
-	buf_init(&out, 2);
-	is_int(utf8_sanitize(&c, "\xE2", 1, 0, &out), 0,
-	    "cap 2, held E2: 0");
-	is_int(utf8_sanitize(&c, NULL, 0, 1, &out), -1,
-	    "cap 2, final turns held E2 into U+FFFD: -1");
-	buf_free(&out);
-
-	memset(&c, 0, sizeof(c));
 	buf_init(&out, 5);
 	buf_adds(&out, "abc");
-	is_int(utf8_sanitize(&c, "\xC3\xA9", 2, 1, &out), 0,
-	    "cap 5 holding 'abc', 2 more bytes: 0");
-	is_int(utf8_sanitize(&c, "x", 1, 1, &out), -1,
-	    "cap 5 full, one more byte: -1");
+	is_int(utf8_sanitize(&c, "\xFF" "d", 2, 1, &out), 0,
+	    "cap 5 holding 'abc', FF: nothing consumed (U+FFFD needs 3)");
+	is_mem(out.data, out.len, "abc", 3, "... out unchanged");
+	buf_reset(&out);
+	is_int(utf8_sanitize(&c, "\xFF" "d", 2, 1, &out), 2,
+	    "... emptied: both bytes consumed");
+	is_mem(out.data, out.len, "\xEF\xBF\xBD" "d", 4, "... U+FFFD and 'd' out");
+
+	buf_reset(&out);
+	utf8_sanitize(&c, "\xE2\x82", 2, 0, &out);
+	buf_adds(&out, "abc");
+	is_int(utf8_sanitize(&c, "\xAC" "e", 2, 0, &out), 0,
+	    "cap 5 holding 'abc', held E2 82 then AC: nothing consumed");
+	is_int(c.len, 2, "... E2 82 still held");
+	buf_reset(&out);
+	is_int(utf8_sanitize(&c, "\xAC" "e", 2, 0, &out), 2,
+	    "... emptied: both bytes consumed");
+	is_mem(out.data, out.len, "\xE2\x82\xAC" "e", 4, "... euro sign and 'e' out");
+
+	buf_reset(&out);
+	utf8_sanitize(&c, "\xE2", 1, 0, &out);
+	buf_adds(&out, "abc");
+	is_int(utf8_sanitize(&c, NULL, 0, 1, &out), 0,
+	    "cap 5 holding 'abc', held E2, final call: nothing consumed");
+	is_int(c.len, 1, "... E2 still held: the caller must call again");
+	buf_reset(&out);
+	utf8_sanitize(&c, NULL, 0, 1, &out);
+	is_mem(out.data, out.len, fffd, 3, "... emptied: held E2 becomes U+FFFD");
+	is_int(c.len, 0, "... nothing held");
 	buf_free(&out);
+
+	buf_init(&out, 0);
+	is_int(utf8_sanitize(&c, "a", 1, 1, &out), 0,
+	    "cap 0, 'a': nothing consumed, nothing written");
+	is_int(out.len, 0, "cap 0: out empty");
+	buf_free(&out);
+}
+
+/*
+ * Sanitises in[0..len) fed in chunks of chunk bytes through an output capped
+ * at cap, the way the stream does: after every call the output is taken as
+ * one piece (one event) and emptied, and a call that left input (or, at the
+ * end, a held sequence) is repeated with the rest.  Every piece must be valid
+ * UTF-8 within the cap, and every call must make progress.  The pieces are
+ * appended to all.  Returns 0, or -1 with the reason in why.
+ */
+static int
+feed_capped(const unsigned char *in, size_t len, size_t chunk, size_t cap,
+    struct buf *all)
+{
+	struct utf8_carry c = { { 0 }, 0 };
+	struct buf out;
+	size_t at = 0, end = 0, rounds = 0;
+	int rc = -1;
+
+	buf_init(&out, cap);
+	buf_reset(all);
+	snprintf(why, sizeof(why), "cap %zu, chunks of %zu: did not finish",
+	    cap, chunk);
+	while (rounds++ < 4 * len + 16) {
+		size_t used;
+		int final, left;
+
+		if (at == end)
+			end = len - at < chunk ? len : at + chunk;
+		final = end == len;
+		used = utf8_sanitize(&c, (const char *)in + at, end - at, final,
+		    &out);
+		left = used < end - at || (final && c.len > 0);
+		at += used;
+		if (out.len > cap || (out.len > 0 &&
+		    !ref_valid(out.data, out.len))) {
+			snprintf(why, sizeof(why), "cap %zu, chunks of %zu: a "
+			    "piece of %zu bytes is over the cap or invalid", cap,
+			    chunk, out.len);
+			break;
+		}
+		if (left && out.len == 0) {
+			snprintf(why, sizeof(why), "cap %zu, chunks of %zu: "
+			    "no progress at byte %zu", cap, chunk, at);
+			break;
+		}
+		buf_add(all, out.data, out.len);
+		buf_reset(&out);
+		if (final && !left) {
+			rc = 0;
+			break;
+		}
+	}
+	buf_free(&out);
+	return rc;
+}
+
+static void
+test_cap_sweep(void)
+{
+	static const size_t chunks[] = { 1, 2, 3, 5, 0, 1, 2, 3 };
+	struct buf all;
+	struct tally t = { 0, 0 };
+	unsigned char in[MAXIN];
+	size_t cap, k;
+	int n;
+
+	buf_init(&all, BIG);
+	for (n = 0; n < 400; n++) {
+		size_t len = gen_hostile(in, MAXIN);
+		struct ref r;
+
+		r.count_only = 0;
+		ref_decode(in, len, 1, &r);
+		for (cap = UTF8_MAX_OUT; cap <= 24; cap++) {
+			for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+				/* Small chunks, and chunks at cap - 1, cap, cap + 1, cap + 2. */
+				size_t chunk = k < 4 ? chunks[k] : cap - 1 + chunks[k];
+
+				t.runs++;
+				if (feed_capped(in, len, chunk, cap, &all) == -1)
+					tally_fail(&t, in, len, why);
+				else if (!memeq(all.data, all.len, r.out, r.len))
+					tally_fail(&t, in, len, "capped pieces differ "
+					    "from the WHATWG reference");
+			}
+		}
+	}
+	ok(t.bad == 0, "%ld capped feeds (caps %d..24, chunks around the cap): "
+	    "valid pieces within the cap, never stuck, together = reference",
+	    t.runs, UTF8_MAX_OUT);
+	buf_free(&all);
+}
+
+static void
+test_cap_valid_unchanged(void)
+{
+	struct buf all;
+	struct tally t = { 0, 0 };
+	unsigned char in[MAXIN];
+	size_t cap;
+	int n;
+
+	buf_init(&all, BIG);
+	for (n = 0; n < 2000; n++) {
+		size_t len = 0;
+
+		/* Whole characters only: valid text of 1- to 4-byte characters. */
+		while (len + 4 <= MAXIN && rng_below(16) != 0) {
+			uint32_t cp;
+
+			do
+				cp = rng_below(4) == 0 ? rng_below(0x80) :
+				    rng_below(0x110000);
+			while (cp >= 0xD800 && cp <= 0xDFFF);
+			len += encode_cp(in + len, cp);
+		}
+		for (cap = UTF8_MAX_OUT; cap <= 12; cap++) {
+			t.runs++;
+			if (feed_capped(in, len, 1 + rng_below(2 * (uint32_t)cap),
+			    cap, &all) == -1)
+				tally_fail(&t, in, len, why);
+			else if (!memeq(all.data, all.len, in, len))
+				tally_fail(&t, in, len, "valid input changed");
+		}
+	}
+	ok(t.bad == 0, "%ld capped feeds of valid text: passed through "
+	    "unchanged, split only between characters", t.runs);
+	buf_free(&all);
+}
+
+/* A token stream of 'A', E9 (a lone Latin-1 byte) triples where it is invalid. */
+static void
+test_cap_tripling(void)
+{
+	static const char tail[] = " and then more valid text";
+	const size_t caps[] = { 4, 5, 6, 7, 97, 676, 677, 678, 679, 680, 681,
+	    682, 683 };
+	unsigned char in[2 * 400 + sizeof(tail)];
+	struct buf all, want;
+	size_t i, k, bad = 0, runs = 0, len = 0;
+
+	for (i = 0; i < 400; i++) {
+		in[len++] = 'A';
+		in[len++] = 0xE9;
+	}
+	memcpy(in + len, tail, sizeof(tail) - 1);
+	len += sizeof(tail) - 1;
+	buf_init(&all, BIG);
+	buf_init(&want, BIG);
+	for (i = 0; i < 400; i++)
+		buf_add(&want, "A\xEF\xBF\xBD", 4);
+	buf_adds(&want, tail);
+	for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		for (k = 0; k < 12; k++) {
+			size_t chunk = k < 6 ? caps[i] - 8 + k * 3 :
+			    (size_t)1 << (k + 1);
+
+			if (chunk == 0 || chunk > len)
+				chunk = len;
+			runs++;
+			if (feed_capped(in, len, chunk, caps[i], &all) == -1 ||
+			    !memeq(all.data, all.len, want.data, want.len)) {
+				if (bad++ < 5)
+					diag("cap %zu, chunks of %zu: %s", caps[i],
+					    chunk, all.len != want.len ? "text lost" :
+					    why);
+			}
+		}
+	}
+	ok(bad == 0, "('A' E9) x 400 + text through caps near 682 (max_event "
+	    "4096 / 6) in %zu feeds: all text arrives, E9 as U+FFFD", runs);
+	buf_free(&all);
+	buf_free(&want);
 }
 
 int
 main(void)
 {
-	plan(77);
+	plan(84);
 	test_reference();
 	test_valid_classics();
 	test_sanitize_classics();
@@ -891,5 +1059,8 @@ main(void)
 	test_random();
 	test_hold_back();
 	test_cap();
+	test_cap_sweep();
+	test_cap_valid_unchanged();
+	test_cap_tripling();
 	return done_testing();
 }
