@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "log.h"
+#include "redact.h"
 #include "sse_parse.h"
 #include "stream.h"
 
@@ -280,21 +281,16 @@ fail(struct openai_run *r, int status, const char *type, const char *msg)
 }
 
 /*
- * Makes an upstream's message safe to show a client: printable, short, and
- * without the API key even if the upstream echoed it.
+ * Appends an upstream's message to err->message, safe to show a client:
+ * printable, cut to fit, and without the API key, whole or in part, even if
+ * the upstream echoed it.  It is cut once, here, after the key is masked.
  */
 static void
-sanitize(const struct openai_conf *cf, const char *in, char *out, size_t size)
+add_upstream_text(const struct openai_conf *cf, struct cs_error *err, const char *text)
 {
-	size_t i, o = 0;
-	char *k;
+	size_t n = strlen(err->message);
 
-	for (i = 0; in[i] != '\0' && o + 1 < size; i++)
-		out[o++] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
-	out[o] = '\0';
-	if (cf->api_key != NULL && cf->api_key[0] != '\0')
-		while ((k = strstr(out, cf->api_key)) != NULL)
-			memset(k, '*', strlen(cf->api_key));
+	redact(cf->api_key, text, strlen(text), err->message + n, sizeof(err->message) - n);
 }
 
 static int
@@ -303,7 +299,6 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 	struct openai_run *r = ctx;
 	json_tokener *tok;
 	json_object *o, *v, *choices, *c0;
-	char msg[300];
 
 	(void)type;
 	if (r->saw_done)
@@ -329,9 +324,12 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 		    json_object_get_string(v) : json_object_object_get_ex(v, "message", &m) ?
 		    json_object_get_string(m) : "unspecified error";
 
-		sanitize(r->cf, text != NULL ? text : "", msg, sizeof(msg));
+		if (!r->failed) {
+			fail(r, 502, "upstream_error", "");
+			add_upstream_text(r->cf, &r->err, text != NULL ? text : "");
+		}
 		json_object_put(o);
-		return fail(r, 502, "upstream_error", msg);
+		return 1;
 	}
 	if (json_object_object_get_ex(o, "choices", &choices) &&
 	    json_object_is_type(choices, json_type_array) &&
@@ -598,8 +596,6 @@ openai_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
 static enum backend_status
 finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 {
-	char msg[300];
-
 	if (r->failed) {
 		*err = r->err;
 		return BACKEND_FAILED;
@@ -619,19 +615,19 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 		if (o != NULL && json_object_object_get_ex(o, "error", &e))
 			text = json_object_is_type(e, json_type_string) ? json_object_get_string(e) :
 			    json_object_object_get_ex(e, "message", &m) ? json_object_get_string(m) : NULL;
-		sanitize(r->cf, text != NULL ? text : "no details", msg, sizeof(msg));
-		json_object_put(o);
 		/*
 		 * The client's request was valid, so the upstream's refusal is ours:
 		 * 502, except a rate limit, which the client can act on (retry later).
 		 */
 		if (r->http_status == 429) {
-			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: %s", msg);
+			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: ");
 			/* Only the delta-seconds form; an HTTP date falls back to ours. */
 			err->retry_after = atoi(r->retry_after);
 		} else
-			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: %s",
-			    r->http_status, msg);
+			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: ",
+			    r->http_status);
+		add_upstream_text(r->cf, err, text != NULL ? text : "no details");
+		json_object_put(o);
 		return BACKEND_FAILED;
 	}
 	/* After [DONE] the answer is whole, however the response itself ended. */
