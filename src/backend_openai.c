@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "curl_pool.h"
 #include "log.h"
 #include "redact.h"
 #include "sse_parse.h"
@@ -24,8 +24,8 @@
 /*
  * After data: [DONE], how long curl may go on reading the end of the
  * response (the last chunk) before done goes out anyway.  A transfer removed
- * unfinished closes its connection; a finished one is back in the shared
- * cache for the next stream.  The end is normally already on its way.
+ * unfinished closes its connection; a finished one is back in its multi
+ * handle's cache, which the pool lends to the next stream.  The end is normally already on its way.
  */
 #define DONE_DRAIN_MS 250
 
@@ -50,7 +50,7 @@ struct sock {
 
 struct openai_run {
 	const struct openai_conf *cf;
-	CURLM *multi;
+	CURLM *multi;                      /* borrowed from curl_pool until stop() */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct sse_parser parser;
@@ -71,47 +71,6 @@ struct openai_run {
 	int finished;
 	CURLcode result;
 };
-
-/* One connection cache, DNS cache and TLS session cache for the whole process. */
-static CURLSH *share;
-static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-static void
-share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
-{
-	(void)h;
-	(void)access;
-	(void)u;
-	pthread_mutex_lock(&share_locks[data]);
-}
-
-static void
-share_unlock(CURL *h, curl_lock_data data, void *u)
-{
-	(void)h;
-	(void)u;
-	pthread_mutex_unlock(&share_locks[data]);
-}
-
-/* curl_global_init must run before any thread exists: configuration time is. */
-static void
-global_init(void)
-{
-	int i;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("curl_global_init failed");
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&share_locks[i], NULL);
-	if ((share = curl_share_init()) == NULL)
-		fatalx("curl_share_init failed");
-	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-}
 
 static void
 free_conf(struct openai_conf *c)
@@ -177,7 +136,6 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 	struct conf_option *o, *env, *file;
 	size_t i, n;
 
-	pthread_once(&global_once, global_init);
 	if (c == NULL)
 		return cs_fail(err, 500, "config", "out of memory");
 	c->connect_timeout = 10;
@@ -254,6 +212,7 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 	    conf_opt_bool(m, "tls_verify", &c->tls_verify, err) == -1)
 		goto fail;
 	m->backend_conf = c;
+	curl_pool_ref();
 	return 0;
 oom:
 	cs_fail(err, 500, "config", "out of memory");
@@ -265,8 +224,11 @@ fail:
 static void
 openai_unconfigure(struct model_conf *m)
 {
+	if (m->backend_conf == NULL)
+		return;
 	free_conf(m->backend_conf);
 	m->backend_conf = NULL;
+	curl_pool_unref();
 }
 
 /* Marks the run failed (first reason wins); the caller then aborts the transfer. */
@@ -492,8 +454,7 @@ openai_stop(void *run)
 		curl_multi_remove_handle(r->multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
-	if (r->multi != NULL)
-		curl_multi_cleanup(r->multi);
+	curl_pool_give(r->multi);
 	curl_slist_free_all(r->hdrs);
 	sse_parse_free(&r->parser);
 	buf_free(&r->errbody);
@@ -514,13 +475,14 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 	if (r == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	r->cf = cf;
-	r->timer_ms = -1;
+	/* curl sets its timer when the transfer is added; until then, step() at once. */
+	r->timer_ms = clock_ms();
 	r->drain_until_ms = -1;
 	r->started_ms = r->last_data_ms = clock_ms();
 	/* An event's data may be a whole max_line, plus the LF each data line adds. */
 	sse_parse_init(&r->parser, (size_t)cf->max_line, (size_t)cf->max_line + 1, on_event, r);
 	buf_init(&r->errbody, ERRBODY_MAX);
-	r->multi = curl_multi_init();
+	r->multi = curl_pool_take();
 	r->easy = curl_easy_init();
 	if (r->multi == NULL || r->easy == NULL) {
 		openai_stop(r);
@@ -545,7 +507,7 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 	json_object_put(body);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_SHARE, share);
+	curl_easy_setopt(r->easy, CURLOPT_SHARE, curl_pool_share());
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_NODELAY, 1L);
