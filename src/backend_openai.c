@@ -25,7 +25,8 @@
  * After data: [DONE], how long curl may go on reading the end of the
  * response (the last chunk) before done goes out anyway.  A transfer removed
  * unfinished closes its connection; a finished one is back in its multi
- * handle's cache, which the pool lends to the next stream.  The end is normally already on its way.
+ * handle's cache, which the pool lends to the next stream.  The end is
+ * normally already on its way.
  */
 #define DONE_DRAIN_MS 250
 

@@ -1,4 +1,4 @@
-/* curl_pool.c: the relay's libcurl state: DNS and TLS sessions shared by all threads, connection caches lent to one transfer at a time. */
+/* curl_pool.c: connection caches for the relay, lent to one transfer at a time; DNS and TLS shared. */
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 

@@ -1,4 +1,4 @@
-/* curl_pool.h: the relay's libcurl state: DNS and TLS sessions shared by all threads, connection caches lent to one transfer at a time. */
+/* curl_pool.h: connection caches for the relay, lent to one transfer at a time; DNS and TLS shared. */
 /* SPDX-License-Identifier: ISC */
 #ifndef CS_CURL_POOL_H
 #define CS_CURL_POOL_H
@@ -24,7 +24,7 @@ void curl_pool_ref(void);
 /* Drops a reference; the last one frees the idle multi handles, closing their connections. */
 void curl_pool_unref(void);
 
-/* The share every easy handle sets (CURLOPT_SHARE): DNS and TLS sessions. Lives as long as the process. */
+/* The share for every easy handle (CURLOPT_SHARE): DNS and TLS sessions; never freed. */
 CURLSH *curl_pool_share(void);
 
 /*

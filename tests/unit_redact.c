@@ -1,4 +1,4 @@
-/* unit_redact.c: redact() masks a secret wherever text is cut: whole, crossing the cut, split in pieces. */
+/* unit_redact.c: redact() masks a secret wherever text is cut: whole, across the cut, in pieces. */
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 
