@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,9 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "curl_pool.h"
 #include "log.h"
+#include "redact.h"
 #include "sse_parse.h"
 #include "stream.h"
 
@@ -23,8 +24,9 @@
 /*
  * After data: [DONE], how long curl may go on reading the end of the
  * response (the last chunk) before done goes out anyway.  A transfer removed
- * unfinished closes its connection; a finished one is back in the shared
- * cache for the next stream.  The end is normally already on its way.
+ * unfinished closes its connection; a finished one is back in its multi
+ * handle's cache, which the pool lends to the next stream.  The end is
+ * normally already on its way.
  */
 #define DONE_DRAIN_MS 250
 
@@ -49,7 +51,7 @@ struct sock {
 
 struct openai_run {
 	const struct openai_conf *cf;
-	CURLM *multi;
+	CURLM *multi;                      /* borrowed from curl_pool until stop() */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	struct sse_parser parser;
@@ -70,47 +72,6 @@ struct openai_run {
 	int finished;
 	CURLcode result;
 };
-
-/* One connection cache, DNS cache and TLS session cache for the whole process. */
-static CURLSH *share;
-static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-
-static void
-share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *u)
-{
-	(void)h;
-	(void)access;
-	(void)u;
-	pthread_mutex_lock(&share_locks[data]);
-}
-
-static void
-share_unlock(CURL *h, curl_lock_data data, void *u)
-{
-	(void)h;
-	(void)u;
-	pthread_mutex_unlock(&share_locks[data]);
-}
-
-/* curl_global_init must run before any thread exists: configuration time is. */
-static void
-global_init(void)
-{
-	int i;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		fatalx("curl_global_init failed");
-	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&share_locks[i], NULL);
-	if ((share = curl_share_init()) == NULL)
-		fatalx("curl_share_init failed");
-	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-}
 
 static void
 free_conf(struct openai_conf *c)
@@ -176,7 +137,6 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 	struct conf_option *o, *env, *file;
 	size_t i, n;
 
-	pthread_once(&global_once, global_init);
 	if (c == NULL)
 		return cs_fail(err, 500, "config", "out of memory");
 	c->connect_timeout = 10;
@@ -253,6 +213,7 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 	    conf_opt_bool(m, "tls_verify", &c->tls_verify, err) == -1)
 		goto fail;
 	m->backend_conf = c;
+	curl_pool_ref();
 	return 0;
 oom:
 	cs_fail(err, 500, "config", "out of memory");
@@ -264,8 +225,11 @@ fail:
 static void
 openai_unconfigure(struct model_conf *m)
 {
+	if (m->backend_conf == NULL)
+		return;
 	free_conf(m->backend_conf);
 	m->backend_conf = NULL;
+	curl_pool_unref();
 }
 
 /* Marks the run failed (first reason wins); the caller then aborts the transfer. */
@@ -280,21 +244,16 @@ fail(struct openai_run *r, int status, const char *type, const char *msg)
 }
 
 /*
- * Makes an upstream's message safe to show a client: printable, short, and
- * without the API key even if the upstream echoed it.
+ * Appends an upstream's message to err->message, safe to show a client:
+ * printable, cut to fit, and without the API key, whole or in part, even if
+ * the upstream echoed it.  It is cut once, here, after the key is masked.
  */
 static void
-sanitize(const struct openai_conf *cf, const char *in, char *out, size_t size)
+add_upstream_text(const struct openai_conf *cf, struct cs_error *err, const char *text)
 {
-	size_t i, o = 0;
-	char *k;
+	size_t n = strlen(err->message);
 
-	for (i = 0; in[i] != '\0' && o + 1 < size; i++)
-		out[o++] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? ' ' : in[i];
-	out[o] = '\0';
-	if (cf->api_key != NULL && cf->api_key[0] != '\0')
-		while ((k = strstr(out, cf->api_key)) != NULL)
-			memset(k, '*', strlen(cf->api_key));
+	redact(cf->api_key, text, strlen(text), err->message + n, sizeof(err->message) - n);
 }
 
 static int
@@ -303,7 +262,6 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 	struct openai_run *r = ctx;
 	json_tokener *tok;
 	json_object *o, *v, *choices, *c0;
-	char msg[300];
 
 	(void)type;
 	if (r->saw_done)
@@ -329,9 +287,12 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 		    json_object_get_string(v) : json_object_object_get_ex(v, "message", &m) ?
 		    json_object_get_string(m) : "unspecified error";
 
-		sanitize(r->cf, text != NULL ? text : "", msg, sizeof(msg));
+		if (!r->failed) {
+			fail(r, 502, "upstream_error", "");
+			add_upstream_text(r->cf, &r->err, text != NULL ? text : "");
+		}
 		json_object_put(o);
-		return fail(r, 502, "upstream_error", msg);
+		return 1;
 	}
 	if (json_object_object_get_ex(o, "choices", &choices) &&
 	    json_object_is_type(choices, json_type_array) &&
@@ -497,8 +458,7 @@ openai_stop(void *run)
 		curl_multi_remove_handle(r->multi, r->easy);
 		curl_easy_cleanup(r->easy);
 	}
-	if (r->multi != NULL)
-		curl_multi_cleanup(r->multi);
+	curl_pool_give(r->multi);
 	curl_slist_free_all(r->hdrs);
 	sse_parse_free(&r->parser);
 	buf_free(&r->errbody);
@@ -519,13 +479,14 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 	if (r == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	r->cf = cf;
-	r->timer_ms = -1;
+	/* curl sets its timer when the transfer is added; until then, step() at once. */
+	r->timer_ms = clock_ms();
 	r->drain_until_ms = -1;
 	r->started_ms = r->last_data_ms = clock_ms();
 	/* An event's data may be a whole max_line, plus the LF each data line adds. */
 	sse_parse_init(&r->parser, (size_t)cf->max_line, (size_t)cf->max_line + 1, on_event, r);
 	buf_init(&r->errbody, ERRBODY_MAX);
-	r->multi = curl_multi_init();
+	r->multi = curl_pool_take();
 	r->easy = curl_easy_init();
 	if (r->multi == NULL || r->easy == NULL) {
 		openai_stop(r);
@@ -550,7 +511,7 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 	json_object_put(body);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_SHARE, share);
+	curl_easy_setopt(r->easy, CURLOPT_SHARE, curl_pool_share());
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT, cf->connect_timeout);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_NODELAY, 1L);
@@ -601,8 +562,6 @@ openai_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
 static enum backend_status
 finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 {
-	char msg[300];
-
 	if (r->failed) {
 		*err = r->err;
 		return BACKEND_FAILED;
@@ -622,19 +581,19 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 		if (o != NULL && json_object_object_get_ex(o, "error", &e))
 			text = json_object_is_type(e, json_type_string) ? json_object_get_string(e) :
 			    json_object_object_get_ex(e, "message", &m) ? json_object_get_string(m) : NULL;
-		sanitize(r->cf, text != NULL ? text : "no details", msg, sizeof(msg));
-		json_object_put(o);
 		/*
 		 * The client's request was valid, so the upstream's refusal is ours:
 		 * 502, except a rate limit, which the client can act on (retry later).
 		 */
 		if (r->http_status == 429) {
-			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: %s", msg);
+			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: ");
 			/* Only the delta-seconds form; an HTTP date falls back to ours. */
 			err->retry_after = atoi(r->retry_after);
 		} else
-			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: %s",
-			    r->http_status, msg);
+			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: ",
+			    r->http_status);
+		add_upstream_text(r->cf, err, text != NULL ? text : "no details");
+		json_object_put(o);
 		return BACKEND_FAILED;
 	}
 	/* After [DONE] the answer is whole, however the response itself ended. */

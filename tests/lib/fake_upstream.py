@@ -14,8 +14,8 @@ one chatstream config maps each [model NAME] to one scenario with
   ok, ok_close, ok_length, ok_filter, ascii_escapes, crlf_bom, pings, trickle,
   halflines, malformed, not_object, truncated, truncated_chunked, empty_200,
   done_late_end, done_then_hang, midstream_error, midstream_echo, status500,
-  status401, status429, status404_html, big_event, big_multiline,
-  stall_headers, slow500, endless
+  status401, status401_filler, midstream_filler, status429, status404_html,
+  big_event, big_multiline, stall_headers, slow500, endless
 
 Every request is recorded (method, path, headers, body, connection number,
 arrival time), and so is the time each connection was closed by the client.
@@ -448,6 +448,37 @@ class _Handler(socketserver.BaseRequestHandler):
                                    "type": "invalid_request_error", "param": None,
                                    "code": "invalid_api_key"}},
                    extra=[("WWW-Authenticate", "Bearer realm=\"%s\"" % auth)])
+        return True
+
+    @staticmethod
+    def _filler_message(req):
+        """N filler bytes, then the key the request carried (Authorization:
+        Bearer KEY), then more words; N is the last message's content, a
+        number (0..10000).  The key's place moves with N, across every place
+        where chatstream may cut the message."""
+        auth = req.header("Authorization") or "Bearer (none)"
+        key = auth[7:] if auth.startswith("Bearer ") else auth
+        msgs = (req.json or {}).get("messages") or [{}]
+        try:
+            n = max(0, min(10000, int(str(msgs[-1].get("content", "0")).strip())))
+        except ValueError:
+            n = 0
+        return "x" * n + " key=" + key + " is not valid."
+
+    def s_status401_filler(self, req):
+        """401 whose message is _filler_message(): the key at any offset."""
+        self._json(401, {"error": {"message": self._filler_message(req),
+                                   "type": "invalid_request_error", "param": None,
+                                   "code": "invalid_api_key"}})
+        return True
+
+    def s_midstream_filler(self, req):
+        """Two tokens, then a mid-stream error whose message is _filler_message()."""
+        self._stream_head()
+        for ev in normal_body()[:3]:
+            self._body(ev)
+        self._body(sse({"error": {"message": self._filler_message(req), "type": "auth"}}))
+        self._end()
         return True
 
     def s_status429(self, req):
