@@ -59,6 +59,14 @@ journal_check(const struct conf *cf, struct cs_error *err)
 }
 
 int
+journal_check_config(const struct conf *cf, struct cs_error *err)
+{
+	const struct journal_store *s = store_of(cf);
+
+	return s != NULL && s->check_config != NULL ? s->check_config(cf, err) : 0;
+}
+
+int
 journal_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {

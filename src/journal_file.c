@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "journal_store.h"
 #include "log.h"
+#include "spool.h"
 
 /*
  * <spool>/ holds, per stream:
@@ -39,6 +40,9 @@
  *   <id>.expired  written by the sweeper (whole: <id>.tmp, then rename) when
  *                 it drops the journal: the last seq, then the stream
  *                 record's lines, so the owner stays known
+ * The spool is this user's alone (see spool.c) and every file in it is
+ * reached through its fd, never following a symlink; new files are made
+ * with O_EXCL.
  * Ids are [A-Za-z0-9_-]: no stream's name is another's.  One inode per
  * stream, no directory: on ext4 creating an inode is most of what a short
  * stream's journal costs.  Records are appended in batches, one write(2)
@@ -69,7 +73,8 @@ struct file_journal {
 	size_t bytes;
 	int overflowed;
 	struct buf batch;             /* records appended since the last flush */
-	char cancel_path[];           /* <spool>/<id>.cancel */
+	int spool;                    /* the spool's fd (spool_fd(): not ours to close) */
+	char cancel_name[];           /* <id>.cancel */
 };
 
 static int  file_flush(struct journal *);
@@ -95,11 +100,20 @@ file_check(const struct conf *cf, struct cs_error *err)
 {
 	if (cf->journal == JOURNAL_OFF)
 		return 0;
-	if (mkdir(cf->spool_dir, 0700) == -1 && errno != EEXIST)
-		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
-	if (access(cf->spool_dir, W_OK | X_OK) == -1)
-		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
-	return 0;
+	return spool_fd(cf->spool_dir, err) == -1 ? -1 : 0;
+}
+
+static int
+file_check_config(const struct conf *cf, struct cs_error *err)
+{
+	return spool_check(cf->spool_dir, err);
+}
+
+/* <id><suffix>, in name (96 bytes); "" (no such file) if it does not fit. */
+static const char *
+named(char *name, const char *id, const char *suffix)
+{
+	return snprintf(name, 96, "%s%s", id, suffix) < 96 ? name : "";
 }
 
 /* <spool>/<id><suffix> into path; -1 when it does not fit. */
@@ -112,13 +126,16 @@ stream_path(char *path, size_t size, const struct conf *cf, const char *id,
 	return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
+/* A new file name in dirfd holding text; a file left there (a crash) is replaced. */
 static int
 write_file(int dirfd, const char *name, const char *text)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd;
 	ssize_t n;
 
-	if (fd == -1)
+	unlinkat(dirfd, name, 0);
+	if ((fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1)
 		return -1;
 	n = write(fd, text, strlen(text));
 	close(fd);
@@ -135,7 +152,7 @@ watch(const char *path, uint32_t mask)
 	static atomic_int warned;
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
-	if (fd != -1 && inotify_add_watch(fd, path, mask) != -1)
+	if (fd != -1 && inotify_add_watch(fd, path, mask | IN_DONT_FOLLOW) != -1)
 		return fd;
 	if (fd != -1)
 		close(fd);
@@ -156,27 +173,27 @@ lease_every(const struct conf *cf)
 
 /*
  * Per stream: create <id>, one write of the stream record.  The producer's
- * ticks (every POLL_MS) use the cancel file's path and the journal's fd.
+ * ticks (every POLL_MS) use the cancel file's name and the journal's fd.
  */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct file_journal *j;
-	char meta[STREAM_RECORD_MAX], path[4096];
-	size_t i, pl;
-	int ml;
+	char meta[STREAM_RECORD_MAX];
+	size_t i, il = strlen(id);
+	int ml, spool;
 
-	if (stream_path(path, sizeof(path) - sizeof(".cancel"), cf, id, "") == -1)
+	if ((spool = spool_fd(cf->spool_dir, NULL)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	pl = strlen(path);
-	if ((j = calloc(1, sizeof(*j) + pl + sizeof(".cancel"))) == NULL)
+	if ((j = calloc(1, sizeof(*j) + il + sizeof(".cancel"))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
+	j->spool = spool;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
-	memcpy(j->cancel_path, path, pl);
-	memcpy(j->cancel_path + pl, ".cancel", sizeof(".cancel"));
+	memcpy(j->cancel_name, id, il);
+	memcpy(j->cancel_name + il, ".cancel", sizeof(".cancel"));
 	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL));
 	if (ml >= (int)sizeof(meta))
@@ -185,13 +202,14 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 		if (meta[i] == '\r')
 			meta[i] = ' ';
 	/* The stream record goes out at once: readers check the owner in it. */
-	if ((j->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 || buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
+	if ((j->events_fd = openat(spool, id, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
 	    write(j->events_fd, j->batch.data, j->batch.len) != (ssize_t)j->batch.len) {
-		log_warn("journal %s", path);
+		log_warn("journal %s/%s", cf->spool_dir, id);
 		if (j->events_fd != -1) {
 			close(j->events_fd);
-			unlink(path);
+			unlinkat(spool, id, 0);
 		}
 		buf_free(&j->batch);
 		free(j);
@@ -332,8 +350,9 @@ static void
 file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
+	struct stat cancel;
 
-	st->cancel = access(j->cancel_path, F_OK) == 0;
+	st->cancel = fstatat(j->spool, j->cancel_name, &cancel, AT_SYMLINK_NOFOLLOW) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
 	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
 		flock(j->events_fd, LOCK_UN);
@@ -394,17 +413,17 @@ static int
 open_stream(const struct conf *cf, const char *id, const char *user, int *events,
     off_t *start, uint64_t *expired_seq)
 {
-	char path[4096], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
-	int fd;
+	char name[96], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
+	int fd, spool;
 	ssize_t n;
 
 	*events = -1;
-	if (stream_path(path, sizeof(path), cf, id, "") == -1)
+	if ((spool = spool_fd(cf->spool_dir, NULL)) == -1)
 		return -1;
-	if ((*events = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+	if ((*events = openat(spool, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1)
 		owner = stream_record(*events, text, sizeof(text), start);
-	else if (errno == ENOENT && stream_path(path, sizeof(path), cf, id, ".expired") == 0 &&
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+	else if (errno == ENOENT && (fd = openat(spool, named(name, id, ".expired"),
+	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
 		/* "<last seq>\n" + the stream record's lines. */
 		n = read(fd, text, sizeof(text) - 1);
 		close(fd);
@@ -577,7 +596,7 @@ file_reader_close(struct journal_reader *base)
 static int
 file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
-	char path[4096];
+	char name[96];
 	int events, fd;
 	off_t start;
 	uint64_t seq;
@@ -586,8 +605,9 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 		return journal_not_found(err);
 	if (events != -1)
 		close(events);
-	if (stream_path(path, sizeof(path), cf, id, ".cancel") == -1 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	/* Not O_EXCL: a second DELETE finds it there. */
+	if ((fd = openat(spool_fd(cf->spool_dir, NULL), named(name, id, ".cancel"),
+	    O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
 	close(fd);
 	return 0;
@@ -613,13 +633,6 @@ last_seq_of(int fd)
 		off += (nl - head) + 1 + (off_t)len;
 	}
 	return last;
-}
-
-/* <id><suffix>, in name (96 bytes); "" (no such file) if it does not fit. */
-static const char *
-named(char *name, const char *id, const char *suffix)
-{
-	return snprintf(name, 96, "%s%s", id, suffix) < 96 ? name : "";
 }
 
 /* Removes stream id's files. */
@@ -665,7 +678,7 @@ expire(int spoolfd, const char *id)
 	off_t start;
 	int fd, n = 0;
 
-	if ((fd = openat(spoolfd, id, O_RDONLY | O_CLOEXEC)) != -1) {
+	if ((fd = openat(spoolfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
 		if ((meta = stream_record(fd, rec, sizeof(rec), &start)) != NULL)
 			n = snprintf(text, sizeof(text), "%" PRIu64 "\n%s", last_seq_of(fd), meta);
 		close(fd);
@@ -693,10 +706,16 @@ file_sweep(const struct conf *cf)
 	int64_t ttl = cf->journal_ttl, dead = ttl + journal_lease_ms(cf) / 1000;
 	char id[96], name[96], *dot;
 	struct stat st, other;
-	int old_dirs = 0;
+	int old_dirs = 0, spool, fd;
 
-	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
+	/* Its own open of the spool: a directory stream's offset is not to be shared. */
+	if (cf->journal == JOURNAL_OFF || (spool = spool_fd(cf->spool_dir, NULL)) == -1 ||
+	    (fd = openat(spool, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
 	while ((e = readdir(d)) != NULL) {
 		int sfd = dirfd(d);
 		int64_t now = (int64_t)time(NULL);
@@ -723,7 +742,7 @@ file_sweep(const struct conf *cf)
 		} else if (dot != NULL && (strcmp(dot + 1, "cancel") == 0 ||
 		    strcmp(dot + 1, "tmp") == 0) && now - st.st_mtim.tv_sec > dead &&
 		    fstatat(sfd, id, &other, AT_SYMLINK_NOFOLLOW) == -1 &&
-		    fstatat(sfd, named(name, id, ".expired"), &other, 0) == -1)
+		    fstatat(sfd, named(name, id, ".expired"), &other, AT_SYMLINK_NOFOLLOW) == -1)
 			unlinkat(sfd, e->d_name, 0);
 	}
 	closedir(d);
@@ -732,6 +751,7 @@ file_sweep(const struct conf *cf)
 const struct journal_store journal_file_store = {
 	.name = "file",
 	.check = file_check,
+	.check_config = file_check_config,
 	.create = file_create,
 	.append = file_append,
 	.flush = file_flush,

@@ -60,7 +60,8 @@ class CgiFixture(Fixture):
 def main():
     require_tools()
     fx = CgiFixture("cgi")
-    conf = fx.write_config(config({}, {
+    # mod_cgi passes no environment of its own (no STATE_DIRECTORY): a spool here
+    conf = fx.write_config(config({"spool_dir": fx.path("spool")}, {
         "paced": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20},
         "slow": {"backend": "demo", "tokens_per_second": 2}}))
     # lighttpd -D passes a CGI program's stderr through to its own

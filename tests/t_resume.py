@@ -610,8 +610,8 @@ def many_streams_tests(fx):
         return
     want = limit + 8
     spool = fx.path("spool-many")
-    os.makedirs(spool)
-    os.chmod(spool, 0o777)
+    os.makedirs(spool, mode=0o700)
+    os.chown(spool, 65534, 65534)      # nobody's own, as chatstream requires
     cs = ChatstreamAs(fx, config({"threads": want + 16, "spool_dir": spool}, {
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 1,
                  "on_disconnect": "continue", "grace": 30}}), "many")

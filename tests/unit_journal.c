@@ -12,13 +12,15 @@
 #include "buf.h"
 #include "conf.h"
 #include "journal.h"
+#include "spool.h"
 #include "tap.h"
 
 /*
  * Limits: one process (the cross-process behaviour, inotify wake-ups and
  * DELETE through a front server are the integration tests' t_resume*.py);
  * times are faked with utimensat(2) where the sweeper reads an mtime, and
- * one sleep of a second covers the ended stream's ctime.
+ * one sleep of a second covers the ended stream's ctime.  Another user's
+ * spool is made with chown when run as root, skipped otherwise.
  */
 
 static char spool[64];
@@ -78,6 +80,87 @@ age(const char *name, int ago)
 	utimensat(AT_FDCWD, path_of(p, sizeof(p), name), t, 0);
 }
 
+/* The whole content of the file at path, in text (size bytes); "" if unreadable. */
+static const char *
+content_of(const char *path, char *text, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd != -1 ? read(fd, text, size - 1) : -1;
+
+	if (fd != -1)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return text;
+}
+
+/*
+ * A spool chatstream must refuse (journal_check and journal_check_config
+ * fail with SPOOL_UNSAFE) and leave as it was; what names the problem.
+ */
+static void
+refused(struct conf *cf, const char *path, const char *what, const char *label)
+{
+	struct cs_error err;
+	char *saved = cf->spool_dir;
+	int rc;
+
+	cf->spool_dir = (char *)path;
+	cs_error_clear(&err);
+	rc = journal_check(cf, &err);
+	ok(rc == -1 && err.type != NULL && strcmp(err.type, SPOOL_UNSAFE) == 0 &&
+	    strstr(err.message, what) != NULL, "%s: refused (%s)", label, err.message);
+	cs_error_clear(&err);
+	rc = journal_check_config(cf, &err);
+	ok(rc == -1 && err.type != NULL && strcmp(err.type, SPOOL_UNSAFE) == 0,
+	    "%s: --check-config refuses it too", label);
+	cf->spool_dir = saved;
+}
+
+/* The spool: made 0700 when missing; another's, an open one, a symlink, a file refused. */
+static void
+spool_tests(struct conf *cf)
+{
+	char path[128], target[128];
+	struct cs_error err;
+	struct stat st;
+	char *saved = cf->spool_dir;
+
+	cf->spool_dir = path_of(path, sizeof(path), "new");
+	is_int(journal_check_config(cf, &err), 0, "--check-config: a spool yet to be made passes");
+	ok(lstat(path, &st) == -1, "... and is not made by the check");
+	is_int(journal_check(cf, &err), 0, "start-up: a missing spool is made");
+	ok(lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+	    "... a directory, mode 0700");
+	is_int(journal_check_config(cf, &err), 0, "--check-config: this user's 0700 spool passes");
+	cf->spool_dir = saved;
+
+	path_of(path, sizeof(path), "open");
+	mkdir(path, 0700);
+	chmod(path, 0777);
+	refused(cf, path, "mode 0777", "a spool anyone may write to");
+	chmod(path, 0750);
+	refused(cf, path, "mode 0750", "a spool its group may read");
+	rmdir(path);
+	path_of(path, sizeof(path), "link");
+	symlink(path_of(target, sizeof(target), "new"), path);
+	refused(cf, path, "symbolic link", "a spool that is a symlink (to a good one)");
+	unlink(path);
+	close(open(path_of(path, sizeof(path), "file"), O_WRONLY | O_CREAT, 0600));
+	refused(cf, path, "not a directory", "a spool that is a file");
+	unlink(path);
+	if (geteuid() == 0) {
+		path_of(path, sizeof(path), "nobody");
+		mkdir(path, 0700);
+		chown(path, 65534, 65534);
+		refused(cf, path, "belongs to uid 65534", "another user's spool, even mode 0700");
+		chmod(path, 0777);
+		refused(cf, path, "belongs to uid 65534", "another user's open spool");
+		rmdir(path);
+	} else
+		diag("not root: another user's spool is not tried");
+	rmdir(path_of(path, sizeof(path), "new"));
+}
+
 /* Everything a new reader of id (as user) gets after `after`, into out. */
 static int
 read_all(const struct conf *cf, const char *id, const char *user, uint64_t after,
@@ -111,8 +194,9 @@ main(void)
 	struct journal_state st;
 	struct journal_read res;
 	struct buf b, want, big;
-	char p[128];
+	char p[128], victim[128], text[64];
 	size_t i;
+	int fd;
 
 	snprintf(spool, sizeof(spool), "/tmp/unit_journal.XXXXXX");
 	if (mkdtemp(spool) == NULL || conf_defaults(&cf, &err) == -1) {
@@ -126,6 +210,8 @@ main(void)
 	buf_init(&b, 1 << 22);
 	buf_init(&want, 1 << 22);
 	buf_init(&big, 1 << 20);
+
+	spool_tests(&cf);
 
 	/* Creating: one file, its stream record first, on disk at once. */
 	is_int(journal_check(&cf, &err), 0, "check: the spool is usable");
@@ -183,6 +269,17 @@ main(void)
 	journal_close(k);
 	is_int(read_all(&cf, free_id, NULL, 0, &b, &res), 0, "no owner: anyone reads it");
 
+	/* A symlink where chatstream writes is never followed. */
+	snprintf(victim, sizeof(victim), "%s-victim", spool);
+	symlink(victim, path_of(p, sizeof(p), "BBBBBBBBBBBBBBBBBBBBBB.cancel"));
+	journal_cancel(&cf, free_id, NULL, &err);
+	ok(access(victim, F_OK) == -1, "cancel: a symlink planted as <id>.cancel is not followed");
+	unlink(p);
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ok(fd != -1 && write(fd, "precious", 8) == 8, "a file outside the spool");
+	close(fd);
+	symlink(victim, path_of(p, sizeof(p), "AAAAAAAAAAAAAAAAAAAAAA.tmp"));
+
 	/* Sweeping: an ended stream past the ttl, a dead producer, an older layout. */
 	cf.journal_ttl = 1;
 	journal_create(&cf, dead_id, "", "demo", &k, &err);
@@ -202,6 +299,9 @@ main(void)
 	ok(!exists(dead_id) && exists("DDDDDDDDDDDDDDDDDDDDDD.expired"),
 	    "sweep: the dead producer's stream too");
 	ok(!exists(old_id), "sweep: the older version's directory is removed");
+	is_str(content_of(victim, text, sizeof(text)), "precious",
+	    "sweep: a symlink planted as <id>.tmp is not followed (its target unchanged)");
+	unlink(victim);
 	slurp("AAAAAAAAAAAAAAAAAAAAAA.expired", &b);
 	ok(b.len > 0 && strncmp(b.data, "4\nalice\ndemo\n", 13) == 0,
 	    "expired: the last seq, then the owner and model");
