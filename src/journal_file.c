@@ -378,6 +378,51 @@ file_close(struct journal *base)
 	free(j);
 }
 
+/* Decimal digits at *p into *v, at most max: 0, or -1 (none, too many, over max). */
+static int
+get_u64(const char **p, const char *end, uint64_t max, uint64_t *v)
+{
+	const char *q = *p;
+
+	for (*v = 0; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (*v > (max - (uint64_t)(*q - '0')) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(*q - '0');
+	}
+	if (q == *p || q - *p > 20)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/*
+ * The head of the record at p (n bytes there), "<seq> <name> <len>\n",
+ * parsed strictly: digits only, one space between fields, a name of 1..15
+ * of [A-Za-z0-9_-], a length of at most max.  Returns the head's length with *seq,
+ * name (16 bytes) and *len set; 0 when it is not all there yet; -1 when it
+ * is not a record head.
+ */
+static int
+parse_head(const char *p, size_t n, size_t max, uint64_t *seq, char *name, size_t *len)
+{
+	const char *q = p, *end = p + (n < RECORD_HEAD_MAX ? n : RECORD_HEAD_MAX), *nl;
+	uint64_t v;
+	size_t nl_len = 0;
+
+	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+		return n < RECORD_HEAD_MAX ? 0 : -1;
+	if (get_u64(&q, nl, UINT64_MAX, seq) == -1 || q == nl || *q++ != ' ')
+		return -1;
+	while (q < nl && nl_len < 15 && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+	    (*q >= '0' && *q <= '9') || *q == '_' || *q == '-'))
+		name[nl_len++] = *q++;
+	name[nl_len] = '\0';
+	if (nl_len == 0 || q == nl || *q++ != ' ' || get_u64(&q, nl, max, &v) == -1 || q != nl)
+		return -1;
+	*len = (size_t)v;
+	return (int)(nl - p) + 1;
+}
+
 /*
  * Reads the stream record at the start of an events file into text (size
  * bytes, NUL-terminated).  Returns its content (owner, model, creation time,
@@ -391,17 +436,17 @@ stream_record(int fd, char *text, size_t size, off_t *end)
 	uint64_t seq;
 	size_t len;
 	char name[16];
-	int hl = 0;
+	int hl;
 
 	if (n <= 0)
 		return NULL;
 	text[n] = '\0';
-	if (sscanf(text, "%" SCNu64 " %15s %zu%n", &seq, name, &len, &hl) != 3 || seq != 0 ||
-	    strcmp(name, "stream") != 0 || text[hl] != '\n' || (size_t)hl + 1 + len > (size_t)n)
+	if ((hl = parse_head(text, (size_t)n, size, &seq, name, &len)) <= 0 || seq != 0 ||
+	    strcmp(name, "stream") != 0 || (size_t)hl + len > (size_t)n)
 		return NULL;
-	text[hl + 1 + len] = '\0';
-	*end = (off_t)(hl + 1 + len);
-	return text + hl + 1;
+	text[hl + len] = '\0';
+	*end = (off_t)(hl + len);
+	return text + hl;
 }
 
 /*
@@ -414,6 +459,7 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *events
     off_t *start, uint64_t *expired_seq)
 {
 	char name[96], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
+	const char *p;
 	int fd, spool;
 	ssize_t n;
 
@@ -428,9 +474,9 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *events
 		n = read(fd, text, sizeof(text) - 1);
 		close(fd);
 		text[n > 0 ? n : 0] = '\0';
-		*expired_seq = strtoull(text, NULL, 10);
-		if ((nl = strchr(text, '\n')) != NULL)
-			owner = nl + 1;
+		p = text;
+		if (get_u64(&p, text + strlen(text), UINT64_MAX, expired_seq) == 0 && *p == '\n')
+			owner = (char *)p + 1;
 	}
 	if (owner != NULL && (nl = strchr(owner, '\n')) != NULL)
 		*nl = '\0';
@@ -518,22 +564,24 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 		return 0;
 	}
 	for (;;) {
-		const char *p, *nl;
+		const char *p;
 		uint64_t seq;
 		char name[16];
 		size_t len, hl;
+		int h;
 
-		/* Parse every complete record in pending. */
-		while ((nl = memchr(r->pending.data != NULL ? r->pending.data : "",
-		    '\n', r->pending.len)) != NULL) {
+		/* Parse every complete record in pending; a record must fit in it. */
+		while (r->pending.len > 0) {
 			p = r->pending.data;
-			hl = (size_t)(nl - p) + 1;
-			if (sscanf(p, "%" SCNu64 " %15s %zu", &seq, name, &len) != 3) {
-				log_warnx("journal: corrupt record");
+			if ((h = parse_head(p, r->pending.len, r->pending.cap, &seq, name, &len)) == -1 ||
+			    (h > 0 && (size_t)h + len > r->pending.cap)) {
+				log_warnx("journal: corrupt record at offset %lld of a stream's journal",
+				    (long long)(r->offset - (off_t)r->pending.len));
 				return -1;
 			}
-			if (r->pending.len < hl + len)
-				break;                    /* the frame is still being written */
+			hl = (size_t)h;
+			if (hl == 0 || r->pending.len < hl + len)
+				break;                    /* the record is still being written */
 			if (strcmp(name, "overflow") == 0) {
 				r->overflow = seq;    /* events from seq on are not kept */
 				buf_consume(&r->pending, hl + len);
@@ -548,6 +596,10 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 				return 0;
 			}
 			if (seq > after) {
+				if (out->len == 0 && len > out->cap) {
+					log_warnx("journal: an event larger than the reader's buffer");
+					return -1;
+				}
 				if (out->len + len > out->cap) {
 					res->more = 1;    /* out is full: the rest next time */
 					return 0;
@@ -617,20 +669,22 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 static uint64_t
 last_seq_of(int fd)
 {
-	char head[RECORD_HEAD_MAX + 1];
+	char head[RECORD_HEAD_MAX], name[16];
 	uint64_t seq, last = 0;
+	struct stat st;
 	off_t off = 0;
 	size_t len;
 	ssize_t n;
-	char name[16], *nl;
+	int hl;
 
-	while ((n = pread(fd, head, RECORD_HEAD_MAX, off)) > 0) {
-		head[n] = '\0';
-		if ((nl = strchr(head, '\n')) == NULL ||
-		    sscanf(head, "%" SCNu64 " %15s %zu", &seq, name, &len) != 3)
-			break;
+	if (fstat(fd, &st) == -1)
+		return 0;
+	/* pread got n bytes from off, so the file has st_size - off >= n >= hl more. */
+	while ((n = pread(fd, head, sizeof(head), off)) > 0 &&
+	    (hl = parse_head(head, (size_t)n, (size_t)st.st_size, &seq, name, &len)) > 0 &&
+	    len <= (size_t)(st.st_size - off - hl)) {
 		last = seq;
-		off += (nl - head) + 1 + (off_t)len;
+		off += hl + (off_t)len;
 	}
 	return last;
 }

@@ -161,6 +161,98 @@ spool_tests(struct conf *cf)
 	rmdir(path_of(path, sizeof(path), "new"));
 }
 
+/* Writes spool/id: a stream record (no owner), then records; mode 0600. */
+static void
+craft(const char *id, const char *records)
+{
+	const char *meta = "\ndemo\n1700000000\n";
+	char p[128];
+	FILE *f = fopen(path_of(p, sizeof(p), id), "w");
+
+	if (f == NULL)
+		return;
+	fprintf(f, "0 stream %zu\n%s%s", strlen(meta), meta, records);
+	fclose(f);
+}
+
+/*
+ * Records no producer writes: each ends its reader with an error (-1), never
+ * a loop; a record still being written (a short frame or head) is waited
+ * for (0, nothing read).  Every read is repeated: the answer stays.
+ */
+static void
+crafted_tests(const struct conf *cf, struct buf *out)
+{
+	static const struct { const char *label, *records; int rc; } cases[] = {
+		{ "a negative length", "1 message -3\nid: 1\n\n", -1 },
+		{ "a length that wraps to the head's", "1 message -14\nid: 1\n\n", -1 },
+		{ "a length of 2^64-1", "1 message 18446744073709551615\nx", -1 },
+		{ "a length past 2^64", "1 message 99999999999999999999999\nx", -1 },
+		{ "a length past the reader's cap", "1 message 4000000\nx", -1 },
+		{ "a length with a non-digit", "1 message 1x\nx", -1 },
+		{ "a length with a sign", "1 message +1\nx", -1 },
+		{ "an empty length", "1 message \nx", -1 },
+		{ "a negative seq", "-1 message 1\nx", -1 },
+		{ "a seq with a space first", " 1 message 1\nx", -1 },
+		{ "two spaces", "1  message 1\nx", -1 },
+		{ "a name with a space", "1 mess age 1\nx", -1 },
+		{ "a name of 16", "1 messagemessagexy 1\nx", -1 },
+		{ "a head of 64 bytes without its newline",
+		    "1 message 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", -1 },
+		{ "a NUL in the head", "1 mess\0age 1\nx", -1 },
+		{ "a truncated frame", "1 message 50\nid: 1\n", 0 },
+		{ "a truncated head", "1 messa", 0 },
+	};
+	const char *id = "EEEEEEEEEEEEEEEEEEEEEE";
+	struct journal_reader *r;
+	struct journal_read res;
+	struct cs_error err;
+	uint64_t after;
+	size_t i;
+	char p[128];
+	int rc, n, again;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *rec = cases[i].records;
+		size_t len = strlen(rec);
+		FILE *f;
+
+		if (strcmp(cases[i].label, "a NUL in the head") == 0)
+			len = 14;
+		craft(id, "");
+		if ((f = fopen(path_of(p, sizeof(p), id), "a")) != NULL) {
+			fwrite(rec, 1, len, f);
+			fclose(f);
+		}
+		for (after = 0; after <= 1; after++) {
+			if (journal_open(cf, id, NULL, &r, &err) == -1) {
+				ok(0, "%s: opens", cases[i].label);
+				continue;
+			}
+			buf_reset(out);
+			/* A reader told "more" reads at once: a bounded number of times here. */
+			for (n = 0; (rc = journal_read(r, after, out, &res)) == 0 && res.more && n < 100; n++)
+				;
+			again = journal_read(r, after, out, &res);
+			journal_reader_close(r);
+			if (cases[i].rc == -1)
+				ok(rc == -1 && again == -1, "%s, after %d: the reader ends with an error",
+				    cases[i].label, (int)after);
+			else
+				ok(rc == 0 && again == 0 && out->len == 0 && !res.finished && !res.more,
+				    "%s, after %d: nothing yet, waiting for the rest", cases[i].label,
+				    (int)after);
+		}
+	}
+	/* The sweeper reads the last seq of a dead stream's journal: it ends too. */
+	craft(id, "1 message -14\nid: 1\n\n");
+	age(id, 3600);
+	journal_sweep(cf);
+	ok(!exists(id) && exists("EEEEEEEEEEEEEEEEEEEEEE.expired"),
+	    "sweep: a dead stream with a crafted record is expired (the sweep ends)");
+	unlink(path_of(p, sizeof(p), "EEEEEEEEEEEEEEEEEEEEEE.expired"));
+}
+
 /* Everything a new reader of id (as user) gets after `after`, into out. */
 static int
 read_all(const struct conf *cf, const char *id, const char *user, uint64_t after,
@@ -316,6 +408,11 @@ main(void)
 	ok(!exists("AAAAAAAAAAAAAAAAAAAAAA.expired") && !exists("AAAAAAAAAAAAAAAAAAAAAA.cancel"),
 	    "sweep: past 10 ttl, the note and the cancel go");
 	is_int(read_all(&cf, id, "alice", 0, &b, &res), -404, "then the stream is unknown");
+
+	/* A crafted record must end a reader (or the sweep), not spin it: a watchdog. */
+	alarm(60);
+	crafted_tests(&cf, &b);
+	alarm(0);
 
 	/* Leave nothing behind (the stream without owner ended past the ttl too). */
 	age("BBBBBBBBBBBBBBBBBBBBBB.expired", 3600);
