@@ -567,7 +567,7 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 		const char *p;
 		uint64_t seq;
 		char name[16];
-		size_t len, hl;
+		size_t len, hl, room;
 		int h;
 
 		/* Parse every complete record in pending; a record must fit in it. */
@@ -612,7 +612,9 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 				r->finished = 1;
 			buf_consume(&r->pending, hl + len);
 		}
-		n = pread(r->events_fd, chunk, sizeof(chunk), r->offset);
+		/* No more than pending has room for: it holds one record at most. */
+		room = r->pending.cap - r->pending.len;
+		n = pread(r->events_fd, chunk, room < sizeof(chunk) ? room : sizeof(chunk), r->offset);
 		if (n <= 0)
 			break;
 		if (buf_add(&r->pending, chunk, (size_t)n) == -1) {
