@@ -168,3 +168,12 @@ journal_sweep(const struct conf *cf)
 	if (s != NULL && s->sweep != NULL)
 		s->sweep(cf);
 }
+
+void
+journal_sweep_due(const struct conf *cf, int every)
+{
+	const struct journal_store *s = store_of(cf);
+
+	if (s != NULL && s->sweep_due != NULL)
+		s->sweep_due(cf, every);
+}

@@ -84,6 +84,12 @@ int  journal_cancel(const struct conf *cf, const char *id, const char *user,
 
 /* Removes what has outlived journal_ttl. Safe to run from any process at any time. */
 void journal_sweep(const struct conf *cf);
+/*
+ * journal_sweep(), unless any process sharing the store began one less than
+ * `every` seconds ago or is sweeping now: for CGI mode, where no process
+ * lives long enough to sweep on a timer, so requests take turns.
+ */
+void journal_sweep_due(const struct conf *cf, int every);
 
 /*
  * Checks that the store is usable, at start-up: the file store makes its

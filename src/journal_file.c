@@ -804,6 +804,37 @@ file_sweep(const struct conf *cf)
 	closedir(d);
 }
 
+/*
+ * The stamp of the last sweep: its mtime is when one began; whoever holds
+ * its lock is sweeping.  Not a stream's name (ids never start with a dot).
+ */
+#define SWEEP_STAMP ".sweep"
+
+static void
+file_sweep_due(const struct conf *cf, int every)
+{
+	struct stat st;
+	int spool, fd;
+
+	if (cf->journal == JOURNAL_OFF || (spool = spool_fd(cf->spool_dir, NULL)) == -1)
+		return;
+	/* Most requests stop here, at one fstatat. */
+	if (fstatat(spool, SWEEP_STAMP, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    time(NULL) - st.st_mtim.tv_sec < every)
+		return;
+	if ((fd = openat(spool, SWEEP_STAMP, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600)) == -1)
+		return;
+	/* One sweeper at a time; the others go on at once. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    (st.st_size == 0 || time(NULL) - st.st_mtim.tv_sec >= every)) {
+		/* Stamped first: the requests that look meanwhile leave it to this one. */
+		if (ftruncate(fd, 1) == 0 && futimens(fd, NULL) == 0)
+			file_sweep(cf);
+	}
+	close(fd);
+}
+
 const struct journal_store journal_file_store = {
 	.name = "file",
 	.check = file_check,
@@ -821,4 +852,5 @@ const struct journal_store journal_file_store = {
 	.reader_close = file_reader_close,
 	.cancel = file_cancel,
 	.sweep = file_sweep,
+	.sweep_due = file_sweep_due,
 };

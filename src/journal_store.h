@@ -32,6 +32,7 @@ struct journal_store {
 	int  (*cancel)(const struct conf *cf, const char *id, const char *user,
 	    struct cs_error *err);
 	void (*sweep)(const struct conf *cf);
+	void (*sweep_due)(const struct conf *cf, int every);   /* may be NULL */
 };
 
 /* The first member of every store's producer and reader handle. */

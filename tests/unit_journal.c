@@ -253,6 +253,37 @@ crafted_tests(const struct conf *cf, struct buf *out)
 	unlink(path_of(p, sizeof(p), "EEEEEEEEEEEEEEEEEEEEEE.expired"));
 }
 
+/* A stream whose producer died an hour ago: the next sweep expires it. */
+static void
+dead_stream(const char *id)
+{
+	craft(id, "");
+	age(id, 3600);
+}
+
+/* CGI mode's sweeps: at most one per `every` seconds, whoever asks. */
+static void
+sweep_due_tests(const struct conf *cf)
+{
+	const char *id = "FFFFFFFFFFFFFFFFFFFFFF", *id2 = "GGGGGGGGGGGGGGGGGGGGGG";
+	char p[128];
+
+	dead_stream(id);
+	journal_sweep_due(cf, 3600);
+	ok(!exists(id) && exists("FFFFFFFFFFFFFFFFFFFFFF.expired") && exists(".sweep"),
+	    "sweep_due: the first ever sweeps, and leaves its stamp");
+	dead_stream(id2);
+	journal_sweep_due(cf, 3600);
+	ok(exists(id2), "sweep_due: a sweep less than `every` ago: no sweep");
+	age(".sweep", 7200);
+	journal_sweep_due(cf, 3600);
+	ok(!exists(id2) && exists("GGGGGGGGGGGGGGGGGGGGGG.expired"),
+	    "sweep_due: once `every` has passed, the next one sweeps");
+	unlink(path_of(p, sizeof(p), "FFFFFFFFFFFFFFFFFFFFFF.expired"));
+	unlink(path_of(p, sizeof(p), "GGGGGGGGGGGGGGGGGGGGGG.expired"));
+	unlink(path_of(p, sizeof(p), ".sweep"));
+}
+
 /* Everything a new reader of id (as user) gets after `after`, into out. */
 static int
 read_all(const struct conf *cf, const char *id, const char *user, uint64_t after,
@@ -413,6 +444,7 @@ main(void)
 	alarm(60);
 	crafted_tests(&cf, &b);
 	alarm(0);
+	sweep_due_tests(&cf);
 
 	/* Leave nothing behind (the stream without owner ended past the ttl too). */
 	age("BBBBBBBBBBBBBBBBBBBBBB.expired", 3600);
