@@ -398,9 +398,9 @@ get_u64(const char **p, const char *end, uint64_t max, uint64_t *v)
 /*
  * The head of the record at p (n bytes there), "<seq> <name> <len>\n",
  * parsed strictly: digits only, one space between fields, a name of 1..15
- * of [A-Za-z0-9_-], a length of at most max.  Returns the head's length with *seq,
- * name (16 bytes) and *len set; 0 when it is not all there yet; -1 when it
- * is not a record head.
+ * of [A-Za-z0-9_-], a length of at most max.  Returns the head's length
+ * with *seq, name (16 bytes) and *len set; 0 when it is not all there yet;
+ * -1 when it is not a record head (no length can wrap or stall a reader).
  */
 static int
 parse_head(const char *p, size_t n, size_t max, uint64_t *seq, char *name, size_t *len)
@@ -573,9 +573,9 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 		/* Parse every complete record in pending; a record must fit in it. */
 		while (r->pending.len > 0) {
 			p = r->pending.data;
-			if ((h = parse_head(p, r->pending.len, r->pending.cap, &seq, name, &len)) == -1 ||
-			    (h > 0 && (size_t)h + len > r->pending.cap)) {
-				log_warnx("journal: corrupt record at offset %lld of a stream's journal",
+			h = parse_head(p, r->pending.len, r->pending.cap, &seq, name, &len);
+			if (h == -1 || (h > 0 && (size_t)h + len > r->pending.cap)) {
+				log_warnx("journal: a corrupt record at offset %lld",
 				    (long long)(r->offset - (off_t)r->pending.len));
 				return -1;
 			}

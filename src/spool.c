@@ -1,4 +1,4 @@
-/* spool.c: the file journal's directory, opened once and trusted only when it is this user's alone. */
+/* spool.c: the file journal's directory, opened once, trusted only when it is this user's alone. */
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 

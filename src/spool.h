@@ -1,4 +1,4 @@
-/* spool.h: the file journal's directory, opened once and trusted only when it is this user's alone. */
+/* spool.h: the file journal's directory, opened once, trusted only when it is this user's alone. */
 /* SPDX-License-Identifier: ISC */
 #ifndef CS_SPOOL_H
 #define CS_SPOOL_H

@@ -231,7 +231,8 @@ crafted_tests(const struct conf *cf, struct buf *out)
 			}
 			buf_reset(out);
 			/* A reader told "more" reads at once: a bounded number of times here. */
-			for (n = 0; (rc = journal_read(r, after, out, &res)) == 0 && res.more && n < 100; n++)
+			n = 0;
+			while ((rc = journal_read(r, after, out, &res)) == 0 && res.more && ++n < 100)
 				;
 			again = journal_read(r, after, out, &res);
 			journal_reader_close(r);
