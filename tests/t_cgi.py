@@ -82,6 +82,8 @@ def main():
     r = fx.chat({"prompt": P, "model": "paced"})
     sv = check_stream(r, demo_text(P), "stop", model="paced", label="CGI")
     sid = (sv.meta or {}).get("id", "none")
+    journal = os.path.join(spool, sid)
+    ok(os.path.isfile(journal), "CGI: the stream's journal is in the spool")
     times = [e.time for e in sv.token_events]
     if len(times) >= 2:
         spread = times[-1] - times[0]
@@ -116,8 +118,6 @@ def main():
         diag(found[0])
 
     # the spool is swept by requests, now and then (every journal_ttl, 1 s here)
-    journal = os.path.join(spool, sid)
-    ok(os.path.isfile(journal), "CGI: the stream's journal is in the spool")
 
     def requests_until(cond):
         end = time.monotonic() + 15
