@@ -101,6 +101,7 @@ int
 spool_fd(const char *path, struct cs_error *err)
 {
 	struct spool *s;
+	struct stat st;
 	size_t len = strlen(path);
 	int fd = -1;
 
@@ -113,7 +114,8 @@ spool_fd(const char *path, struct cs_error *err)
 	else if ((s = malloc(sizeof(*s) + len + 1)) == NULL)
 		cs_fail(err, 503, "overloaded", "out of memory");
 	else {
-		make_spool(path);
+		if (lstat(path, &st) == -1 && errno == ENOENT)
+			make_spool(path);
 		if ((fd = open_spool(path, err)) == -1 ||
 		    faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) == -1) {
 			if (fd != -1) {
