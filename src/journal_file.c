@@ -810,6 +810,15 @@ file_sweep(const struct conf *cf)
  */
 #define SWEEP_STAMP ".sweep"
 
+/* 1 when st was modified less than `every` seconds ago (a stamp ahead of the clock is not). */
+static int
+recent(const struct stat *st, int every)
+{
+	int64_t age = (int64_t)time(NULL) - (int64_t)st->st_mtim.tv_sec;
+
+	return age >= 0 && age < every;
+}
+
 static void
 file_sweep_due(const struct conf *cf, int every)
 {
@@ -819,15 +828,14 @@ file_sweep_due(const struct conf *cf, int every)
 	if (cf->journal == JOURNAL_OFF || (spool = spool_fd(cf->spool_dir, NULL)) == -1)
 		return;
 	/* Most requests stop here, at one fstatat. */
-	if (fstatat(spool, SWEEP_STAMP, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    time(NULL) - st.st_mtim.tv_sec < every)
+	if (fstatat(spool, SWEEP_STAMP, &st, AT_SYMLINK_NOFOLLOW) == 0 && recent(&st, every))
 		return;
 	if ((fd = openat(spool, SWEEP_STAMP, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC, 0600)) == -1)
 		return;
 	/* One sweeper at a time; the others go on at once. */
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
-	    (st.st_size == 0 || time(NULL) - st.st_mtim.tv_sec >= every)) {
+	    (st.st_size == 0 || !recent(&st, every))) {
 		/* Stamped first: the requests that look meanwhile leave it to this one. */
 		if (ftruncate(fd, 1) == 0 && futimens(fd, NULL) == 0)
 			file_sweep(cf);
