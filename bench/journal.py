@@ -3,7 +3,7 @@
 
   throughput  fast demo streams run to the end straight over FastCGI (no front
               server) to one chatstream per journal setting: `journal = off`,
-              `journal = file` (spool on /tmp's filesystem, like the default
+              `journal = file` (spool on /tmp's filesystem, a disk one like the default
               spool_dir), `journal = file` with its spool on tmpfs, and
               `journal = redis` (a redis-server of its own on loopback), in
               rotating order for several rounds; SSE events per chatstream

@@ -83,16 +83,45 @@ conf_set_defaults(struct conf *c)
 
 static char *xstrdup(const char *s);
 
-/* The stores' settings when none are configured: a spool private to this user, a local Redis. */
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR "/var"
+#endif
+
+/*
+ * The file journal's spool when none is configured: the directory systemd
+ * made for the service (StateDirectory=, else RuntimeDirectory=; the first of
+ * a list, its symlink resolved as DynamicUser= makes one), else one under
+ * localstatedir.  Never one under a world-writable directory such as /tmp,
+ * where another user could make it first.  Caller frees.
+ */
+static char *
+default_spool(void)
+{
+	static const char *const vars[] = { "STATE_DIRECTORY", "RUNTIME_DIRECTORY" };
+	char *dir, *real;
+	const char *v;
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if ((v = getenv(vars[i])) == NULL || v[0] != '/')
+			continue;
+		if ((dir = strndup(v, strcspn(v, ":"))) == NULL)
+			abort();
+		if ((real = realpath(dir, NULL)) != NULL) {
+			free(dir);
+			return real;
+		}
+		return dir;
+	}
+	return xstrdup(LOCALSTATEDIR "/lib/chatstream");
+}
+
+/* The stores' settings when none are configured: a spool private to this service, a local Redis. */
 static void
 conf_default_stores(struct conf *c)
 {
-	char path[64];
-
-	if (c->spool_dir == NULL) {
-		snprintf(path, sizeof(path), "/tmp/chatstream-%ld", (long)getuid());
-		c->spool_dir = xstrdup(path);
-	}
+	if (c->spool_dir == NULL)
+		c->spool_dir = default_spool();
 	if (c->redis_address == NULL)
 		c->redis_address = xstrdup("127.0.0.1:6379");
 	if (c->redis_prefix == NULL)

@@ -59,6 +59,14 @@ journal_check(const struct conf *cf, struct cs_error *err)
 }
 
 int
+journal_check_config(const struct conf *cf, struct cs_error *err)
+{
+	const struct journal_store *s = store_of(cf);
+
+	return s != NULL && s->check_config != NULL ? s->check_config(cf, err) : 0;
+}
+
+int
 journal_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
@@ -159,4 +167,13 @@ journal_sweep(const struct conf *cf)
 
 	if (s != NULL && s->sweep != NULL)
 		s->sweep(cf);
+}
+
+void
+journal_sweep_due(const struct conf *cf, int every)
+{
+	const struct journal_store *s = store_of(cf);
+
+	if (s != NULL && s->sweep_due != NULL)
+		s->sweep_due(cf, every);
 }

@@ -84,8 +84,22 @@ int  journal_cancel(const struct conf *cf, const char *id, const char *user,
 
 /* Removes what has outlived journal_ttl. Safe to run from any process at any time. */
 void journal_sweep(const struct conf *cf);
+/*
+ * journal_sweep(), unless any process sharing the store began one less than
+ * `every` seconds ago or is sweeping now: for CGI mode, where no process
+ * lives long enough to sweep on a timer, so requests take turns.
+ */
+void journal_sweep_due(const struct conf *cf, int every);
 
-/* Checks that the store is usable (the spool directory exists and is writable). */
+/*
+ * Checks that the store is usable, at start-up: the file store makes its
+ * spool directory when missing and opens it.  A spool that is not this
+ * user's alone (another owner, group or other permissions, a symlink, not a
+ * directory) fails with err->type SPOOL_UNSAFE ("unsafe_spool"): chatstream
+ * must not run with it.
+ */
 int  journal_check(const struct conf *cf, struct cs_error *err);
+/* The same for --check-config, making nothing: a spool yet to be made passes. */
+int  journal_check_config(const struct conf *cf, struct cs_error *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "journal_store.h"
 #include "log.h"
+#include "spool.h"
 
 /*
  * <spool>/ holds, per stream:
@@ -39,6 +40,9 @@
  *   <id>.expired  written by the sweeper (whole: <id>.tmp, then rename) when
  *                 it drops the journal: the last seq, then the stream
  *                 record's lines, so the owner stays known
+ * The spool is this user's alone (see spool.c) and every file in it is
+ * reached through its fd, never following a symlink; new files are made
+ * with O_EXCL.
  * Ids are [A-Za-z0-9_-]: no stream's name is another's.  One inode per
  * stream, no directory: on ext4 creating an inode is most of what a short
  * stream's journal costs.  Records are appended in batches, one write(2)
@@ -69,7 +73,8 @@ struct file_journal {
 	size_t bytes;
 	int overflowed;
 	struct buf batch;             /* records appended since the last flush */
-	char cancel_path[];           /* <spool>/<id>.cancel */
+	int spool;                    /* the spool's fd (spool_fd(): not ours to close) */
+	char cancel_name[];           /* <id>.cancel */
 };
 
 static int  file_flush(struct journal *);
@@ -95,11 +100,20 @@ file_check(const struct conf *cf, struct cs_error *err)
 {
 	if (cf->journal == JOURNAL_OFF)
 		return 0;
-	if (mkdir(cf->spool_dir, 0700) == -1 && errno != EEXIST)
-		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
-	if (access(cf->spool_dir, W_OK | X_OK) == -1)
-		return cs_fail(err, 500, "config", "spool_dir %s: %s", cf->spool_dir, strerror(errno));
-	return 0;
+	return spool_fd(cf->spool_dir, err) == -1 ? -1 : 0;
+}
+
+static int
+file_check_config(const struct conf *cf, struct cs_error *err)
+{
+	return spool_check(cf->spool_dir, err);
+}
+
+/* <id><suffix>, in name (96 bytes); "" (no such file) if it does not fit. */
+static const char *
+named(char *name, const char *id, const char *suffix)
+{
+	return snprintf(name, 96, "%s%s", id, suffix) < 96 ? name : "";
 }
 
 /* <spool>/<id><suffix> into path; -1 when it does not fit. */
@@ -112,13 +126,16 @@ stream_path(char *path, size_t size, const struct conf *cf, const char *id,
 	return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
+/* A new file name in dirfd holding text; a file left there (a crash) is replaced. */
 static int
 write_file(int dirfd, const char *name, const char *text)
 {
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd;
 	ssize_t n;
 
-	if (fd == -1)
+	unlinkat(dirfd, name, 0);
+	if ((fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1)
 		return -1;
 	n = write(fd, text, strlen(text));
 	close(fd);
@@ -135,7 +152,7 @@ watch(const char *path, uint32_t mask)
 	static atomic_int warned;
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
-	if (fd != -1 && inotify_add_watch(fd, path, mask) != -1)
+	if (fd != -1 && inotify_add_watch(fd, path, mask | IN_DONT_FOLLOW) != -1)
 		return fd;
 	if (fd != -1)
 		close(fd);
@@ -156,27 +173,27 @@ lease_every(const struct conf *cf)
 
 /*
  * Per stream: create <id>, one write of the stream record.  The producer's
- * ticks (every POLL_MS) use the cancel file's path and the journal's fd.
+ * ticks (every POLL_MS) use the cancel file's name and the journal's fd.
  */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct file_journal *j;
-	char meta[STREAM_RECORD_MAX], path[4096];
-	size_t i, pl;
-	int ml;
+	char meta[STREAM_RECORD_MAX];
+	size_t i, il = strlen(id);
+	int ml, spool;
 
-	if (stream_path(path, sizeof(path) - sizeof(".cancel"), cf, id, "") == -1)
+	if ((spool = spool_fd(cf->spool_dir, NULL)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	pl = strlen(path);
-	if ((j = calloc(1, sizeof(*j) + pl + sizeof(".cancel"))) == NULL)
+	if ((j = calloc(1, sizeof(*j) + il + sizeof(".cancel"))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
+	j->spool = spool;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
-	memcpy(j->cancel_path, path, pl);
-	memcpy(j->cancel_path + pl, ".cancel", sizeof(".cancel"));
+	memcpy(j->cancel_name, id, il);
+	memcpy(j->cancel_name + il, ".cancel", sizeof(".cancel"));
 	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL));
 	if (ml >= (int)sizeof(meta))
@@ -185,13 +202,14 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 		if (meta[i] == '\r')
 			meta[i] = ' ';
 	/* The stream record goes out at once: readers check the owner in it. */
-	if ((j->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 || buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
+	if ((j->events_fd = openat(spool, id, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
+	    buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
 	    write(j->events_fd, j->batch.data, j->batch.len) != (ssize_t)j->batch.len) {
-		log_warn("journal %s", path);
+		log_warn("journal %s/%s", cf->spool_dir, id);
 		if (j->events_fd != -1) {
 			close(j->events_fd);
-			unlink(path);
+			unlinkat(spool, id, 0);
 		}
 		buf_free(&j->batch);
 		free(j);
@@ -332,8 +350,9 @@ static void
 file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
+	struct stat cancel;
 
-	st->cancel = access(j->cancel_path, F_OK) == 0;
+	st->cancel = fstatat(j->spool, j->cancel_name, &cancel, AT_SYMLINK_NOFOLLOW) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
 	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
 		flock(j->events_fd, LOCK_UN);
@@ -359,6 +378,51 @@ file_close(struct journal *base)
 	free(j);
 }
 
+/* Decimal digits at *p into *v, at most max: 0, or -1 (none, too many, over max). */
+static int
+get_u64(const char **p, const char *end, uint64_t max, uint64_t *v)
+{
+	const char *q = *p;
+
+	for (*v = 0; q < end && *q >= '0' && *q <= '9'; q++) {
+		if (*v > (max - (uint64_t)(*q - '0')) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(*q - '0');
+	}
+	if (q == *p || q - *p > 20)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/*
+ * The head of the record at p (n bytes there), "<seq> <name> <len>\n",
+ * parsed strictly: digits only, one space between fields, a name of 1..15
+ * of [A-Za-z0-9_-], a length of at most max.  Returns the head's length
+ * with *seq, name (16 bytes) and *len set; 0 when it is not all there yet;
+ * -1 when it is not a record head (no length can wrap or stall a reader).
+ */
+static int
+parse_head(const char *p, size_t n, size_t max, uint64_t *seq, char *name, size_t *len)
+{
+	const char *q = p, *end = p + (n < RECORD_HEAD_MAX ? n : RECORD_HEAD_MAX), *nl;
+	uint64_t v;
+	size_t nl_len = 0;
+
+	if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+		return n < RECORD_HEAD_MAX ? 0 : -1;
+	if (get_u64(&q, nl, UINT64_MAX, seq) == -1 || q == nl || *q++ != ' ')
+		return -1;
+	while (q < nl && nl_len < 15 && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+	    (*q >= '0' && *q <= '9') || *q == '_' || *q == '-'))
+		name[nl_len++] = *q++;
+	name[nl_len] = '\0';
+	if (nl_len == 0 || q == nl || *q++ != ' ' || get_u64(&q, nl, max, &v) == -1 || q != nl)
+		return -1;
+	*len = (size_t)v;
+	return (int)(nl - p) + 1;
+}
+
 /*
  * Reads the stream record at the start of an events file into text (size
  * bytes, NUL-terminated).  Returns its content (owner, model, creation time,
@@ -372,17 +436,17 @@ stream_record(int fd, char *text, size_t size, off_t *end)
 	uint64_t seq;
 	size_t len;
 	char name[16];
-	int hl = 0;
+	int hl;
 
 	if (n <= 0)
 		return NULL;
 	text[n] = '\0';
-	if (sscanf(text, "%" SCNu64 " %15s %zu%n", &seq, name, &len, &hl) != 3 || seq != 0 ||
-	    strcmp(name, "stream") != 0 || text[hl] != '\n' || (size_t)hl + 1 + len > (size_t)n)
+	if ((hl = parse_head(text, (size_t)n, size, &seq, name, &len)) <= 0 || seq != 0 ||
+	    strcmp(name, "stream") != 0 || (size_t)hl + len > (size_t)n)
 		return NULL;
-	text[hl + 1 + len] = '\0';
-	*end = (off_t)(hl + 1 + len);
-	return text + hl + 1;
+	text[hl + len] = '\0';
+	*end = (off_t)(hl + len);
+	return text + hl;
 }
 
 /*
@@ -394,24 +458,25 @@ static int
 open_stream(const struct conf *cf, const char *id, const char *user, int *events,
     off_t *start, uint64_t *expired_seq)
 {
-	char path[4096], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
-	int fd;
+	char name[96], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
+	const char *p;
+	int fd, spool;
 	ssize_t n;
 
 	*events = -1;
-	if (stream_path(path, sizeof(path), cf, id, "") == -1)
+	if ((spool = spool_fd(cf->spool_dir, NULL)) == -1)
 		return -1;
-	if ((*events = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+	if ((*events = openat(spool, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1)
 		owner = stream_record(*events, text, sizeof(text), start);
-	else if (errno == ENOENT && stream_path(path, sizeof(path), cf, id, ".expired") == 0 &&
-	    (fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+	else if (errno == ENOENT && (fd = openat(spool, named(name, id, ".expired"),
+	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
 		/* "<last seq>\n" + the stream record's lines. */
 		n = read(fd, text, sizeof(text) - 1);
 		close(fd);
 		text[n > 0 ? n : 0] = '\0';
-		*expired_seq = strtoull(text, NULL, 10);
-		if ((nl = strchr(text, '\n')) != NULL)
-			owner = nl + 1;
+		p = text;
+		if (get_u64(&p, text + strlen(text), UINT64_MAX, expired_seq) == 0 && *p == '\n')
+			owner = (char *)p + 1;
 	}
 	if (owner != NULL && (nl = strchr(owner, '\n')) != NULL)
 		*nl = '\0';
@@ -499,22 +564,24 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 		return 0;
 	}
 	for (;;) {
-		const char *p, *nl;
+		const char *p;
 		uint64_t seq;
 		char name[16];
-		size_t len, hl;
+		size_t len, hl, room;
+		int h;
 
-		/* Parse every complete record in pending. */
-		while ((nl = memchr(r->pending.data != NULL ? r->pending.data : "",
-		    '\n', r->pending.len)) != NULL) {
+		/* Parse every complete record in pending; a record must fit in it. */
+		while (r->pending.len > 0) {
 			p = r->pending.data;
-			hl = (size_t)(nl - p) + 1;
-			if (sscanf(p, "%" SCNu64 " %15s %zu", &seq, name, &len) != 3) {
-				log_warnx("journal: corrupt record");
+			h = parse_head(p, r->pending.len, r->pending.cap, &seq, name, &len);
+			if (h == -1 || (h > 0 && (size_t)h + len > r->pending.cap)) {
+				log_warnx("journal: a corrupt record at offset %lld",
+				    (long long)(r->offset - (off_t)r->pending.len));
 				return -1;
 			}
-			if (r->pending.len < hl + len)
-				break;                    /* the frame is still being written */
+			hl = (size_t)h;
+			if (hl == 0 || r->pending.len < hl + len)
+				break;                    /* the record is still being written */
 			if (strcmp(name, "overflow") == 0) {
 				r->overflow = seq;    /* events from seq on are not kept */
 				buf_consume(&r->pending, hl + len);
@@ -529,6 +596,10 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 				return 0;
 			}
 			if (seq > after) {
+				if (out->len == 0 && len > out->cap) {
+					log_warnx("journal: an event larger than the reader's buffer");
+					return -1;
+				}
 				if (out->len + len > out->cap) {
 					res->more = 1;    /* out is full: the rest next time */
 					return 0;
@@ -541,7 +612,9 @@ file_read(struct journal_reader *base, uint64_t after, struct buf *out,
 				r->finished = 1;
 			buf_consume(&r->pending, hl + len);
 		}
-		n = pread(r->events_fd, chunk, sizeof(chunk), r->offset);
+		/* No more than pending has room for: it holds one record at most. */
+		room = r->pending.cap - r->pending.len;
+		n = pread(r->events_fd, chunk, room < sizeof(chunk) ? room : sizeof(chunk), r->offset);
 		if (n <= 0)
 			break;
 		if (buf_add(&r->pending, chunk, (size_t)n) == -1) {
@@ -577,7 +650,7 @@ file_reader_close(struct journal_reader *base)
 static int
 file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
 {
-	char path[4096];
+	char name[96];
 	int events, fd;
 	off_t start;
 	uint64_t seq;
@@ -586,8 +659,9 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 		return journal_not_found(err);
 	if (events != -1)
 		close(events);
-	if (stream_path(path, sizeof(path), cf, id, ".cancel") == -1 ||
-	    (fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) == -1)
+	/* Not O_EXCL: a second DELETE finds it there. */
+	if ((fd = openat(spool_fd(cf->spool_dir, NULL), named(name, id, ".cancel"),
+	    O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
 	close(fd);
 	return 0;
@@ -597,29 +671,24 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 static uint64_t
 last_seq_of(int fd)
 {
-	char head[RECORD_HEAD_MAX + 1];
+	char head[RECORD_HEAD_MAX], name[16];
 	uint64_t seq, last = 0;
+	struct stat st;
 	off_t off = 0;
 	size_t len;
 	ssize_t n;
-	char name[16], *nl;
+	int hl;
 
-	while ((n = pread(fd, head, RECORD_HEAD_MAX, off)) > 0) {
-		head[n] = '\0';
-		if ((nl = strchr(head, '\n')) == NULL ||
-		    sscanf(head, "%" SCNu64 " %15s %zu", &seq, name, &len) != 3)
-			break;
+	if (fstat(fd, &st) == -1)
+		return 0;
+	/* pread got n bytes from off, so the file has st_size - off >= n >= hl more. */
+	while ((n = pread(fd, head, sizeof(head), off)) > 0 &&
+	    (hl = parse_head(head, (size_t)n, (size_t)st.st_size, &seq, name, &len)) > 0 &&
+	    len <= (size_t)(st.st_size - off - hl)) {
 		last = seq;
-		off += (nl - head) + 1 + (off_t)len;
+		off += hl + (off_t)len;
 	}
 	return last;
-}
-
-/* <id><suffix>, in name (96 bytes); "" (no such file) if it does not fit. */
-static const char *
-named(char *name, const char *id, const char *suffix)
-{
-	return snprintf(name, 96, "%s%s", id, suffix) < 96 ? name : "";
 }
 
 /* Removes stream id's files. */
@@ -665,7 +734,7 @@ expire(int spoolfd, const char *id)
 	off_t start;
 	int fd, n = 0;
 
-	if ((fd = openat(spoolfd, id, O_RDONLY | O_CLOEXEC)) != -1) {
+	if ((fd = openat(spoolfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
 		if ((meta = stream_record(fd, rec, sizeof(rec), &start)) != NULL)
 			n = snprintf(text, sizeof(text), "%" PRIu64 "\n%s", last_seq_of(fd), meta);
 		close(fd);
@@ -693,10 +762,16 @@ file_sweep(const struct conf *cf)
 	int64_t ttl = cf->journal_ttl, dead = ttl + journal_lease_ms(cf) / 1000;
 	char id[96], name[96], *dot;
 	struct stat st, other;
-	int old_dirs = 0;
+	int old_dirs = 0, spool, fd;
 
-	if (cf->journal == JOURNAL_OFF || (d = opendir(cf->spool_dir)) == NULL)
+	/* Its own open of the spool: a directory stream's offset is not to be shared. */
+	if (cf->journal == JOURNAL_OFF || (spool = spool_fd(cf->spool_dir, NULL)) == -1 ||
+	    (fd = openat(spool, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
 	while ((e = readdir(d)) != NULL) {
 		int sfd = dirfd(d);
 		int64_t now = (int64_t)time(NULL);
@@ -723,15 +798,55 @@ file_sweep(const struct conf *cf)
 		} else if (dot != NULL && (strcmp(dot + 1, "cancel") == 0 ||
 		    strcmp(dot + 1, "tmp") == 0) && now - st.st_mtim.tv_sec > dead &&
 		    fstatat(sfd, id, &other, AT_SYMLINK_NOFOLLOW) == -1 &&
-		    fstatat(sfd, named(name, id, ".expired"), &other, 0) == -1)
+		    fstatat(sfd, named(name, id, ".expired"), &other, AT_SYMLINK_NOFOLLOW) == -1)
 			unlinkat(sfd, e->d_name, 0);
 	}
 	closedir(d);
 }
 
+/*
+ * The stamp of the last sweep: its mtime is when one began; whoever holds
+ * its lock is sweeping.  Not a stream's name (ids never start with a dot).
+ */
+#define SWEEP_STAMP ".sweep"
+
+/* 1 when st was modified less than `every` seconds ago (a stamp ahead of the clock is not). */
+static int
+recent(const struct stat *st, int every)
+{
+	int64_t age = (int64_t)time(NULL) - (int64_t)st->st_mtim.tv_sec;
+
+	return age >= 0 && age < every;
+}
+
+static void
+file_sweep_due(const struct conf *cf, int every)
+{
+	struct stat st;
+	int spool, fd;
+
+	if (cf->journal == JOURNAL_OFF || (spool = spool_fd(cf->spool_dir, NULL)) == -1)
+		return;
+	/* Most requests stop here, at one fstatat. */
+	if (fstatat(spool, SWEEP_STAMP, &st, AT_SYMLINK_NOFOLLOW) == 0 && recent(&st, every))
+		return;
+	if ((fd = openat(spool, SWEEP_STAMP, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0600)) == -1)
+		return;
+	/* One sweeper at a time; the others go on at once. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &st) == 0 &&
+	    (st.st_size == 0 || !recent(&st, every))) {
+		/* Stamped first: the requests that look meanwhile leave it to this one. */
+		if (ftruncate(fd, 1) == 0 && futimens(fd, NULL) == 0)
+			file_sweep(cf);
+	}
+	close(fd);
+}
+
 const struct journal_store journal_file_store = {
 	.name = "file",
 	.check = file_check,
+	.check_config = file_check_config,
 	.create = file_create,
 	.append = file_append,
 	.flush = file_flush,
@@ -745,4 +860,5 @@ const struct journal_store journal_file_store = {
 	.reader_close = file_reader_close,
 	.cancel = file_cancel,
 	.sweep = file_sweep,
+	.sweep_due = file_sweep_due,
 };

@@ -13,6 +13,7 @@
 struct journal_store {
 	const char *name;
 	int  (*check)(const struct conf *cf, struct cs_error *err);
+	int  (*check_config)(const struct conf *cf, struct cs_error *err);  /* may be NULL */
 	int  (*create)(const struct conf *cf, const char *id, const char *owner,
 	    const char *model, struct journal **out, struct cs_error *err);
 	int  (*append)(struct journal *j, uint64_t seq, const char *name,
@@ -31,6 +32,7 @@ struct journal_store {
 	int  (*cancel)(const struct conf *cf, const char *id, const char *user,
 	    struct cs_error *err);
 	void (*sweep)(const struct conf *cf);
+	void (*sweep_due)(const struct conf *cf, int every);   /* may be NULL */
 };
 
 /* The first member of every store's producer and reader handle. */

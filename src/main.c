@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "log.h"
 #include "server.h"
+#include "spool.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -100,6 +101,12 @@ main(int argc, char *argv[])
 	}
 	buf_free(&report);
 	if (check) {
+		if (journal_check_config(&cf, &err) == -1) {
+			fprintf(stderr, "%s: %s\n", path != NULL ? path : "built-in defaults",
+			    err.message);
+			conf_free(&cf);
+			return 1;
+		}
 		printf("%s: OK (%d threads, default model %s)\n",
 		    path != NULL ? path : "built-in defaults", cf.threads,
 		    conf_model(&cf, NULL)->name);
@@ -108,6 +115,11 @@ main(int argc, char *argv[])
 	}
 	log_init("chatstream", cf.log_format, debug || cf.debug);
 	if (journal_check(&cf, &err) == -1) {
+		if (strcmp(err.type, SPOOL_UNSAFE) == 0) {
+			log_warnx("%s; not starting", err.message);
+			conf_free(&cf);
+			return 1;
+		}
 		/* Streams still work; only resuming them does not. */
 		log_warnx("%s; streams will not be resumable (journal = off)", err.message);
 		cf.journal = JOURNAL_OFF;

@@ -352,6 +352,9 @@ server_run_cgi(struct conf *cf)
 	rt.shutdown_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	conn_cgi_init(&c);
 	handle_request(&c, &rt);
+	/* The response ends here (stdout closed); then, now and then, a sweep. */
+	c.ops->finish(&c);
+	journal_sweep_due(cf, cf->journal_ttl < 60 ? cf->journal_ttl : 60);
 	if (rt.shutdown_fd >= 0)
 		close(rt.shutdown_fd);
 	return 0;

@@ -2,7 +2,10 @@
 """t_cgi.py: chatstream as a plain CGI program (one request per process, no FastCGI),
 run by real lighttpd's mod_cgi with the configuration named in CHATSTREAM_CONF:
 streams arrive incrementally and exact, errors keep their status and JSON body,
-/health answers, and a client that leaves ends the process through its teardown (logged)."""
+/health answers, a client that leaves ends the process through its teardown (logged),
+and, with no process living long enough to sweep on a timer, requests sweep the
+spool now and then (journal_ttl = 1 here): an ended stream's journal goes, then the
+note of its loss."""
 
 import json
 import os
@@ -12,7 +15,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import harness  # noqa: E402
 from harness import (CHATSTREAM, LIGHTTPD, CurlStream, Fixture, _popen, check_stream,  # noqa: E402
-                     config, demo_text, diag, free_port, http_request, is_, ok,
+                     config, demo_text, diag, free_port, http_request, is_, like, ok,
                      require_tools, run)
 
 
@@ -60,7 +63,9 @@ class CgiFixture(Fixture):
 def main():
     require_tools()
     fx = CgiFixture("cgi")
-    conf = fx.write_config(config({}, {
+    # mod_cgi passes no environment of its own (no STATE_DIRECTORY): a spool here
+    spool = fx.path("spool")
+    conf = fx.write_config(config({"spool_dir": spool, "journal_ttl": 1}, {
         "paced": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20},
         "slow": {"backend": "demo", "tokens_per_second": 2}}))
     # lighttpd -D passes a CGI program's stderr through to its own
@@ -76,6 +81,9 @@ def main():
     P = "over cgi"
     r = fx.chat({"prompt": P, "model": "paced"})
     sv = check_stream(r, demo_text(P), "stop", model="paced", label="CGI")
+    sid = (sv.meta or {}).get("id", "none")
+    journal = os.path.join(spool, sid)
+    ok(os.path.isfile(journal), "CGI: the stream's journal is in the spool")
     times = [e.time for e in sv.token_events]
     if len(times) >= 2:
         spread = times[-1] - times[0]
@@ -108,6 +116,29 @@ def main():
     ok(bool(found), "CGI: the process noticed the client leaving and logged it")
     if found:
         diag(found[0])
+
+    # the spool is swept by requests, now and then (every journal_ttl, 1 s here)
+
+    def requests_until(cond):
+        end = time.monotonic() + 15
+        for _ in range(100):
+            fx.curl("health")
+            if cond() or time.monotonic() > end:
+                break
+            time.sleep(0.3)
+        return cond()
+
+    ok(requests_until(lambda: not os.path.exists(journal) and os.path.isfile(journal + ".expired")),
+       "CGI: later requests sweep: the ended stream's journal is dropped after journal_ttl")
+    r = fx.curl("streams/%s?last_event_id=0" % sid)
+    like(r.body.decode("utf-8", "replace"), "history_lost",
+         "CGI: ... and a resume from 0 is told its history is lost")
+    # the note of the loss is kept 10 ttl: aged here instead of waited for
+    old = time.time() - 3600
+    if os.path.exists(journal + ".expired"):
+        os.utime(journal + ".expired", (old, old))
+    ok(requests_until(lambda: not [n for n in os.listdir(spool) if n.startswith(sid)]),
+       "CGI: ... then the note of its loss: nothing of the stream is left")
 
 
 run(main)

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import frontcheck as fc  # noqa: E402
 from harness import (APACHE2, APACHE_MODULES, CHATSTREAM, Apache,  # noqa: E402
                      FrontFixture, diag, is_, ok, require_front, run, share_with_web_user,
-                     snippet_path, todo_ok, wait_text)
+                     snippet_path, todo_ok, wait_text, web_user_ids)
 
 PREFORK = ["mpm_prefork", "authz_core", "alias", "env", "cgi"]
 EVENT = ["mpm_event", "authz_core", "alias", "env", "cgid"]
@@ -80,7 +80,7 @@ def main():
                              for m in sorted(set(PREFORK + EVENT))])
     fx = FrontFixture("apache-cgi")
     snippet = snippet_path("apache-cgi.conf")
-    script, piddir = fc.write_quiet_script(fx)
+    script, piddir = fc.write_quiet_script(fx, spool_owner=web_user_ids())
     conf = fx.write_config(fc.front_config(script))
     ctl_conf = fx.write_config(fc.front_config(script, heartbeat=30), "control.conf")
     share_with_web_user(fx, conf, ctl_conf)

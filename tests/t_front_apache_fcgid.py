@@ -31,7 +31,7 @@ def main():
     require_front(APACHE2, *[os.path.join(APACHE_MODULES, "mod_%s.so" % m) for m in MODULES])
     fx = FrontFixture("apache-fcgid")
     snippet = snippet_path("apache-fcgid.conf")
-    script, piddir = fc.write_quiet_script(fx)
+    script, piddir = fc.write_quiet_script(fx, spool_owner=web_user_ids())
     conf = fx.write_config(fc.front_config(script, threads=1))
     ctl_conf = fx.write_config(fc.front_config(script, threads=1, heartbeat=30), "control.conf")
     ctl_bin = fx.path("chatstream-control")

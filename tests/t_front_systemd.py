@@ -10,7 +10,9 @@ systemd itself cannot run here (no systemd as PID 1 in the test machine), so:
     temp dir) with SocketMode and SocketGroup, then runs ExecStart (paths
     pointed at the build and a test config) with the socket as fd 3,
     LISTEN_FDS=1, LISTEN_PID, a clean environment, UMask, NoNewPrivileges,
-    and, for DynamicUser=yes, an unprivileged uid (nobody) -- not the
+    StateDirectory= (made in the temp dir with StateDirectoryMode, passed
+    as STATE_DIRECTORY: the default spool), and, for DynamicUser=yes, an
+    unprivileged uid (nobody) -- not the
     namespaces and filters (ProtectSystem, SystemCallFilter ...), which
     only systemd can set up;
   - lighttpd with the shipped conf/lighttpd-chatstream.conf is the front
@@ -90,6 +92,18 @@ class Activated:
             kw["umask"] = int(um, 8)
         nnp = yes(value(service, "Service", "NoNewPrivileges"))
         lfd = lsock.fileno()
+        env = dict(PATH="/usr/local/bin:/usr/bin:/bin", LISTEN_FDS="1",
+                   LISTEN_FDNAMES="chatstream.socket")
+        # StateDirectory=: made (moved into the temp dir) with StateDirectoryMode
+        # (systemd's default 0755), owned by the service's user
+        self.state = None
+        if value(service, "Service", "StateDirectory"):
+            self.state = fx.path("state", value(service, "Service", "StateDirectory"))
+            os.makedirs(self.state, exist_ok=True)
+            os.chmod(fx.path("state"), 0o755)
+            os.chmod(self.state, int(value(service, "Service", "StateDirectoryMode", "0755"), 8))
+            os.chown(self.state, kw.get("user", 0), kw.get("group", 0))
+            env["STATE_DIRECTORY"] = self.state
 
         def setup():
             _child_setup()                      # die with the test
@@ -99,8 +113,7 @@ class Activated:
             os.dup2(lfd, 3)
             for k in list(os.environ):
                 del os.environ[k]
-            os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LISTEN_FDS="1",
-                              LISTEN_PID=str(os.getpid()), LISTEN_FDNAMES="chatstream.socket")
+            os.environ.update(env, LISTEN_PID=str(os.getpid()))
 
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(self.argv, cwd="/", stdin=subprocess.DEVNULL, stdout=f,
@@ -152,7 +165,8 @@ def main():
             bail("shipped unit not found: %s" % p)
     sockcfg, svc = parse_unit(sock_unit), parse_unit(svc_unit)
     script, piddir = fc.write_quiet_script(fx)
-    conf = fx.write_config(fc.front_config(script))
+    # no spool_dir: the service's default, StateDirectory=
+    conf = fx.write_config(fc.front_config(script, globals_={"spool_dir": None}))
     share_with_web_user(fx, conf)
     check_units(fx, sock_unit, svc_unit, conf)
 
@@ -206,6 +220,10 @@ def main():
     fc.check_abort(fx, url, "systemd: abort", log, piddir, "sdabort")
     fc.check_big(fx, url, "systemd")
     fc.check_concurrent(fx, url, "systemd")
+    ok(cs.state and os.path.isdir(cs.state) and os.listdir(cs.state),
+       "the stream journal is kept in StateDirectory= ($STATE_DIRECTORY), the default spool")
+    ok("not be resumable" not in log() and "unsafe" not in log(),
+       "... which chatstream accepts (StateDirectoryMode=0700)")
 
     # --- systemctl stop: SIGTERM to the main process (KillMode=mixed) ---------
     is_(value(svc, "Service", "KillMode"), "mixed",

@@ -30,6 +30,8 @@ real curl.
   ...)])): another user's (or nobody's) GET and DELETE -> 404.
 - journal_max_bytes = 4096: a resume from 0 of a long answer ends with
   `event: error` type history_lost, which carries no `id:`.
+- max_event = 4096 (the smallest allowed): a finished 300-token stream is
+  resumed whole, from 0 and from the middle.
 - journal_ttl = 1: once the sweeper has dropped a finished stream's events,
   a resume from 0 gets history_lost.
 - journal = off: GET/DELETE /streams/<id> -> 404 and a POST still streams
@@ -542,6 +544,30 @@ def cap_tests(fx):
     is_(r.status, 204, "cap: a resume after done -> 204")
 
 
+def small_event_tests(fx):
+    """max_event = 4096, the smallest allowed: the reader's buffers are sized
+    from it, and a finished stream of ~10 KiB of events is still replayed."""
+    demo = {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0, "max_tokens": 1000}
+    cs = fx.start_chatstream(config({"spool_dir": fx.path("spool-small"), "max_event": 4096},
+                                    {"demo": demo}), name="small")
+    front = Front(fx, cs, "lighttpd-small")
+    r = front.curl(body=json.dumps({"prompt": LONG_PROMPT, "max_tokens": 1000}),
+                   content_type="application/json")
+    sv = check_stream(r, demo_text(LONG_PROMPT), "stop", label="max_event 4096: the POST")
+    sid = (sv.meta or {}).get("id", "?")
+    N = len(sv.ids)
+    ok(len(r.body) > 2 * 4096, "max_event 4096: the answer (%d bytes, %d events) is well over "
+       "max_event" % (len(r.body), N))
+    for after in (0, N // 2):
+        g = front.curl("streams/%s?last_event_id=%d" % (sid, after))
+        is_(g.status, 200, "max_event 4096: GET /streams/<id> from %d -> 200" % after)
+        got = evlist(g.events)
+        is_([i for i, _, _ in got], [str(i) for i in range(after + 1, N + 1)],
+            "... every event after %d, in order (ids %d..%d)" % (after, after + 1, N))
+        is_("".join(texts_of(got)), "".join(texts_of(evlist(r.events)[after:])),
+            "... with the exact text")
+
+
 def ttl_tests(fx):
     cs = fx.start_chatstream(config({"spool_dir": fx.path("spool-ttl"), "journal_ttl": 1}),
                              name="ttl")
@@ -610,8 +636,8 @@ def many_streams_tests(fx):
         return
     want = limit + 8
     spool = fx.path("spool-many")
-    os.makedirs(spool)
-    os.chmod(spool, 0o777)
+    os.makedirs(spool, mode=0o700)
+    os.chown(spool, 65534, 65534)      # nobody's own, as chatstream requires
     cs = ChatstreamAs(fx, config({"threads": want + 16, "spool_dir": spool}, {
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 1,
                  "on_disconnect": "continue", "grace": 30}}), "many")
@@ -689,6 +715,7 @@ def main():
         delete_tests(fx, cs, pid_delete)
         owner_tests(fx, cs)
         cap_tests(fx)
+        small_event_tests(fx)
         ttl_tests(fx)
         off_tests(fx)
         many_streams_tests(fx)

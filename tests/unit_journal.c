@@ -12,13 +12,15 @@
 #include "buf.h"
 #include "conf.h"
 #include "journal.h"
+#include "spool.h"
 #include "tap.h"
 
 /*
  * Limits: one process (the cross-process behaviour, inotify wake-ups and
  * DELETE through a front server are the integration tests' t_resume*.py);
  * times are faked with utimensat(2) where the sweeper reads an mtime, and
- * one sleep of a second covers the ended stream's ctime.
+ * one sleep of a second covers the ended stream's ctime.  Another user's
+ * spool is made with chown when run as root, skipped otherwise.
  */
 
 static char spool[64];
@@ -78,6 +80,211 @@ age(const char *name, int ago)
 	utimensat(AT_FDCWD, path_of(p, sizeof(p), name), t, 0);
 }
 
+/* The whole content of the file at path, in text (size bytes); "" if unreadable. */
+static const char *
+content_of(const char *path, char *text, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd != -1 ? read(fd, text, size - 1) : -1;
+
+	if (fd != -1)
+		close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	return text;
+}
+
+/*
+ * A spool chatstream must refuse (journal_check and journal_check_config
+ * fail with SPOOL_UNSAFE) and leave as it was; what names the problem.
+ */
+static void
+refused(struct conf *cf, const char *path, const char *what, const char *label)
+{
+	struct cs_error err;
+	char *saved = cf->spool_dir;
+	int rc;
+
+	cf->spool_dir = (char *)path;
+	cs_error_clear(&err);
+	rc = journal_check(cf, &err);
+	ok(rc == -1 && err.type != NULL && strcmp(err.type, SPOOL_UNSAFE) == 0 &&
+	    strstr(err.message, what) != NULL, "%s: refused (%s)", label, err.message);
+	cs_error_clear(&err);
+	rc = journal_check_config(cf, &err);
+	ok(rc == -1 && err.type != NULL && strcmp(err.type, SPOOL_UNSAFE) == 0,
+	    "%s: --check-config refuses it too", label);
+	cf->spool_dir = saved;
+}
+
+/* The spool: made 0700 when missing; another's, an open one, a symlink, a file refused. */
+static void
+spool_tests(struct conf *cf)
+{
+	char path[128], target[128];
+	struct cs_error err;
+	struct stat st;
+	char *saved = cf->spool_dir;
+
+	cf->spool_dir = path_of(path, sizeof(path), "new");
+	is_int(journal_check_config(cf, &err), 0, "--check-config: a spool yet to be made passes");
+	ok(lstat(path, &st) == -1, "... and is not made by the check");
+	is_int(journal_check(cf, &err), 0, "start-up: a missing spool is made");
+	ok(lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+	    "... a directory, mode 0700");
+	is_int(journal_check_config(cf, &err), 0, "--check-config: this user's 0700 spool passes");
+	cf->spool_dir = saved;
+
+	path_of(path, sizeof(path), "open");
+	mkdir(path, 0700);
+	chmod(path, 0777);
+	refused(cf, path, "mode 0777", "a spool anyone may write to");
+	chmod(path, 0750);
+	refused(cf, path, "mode 0750", "a spool its group may read");
+	rmdir(path);
+	path_of(path, sizeof(path), "link");
+	symlink(path_of(target, sizeof(target), "new"), path);
+	refused(cf, path, "symbolic link", "a spool that is a symlink (to a good one)");
+	unlink(path);
+	close(open(path_of(path, sizeof(path), "file"), O_WRONLY | O_CREAT, 0600));
+	refused(cf, path, "not a directory", "a spool that is a file");
+	unlink(path);
+	if (geteuid() == 0) {
+		path_of(path, sizeof(path), "nobody");
+		mkdir(path, 0700);
+		chown(path, 65534, 65534);
+		refused(cf, path, "belongs to uid 65534", "another user's spool, even mode 0700");
+		chmod(path, 0777);
+		refused(cf, path, "belongs to uid 65534", "another user's open spool");
+		rmdir(path);
+	} else
+		diag("not root: another user's spool is not tried");
+	rmdir(path_of(path, sizeof(path), "new"));
+}
+
+/* Writes spool/id: a stream record (no owner), then records; mode 0600. */
+static void
+craft(const char *id, const char *records)
+{
+	const char *meta = "\ndemo\n1700000000\n";
+	char p[128];
+	FILE *f = fopen(path_of(p, sizeof(p), id), "w");
+
+	if (f == NULL)
+		return;
+	fprintf(f, "0 stream %zu\n%s%s", strlen(meta), meta, records);
+	fclose(f);
+}
+
+/*
+ * Records no producer writes: each ends its reader with an error (-1), never
+ * a loop; a record still being written (a short frame or head) is waited
+ * for (0, nothing read).  Every read is repeated: the answer stays.
+ */
+static void
+crafted_tests(const struct conf *cf, struct buf *out)
+{
+	static const struct { const char *label, *records; int rc; } cases[] = {
+		{ "a negative length", "1 message -3\nid: 1\n\n", -1 },
+		{ "a length that wraps to the head's", "1 message -14\nid: 1\n\n", -1 },
+		{ "a length of 2^64-1", "1 message 18446744073709551615\nx", -1 },
+		{ "a length past 2^64", "1 message 99999999999999999999999\nx", -1 },
+		{ "a length past the reader's cap", "1 message 4000000\nx", -1 },
+		{ "a length with a non-digit", "1 message 1x\nx", -1 },
+		{ "a length with a sign", "1 message +1\nx", -1 },
+		{ "an empty length", "1 message \nx", -1 },
+		{ "a negative seq", "-1 message 1\nx", -1 },
+		{ "a seq with a space first", " 1 message 1\nx", -1 },
+		{ "two spaces", "1  message 1\nx", -1 },
+		{ "a name with a space", "1 mess age 1\nx", -1 },
+		{ "a name of 16", "1 messagemessagexy 1\nx", -1 },
+		{ "a head of 64 bytes without its newline",
+		    "1 message 1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", -1 },
+		{ "a NUL in the head", "1 mess\0age 1\nx", -1 },
+		{ "a truncated frame", "1 message 50\nid: 1\n", 0 },
+		{ "a truncated head", "1 messa", 0 },
+	};
+	const char *id = "EEEEEEEEEEEEEEEEEEEEEE";
+	struct journal_reader *r;
+	struct journal_read res;
+	struct cs_error err;
+	uint64_t after;
+	size_t i;
+	char p[128];
+	int rc, n, again;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *rec = cases[i].records;
+		size_t len = strlen(rec);
+		FILE *f;
+
+		if (strcmp(cases[i].label, "a NUL in the head") == 0)
+			len = 14;
+		craft(id, "");
+		if ((f = fopen(path_of(p, sizeof(p), id), "a")) != NULL) {
+			fwrite(rec, 1, len, f);
+			fclose(f);
+		}
+		for (after = 0; after <= 1; after++) {
+			if (journal_open(cf, id, NULL, &r, &err) == -1) {
+				ok(0, "%s: opens", cases[i].label);
+				continue;
+			}
+			buf_reset(out);
+			/* A reader told "more" reads at once: a bounded number of times here. */
+			n = 0;
+			while ((rc = journal_read(r, after, out, &res)) == 0 && res.more && ++n < 100)
+				;
+			again = journal_read(r, after, out, &res);
+			journal_reader_close(r);
+			if (cases[i].rc == -1)
+				ok(rc == -1 && again == -1, "%s, after %d: the reader ends with an error",
+				    cases[i].label, (int)after);
+			else
+				ok(rc == 0 && again == 0 && out->len == 0 && !res.finished && !res.more,
+				    "%s, after %d: nothing yet, waiting for the rest", cases[i].label,
+				    (int)after);
+		}
+	}
+	/* The sweeper reads the last seq of a dead stream's journal: it ends too. */
+	craft(id, "1 message -14\nid: 1\n\n");
+	age(id, 3600);
+	journal_sweep(cf);
+	ok(!exists(id) && exists("EEEEEEEEEEEEEEEEEEEEEE.expired"),
+	    "sweep: a dead stream with a crafted record is expired (the sweep ends)");
+	unlink(path_of(p, sizeof(p), "EEEEEEEEEEEEEEEEEEEEEE.expired"));
+}
+
+/* A stream whose producer died an hour ago: the next sweep expires it. */
+static void
+dead_stream(const char *id)
+{
+	craft(id, "");
+	age(id, 3600);
+}
+
+/* CGI mode's sweeps: at most one per `every` seconds, whoever asks. */
+static void
+sweep_due_tests(const struct conf *cf)
+{
+	const char *id = "FFFFFFFFFFFFFFFFFFFFFF", *id2 = "GGGGGGGGGGGGGGGGGGGGGG";
+	char p[128];
+
+	dead_stream(id);
+	journal_sweep_due(cf, 3600);
+	ok(!exists(id) && exists("FFFFFFFFFFFFFFFFFFFFFF.expired") && exists(".sweep"),
+	    "sweep_due: the first ever sweeps, and leaves its stamp");
+	dead_stream(id2);
+	journal_sweep_due(cf, 3600);
+	ok(exists(id2), "sweep_due: a sweep less than `every` ago: no sweep");
+	age(".sweep", 7200);
+	journal_sweep_due(cf, 3600);
+	ok(!exists(id2) && exists("GGGGGGGGGGGGGGGGGGGGGG.expired"),
+	    "sweep_due: once `every` has passed, the next one sweeps");
+	unlink(path_of(p, sizeof(p), "FFFFFFFFFFFFFFFFFFFFFF.expired"));
+	unlink(path_of(p, sizeof(p), "GGGGGGGGGGGGGGGGGGGGGG.expired"));
+	unlink(path_of(p, sizeof(p), ".sweep"));
+}
+
 /* Everything a new reader of id (as user) gets after `after`, into out. */
 static int
 read_all(const struct conf *cf, const char *id, const char *user, uint64_t after,
@@ -111,8 +318,9 @@ main(void)
 	struct journal_state st;
 	struct journal_read res;
 	struct buf b, want, big;
-	char p[128];
+	char p[128], victim[128], text[64];
 	size_t i;
+	int fd;
 
 	snprintf(spool, sizeof(spool), "/tmp/unit_journal.XXXXXX");
 	if (mkdtemp(spool) == NULL || conf_defaults(&cf, &err) == -1) {
@@ -126,6 +334,8 @@ main(void)
 	buf_init(&b, 1 << 22);
 	buf_init(&want, 1 << 22);
 	buf_init(&big, 1 << 20);
+
+	spool_tests(&cf);
 
 	/* Creating: one file, its stream record first, on disk at once. */
 	is_int(journal_check(&cf, &err), 0, "check: the spool is usable");
@@ -183,6 +393,17 @@ main(void)
 	journal_close(k);
 	is_int(read_all(&cf, free_id, NULL, 0, &b, &res), 0, "no owner: anyone reads it");
 
+	/* A symlink where chatstream writes is never followed. */
+	snprintf(victim, sizeof(victim), "%s-victim", spool);
+	symlink(victim, path_of(p, sizeof(p), "BBBBBBBBBBBBBBBBBBBBBB.cancel"));
+	journal_cancel(&cf, free_id, NULL, &err);
+	ok(access(victim, F_OK) == -1, "cancel: a symlink planted as <id>.cancel is not followed");
+	unlink(p);
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ok(fd != -1 && write(fd, "precious", 8) == 8, "a file outside the spool");
+	close(fd);
+	symlink(victim, path_of(p, sizeof(p), "AAAAAAAAAAAAAAAAAAAAAA.tmp"));
+
 	/* Sweeping: an ended stream past the ttl, a dead producer, an older layout. */
 	cf.journal_ttl = 1;
 	journal_create(&cf, dead_id, "", "demo", &k, &err);
@@ -202,6 +423,9 @@ main(void)
 	ok(!exists(dead_id) && exists("DDDDDDDDDDDDDDDDDDDDDD.expired"),
 	    "sweep: the dead producer's stream too");
 	ok(!exists(old_id), "sweep: the older version's directory is removed");
+	is_str(content_of(victim, text, sizeof(text)), "precious",
+	    "sweep: a symlink planted as <id>.tmp is not followed (its target unchanged)");
+	unlink(victim);
 	slurp("AAAAAAAAAAAAAAAAAAAAAA.expired", &b);
 	ok(b.len > 0 && strncmp(b.data, "4\nalice\ndemo\n", 13) == 0,
 	    "expired: the last seq, then the owner and model");
@@ -216,6 +440,12 @@ main(void)
 	ok(!exists("AAAAAAAAAAAAAAAAAAAAAA.expired") && !exists("AAAAAAAAAAAAAAAAAAAAAA.cancel"),
 	    "sweep: past 10 ttl, the note and the cancel go");
 	is_int(read_all(&cf, id, "alice", 0, &b, &res), -404, "then the stream is unknown");
+
+	/* A crafted record must end a reader (or the sweep), not spin it: a watchdog. */
+	alarm(60);
+	crafted_tests(&cf, &b);
+	alarm(0);
+	sweep_due_tests(&cf);
 
 	/* Leave nothing behind (the stream without owner ended past the ttl too). */
 	age("BBBBBBBBBBBBBBBBBBBBBB.expired", 3600);

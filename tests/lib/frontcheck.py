@@ -60,14 +60,20 @@ exec sleep 30
 """
 
 
-def write_quiet_script(fx, name="quiet.sh"):
+def write_quiet_script(fx, name="quiet.sh", spool_owner=None):
     """The exec backend's command for `abort`, and the (world-writable) dir
     where it leaves its pid; returns (script path, pid dir).  Also makes the
-    world-writable spool dir front_config() gives chatstream, next to it."""
+    spool dir front_config() gives chatstream, next to it: mode 0700 and
+    owned by spool_owner ((uid, gid) of the user chatstream runs as; None:
+    this one), as chatstream requires."""
     piddir = fx.path("pids")
-    for d in (piddir, fx.path("spool")):
-        os.makedirs(d, exist_ok=True)
-        os.chmod(d, 0o777)
+    os.makedirs(piddir, exist_ok=True)
+    os.chmod(piddir, 0o777)
+    spool = fx.path("spool")
+    os.makedirs(spool, mode=0o700, exist_ok=True)
+    os.chmod(spool, 0o700)
+    if spool_owner:
+        os.chown(spool, *spool_owner)
     p = fx.path(name)
     with open(p, "w") as f:
         f.write(QUIET_SCRIPT % {"dir": piddir})

@@ -314,6 +314,18 @@ def _stop(proc, sig=signal.SIGTERM, wait=5.0):
 def teardown():
     for fx in list(_fixtures):
         fx.close()
+    if _state_dir:
+        shutil.rmtree(_state_dir, ignore_errors=True)
+
+
+# chatstream's default spool is $STATE_DIRECTORY when set (else one under the
+# install's localstatedir, which no test may make): every chatstream a test
+# starts without spool_dir gets a fresh private one of its own (mode 0700).
+_state_dir = None
+if not os.environ.get("STATE_DIRECTORY"):
+    _state_dir = tempfile.mkdtemp(prefix="chatstream-state-",
+                                  dir="/tmp" if len(tempfile.gettempdir()) > 60 else None)
+    os.environ["STATE_DIRECTORY"] = _state_dir
 
 
 def _on_signal(signum, frame):
