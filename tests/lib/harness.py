@@ -45,6 +45,14 @@ LIGHTTPD = os.environ.get("LIGHTTPD") or "/usr/sbin/lighttpd"
 SPAWN_FCGI = os.environ.get("SPAWN_FCGI") or shutil.which("spawn-fcgi") or "/usr/bin/spawn-fcgi"
 CURL = os.environ.get("CURL") or shutil.which("curl") or "/usr/bin/curl"
 MOUNT = "/chat/"
+# Bounds on waiting (never assertions about speed) are multiplied by this, so a
+# slower machine can give every wait more room: TEST_TIME_SCALE=3 make check.
+TIME_SCALE = max(1.0, float(os.environ.get("TEST_TIME_SCALE") or 1))
+
+
+def scaled(seconds):
+    """A bound on waiting, in seconds, stretched by TEST_TIME_SCALE."""
+    return seconds * TIME_SCALE
 
 # ---------------------------------------------------------------------------
 # TAP
