@@ -45,8 +45,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from harness import (CurlStream, _alive, check_stream, config, demo_text, demo_tokens,  # noqa: F401
-                     diag, is_, like, ok, read_pid, scaled, wait_gone, wait_text)
+from harness import (CurlStream, Held, _alive, check_stream, config, demo_text,  # noqa: F401
+                     demo_tokens, diag, is_, like, ok, read_pid, scaled, wait_gone, wait_text)
 
 PACED_TPS = 10
 HEARTBEAT = 1
@@ -79,61 +79,16 @@ def write_quiet_script(fx, name="quiet.sh"):
     with open(p, "w") as f:
         f.write(QUIET_SCRIPT % {"dir": piddir})
     os.chmod(p, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
-    g = fx.path("gate.sh")
-    with open(g, "w") as f:
-        f.write(GATE_SCRIPT % {"dir": piddir})
-    os.chmod(g, 0o755)
+    Held(fx, piddir, "gate.sh")
     return p, piddir
 
 
-GATE_SCRIPT = r"""#!/bin/sh
-# A held model: says "NAME waiting ", then waits (at most HOLD s) until the
-# test creates TAG.go next to the pid files, which the test does only once it
-# has read that first token; then says "released" ("unreleased" if the hold
-# ran out).  The prompt is "TAG HOLD NAME".
-IFS=' ' read -r tag hold name || true
-case "$tag.$hold.$name" in *[!A-Za-z0-9_.-]*|.*|*..*|*.) echo "bad prompt" >&2; exit 2;; esac
-case "$hold" in *[!0-9]*) echo "bad hold" >&2; exit 2;; esac
-printf '%%s waiting ' "$name"
-n=$((hold * 4))
-while [ ! -e "%(dir)s/$tag.go" ] && [ "$n" -gt 0 ]; do
-	sleep 0.25
-	n=$((n - 1))
-done
-if [ -e "%(dir)s/$tag.go" ]; then printf 'released'; else printf 'unreleased'; fi
-"""
-GATE_HOLD = int(scaled(60))  # how long a held model waits to be released, at most
-GATE_WAIT = scaled(40)       # how long the test waits for first tokens, at most
-_gates = [0]
+GATE_WAIT = scaled(120)      # how long the test waits for first tokens, at most
 
 
-def gate_tag(kind):
-    """A fresh tag for a held model's release file."""
-    _gates[0] += 1
-    return "%s%d" % (kind, _gates[0])
-
-
-def gate_prompt(tag, name, hold=None):
-    return "%s %d %s" % (tag, GATE_HOLD if hold is None else hold, name)
-
-
-def gate_text(name, released=True):
-    """The answer of a held model."""
-    return "%s waiting %s" % (name, "released" if released else "unreleased")
-
-
-def release(fx, tag):
-    """Lets every held model with this tag finish."""
-    p = os.path.join(fx.path("pids"), tag + ".go")
-    with open(p, "w"):
-        pass
-    os.chmod(p, 0o644)
-    return True
-
-
-def first_token(res):
-    """True once the client has the held model's first token."""
-    return any(" waiting" in t for t in res.stream().texts)
+def held(fx):
+    """The held model (harness.Held) front_config() names "gate"."""
+    return Held(fx, fx.path("pids"), "gate.sh")
 
 
 def front_config(script, threads=60, heartbeat=HEARTBEAT, globals_=None):
@@ -157,7 +112,7 @@ def front_config(script, threads=60, heartbeat=HEARTBEAT, globals_=None):
                   "stall_after": STALL_AFTER, "stall_seconds": STALL},
         "bulk": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0, "max_tokens": 20000},
         "gate": {"backend": "exec", "command": os.path.join(os.path.dirname(script), "gate.sh"),
-                 "kill_grace_ms": 500},
+                 "kill_grace_ms": 500},     # harness.Held
         "quiet": quiet,
     })
 
@@ -254,22 +209,22 @@ def check_too_large(fx, url, label):
 
 def check_unbuffered(fx, url, label, gzip=False):
     """A held stream: the client reads the model's first token while the model
-    is still waiting for it (the test releases the model only then), so the
-    answer ends "released".  A front server that buffers the response keeps
-    that token from the client until the model has given up and ended.
+    is still waiting (the test releases it only once it has that token, or
+    after GATE_WAIT, failing).  A front server that buffers the response
+    keeps that token from the client until the model has ended.
     gzip: the client offers gzip (the front server is configured to compress
     what it can), and the stream must still come uncompressed and
     incremental."""
-    tag = gate_tag("unbuf")
+    h = held(fx)
+    tag = Held.tag("unbuf")
     hs = ["Accept-Encoding: gzip"] if gzip else []
-    cst = post(fx, url(""), {"prompt": gate_prompt(tag, "u"), "model": "gate"}, headers=hs,
-               timeout=GATE_HOLD + scaled(30))
-    seen = cst.read_until(first_token, GATE_WAIT)
+    cst = post(fx, url(""), {"prompt": h.prompt(tag, "u"), "model": "gate"}, headers=hs,
+               timeout=Held.HOLD + scaled(30))
+    seen = cst.read_until(Held.first, GATE_WAIT)
     ended = cst.eof
-    if seen:
-        release(fx, tag)
+    h.release(tag)               # now, whatever happened: `seen` is the proof
     r = cst.finish()
-    check_stream(r, gate_text("u"), "stop", model="gate", label=label, completion_tokens=False)
+    check_stream(r, Held.text("u"), "stop", model="gate", label=label, completion_tokens=False)
     is_((r.header("Content-Type") or "").lower(), "text/event-stream; charset=utf-8",
         label + ": Content-Type text/event-stream")
     if gzip:
@@ -277,7 +232,7 @@ def check_unbuffered(fx, url, label, gzip=False):
             label + ": no Content-Encoding although the client accepts gzip")
     ok(seen and not ended,
        label + ": the first token reached the client while the model was still running "
-       "(the model said the rest only once the client had it: \"released\" above)")
+       "(it is held until the test has read that token)")
     return r
 
 
@@ -286,12 +241,13 @@ def start_held(fx, url, burst=True):
     reader releases the model when the first token arrives); for check_burst.
     burst: the setup is expected to buffer, so the model holds only a few
     seconds (it will not be released)."""
-    tag = gate_tag("held")
-    hold = 3 if burst else GATE_HOLD
-    cst = post(fx, url(""), {"prompt": gate_prompt(tag, "h", hold), "model": "gate"},
+    h = held(fx)
+    tag = Held.tag("held")
+    hold = 3 if burst else Held.HOLD
+    cst = post(fx, url(""), {"prompt": h.prompt(tag, "h", hold), "model": "gate"},
                timeout=hold + scaled(30))
     cst.gate = tag
-    return read_in_background(cst, lambda res: first_token(res) and release(fx, tag))
+    return read_in_background(cst, lambda res: Held.first(res) and h.release(tag))
 
 
 def check_burst(cst, label, burst=True):
@@ -302,14 +258,14 @@ def check_burst(cst, label, burst=True):
     join_reader(cst)
     r = cst.finish()
     sv = r.stream()
-    ok(sv.done is not None and sv.text in (gate_text("h", True), gate_text("h", False)),
+    ok(sv.done is not None and sv.text in (Held.text("h", True), Held.text("h", False)),
        label + ": the stream is complete")
     if burst:
-        is_(sv.text, gate_text("h", released=False),
+        is_(sv.text, Held.text("h", released=False),
             label + ": ... and nothing reached the client before the model had ended "
             "(it was never released)")
     else:
-        is_(sv.text, gate_text("h", released=True),
+        is_(sv.text, Held.text("h", released=True),
             label + ": ... and the first token reached the client while the model ran "
             "(it was released)")
     tev = sv.token_events
@@ -342,7 +298,7 @@ def check_stall_survives(cst, label, server_timeout=SERVER_TIMEOUT):
         return r
     k = STALL_AFTER              # ev[0] is meta: ev[k] is the last token before the stall
     gap = ev[k + 1].time - ev[k].time
-    during = [c for c in r.sse.comments if ev[k].time <= c.time <= ev[k + 1].time]
+    during = [c for c in r.sse.comments if c.after_events == k + 1]
     ts = [ev[k].time] + [c.time for c in during] + [ev[k + 1].time]
     silence = max(b - a for a, b in zip(ts, ts[1:]))
     diag("%s: stall of %.2f s between events %s and %s, %d heartbeats in it, longest silence "
@@ -491,11 +447,12 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
     speed; a setup that served fewer than n at a time would hold the rest
     back until a stream ended, and no stream can end before the release: the
     test then releases after GATE_WAIT and counts how many had started."""
-    tag = gate_tag("conc")
+    h = held(fx)
+    tag = Held.tag("conc")
     names = ["s%d" % i for i in range(n)]
     if timeout is None:
-        timeout = GATE_HOLD + scaled(60)
-    streams = [post(fx, url(""), {"prompt": gate_prompt(tag, nm), "model": "gate"},
+        timeout = Held.HOLD + scaled(60)
+    streams = [post(fx, url(""), {"prompt": h.prompt(tag, nm), "model": "gate"},
                     timeout=timeout) for nm in names]
     first = {}                   # stream index -> arrival time of its first token
     ended = {}                   # stream index -> arrival time of its EOF
@@ -509,7 +466,7 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
             if s.eof or s.fd not in r:
                 continue
             s.read(0)
-            if i not in first and first_token(s.res):
+            if i not in first and Held.first(s.res):
                 first[i] = time.monotonic()
             if s.eof:
                 ended[i] = time.monotonic()
@@ -521,7 +478,7 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
         pump(end)
     opened = len(first)
     ended_before = len(ended)
-    release(fx, tag)
+    h.release(tag)
     end = time.monotonic() + timeout + 5
     for _ in range(1000000):
         if all(s.eof for s in streams) or time.monotonic() > end:
@@ -536,7 +493,7 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
             why = "status %s" % r.status
         elif sv.done is None:
             why = "no done (%s)" % (sv.error or "cut")
-        elif sv.text != gate_text(nm):
+        elif sv.text != Held.text(nm):
             why = "text differs (%r)" % sv.text
         elif not sv.ids_consecutive():
             why = "ids not consecutive"
