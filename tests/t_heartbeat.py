@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (Fixture, Held, check_stream, config, demo_text, demo_tokens,  # noqa: E402
-                     diag, ok, require_tools, run, scaled)
+                     diag, ok, require_tools, run)
 
 STALL = 4
 STALL_AFTER = 2
@@ -56,12 +56,12 @@ def main():
     # --- a model silent until the client has seen two heartbeats -------------
     tag = Held.tag("hb")
     st = fx.curl_start(body=json.dumps({"prompt": h.prompt(tag, "x"), "model": "held"}),
-                       content_type="application/json", timeout=Held.HOLD + scaled(30))
+                       content_type="application/json", timeout=Held.HOLD_S + 30)
 
     def beats(res):
         return [c for c in res.sse.comments if c.after_events >= 2]   # after meta and a token
 
-    seen = st.read_until(lambda res: Held.first(res) and len(beats(res)) >= 2, scaled(60))
+    seen = st.read_until(lambda res: Held.first(res) and len(beats(res)) >= 2, 60)
     ok(seen, "held: the first token, then two heartbeats, reached the client while the "
        "model was silent (it is released only now)")
     h.release(tag)

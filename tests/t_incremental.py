@@ -20,7 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (Fixture, Held, check_stream, config, demo_text, demo_tokens,  # noqa: E402
-                     diag, ok, require_tools, run, scaled)
+                     diag, ok, require_tools, run)
 
 TPS = 20
 
@@ -57,8 +57,8 @@ def main():
 
     tag = Held.tag("inc")
     st = fx.curl_start(body=json.dumps({"prompt": h.prompt(tag, "x"), "model": "held"}),
-                       content_type="application/json", timeout=Held.HOLD + scaled(30))
-    seen = st.read_until(Held.first, scaled(60))
+                       content_type="application/json", timeout=Held.HOLD_S + 30)
+    seen = st.read_until(Held.first, 60)
     ended = st.eof
     h.release(tag)
     ok(seen and not ended, "held: the first token reached the client while the model was "

@@ -83,7 +83,7 @@ def write_quiet_script(fx, name="quiet.sh"):
     return p, piddir
 
 
-GATE_WAIT = scaled(120)      # how long the test waits for first tokens, at most
+GATE_WAIT = 120             # how long the test waits for first tokens, at most (scaled)
 
 
 def held(fx):
@@ -219,7 +219,7 @@ def check_unbuffered(fx, url, label, gzip=False):
     tag = Held.tag("unbuf")
     hs = ["Accept-Encoding: gzip"] if gzip else []
     cst = post(fx, url(""), {"prompt": h.prompt(tag, "u"), "model": "gate"}, headers=hs,
-               timeout=Held.HOLD + scaled(30))
+               timeout=Held.HOLD_S + 30)
     seen = cst.read_until(Held.first, GATE_WAIT)
     ended = cst.eof
     h.release(tag)               # now, whatever happened: `seen` is the proof
@@ -243,9 +243,9 @@ def start_held(fx, url, burst=True):
     seconds (it will not be released)."""
     h = held(fx)
     tag = Held.tag("held")
-    hold = 3 if burst else Held.HOLD
+    hold = 3 if burst else None
     cst = post(fx, url(""), {"prompt": h.prompt(tag, "h", hold), "model": "gate"},
-               timeout=hold + scaled(30))
+               timeout=(3 if burst else Held.HOLD_S) + 30)
     cst.gate = tag
     return read_in_background(cst, lambda res: Held.first(res) and h.release(tag))
 
@@ -451,7 +451,7 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
     tag = Held.tag("conc")
     names = ["s%d" % i for i in range(n)]
     if timeout is None:
-        timeout = Held.HOLD + scaled(60)
+        timeout = Held.HOLD_S + 60
     streams = [post(fx, url(""), {"prompt": h.prompt(tag, nm), "model": "gate"},
                     timeout=timeout) for nm in names]
     first = {}                   # stream index -> arrival time of its first token
@@ -471,7 +471,7 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
             if s.eof:
                 ended[i] = time.monotonic()
 
-    end = time.monotonic() + GATE_WAIT
+    end = time.monotonic() + scaled(GATE_WAIT)
     for _ in range(1000000):
         if len(first) == n or len(ended) == n or time.monotonic() > end:
             break
@@ -479,7 +479,7 @@ def check_concurrent(fx, url, label, n=50, timeout=None):
     opened = len(first)
     ended_before = len(ended)
     h.release(tag)
-    end = time.monotonic() + timeout + 5
+    end = time.monotonic() + scaled(timeout) + 5
     for _ in range(1000000):
         if all(s.eof for s in streams) or time.monotonic() > end:
             break

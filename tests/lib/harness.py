@@ -45,9 +45,12 @@ LIGHTTPD = os.environ.get("LIGHTTPD") or "/usr/sbin/lighttpd"
 SPAWN_FCGI = os.environ.get("SPAWN_FCGI") or shutil.which("spawn-fcgi") or "/usr/bin/spawn-fcgi"
 CURL = os.environ.get("CURL") or shutil.which("curl") or "/usr/bin/curl"
 MOUNT = "/chat/"
-# Bounds on waiting (never assertions about speed) are multiplied by this, so a
-# slower machine can give every wait more room: TEST_TIME_SCALE=3 make check.
-TIME_SCALE = max(1.0, float(os.environ.get("TEST_TIME_SCALE") or 1))
+# Every bound on waiting (they are never assertions about speed: a test waits
+# for something to happen and fails only if it never does) is multiplied by
+# this: the waiting helpers below (read_until, wait_log, wait_text, wait_gone,
+# read_pid, wait_ready, wait_http, curl's --max-time) apply it themselves.
+# By default 2, room for a busy machine; TEST_TIME_SCALE=4 make check gives more.
+TIME_SCALE = max(1.0, float(os.environ.get("TEST_TIME_SCALE") or 2))
 
 
 def scaled(seconds):
@@ -253,6 +256,7 @@ def _alive(pid):
 
 def read_pid(path, timeout=5):
     """The pid a test's script wrote to path, once it is there (None after timeout s)."""
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     for _ in range(int(timeout * 100) + 2):
         try:
@@ -270,6 +274,7 @@ def read_pid(path, timeout=5):
 
 def wait_gone(pid, timeout):
     """True once process pid has exited (None counts as gone), within timeout s."""
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     for _ in range(int(timeout * 100) + 2):
         if pid is None or not _alive(pid):
@@ -316,7 +321,7 @@ class Held:
     answer then ends "released".  The script and its release files live in
     gate_dir (world-writable: the model may run as the web server's user)."""
 
-    HOLD = int(scaled(300))     # how long a model waits to be released, at most
+    HOLD_S = 300                # how long a model waits to be released, at most (scaled)
 
     def __init__(self, fx, gate_dir=None, name="held.sh"):
         self.fx = fx
@@ -342,7 +347,9 @@ class Held:
         return "%s%d" % (kind, _held_tags[0])
 
     def prompt(self, tag, name, hold=None):
-        return "%s %d %s" % (tag, self.HOLD if hold is None else hold, name)
+        """The prompt for a model held under tag, at most hold s (default
+        HOLD_S, scaled) and answering with name."""
+        return "%s %d %s" % (tag, scaled(self.HOLD_S) if hold is None else hold, name)
 
     @staticmethod
     def text(name, released=True):
@@ -572,8 +579,9 @@ class CurlStream:
         self.res = Response()
         self.headerfile = fx.path("curl-%d.headers" % n)
         self.stderrfile = fx.path("curl-%d.stderr" % n)
+        timeout = scaled(timeout)
         args = [CURL, "-sS", "-N", "--no-buffer", "-D", self.headerfile,
-                "--max-time", str(timeout)]
+                "--max-time", "%g" % timeout]
         if body is not None:
             bodyfile = fx.path("curl-%d.body" % n)
             with open(bodyfile, "wb") as f:
@@ -614,7 +622,7 @@ class CurlStream:
 
     def read_until(self, pred, timeout):
         """Reads until pred(res) is true or EOF or timeout; returns pred(res)."""
-        end = time.monotonic() + timeout
+        end = time.monotonic() + scaled(timeout)
         for _ in range(1000000):
             if pred(self.res):
                 return True
@@ -626,7 +634,7 @@ class CurlStream:
 
     def finish(self, timeout=None):
         """Reads to EOF (bounded), waits for curl, parses the header file."""
-        end = min(self.deadline, time.monotonic() + (timeout if timeout else 60))
+        end = min(self.deadline, time.monotonic() + scaled(timeout if timeout else 60))
         for _ in range(10000000):
             if self.eof:
                 break
@@ -737,9 +745,10 @@ class Chatstream:
 
     def wait_ready(self, timeout=10):
         """GET /health over FastCGI until it answers 200 (bounded)."""
+        timeout = scaled(timeout)
         end = time.monotonic() + timeout
         last = None
-        for _ in range(200):
+        for _ in range(int(timeout / 0.05) + 2):
             if self.proc.poll() is not None:
                 return False, "chatstream exited with status %s" % self.proc.returncode
             try:
@@ -771,8 +780,9 @@ class Chatstream:
     def wait_log(self, regex, timeout=5.0):
         """The first log line matching regex, polling (bounded); None if none."""
         rx = re.compile(regex)
+        timeout = scaled(timeout)
         end = time.monotonic() + timeout
-        for _ in range(1000):
+        for _ in range(int(timeout / 0.05) + 2):
             for ln in self.log_lines():
                 if rx.search(ln):
                     return ln
@@ -1241,6 +1251,7 @@ def wait_text(read, regex, timeout=5.0):
     """The first line of read() (a callable returning text) that matches
     regex, polling (bounded); None if none came in timeout."""
     rx = re.compile(regex)
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     for _ in range(int(timeout / 0.02) + 2):
         for ln in read().splitlines():
@@ -1279,9 +1290,10 @@ def share_with_web_user(fx, *paths):
 def wait_http(port, proc, target="/index.html", timeout=10):
     """GET target on 127.0.0.1:port until it answers 200 (bounded);
     (True, None) or (False, why)."""
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     last = None
-    for _ in range(400):
+    for _ in range(int(timeout / 0.05) + 2):
         if proc.poll() is not None:
             return False, "exited with status %s" % proc.returncode
         try:
