@@ -77,7 +77,6 @@ def main():
         ok(sv.ids_consecutive(), name + ": ids stay consecutive")
     elapsed = time.monotonic() - t0
     diag("streams ended %.2f s after SIGTERM (shutdown_grace = 1)" % elapsed)
-    ok(elapsed >= 0.8, "open streams were given the grace period first")
     res = short.finish(timeout=15)
     check_stream(res, "".join(demo_tokens("quick", max_tokens=4)), "length", model="short",
                  label="a stream that ends within the grace")
