@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # install-deps.sh: installs the Debian 12 packages chatstream needs to build, test and run the demo.
 # Run as root.  Installs only what is missing; safe to run again.
+#   scripts/install-deps.sh            what the build, the demo and `make check` need
+#   scripts/install-deps.sh --tests    also what the whole suite needs (scripts/test-all.sh):
+#                                      the browser and SDK tests' chromium and node, the CPU hogs
+#                                      of scripts/test-loaded.sh (the npm packages are installed by
+#                                      tests/browser/setup.sh and tests/sdk/setup.sh)
 set -euo pipefail
 
 packages=(
@@ -10,8 +15,10 @@ packages=(
 	lighttpd spawn-fcgi curl python3                        # the front server and clients the tests run
 	apache2 libapache2-mod-fcgid nginx                      # the other front servers the recipes are tested on
 	procps                                                  # ps/pkill used by the test scripts
-	stress-ng                                               # the CPU hogs of scripts/test-loaded.sh
 )
+if [ "${1:-}" = --tests ]; then
+	packages+=(chromium nodejs npm stress-ng)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -9,7 +9,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-"$top/scripts/install-deps.sh"
+"$top/scripts/install-deps.sh" --tests
 
 if [ -f Makefile ] || [ -f config.status ]; then
 	echo "test-all: the source tree is configured in place; run 'make distclean' first" >&2

@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cpus=${LOAD_CPUS:-6}
 limit=${LOAD_TIMEOUT:-3600}
 if ! command -v stress-ng >/dev/null 2>&1; then
-	echo "test-loaded: stress-ng is missing: run scripts/install-deps.sh as root" >&2
+	echo "test-loaded: stress-ng is missing: run scripts/install-deps.sh --tests as root" >&2
 	exit 1
 fi
 [ "$#" -gt 0 ] || set -- "$top/scripts/test-all.sh"
