@@ -8,11 +8,12 @@ through its real front server, so each setup is held to the same contract:
   unbuffered   a held stream: the model says its first token, then waits
                until the test has read that token through the front server
                (the test then releases it) before it says the rest; a
-               buffering setup never lets the test see the first token, so
-               the model ends "unreleased";
+               buffering setup keeps the first token from the test while the
+               model waits (the test gives up after a bound, and fails);
   heartbeat    a 5 s stall in the demo model, longer than the server's idle
                timeout (set to 2 s by the test), survives thanks to 1 s
-               heartbeats: the stream ends with done;  and, as a control, the
+               heartbeats (more of them between the tokens around the stall
+               than the timeout has seconds): the stream ends with done;  and, as a control, the
                same stall from a chatstream with a 30 s heartbeat is cut by
                that timeout;
   abort        curl killed while the exec backend is silent: chatstream logs
@@ -96,7 +97,7 @@ def front_config(script, threads=60, heartbeat=HEARTBEAT, globals_=None):
     (exec: script) models; debug on (the log shows the params received);
     the stream journal in the temp dir (spool/ next to script), so nothing
     is left behind in /tmp, whichever user chatstream runs as.
-    The gate model is the held model (GATE_SCRIPT, next to script).
+    The gate model is the held model (harness.Held: gate.sh next to script).
     The quiet model (the abort check) says on_disconnect = cancel, the
     default, explicitly: with `continue` the model would go on for a reader
     who may come back, by design."""
