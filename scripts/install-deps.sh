@@ -3,7 +3,8 @@
 # Run as root.  Installs only what is missing; safe to run again.
 #   scripts/install-deps.sh            what the build, the demo and `make check` need
 #   scripts/install-deps.sh --tests    also what the whole suite needs (scripts/test-all.sh):
-#                                      the browser and SDK tests' chromium and node, the CPU hogs
+#                                      the browser and SDK tests' chromium and node, systemd-analyze
+#                                      (t_front_systemd), openssl (t_relay_faults), the CPU hogs
 #                                      of scripts/test-loaded.sh (the npm packages are installed by
 #                                      tests/browser/setup.sh and tests/sdk/setup.sh)
 set -euo pipefail
@@ -17,7 +18,7 @@ packages=(
 	procps                                                  # ps/pkill used by the test scripts
 )
 if [ "${1:-}" = --tests ]; then
-	packages+=(chromium nodejs npm stress-ng)
+	packages+=(chromium nodejs npm stress-ng systemd openssl)
 fi
 
 missing=()
