@@ -18,7 +18,11 @@ packages=(
 	procps                                                  # ps/pkill used by the test scripts
 )
 if [ "${1:-}" = --tests ]; then
-	packages+=(chromium nodejs npm stress-ng systemd openssl)
+	packages+=(chromium stress-ng systemd openssl)
+	# Debian's nodejs and npm, unless a node is there already (another repository's
+	# nodejs has npm built in and conflicts with Debian's npm)
+	command -v node >/dev/null 2>&1 || packages+=(nodejs)
+	command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi
 
 missing=()
