@@ -22,7 +22,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, is, info, launch, net, ok, openChatPage, readSamples, recordAnswer, run, sleep, until,
+import { SCALE, env, is, info, launch, net, ok, openChatPage, readSamples, recordAnswer, run, sleep, until,
   watchPage } from './lib.mjs';
 
 const URL_ = env.CS_URL;
@@ -86,7 +86,7 @@ async function endpointChecks(ctx) {
   await p.route('**/chat/v1/models', (r) => r.fulfill({ status: 404, contentType: 'application/json',
     body: '{"error":{"type":"not_found","message":"no such route"}}' }));
   await p.goto(URL_);
-  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 * SCALE });
   const models = await p.$$eval('#model option', (os) => os.map((o) => o.value));
   ok([MODEL, SLOW, FAIL].every((m) => models.includes(m)) && (await p.$eval('#model', (s) => s.value)) === MODEL,
     'without v1/models the picker is filled from health (default selected)', JSON.stringify(models));
@@ -94,12 +94,12 @@ async function endpointChecks(ctx) {
   // ?endpoint= may only point within this site; anything else is ignored, visibly.
   await p.unroute('**/chat/v1/models');
   await p.goto(URL_ + '?endpoint=' + encodeURIComponent('http://example.invalid/chat/'));
-  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 * SCALE });
   const note = await p.textContent('.notice').catch(() => null);
   ok(note && /Ignored \?endpoint=/.test(note) && !seen.some((u) => new URL(u).hostname === 'example.invalid'),
     '?endpoint= to another origin is ignored, with a notice', JSON.stringify(note));
   await p.goto(URL_ + '?endpoint=' + encodeURIComponent('/chat'));
-  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 * SCALE });
   const foot = await p.textContent('#server-info');
   ok(/Endpoint \/chat\/$/.test(foot) && (await p.$$('.notice')).length === 0,
     '?endpoint=/chat (same origin) is used, with a "/" added', JSON.stringify(foot));
@@ -364,7 +364,7 @@ async function fallback(ctx) {
   watchPage(p, 'fallback');
   const tNet = Date.now();
   await p.goto(URL_ + '?endpoint=' + encodeURIComponent(PLAIN));
-  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await p.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 * SCALE });
   await p.selectOption('#model', MODEL);
   await p.fill('#prompt', PROMPT);
   await p.press('#prompt', 'Enter');

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const env = process.env;
 // Bounds on waiting (never assertions about speed) are stretched by
-// TEST_TIME_SCALE (default 2, as in tests/lib/harness.py): until() and the deadline.
+// TEST_TIME_SCALE (default 2, as in tests/lib/harness.py): until(), the deadline, the launch and page waits.
 export const SCALE = Math.max(1, Number(env.TEST_TIME_SCALE) || 2);
 export const DEADLINE_MS = Number(env.CS_DEADLINE_MS || 60000) * SCALE;
 const T0 = Date.now();
@@ -132,7 +132,7 @@ export async function launch() {
     viewport: { width: 960, height: 720 },
     deviceScaleFactor: 1,
     locale: 'en-US',
-    timeout: 30000,
+    timeout: 30000 * SCALE,
   });
   return context;
 }
@@ -154,7 +154,7 @@ export async function openChatPage(page, url, what) {
     return false;
   }
   // the two GETs take milliseconds even on a loaded machine
-  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 * SCALE });
   return true;
 }
 
