@@ -112,8 +112,8 @@ def front_config(script, threads=60, heartbeat=HEARTBEAT, globals_=None):
         "stall": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0,
                   "stall_after": STALL_AFTER, "stall_seconds": STALL},
         "bulk": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0, "max_tokens": 20000},
-        "gate": {"backend": "exec", "command": os.path.join(os.path.dirname(script), "gate.sh"),
-                 "kill_grace_ms": 500},     # harness.Held
+        "gate": dict(Held.limits(), backend="exec", kill_grace_ms=500,   # harness.Held
+                     command=os.path.join(os.path.dirname(script), "gate.sh")),
         "quiet": quiet,
     })
 

@@ -336,9 +336,17 @@ class Held:
 
     def model(self, **kw):
         """The model's config section."""
-        m = {"backend": "exec", "command": self.script, "kill_grace_ms": 500}
+        m = dict(Held.limits(), backend="exec", command=self.script, kill_grace_ms=500)
         m.update(kw)
         return m
+
+    @staticmethod
+    def limits():
+        """The exec backend's limits for a held model: it may stay silent for
+        as long as it is held (the defaults, 60 s silent and 300 s in all,
+        would end a long hold on a busy machine with error timeout)."""
+        hold = int(scaled(Held.HOLD_S))
+        return {"idle_timeout": hold + 60, "max_duration": hold + 120}
 
     @staticmethod
     def tag(kind):
