@@ -13,7 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (Fixture, check_stream, config, demo_text, demo_tokens, diag, is_, ok,  # noqa: E402
-                     require_tools, run)
+                     require_tools, run, scaled)
 
 SLOW = {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 2}
 
@@ -82,7 +82,7 @@ def main():
                  label="a stream that ends within the grace")
     rc = None
     try:
-        rc = cs.proc.wait(timeout=10)
+        rc = cs.proc.wait(timeout=scaled(30))
     except Exception:  # noqa: BLE001
         pass
     is_(rc, 0, "chatstream exits 0 after SIGTERM")

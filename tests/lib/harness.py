@@ -389,7 +389,7 @@ def _stop(proc, sig=signal.SIGTERM, wait=5.0):
         except ProcessLookupError:
             pass
         try:
-            proc.wait(timeout=wait)
+            proc.wait(timeout=scaled(wait))
         except subprocess.TimeoutExpired:
             pass
     try:
