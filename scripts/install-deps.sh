@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # install-deps.sh: installs the Debian 12 packages chatstream needs to build, test and run the demo.
 # Run as root.  Installs only what is missing; safe to run again.
+#   scripts/install-deps.sh            what the build, the demo and `make check` need
+#   scripts/install-deps.sh --tests    also what the whole suite needs (scripts/test-all.sh):
+#                                      the browser and SDK tests' chromium and node, systemd-analyze
+#                                      (t_front_systemd), openssl (t_relay_faults), the CPU hogs
+#                                      of scripts/test-loaded.sh (the npm packages are installed by
+#                                      tests/browser/setup.sh and tests/sdk/setup.sh)
 set -euo pipefail
 
 packages=(
@@ -11,6 +17,13 @@ packages=(
 	apache2 libapache2-mod-fcgid nginx                      # the other front servers the recipes are tested on
 	procps                                                  # ps/pkill used by the test scripts
 )
+if [ "${1:-}" = --tests ]; then
+	packages+=(chromium stress-ng systemd openssl)
+	# Debian's nodejs and npm, unless a node is there already (another repository's
+	# nodejs has npm built in and conflicts with Debian's npm)
+	command -v node >/dev/null 2>&1 || packages+=(nodejs)
+	command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

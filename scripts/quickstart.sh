@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # quickstart.sh: the demo on a fresh Debian 12 machine: installs what is missing, builds, starts
 # chatstream under spawn-fcgi behind lighttpd on 127.0.0.1:8080 and streams an answer with curl -N.
+# It builds out of the source tree, in _build/quickstart, so scripts/test-all.sh runs after it.
 #   scripts/quickstart.sh          start (or restart) and stream one answer
 #   scripts/quickstart.sh stop     stop both servers
 set -euo pipefail
@@ -22,16 +23,21 @@ fi
 
 "$top/scripts/install-deps.sh"
 cd "$top"
-if [ ! -x src/chatstream ]; then
+build="$top/_build/quickstart"
+if [ ! -x "$build/src/chatstream" ]; then
+	if [ -f Makefile ] || [ -f config.status ]; then
+		echo "quickstart: the source tree is configured in place; run 'make distclean' first" >&2
+		exit 1
+	fi
 	[ -f configure ] || autoreconf -fi
-	[ -f Makefile ] || ./configure -q
-	make -j2 >/dev/null
+	mkdir -p "$build"
+	(cd "$build" && { [ -f Makefile ] || "$top/configure" -q; } && make -j2 >/dev/null)
 fi
 
 stop
 mkdir -p "$run"
 # chatstream: a FastCGI process on a unix socket, its log on stderr.
-nohup spawn-fcgi -n -s "$run/chatstream.sock" -M 0600 -- "$top/src/chatstream" \
+nohup spawn-fcgi -n -s "$run/chatstream.sock" -M 0600 -- "$build/src/chatstream" \
 	-c "$top/conf/chatstream.conf" </dev/null >>"$run/chatstream.log" 2>&1 &
 echo $! >"$run/chatstream.pid"
 # lighttpd: the shipped snippet, mounted at /chat/, on loopback.

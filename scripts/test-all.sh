@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # test-all.sh: the whole test suite on a fresh Debian 12 machine: installs what is missing, then
 # builds with -Werror and runs `make check`, again under ASan+UBSan, then `make distcheck`.
+# A skipped test fails the run: everything a test needs is installed here (by install-deps.sh,
+# or by the test's own setup as root), so a skip means an install is missing.
+# Builds go to _build/{plain,sanitized} (results in _build/results); the source tree itself is
+# never configured (scripts/quickstart.sh builds in _build/quickstart, which is left alone).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-"$top/scripts/install-deps.sh"
+"$top/scripts/install-deps.sh" --tests
 
 if [ -f Makefile ] || [ -f config.status ]; then
 	echo "test-all: the source tree is configured in place; run 'make distclean' first" >&2
@@ -14,7 +18,7 @@ fi
 autoreconf -fi
 
 results="$top/_build/results"
-rm -rf "$top/_build"
+rm -rf "$top/_build/plain" "$top/_build/sanitized" "$results"
 mkdir -p "$results"
 
 # Runs `make check` in a fresh build directory configured with the given flags.
@@ -39,8 +43,14 @@ run_suite() {
 		(cd "$dir" && make -j2 recheck) || rc=$?
 		[ $rc -ne 0 ] || echo "$name: passed on retry (FLAKY): $failed_tests" >>"$results/flaky.txt"
 	fi
+	local log t
 	for log in "$dir"/tests/*.log; do
-		[ -e "$log" ] && grep -hE '^(ok|not ok)' "$log" >>"$results/$name.tap" || true
+		[ -e "$log" ] || continue
+		grep -hE '^(ok|not ok)' "$log" >>"$results/$name.tap" || true
+		# TAP skips: "ok N # skip reason" and a whole file's "1..0 # SKIP reason"
+		t=${log#"$dir"/}
+		grep -hiE '^ok [0-9]+[^#]*# *skip|^1\.\.0 *# *skip' "$log" |
+			sed "s|^|$name: ${t%.log}: |" >>"$results/skipped.txt" || true
 	done
 	if [ $rc -ne 0 ]; then
 		cat "$dir/test-suite.log" >&2 || true
@@ -70,8 +80,16 @@ if [ -s "$results/flaky.txt" ]; then
 	echo "=== FLAKY: these failed once and passed when rerun (first logs in $results):"
 	cat "$results/flaky.txt"
 fi
-passed=$(cat "$results"/*.tap 2>/dev/null | grep -c '^ok' || true)
+skipped=0
+if [ -s "$results/skipped.txt" ]; then
+	skipped=$(wc -l <"$results/skipped.txt")
+	echo "=== SKIPPED: $skipped (a skip is a missing install here; it fails the run):"
+	cat "$results/skipped.txt"
+	status=1
+fi
+passed=$(cat "$results"/*.tap 2>/dev/null | grep -ivE '^ok [0-9]+[^#]*# *skip' | grep -c '^ok' || true)
 failed=$(cat "$results"/*.tap 2>/dev/null | grep -c '^not ok' || true)
+failed=$((failed + skipped))
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo "$passed passed, $failed failed"
 exit $status

@@ -102,7 +102,7 @@ def main():
     stalls = [(fc.start_stall(fx, unix_url), "unix: heartbeats"),
               (fc.start_stall(fx, tcp_url), "tcp: heartbeats")]
     control = fc.start_stall(fx, ctl_url)
-    nofp = fc.start_paced(fx, lambda p: ap.url(p, "/chat-nofp/"))
+    nofp = fc.start_held(fx, lambda p: ap.url(p, "/chat-nofp/"))
 
     fc.check_unbuffered(fx, unix_url, "unix", gzip=True)
     fc.check_unbuffered(fx, tcp_url, "tcp", gzip=True)

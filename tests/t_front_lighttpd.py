@@ -74,7 +74,7 @@ def main():
     fc.check_too_large(fx, url, "socket")
     stall = fc.start_stall(fx, url)
     control = fc.start_stall(fx, lambda p: lc.url(p, "/chat/"))
-    buffered = fc.start_paced(fx, lambda p: lb.url(p, "/chat/"))
+    buffered = fc.start_held(fx, lambda p: lb.url(p, "/chat/"))
     fc.check_unbuffered(fx, url, "socket")
     fc.check_stall_survives(stall, "socket: heartbeats")
     fc.check_stall_cut(control, "socket: control (heartbeat 30 s)", ctl.log_text)

@@ -234,7 +234,7 @@ def main():
     t0 = time.monotonic()
     cs.proc.send_signal(signal.SIGTERM)
     try:
-        rc = cs.proc.wait(timeout=min(stop_timeout, 15))
+        rc = cs.proc.wait(timeout=min(stop_timeout, harness.scaled(15)))
     except subprocess.TimeoutExpired:
         rc = None
     took = time.monotonic() - t0

@@ -60,7 +60,7 @@ def check_served(label, address, proc):
 def check_sigterm(label, proc):
     proc.send_signal(signal.SIGTERM)
     try:
-        rc = proc.wait(timeout=10)
+        rc = proc.wait(timeout=harness.scaled(30))   # an ASan build checks for leaks on its way out
     except subprocess.TimeoutExpired:
         rc = None
     is_(rc, 0, label + ": exits 0 on SIGTERM")

@@ -244,8 +244,10 @@ def main():
     is_((sv.error or {}).get("error", {}).get("type"), "timeout",
         "stall > idle_timeout: event: error type timeout")
     el = time.monotonic() - t0
-    ok(el < STALL, "stall > idle_timeout: A gave up before B's %d s stall ended (%.1f s)"
-       % (STALL, el))
+    diag("stall > idle_timeout: A gave up %.1f s after the request; B's stall lasts %d s"
+         % (el, STALL))
+    ok(sv.done is None and len(sv.texts) == 3,
+       "stall > idle_timeout: A gave up before B's stall ended (no token after it, no done)")
     ok(A.wait_log(r"model=stall_timeout .*outcome=timeout") is not None,
        "stall > idle_timeout: A logs outcome=timeout")
 
@@ -256,17 +258,15 @@ def main():
     ev = r.events
     k = 3      # meta + 3 tokens: the stall follows event index 3
     during = [c for c in r.sse.comments if c.after_events == k + 1]
-    ok(len(ev) > k + 1 and ev[k + 1].time - ev[k].time >= STALL - 0.5,
-       "B stalls 3 s: the gap after the 3rd token is the stall (%.2f s)"
-       % ((ev[k + 1].time - ev[k].time) if len(ev) > k + 1 else -1))
+    if len(ev) > k + 1:
+        diag("B stalls 3 s: %.2f s between the 3rd and the 4th token"
+             % (ev[k + 1].time - ev[k].time))
     ok(len(during) >= 2 and all(c.text.strip() == "ping" for c in during),
-       "B stalls 3 s: A's client got %d ': ping' heartbeats during the stall" % len(during))
-    if len(during) >= 2:
-        ok(during[-1].time - during[0].time >= 0.8,
-           "B stalls 3 s: the heartbeats arrived spread out (%.2f s apart)"
-           % (during[-1].time - during[0].time))
-    else:
-        ok(False, "B stalls 3 s: the heartbeats arrived spread out")
+       "B stalls 3 s: A's client got %d ': ping' heartbeats between the 3rd and the 4th token"
+       % len(during))
+    ok(len(ev) > k + 1 and len(during) >= 1 and during[0].time < ev[k + 1].time,
+       "B stalls 3 s: the first heartbeat reached the client before the 4th token did "
+       "(in an earlier read), not in a burst with it")
     r = post(fx, v1, {"model": "stall_heartbeat", "messages": m1, "stream": True}, "stall v1")
     v = OpenAIView.of(r)
     ok(v.text == demo_text(P) and v.done and len(v.comments) >= 2,
@@ -328,9 +328,12 @@ def main():
     ok(len(la) > before_a, "cancel via lighttpd: A logs outcome=client_gone (%.2f s)" % t_a)
     ok(len(lb) > before_b, "cancel via lighttpd: B logs outcome=client_gone (%.2f s)" % t_b)
     dur = int(field(lb[-1], "duration_ms") or 10 ** 9) if len(lb) > before_b else 10 ** 9
-    ok(t_b < 3 and dur < 4000,
-       "cancel via lighttpd: B's stream ended %.2f s after the kill, %d ms long (its "
-       "natural length is ~%d s)" % (t_b, dur, len(demo_tokens(LONG_PROMPT)) // SLOW_TPS))
+    sent = int(field(lb[-1], "events") or 10 ** 9) if len(lb) > before_b else 10 ** 9
+    full = len(demo_tokens(LONG_PROMPT)) + 2
+    diag("cancel via lighttpd: B's stream ended %.2f s after the kill, %d ms long (its "
+         "natural length is ~%d s)" % (t_b, dur, len(demo_tokens(LONG_PROMPT)) // SLOW_TPS))
+    ok(sent < full, "cancel via lighttpd: B ended its stream before the end of the answer "
+       "(%s of its %d events sent)" % (sent, full))
     if lb:
         diag("B: " + lb[-1])
 

@@ -25,7 +25,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const env = process.env;
-export const DEADLINE_MS = Number(env.CS_DEADLINE_MS || 60000);
+// Bounds on waiting (never assertions about speed) are stretched by
+// TEST_TIME_SCALE (default 2, as in tests/lib/harness.py): until(), the deadline, the launch and page waits.
+export const SCALE = Math.max(1, Number(env.TEST_TIME_SCALE) || 2);
+export const DEADLINE_MS = Number(env.CS_DEADLINE_MS || 60000) * SCALE;
 const T0 = Date.now();
 const TRAIL_MAX = 400;
 
@@ -57,9 +60,9 @@ export function info(key, value) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls fn() (bounded by count and time) until it returns a truthy value;
- * returns that value, or the last falsy one once timeoutMs has passed. */
+ * returns that value, or the last falsy one once timeoutMs (scaled) has passed. */
 export async function until(fn, timeoutMs, stepMs = 25) {
-  const end = Date.now() + timeoutMs;
+  const end = Date.now() + timeoutMs * SCALE;
   for (let i = 0; i < 100000; i++) {
     const v = await fn();
     if (v) return v;
@@ -129,7 +132,7 @@ export async function launch() {
     viewport: { width: 960, height: 720 },
     deviceScaleFactor: 1,
     locale: 'en-US',
-    timeout: 30000,
+    timeout: 30000 * SCALE,
   });
   return context;
 }
@@ -151,7 +154,7 @@ export async function openChatPage(page, url, what) {
     return false;
   }
   // the two GETs take milliseconds even on a loaded machine
-  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 });
+  await page.waitForSelector('html[data-models]', { state: 'attached', timeout: 10000 * SCALE });
   return true;
 }
 

@@ -38,6 +38,8 @@ import ssl
 import threading
 import time
 
+from harness import scaled
+
 __all__ = ["FakeUpstream", "FAKE_TOKENS", "FAKE_TEXT", "FAKE_USAGE"]
 
 MAX_CONNS = 32
@@ -621,6 +623,7 @@ class FakeUpstream:
 
     def wait_closed(self, conn, timeout):
         """The time conn was closed, waiting (bounded) for it; None if still open."""
+        timeout = scaled(timeout)
         end = time.monotonic() + timeout
         for _ in range(int(timeout * 200) + 2):
             with self._lock:
@@ -634,6 +637,7 @@ class FakeUpstream:
     def wait_tls_failure(self, timeout):
         """True once a failed handshake is recorded, waiting (bounded) for one:
         the connection's thread records it after the client already gave up."""
+        timeout = scaled(timeout)
         end = time.monotonic() + timeout
         for _ in range(int(timeout * 200) + 2):
             with self._lock:

@@ -45,6 +45,17 @@ LIGHTTPD = os.environ.get("LIGHTTPD") or "/usr/sbin/lighttpd"
 SPAWN_FCGI = os.environ.get("SPAWN_FCGI") or shutil.which("spawn-fcgi") or "/usr/bin/spawn-fcgi"
 CURL = os.environ.get("CURL") or shutil.which("curl") or "/usr/bin/curl"
 MOUNT = "/chat/"
+# Every bound on waiting (they are never assertions about speed: a test waits
+# for something to happen and fails only if it never does) is multiplied by
+# this: the waiting helpers below (read_until, wait_log, wait_text, wait_gone,
+# read_pid, wait_ready, wait_http, curl's --max-time) apply it themselves.
+# By default 2, room for a busy machine; TEST_TIME_SCALE=4 make check gives more.
+TIME_SCALE = max(1.0, float(os.environ.get("TEST_TIME_SCALE") or 2))
+
+
+def scaled(seconds):
+    """A bound on waiting, in seconds, stretched by TEST_TIME_SCALE."""
+    return seconds * TIME_SCALE
 
 # ---------------------------------------------------------------------------
 # TAP
@@ -245,6 +256,7 @@ def _alive(pid):
 
 def read_pid(path, timeout=5):
     """The pid a test's script wrote to path, once it is there (None after timeout s)."""
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     for _ in range(int(timeout * 100) + 2):
         try:
@@ -262,6 +274,7 @@ def read_pid(path, timeout=5):
 
 def wait_gone(pid, timeout):
     """True once process pid has exited (None counts as gone), within timeout s."""
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     for _ in range(int(timeout * 100) + 2):
         if pid is None or not _alive(pid):
@@ -281,6 +294,90 @@ def script(fx, name, body):
     return p
 
 
+HELD_SCRIPT = r"""#!/bin/sh
+# A held model: says "NAME waiting ", then waits (at most HOLD s) until the
+# test creates TAG.go in %(dir)s, which the test does only once it has seen
+# what it waits for (the first token, heartbeats...); then says "released"
+# ("unreleased" if the hold ran out).  The prompt is "TAG HOLD NAME".
+IFS=' ' read -r tag hold name || true
+case "$tag.$hold.$name" in *[!A-Za-z0-9_.-]*|.*|*..*|*.) echo "bad prompt" >&2; exit 2;; esac
+case "$hold" in *[!0-9]*) echo "bad hold" >&2; exit 2;; esac
+printf '%%s waiting ' "$name"
+n=$((hold * 4))
+while [ ! -e "%(dir)s/$tag.go" ] && [ "$n" -gt 0 ]; do
+	sleep 0.25
+	n=$((n - 1))
+done
+if [ -e "%(dir)s/$tag.go" ]; then printf 'released'; else printf 'unreleased'; fi
+"""
+_held_tags = [0]
+
+
+class Held:
+    """A held exec model (HELD_SCRIPT): it says a first token, then says the
+    rest only when the test releases it, so a test proves by order, not by
+    timing, that something reached the client while the model was still
+    running: it releases the model only once it has seen that thing, and the
+    answer then ends "released".  The script and its release files live in
+    gate_dir (world-writable: the model may run as the web server's user)."""
+
+    HOLD_S = 300                # how long a model waits to be released, at most (scaled)
+
+    def __init__(self, fx, gate_dir=None, name="held.sh"):
+        self.fx = fx
+        self.dir = gate_dir or fx.path("gates")
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o777)
+        self.script = fx.path(name)
+        if not os.path.exists(self.script):      # a running model reads it
+            with open(self.script, "w") as f:
+                f.write(HELD_SCRIPT % {"dir": self.dir})
+            os.chmod(self.script, 0o755)
+
+    def model(self, **kw):
+        """The model's config section."""
+        m = dict(Held.limits(), backend="exec", command=self.script, kill_grace_ms=500)
+        m.update(kw)
+        return m
+
+    @staticmethod
+    def limits():
+        """The exec backend's limits for a held model: it may stay silent for
+        as long as it is held (the defaults, 60 s silent and 300 s in all,
+        would end a long hold on a busy machine with error timeout)."""
+        hold = int(scaled(Held.HOLD_S))
+        return {"idle_timeout": hold + 60, "max_duration": hold + 120}
+
+    @staticmethod
+    def tag(kind):
+        """A fresh tag: the name of one release file."""
+        _held_tags[0] += 1
+        return "%s%d" % (kind, _held_tags[0])
+
+    def prompt(self, tag, name, hold=None):
+        """The prompt for a model held under tag, at most hold s (default
+        HOLD_S, scaled) and answering with name."""
+        return "%s %d %s" % (tag, scaled(self.HOLD_S) if hold is None else hold, name)
+
+    @staticmethod
+    def text(name, released=True):
+        """The model's whole answer."""
+        return "%s waiting %s" % (name, "released" if released else "unreleased")
+
+    @staticmethod
+    def first(res):
+        """True once the client has the model's first token."""
+        return any(" waiting" in t for t in res.stream().texts)
+
+    def release(self, tag):
+        """Lets every model held under tag say the rest; returns True."""
+        p = os.path.join(self.dir, tag + ".go")
+        with open(p, "w"):
+            pass
+        os.chmod(p, 0o644)
+        return True
+
+
 def _stop(proc, sig=signal.SIGTERM, wait=5.0):
     """Stops a Popen we started: sig, bounded wait, then SIGKILL to its
     process group (which holds only what it spawned).  Returns the exit code."""
@@ -292,7 +389,7 @@ def _stop(proc, sig=signal.SIGTERM, wait=5.0):
         except ProcessLookupError:
             pass
         try:
-            proc.wait(timeout=wait)
+            proc.wait(timeout=scaled(wait))
         except subprocess.TimeoutExpired:
             pass
     try:
@@ -502,8 +599,9 @@ class CurlStream:
         self.res = Response()
         self.headerfile = fx.path("curl-%d.headers" % n)
         self.stderrfile = fx.path("curl-%d.stderr" % n)
+        timeout = scaled(timeout)
         args = [CURL, "-sS", "-N", "--no-buffer", "-D", self.headerfile,
-                "--max-time", str(timeout)]
+                "--max-time", "%g" % timeout]
         if body is not None:
             bodyfile = fx.path("curl-%d.body" % n)
             with open(bodyfile, "wb") as f:
@@ -544,7 +642,7 @@ class CurlStream:
 
     def read_until(self, pred, timeout):
         """Reads until pred(res) is true or EOF or timeout; returns pred(res)."""
-        end = time.monotonic() + timeout
+        end = time.monotonic() + scaled(timeout)
         for _ in range(1000000):
             if pred(self.res):
                 return True
@@ -556,7 +654,7 @@ class CurlStream:
 
     def finish(self, timeout=None):
         """Reads to EOF (bounded), waits for curl, parses the header file."""
-        end = min(self.deadline, time.monotonic() + (timeout if timeout else 60))
+        end = min(self.deadline, time.monotonic() + scaled(timeout if timeout else 60))
         for _ in range(10000000):
             if self.eof:
                 break
@@ -667,9 +765,10 @@ class Chatstream:
 
     def wait_ready(self, timeout=10):
         """GET /health over FastCGI until it answers 200 (bounded)."""
+        timeout = scaled(timeout)
         end = time.monotonic() + timeout
         last = None
-        for _ in range(200):
+        for _ in range(int(timeout / 0.05) + 2):
             if self.proc.poll() is not None:
                 return False, "chatstream exited with status %s" % self.proc.returncode
             try:
@@ -701,8 +800,9 @@ class Chatstream:
     def wait_log(self, regex, timeout=5.0):
         """The first log line matching regex, polling (bounded); None if none."""
         rx = re.compile(regex)
+        timeout = scaled(timeout)
         end = time.monotonic() + timeout
-        for _ in range(1000):
+        for _ in range(int(timeout / 0.05) + 2):
             for ln in self.log_lines():
                 if rx.search(ln):
                     return ln
@@ -1171,6 +1271,7 @@ def wait_text(read, regex, timeout=5.0):
     """The first line of read() (a callable returning text) that matches
     regex, polling (bounded); None if none came in timeout."""
     rx = re.compile(regex)
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     for _ in range(int(timeout / 0.02) + 2):
         for ln in read().splitlines():
@@ -1209,9 +1310,10 @@ def share_with_web_user(fx, *paths):
 def wait_http(port, proc, target="/index.html", timeout=10):
     """GET target on 127.0.0.1:port until it answers 200 (bounded);
     (True, None) or (False, why)."""
+    timeout = scaled(timeout)
     end = time.monotonic() + timeout
     last = None
-    for _ in range(400):
+    for _ in range(int(timeout / 0.05) + 2):
         if proc.poll() is not None:
             return False, "exited with status %s" % proc.returncode
         try:

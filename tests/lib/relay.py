@@ -21,7 +21,7 @@ import time
 
 import fcgi
 import harness
-from harness import _clean, _out, _tap, bail, diag
+from harness import _clean, _out, _tap, bail, diag, scaled
 from sse import SSEParser
 
 
@@ -197,7 +197,7 @@ class FcgiReader:
         return True
 
     def read_until(self, pred, timeout):
-        end = time.monotonic() + timeout
+        end = time.monotonic() + scaled(timeout)
         for _ in range(100000):
             if pred(self):
                 return True

@@ -17,7 +17,7 @@ import time
 
 from harness import (CHATSTREAM, SPAWN_FCGI, Chatstream, CurlStream, LighttpdConf,
                      _alive, bail, diag, free_port, _popen, read_pid, script,
-                     snippet_path, wait_gone)
+                     scaled, snippet_path, wait_gone)
 
 
 def evlist(events):
@@ -74,8 +74,9 @@ def stream_path(url):
 
 def read_together(streams, timeout):
     """Reads several CurlStreams as their data comes (one select over all),
-    so each chunk's time is its arrival time; until all are at EOF."""
-    end = time.monotonic() + timeout
+    so each chunk's time is its arrival time; until all are at EOF (or
+    timeout s, scaled)."""
+    end = time.monotonic() + scaled(timeout)
     for _ in range(1000000):
         live = [s for s in streams if not s.eof]
         left = end - time.monotonic()
