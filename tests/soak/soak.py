@@ -69,6 +69,8 @@ READ_SILENCE = 20.0   # no byte for this long (heartbeat is 1 s) is a hang
 STREAM_CAP = 90.0     # one reader's whole life, reconnects included
 QUIET = 12.0          # after the load: lease (3 s), grace (6 s) and exec kills settle
 EXEC_TOKENS = 16
+EMFILE_LIMIT = 64     # RLIMIT_NOFILE of the emfile phase's chatstream
+EMFILE_STREAMS = 120  # streams opened at once against it
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -85,6 +87,10 @@ class Figures:
         self.faults = collections.Counter()
         self.violations = []                 # (kind, detail)
         self.http = collections.Counter()
+        self.head_waits = collections.defaultdict(list)   # phase -> s from connect to head
+        self.phase = "-"
+        self.logs = collections.Counter()      # chatstream's warnings, by shape
+        self.logged = collections.Counter()    # outcomes chatstream logged, by phase
 
     def add(self, key, n=1):
         with self.lock:
@@ -121,6 +127,8 @@ class Conn:
         self.end = None
         self.err = None
         self._head = b""
+        self.t0 = time.monotonic()
+        self.t_head = None          # when the CGI head was in
         extra = list(headers)
         p = fcgi_params(method, path, content_type=ctype,
                         content_length=len(body), extra=extra)
@@ -157,6 +165,7 @@ class Conn:
             if k < 0:
                 return True
             try:
+                self.t_head = time.monotonic()
                 self.status, self.headers, rest = fcgi.parse_cgi_response(self._head)
             except (fcgi.FcgiError, ValueError):
                 self.status, rest = 0, b""
@@ -395,6 +404,8 @@ class Load:
         t_end = time.monotonic() + STREAM_CAP
         outcome, http_retries = None, 0
         for _conn_no in range(12):
+            if _conn_no == 0:
+                self.head_wait(conn)
             cut_after = r.randint(1, 14) if cuts > 0 else None
             n_here = 0
             while time.monotonic() < t_end:
@@ -482,6 +493,18 @@ class Load:
             outcome = "too_many_reconnects"
         figs.outcome(outcome)
         self.check(k, scen, model, prompt, want, evs, outcome, deleted)
+
+    def head_wait(self, conn):
+        """Reads the POST's head; the longest wait for one is a figure."""
+        for _ in range(1000):
+            if conn.t_head is not None or conn.end:
+                break
+            if not conn.read():
+                break
+        if conn.t_head is not None:
+            w = conn.t_head - conn.t0
+            with self.figs.lock:
+                self.figs.head_waits[self.figs.phase].append(w)
 
     def check(self, k, scen, model, prompt, want, evs, outcome, deleted):
         figs = self.figs
@@ -624,6 +647,8 @@ def check_procs(figs, procs, label, known_pids):
                 diag("child %d: %s" % (c, cmdline(c)))
             figs.violation("child_leak", "%s %s: %s" % (label, p.name,
                                                         [cmdline(c) for c in now["children"]]))
+    for p in procs:
+        log_figures(figs, label, p)
     left = strays(known_pids())
     figs.c["%s orphaned processes" % label] = len(left)
     if not ok(not left, "%s: no orphan of an exec command left (%d)" % (label, len(left))):
@@ -639,15 +664,60 @@ def check_procs(figs, procs, label, known_pids):
         reap()
 
 
+def log_figures(figs, label, p):
+    """Counts the log's lines other than `stream:` ones, by message shape
+    (ids and numbers blanked), and the streams' outcomes it logged."""
+    shapes = collections.Counter()
+    outc = collections.Counter()
+    for ln in p.cs.log_lines():
+        m = re.match(r"^\S+ chatstream\[\d+\] (.*)$", ln)
+        msg = m.group(1) if m else ln
+        if msg.startswith("stream: "):
+            o = re.search(r" outcome=(\S+)(?: detail=(\S+))?", msg)
+            if o:
+                outc[o.group(1) + (":" + o.group(2) if o.group(2) else "")] += 1
+            continue
+        if msg.startswith("info: "):
+            continue
+        shape = re.sub(r"[A-Za-z0-9_-]{22}", "<id>", msg)
+        shape = re.sub(r"/[^ :]*", "<path>", shape)
+        shape = re.sub(r"\d+", "N", shape)
+        shapes[shape[:110]] += 1
+    for k, v in shapes.items():
+        figs.logs["%s %s: %s" % (label, p.name, k)] += v
+    for k, v in outc.items():
+        figs.logged[label + " " + k] += v
+
+
 def finish_load(figs, load, label, fault=None):
     """Runs the load in threads while fault(load), if any, runs here: a
     process started from a thread would die with it (PR_SET_PDEATHSIG)."""
     res = []
     lt = threading.Thread(target=lambda: res.append(load.run()), daemon=True)
     lt.start()
+    stop = threading.Event()
+    peak = {}
+
+    def sample():
+        for _ in range(100000):
+            for p in load.procs:
+                c = None if p.down else p.counts()
+                if c:
+                    k = p.name
+                    f, t = peak.get(k, (0, 0))
+                    peak[k] = (max(f, c["fds"]), max(t, c["threads"]))
+            if stop.wait(0.2):
+                return
+
+    st = threading.Thread(target=sample, daemon=True)
+    st.start()
     if fault is not None:
         fault(load)
     lt.join(max(1.0, load.deadline - time.monotonic() + STREAM_CAP + 60))
+    stop.set()
+    st.join(5)
+    for k, (f, t) in peak.items():
+        figs.c["%s %s peak fds/threads under load" % (label, k)] = "%d/%d" % (f, t)
     stuck = res[0] if res else load.workers
     ok(stuck == 0, "%s: every worker finished in its time bound (%d stuck)" % (label, stuck))
 
@@ -745,6 +815,27 @@ def phase_redis(fx, figs, n, seconds, workers):
     rs.stop()
 
 
+class Unmount:
+    """Unmounts a mount point once (lazily when busy); on harness's
+    fixture list, so its teardown (atexit, SIGTERM/SIGINT/SIGHUP) runs it
+    after the chatstream fixture stopped the processes using it."""
+
+    def __init__(self, mnt):
+        self.mnt = mnt
+        self.done = False
+
+    def close(self):
+        if self.done:
+            return
+        self.done = True
+        if os.path.ismount(self.mnt):
+            r = subprocess.run(["umount", self.mnt], capture_output=True, timeout=20)
+            if r.returncode != 0:
+                subprocess.run(["umount", "-l", self.mnt], capture_output=True, timeout=20)
+        if self in harness._fixtures:
+            harness._fixtures.remove(self)
+
+
 def phase_enospc(fx, figs, n, seconds, workers):
     if os.geteuid() != 0:
         diag("enospc phase skipped: mounting a tmpfs needs root")
@@ -759,6 +850,8 @@ def phase_enospc(fx, figs, n, seconds, workers):
         figs.c["enospc phase"] = "skipped (mount failed)"
         return
     c = None
+    guard = Unmount(mnt)
+    harness._fixtures.append(guard)     # teardown unmounts it on a signal too
     try:
         spool = os.path.join(mnt, "spool")
         text = base_conf({"journal": "file", "spool_dir": spool}, demo_models(fx, pace=200))
@@ -782,14 +875,12 @@ def phase_enospc(fx, figs, n, seconds, workers):
     finally:
         if c is not None:
             c.cs.stop()
-        r = subprocess.run(["umount", mnt], capture_output=True, timeout=20)
-        if r.returncode != 0:
-            subprocess.run(["umount", "-l", mnt], capture_output=True, timeout=20)
+        guard.close()
         ok(not os.path.ismount(mnt), "enospc: the tmpfs is unmounted")
 
 
 def phase_emfile(fx, figs, n, seconds, workers):
-    limit = 64
+    limit = EMFILE_LIMIT
     text = base_conf({"journal": "file", "spool_dir": fx.path("spool-emfile"), "threads": 96},
                      demo_models(fx, pace=10))
     d = Proc(fx, text, "emfile-D", prefix=["prlimit", "--nofile=%d:%d" % (limit, limit), "--"])
@@ -825,6 +916,10 @@ def report(figs, t0, args):
         print("  %-34s %s" % (k, c.get(k, 0)))
     for k in sorted(x for x in c if x.startswith("model:")):
         print("  streams of %-23s %s" % (k[6:], c[k]))
+    for ph, hw in figs.head_waits.items():
+        hw = sorted(hw)
+        print("  %-7s wait for a POST's response head: median %.3f s, 99th %.3f s, max %.3f s"
+              % (ph, hw[len(hw) // 2], hw[min(len(hw) - 1, int(len(hw) * 0.99))], hw[-1]))
     print("  outcomes:")
     for k, v in sorted(figs.outcomes.items(), key=lambda kv: -kv[1]):
         print("    %-32s %d" % (k, v))
@@ -838,6 +933,12 @@ def report(figs, t0, args):
     for k in sorted(x for x in c if " before/after" in x or "orphan" in x or "phase" in x
                     or x.startswith(("emfile", "enospc"))):
         print("    %-50s %s" % (k, c[k]))
+    print("  chatstream's own log: stream outcomes (phase outcome[:detail]):")
+    for k, v in sorted(figs.logged.items()):
+        print("    %-50s %d" % (k, v))
+    print("  chatstream's own log: other lines (phase process: message shape):")
+    for k, v in sorted(figs.logs.items(), key=lambda kv: -kv[1])[:25]:
+        print("    %6d  %s" % (v, k))
     kinds = collections.Counter(k for k, _ in figs.violations)
     print("  errors seen (invariant violations by kind): %d" % len(figs.violations))
     for k, v in kinds.most_common():
@@ -870,8 +971,11 @@ def main():
         frac = share.get(ph, 0) / tot
         n = max(20, int(args.streams * frac))
         secs = max(20.0, args.seconds * 0.85 * frac)
+        if ph == "emfile":
+            n, secs = EMFILE_STREAMS, 40.0
         diag("phase %s: up to %d streams in %.0f s" % (ph, n, secs))
         t1 = time.monotonic()
+        figs.phase = ph
         if ph == "file":
             phase_file(fx, figs, n, secs, args.workers)
         elif ph == "redis":
@@ -879,7 +983,7 @@ def main():
         elif ph == "enospc":
             phase_enospc(fx, figs, n, secs, min(args.workers, 24))
         elif ph == "emfile":
-            phase_emfile(fx, figs, 120, 40, 120)
+            phase_emfile(fx, figs, n, secs, n)
         else:
             diag("unknown phase %s" % ph)
             continue
