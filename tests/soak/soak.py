@@ -369,6 +369,8 @@ class Load:
         self.rng = random.Random(seed)
         self.next = 0
         self.long_prompt = long_prompt
+        # a 404 to a resume is a violation, but for Redis: restarted empty, it has forgotten
+        self.resume_404_ok = False
 
     def rand(self):
         with self.rng_lock:
@@ -520,7 +522,7 @@ class Load:
         else:
             outcome = "too_many_reconnects"
         figs.outcome(outcome)
-        self.check(k, scen, model, prompt, want, evs, outcome, deleted)
+        self.check(k, sid, scen, model, want, evs, outcome, deleted)
 
     def head_wait(self, conn):
         """Reads the POST's head; the longest wait for one is a figure."""
@@ -534,7 +536,7 @@ class Load:
             with self.figs.lock:
                 self.figs.head_waits[self.figs.phase].append(w)
 
-    def check(self, k, scen, model, prompt, want, evs, outcome, deleted):
+    def check(self, k, sid, scen, model, want, evs, outcome, deleted):
         figs = self.figs
         bad = None
         if outcome in ("silent", "dropped", "hang", "too_many_reconnects"):
@@ -548,6 +550,8 @@ class Load:
                 except (ValueError, KeyError, TypeError):
                     texts.append("\ufffdBAD")
         text = "".join(texts)
+        if bad is None and outcome == "http_404" and not self.resume_404_ok:
+            bad = "resume_404"      # the file journal keeps it journal_ttl: it is there
         if bad is None and ids != list(range(1, len(ids) + 1)):
             bad = "ids_not_consecutive"
         if bad is None and want is not None:
@@ -561,9 +565,10 @@ class Load:
             if not outcome.startswith(("error:", "http_")):
                 bad = "delete_" + outcome
         if bad:
-            figs.violation(bad, "stream %d (%s, %s, %s): outcome %s, %d events, ids %s..., "
-                           "text %r" % (k, scen, model, "deleted" if deleted else "-", outcome,
-                                        len(evs), ids[:5], text[-60:]))
+            figs.violation(bad, "stream %d id=%s (%s, %s, %s): outcome %s, %d events, "
+                           "ids %s..., text ...%r" % (k, sid, scen, model,
+                                                      "deleted" if deleted else "-", outcome,
+                                                      len(evs), ids[:5], text[-60:]))
 
 
 # ---------------------------------------------------------------------------
@@ -817,6 +822,7 @@ def phase_redis(fx, figs, n, seconds, workers):
     warm([a, b])
     deadline = time.monotonic() + seconds
     load = Load(figs, [a, b], n, deadline, workers, MIX, MODELS, seed=2)
+    load.resume_404_ok = True
 
     def restart_redis(figs, a, b, load):
         for _ in range(6000):
