@@ -947,7 +947,8 @@ def report(figs, t0, args):
     print("== soak figures (%.0f s, %d streams asked, %d workers) =="
           % (time.monotonic() - t0, args.streams, args.workers))
     for k in ("started", "completed", "disconnected", "resumed", "deleted", "cut_by_fault",
-              "refused_rerouted", "retried_503", "no_resume_url", "bg exec streams"):
+              "refused_rerouted", "retried_503", "no_resume_url", "bg exec streams",
+              "sanitizer reports"):
         print("  %-34s %s" % (k, c.get(k, 0)))
     for k in sorted(x for x in c if x.startswith("model:")):
         print("  streams of %-23s %s" % (k[6:], c[k]))
@@ -1023,6 +1024,20 @@ def main():
             diag("unknown phase %s" % ph)
             continue
         diag("phase %s took %.0f s" % (ph, time.monotonic() - t1))
+    # sanitizer builds: LeakSanitizer reports when a process exits (each
+    # phase stopped its own with SIGTERM); any report in any log fails
+    reports = []
+    for cs in fx.chatstreams:
+        cs.stop()
+        lines = cs.log_lines()
+        if any("ERROR: AddressSanitizer" in ln or "ERROR: LeakSanitizer" in ln or
+               "runtime error:" in ln for ln in lines):
+            reports.append((cs.name, harness.crash_summary(lines)))
+    figs.c["sanitizer reports"] = len(reports)
+    if not ok(not reports, "no sanitizer report in any chatstream log (%d)" % len(reports)):
+        for name, summ in reports:
+            diag("%s: %s" % (name, " | ".join(summ)))
+            figs.violation("sanitizer", "%s: %s" % (name, " | ".join(summ)[:300]))
     ok(not figs.violations, "no reader ended silent, dropped, hung or with wrong text "
        "(%d violations)" % len(figs.violations))
     harness._tap["dumped"] = True      # the logs stay in the kept temp dir
