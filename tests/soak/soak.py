@@ -25,7 +25,8 @@ Every reader ends in one of: a terminal event (done / error of any type,
 including history_lost and interrupted), a well-formed HTTP error status,
 or a violation: "silent" (FCGI_END_REQUEST with no terminal event),
 "dropped" (the connection closed under it while no fault was being
-injected there) or "hang" (nothing, not even a heartbeat, for 20 s).
+injected there), "hang" (nothing, not even a heartbeat, for 20 s) or
+"resume_404" (the file journal forgot an advertised stream).
 Reassembled text (over every reconnect) must be what the model produces:
 exact after done/stop, a prefix otherwise, event ids 1..N each once.
 
@@ -34,6 +35,7 @@ chatstream's fds and threads are back to its baseline (taken after a
 warm-up, within the slack below), it has no child process, no process it
 started was left behind (this script is a child subreaper, so orphans of
 exec commands come back to it and are counted), and it still serves.
+Once all are stopped, no log holds a sanitizer report.
 
 Limits: loopback only; every loop is bounded in count and time; the
 tmpfs is mounted only when running as root and always unmounted; every
@@ -966,7 +968,8 @@ def report(figs, t0, args):
     for k, v in figs.faults.items():
         print("    %-50s %d" % (k, v))
     print("  processes:")
-    for k in sorted(x for x in c if "before/after" in x or "peak" in x or "orphan" in x or "phase" in x
+    procs = ("before/after", "peak", "orphan", "phase")
+    for k in sorted(x for x in c if any(w in x for w in procs)
                     or x.startswith(("emfile", "enospc"))):
         print("    %-50s %s" % (k, c[k]))
     print("  chatstream's own log: stream outcomes (phase outcome[:detail]):")
