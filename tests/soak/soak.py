@@ -109,7 +109,7 @@ class Figures:
 
     def violation(self, kind, detail):
         with self.lock:
-            self.violations.append((kind, detail))
+            self.violations.append((kind, "[%s] %s" % (self.phase, detail)))
 
 
 # ---------------------------------------------------------------------------
@@ -982,6 +982,8 @@ def report(figs, t0, args):
     print("  errors seen (invariant violations by kind): %d" % len(figs.violations))
     for k, v in kinds.most_common():
         print("    %-32s %d" % (k, v))
+        byphase = collections.Counter(d[1:d.index("]")] for kk, d in figs.violations if kk == k)
+        print("      by phase: " + ", ".join("%s %d" % kv for kv in sorted(byphase.items())))
         for kind, det in [x for x in figs.violations if x[0] == k][:3]:
             print("      e.g. " + det[:300])
 
