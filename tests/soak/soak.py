@@ -428,6 +428,7 @@ class Load:
                 break
             figs.add("refused_rerouted")
             proc = self.choose(r, avoid=proc)
+            conn.close()
             conn = Conn(proc.addr, "POST", "", body, ctype="application/json")
         evs, sid, resumable = [], None, False
         cuts = r.randint(1, 2) if scen == "disconnect" else 0
@@ -488,6 +489,7 @@ class Load:
                     time.sleep(0.5 + r.random())
                     if _conn_no == 0 and not sid:
                         proc = self.choose(r)
+                        conn.close()
                         conn = Conn(proc.addr, "POST", "", body, ctype="application/json")
                         continue
                 elif conn.status == 204 and evs and evs[-1][0] is not None:
@@ -519,10 +521,12 @@ class Load:
                 last = next((e[0] for e in reversed(evs) if e[0] is not None), None)
                 proc = self.choose(r, avoid=proc if (proc.down or proc.faulty) else None)
                 hs = [("HTTP_LAST_EVENT_ID", last)] if last else []
+                conn.close()
                 conn = Conn(proc.addr, "GET", "streams/" + sid, headers=hs)
                 figs.add("resumed")
         else:
             outcome = "too_many_reconnects"
+        conn.close()
         figs.outcome(outcome)
         self.check(k, sid, scen, model, want, evs, outcome, deleted)
 
