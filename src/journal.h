@@ -23,6 +23,7 @@ struct journal_reader;    /* one reader's handle */
 
 /* What tick() tells the producer. */
 struct journal_state {
+	int count_readers;    /* in: the caller needs `readers` (a store may skip it otherwise) */
 	int cancel;           /* someone asked to stop the stream (DELETE) */
 	int readers;          /* readers other than the producer's own connection */
 };

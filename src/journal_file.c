@@ -43,7 +43,9 @@
  * stream, no directory: on ext4 creating an inode is most of what a short
  * stream's journal costs.  Records are appended in batches, one write(2)
  * each, on an O_APPEND fd; readers parse only complete records, so a
- * half-written tail is simply read later.
+ * half-written tail is simply read later.  The producer holds no fd while
+ * it waits: it opens <id> for each batch (and for a tick that must count
+ * readers), so a stream costs one fd, its connection, not two.
  * An older version kept a directory per stream (meta, events, ended, cancel,
  * expired); the sweeper removes such directories, a few at a time, once they
  * are older than journal_ttl and a lease, and readers do not find them.
@@ -64,12 +66,13 @@
 struct file_journal {
 	struct journal base;
 	const struct conf *cf;
-	int events_fd;
 	int64_t next_tick, next_lease;
 	size_t bytes;
 	int overflowed;
+	int warned;                   /* a failed write was logged (once a stream) */
 	struct buf batch;             /* records appended since the last flush */
-	char cancel_path[];           /* <spool>/<id>.cancel */
+	char *cancel_path;            /* <spool>/<id>.cancel, in the same allocation */
+	char path[];                  /* <spool>/<id> */
 };
 
 static int  file_flush(struct journal *);
@@ -154,55 +157,69 @@ lease_every(const struct conf *cf)
 	return every > 0 ? every : 1000;
 }
 
+/* Opens the producer's journal to append (its records) or to read (its locks). */
+static int
+events_open(const struct file_journal *j, int flags)
+{
+	return open(j->path, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
 /*
- * Per stream: create <id>, one write of the stream record.  The producer's
- * ticks (every POLL_MS) use the cancel file's path and the journal's fd.
+ * Per stream: create <id>, one write of the stream record.  No fd is kept:
+ * each flush, the ticks that count readers and the close open <id> anew.
+ * Small on the stack: every thread keeps the pages its deepest call touched.
  */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct file_journal *j;
-	char meta[STREAM_RECORD_MAX], path[4096];
-	size_t i, pl;
-	int ml;
+	char head[RECORD_HEAD_MAX];
+	size_t i, pl = strlen(cf->spool_dir) + 1 + strlen(id);
+	struct iovec iov[2];
+	int fd = -1, hl, saved;
 
-	if (stream_path(path, sizeof(path) - sizeof(".cancel"), cf, id, "") == -1)
-		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	pl = strlen(path);
-	if ((j = calloc(1, sizeof(*j) + pl + sizeof(".cancel"))) == NULL)
+	if ((j = calloc(1, sizeof(*j) + 2 * (pl + 1) + sizeof(".cancel"))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
+	j->cancel_path = j->path + pl + 1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
-	memcpy(j->cancel_path, path, pl);
-	memcpy(j->cancel_path + pl, ".cancel", sizeof(".cancel"));
-	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
-	    (long long)time(NULL));
-	if (ml >= (int)sizeof(meta))
-		ml = (int)sizeof(meta) - 1;
-	for (i = 0; i < (size_t)ml; i++)
-		if (meta[i] == '\r')
-			meta[i] = ' ';
+	snprintf(j->path, pl + 1, "%s/%s", cf->spool_dir, id);
+	snprintf(j->cancel_path, pl + sizeof(".cancel"), "%s.cancel", j->path);
+	/* The stream record: owner, model, creation time; at most STREAM_RECORD_MAX - 1. */
+	if (buf_printf(&j->batch, "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
+	    (long long)time(NULL)) == -1)
+		goto fail;
+	if (j->batch.len >= STREAM_RECORD_MAX)
+		j->batch.len = STREAM_RECORD_MAX - 1;
+	for (i = 0; i < j->batch.len; i++)
+		if (j->batch.data[i] == '\r')
+			j->batch.data[i] = ' ';
+	hl = snprintf(head, sizeof(head), "0 stream %zu\n", j->batch.len);
+	iov[0] = (struct iovec){ head, (size_t)hl };
+	iov[1] = (struct iovec){ j->batch.data, j->batch.len };
 	/* The stream record goes out at once: readers check the owner in it. */
-	if ((j->events_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
-	    0600)) == -1 || buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
-	    write(j->events_fd, j->batch.data, j->batch.len) != (ssize_t)j->batch.len) {
-		log_warn("journal %s", path);
-		if (j->events_fd != -1) {
-			close(j->events_fd);
-			unlink(path);
-		}
-		buf_free(&j->batch);
-		free(j);
-		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	}
+	if ((fd = events_open(j, O_WRONLY | O_CREAT | O_EXCL | O_APPEND)) == -1 ||
+	    writev(fd, iov, 2) != (ssize_t)((size_t)hl + j->batch.len))
+		goto fail;
+	close(fd);
 	buf_reset(&j->batch);
 	/* Creating the file just set the lease (its mtime). */
 	j->next_lease = clock_ms() + lease_every(cf);
 	j->next_tick = clock_ms() + POLL_MS;
 	*out = &j->base;
 	return 0;
+fail:
+	saved = errno;
+	if (fd != -1) {
+		close(fd);
+		unlink(j->path);
+	}
+	buf_free(&j->batch);
+	free(j);
+	return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal: %s",
+	    strerror(saved));
 }
 
 /* Writes v in decimal at p; returns the number of digits. */
@@ -242,6 +259,16 @@ record_head(char *head, uint64_t seq, const char *name, size_t len)
 	return h;
 }
 
+/* Logs a failed journal write once a stream; errno is the failure's. */
+static void
+append_failed(struct file_journal *j, const char *what)
+{
+	if (!j->warned) {
+		j->warned = 1;
+		log_warn("journal %s: %s", j->path, what);
+	}
+}
+
 static int
 file_append(struct journal *base, uint64_t seq, const char *name, const char *frame,
     size_t len)
@@ -270,9 +297,13 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 	if ((size_t)hl + len > j->batch.cap) {
 		/* A frame bigger than a whole batch goes out on its own. */
 		struct iovec iov[2] = { { head, (size_t)hl }, { (void *)(uintptr_t)frame, len } };
+		int fd = events_open(j, O_WRONLY | O_APPEND);
+		ssize_t n = fd != -1 ? writev(fd, iov, 2) : -1;
 
-		if (writev(j->events_fd, iov, 2) != (ssize_t)((size_t)hl + len)) {
-			log_warn("journal append");
+		if (fd != -1)
+			close(fd);
+		if (n != (ssize_t)((size_t)hl + len)) {
+			append_failed(j, "a large event is not kept");
 			return -1;
 		}
 		return 0;
@@ -290,17 +321,30 @@ static int
 file_flush(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
-	ssize_t n;
+	ssize_t n = -1;
+	int fd;
 
 	if (j->batch.len == 0)
 		return 0;
 	/* One write on an O_APPEND fd: readers see whole records or none of a batch's tail. */
-	n = write(j->events_fd, j->batch.data, j->batch.len);
-	buf_reset(&j->batch);
-	if (n < 0) {
-		log_warn("journal append");
+	if ((fd = events_open(j, O_WRONLY | O_APPEND)) == -1 && j->batch.len <= BATCH_BYTES &&
+	    (errno == EMFILE || errno == ENFILE)) {
+		/* Out of fds for a moment: the batch waits for the next flush. */
+		append_failed(j, "retrying at the next event");
 		return -1;
 	}
+	if (fd != -1) {
+		n = write(fd, j->batch.data, j->batch.len);
+		close(fd);
+	}
+	if (n != (ssize_t)j->batch.len) {
+		append_failed(j, "events are not kept");
+		buf_reset(&j->batch);
+		return -1;
+	}
+	buf_reset(&j->batch);
+	/* The write renewed the lease (the file's mtime). */
+	j->next_lease = clock_ms() + lease_every(j->cf);
 	return 0;
 }
 
@@ -332,16 +376,22 @@ static void
 file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
+	int fd;
 
 	st->cancel = access(j->cancel_path, F_OK) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
-	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
-		flock(j->events_fd, LOCK_UN);
-		st->readers = 0;
-	} else
-		st->readers = 1;
+	st->readers = 0;
+	if (st->count_readers) {
+		if ((fd = events_open(j, O_RDONLY)) == -1)
+			st->readers = 1;      /* cannot tell: do not end the stream for it */
+		else {
+			if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+				st->readers = 1;
+			close(fd);            /* drops the lock if taken */
+		}
+	}
 	if (now >= j->next_lease) {
-		futimens(j->events_fd, NULL);
+		utimensat(AT_FDCWD, j->path, NULL, AT_SYMLINK_NOFOLLOW);
 		j->next_lease = now + lease_every(j->cf);
 	}
 	j->next_tick = j->next_lease < now + POLL_MS ? j->next_lease : now + POLL_MS;
@@ -351,11 +401,16 @@ static void
 file_close(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
+	int fd;
 
 	file_flush(&j->base);
 	buf_free(&j->batch);
-	fchmod(j->events_fd, ENDED_MODE);     /* ended (see the top of this file) */
-	close(j->events_fd);
+	/* Ended (see the top of this file). */
+	if ((fd = events_open(j, O_RDONLY)) != -1) {
+		fchmod(fd, ENDED_MODE);
+		close(fd);
+	} else if (chmod(j->path, ENDED_MODE) == -1)
+		log_warn("journal %s: cannot mark it ended", j->path);
 	free(j);
 }
 
@@ -388,7 +443,8 @@ stream_record(int fd, char *text, size_t size, off_t *end)
 /*
  * Opens stream id if user may see it: *events, with *start the offset of its
  * first event, or, when the sweeper dropped the journal, *events = -1 and
- * *expired_seq its last seq.  Returns 0, or -1: no such stream for user.
+ * *expired_seq its last seq.  Returns 0, -1: no such stream for user, or
+ * -2: out of fds (or memory) for now.
  */
 static int
 open_stream(const struct conf *cf, const char *id, const char *user, int *events,
@@ -403,6 +459,8 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *events
 		return -1;
 	if ((*events = open(path, O_RDONLY | O_CLOEXEC)) != -1)
 		owner = stream_record(*events, text, sizeof(text), start);
+	else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+		return -2;
 	else if (errno == ENOENT && stream_path(path, sizeof(path), cf, id, ".expired") == 0 &&
 	    (fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
 		/* "<last seq>\n" + the stream record's lines. */
@@ -431,11 +489,14 @@ file_open(const struct conf *cf, const char *id, const char *user,
 {
 	struct file_reader *r;
 	char path[4096];
-	int events;
+	int events, rc;
 	off_t start = 0;
 	uint64_t expired_seq = 0;
 
-	if (open_stream(cf, id, user, &events, &start, &expired_seq) == -1)
+	if ((rc = open_stream(cf, id, user, &events, &start, &expired_seq)) == -2)
+		return cs_fail(err, 503, "journal_unavailable", "cannot open the stream: %s",
+		    strerror(errno));
+	if (rc == -1)
 		return journal_not_found(err);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		if (events != -1)
@@ -582,7 +643,9 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 	off_t start;
 	uint64_t seq;
 
-	if (open_stream(cf, id, user, &events, &start, &seq) == -1)
+	if ((fd = open_stream(cf, id, user, &events, &start, &seq)) == -2)
+		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
+	if (fd == -1)
 		return journal_not_found(err);
 	if (events != -1)
 		close(events);

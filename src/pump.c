@@ -29,7 +29,7 @@ earliest(int64_t a, int64_t b)
 static int
 go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
 {
-	struct journal_state js = { 0, 0 };
+	struct journal_state js = { 1, 0, 0 };
 	int64_t now = clock_ms();
 
 	if (s->journal == NULL)
@@ -105,7 +105,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
 			return "client_gone";
 		if (s->journal != NULL && (jready || now >= journal_next_tick(s->journal))) {
-			struct journal_state js;
+			struct journal_state js = { s->conn == NULL, 0, 0 };
 
 			journal_tick(s->journal, now, &js);
 			if (js.cancel) {

@@ -108,7 +108,7 @@ main(void)
 	struct cs_error err;
 	struct journal *j, *k;
 	struct journal_reader *r;
-	struct journal_state st;
+	struct journal_state st = { 1, 0, 0 };
 	struct journal_read res;
 	struct buf b, want, big;
 	char p[128];
