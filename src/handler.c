@@ -76,14 +76,15 @@ request_end(struct request_ctx *x)
 	}
 	chat_request_free(&x->req);
 	free(x->body);
-	if (x->route != unrouted)
-		free(x->route);
-	free(x->mount);
-	free(x->resume_url);
 	if (x->counted)
 		atomic_fetch_sub(&x->rt->active, 1);
 	x->rec.duration_ms = clock_ms() - x->started_ms;
 	log_stream(&x->rec);
+	/* After the log line: it names the route. */
+	if (x->route != unrouted)
+		free(x->route);
+	free(x->mount);
+	free(x->resume_url);
 }
 
 /* Answers with an error before any stream started. */

@@ -193,7 +193,11 @@ def journal_tests(fx):
     ok(all("resume" in m for m in metas),
        "3 streams held at once under open fds + 4: every one resumable")
 
-    # The connection takes the last fd: no journal.
+    # The connection takes the last fd: no journal.  (Wait for the streams'
+    # connections to close: each logs its line before its socket closes.)
+    end = time.monotonic() + 10
+    while open_fds(cs.pid) > base and time.monotonic() < end:
+        time.sleep(0.05)
     base = open_fds(cs.pid)
     resource.prlimit(cs.pid, resource.RLIMIT_NOFILE, (base + 1, hard))
     st, _, body, _ = post(cs.sock)
