@@ -71,6 +71,7 @@ struct file_journal {
 	int overflowed;
 	int warned;                   /* a failed write was logged (once a stream) */
 	struct buf batch;             /* records appended since the last flush */
+	uint64_t batch_seq;           /* the seq of the batch's first record */
 	char *cancel_path;            /* <spool>/<id>.cancel, in the same allocation */
 	char path[];                  /* <spool>/<id> */
 };
@@ -189,8 +190,10 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 	snprintf(j->cancel_path, pl + sizeof(".cancel"), "%s.cancel", j->path);
 	/* The stream record: owner, model, creation time; at most STREAM_RECORD_MAX - 1. */
 	if (buf_printf(&j->batch, "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
-	    (long long)time(NULL)) == -1)
+	    (long long)time(NULL)) == -1) {
+		errno = E2BIG;
 		goto fail;
+	}
 	if (j->batch.len >= STREAM_RECORD_MAX)
 		j->batch.len = STREAM_RECORD_MAX - 1;
 	for (i = 0; i < j->batch.len; i++)
@@ -269,6 +272,27 @@ append_failed(struct file_journal *j, const char *what)
 	}
 }
 
+/*
+ * Events from seq on cannot be kept (no fd, no space, no memory): readers
+ * are told with an overflow record, as past journal_max_bytes; only the
+ * stream's end is kept after it.
+ */
+static void
+lose(struct file_journal *j, uint64_t seq)
+{
+	char head[RECORD_HEAD_MAX];
+	int hl;
+
+	append_failed(j, "events from here on are not kept");
+	if (j->overflowed)
+		return;
+	j->overflowed = 1;
+	if (j->batch.len == 0)
+		j->batch_seq = seq;
+	hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
+	buf_add(&j->batch, head, (size_t)hl);
+}
+
 static int
 file_append(struct journal *base, uint64_t seq, const char *name, const char *frame,
     size_t len)
@@ -284,6 +308,8 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 	if (!j->overflowed && j->bytes + len > j->cf->journal_max_bytes && !terminal) {
 		/* Past the cap: readers that get here learn the rest is not kept. */
 		j->overflowed = 1;
+		if (j->batch.len == 0)
+			j->batch_seq = seq;
 		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
 		if (buf_add(&j->batch, head, (size_t)hl) == -1)
 			return -1;
@@ -292,8 +318,10 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 	if ((hl = record_head(head, seq, name, len)) == -1)
 		return -1;
 	j->bytes += (size_t)hl + len;
-	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1)
+	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1) {
+		lose(j, seq);
 		return -1;
+	}
 	if ((size_t)hl + len > j->batch.cap) {
 		/* A frame bigger than a whole batch goes out on its own. */
 		struct iovec iov[2] = { { head, (size_t)hl }, { (void *)(uintptr_t)frame, len } };
@@ -303,15 +331,18 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 		if (fd != -1)
 			close(fd);
 		if (n != (ssize_t)((size_t)hl + len)) {
-			append_failed(j, "a large event is not kept");
+			lose(j, seq);
 			return -1;
 		}
 		return 0;
 	}
 	mark = j->batch.len;
+	if (mark == 0)
+		j->batch_seq = seq;
 	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
 	    buf_add(&j->batch, frame, len) == -1) {
 		j->batch.len = mark;          /* out of memory: this event is not kept */
+		lose(j, seq);
 		return -1;
 	}
 	return j->batch.len >= BATCH_BYTES ? file_flush(&j->base) : 0;
@@ -338,8 +369,10 @@ file_flush(struct journal *base)
 		close(fd);
 	}
 	if (n != (ssize_t)j->batch.len) {
-		append_failed(j, "events are not kept");
+		/* The batch may have held the overflow record itself: it goes again. */
 		buf_reset(&j->batch);
+		j->overflowed = 0;
+		lose(j, j->batch_seq);
 		return -1;
 	}
 	buf_reset(&j->batch);
