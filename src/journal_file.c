@@ -442,8 +442,8 @@ file_close(struct journal *base)
 	if ((fd = events_open(j, O_RDONLY)) != -1) {
 		fchmod(fd, ENDED_MODE);
 		close(fd);
-	} else if (chmod(j->path, ENDED_MODE) == -1)
-		log_warn("journal %s: cannot mark it ended", j->path);
+	} else if (chmod(j->path, ENDED_MODE) == -1 && errno != ENOENT)
+		log_warn("journal %s: cannot mark it ended", j->path);   /* ENOENT: swept */
 	free(j);
 }
 
