@@ -283,9 +283,9 @@ lose(struct file_journal *j, uint64_t seq)
 	char head[RECORD_HEAD_MAX];
 	int hl;
 
-	append_failed(j, "events from here on are not kept");
 	if (j->overflowed)
 		return;
+	log_warn("journal %s: events from %" PRIu64 " on are not kept", j->path, seq);
 	j->overflowed = 1;
 	if (j->batch.len == 0)
 		j->batch_seq = seq;
