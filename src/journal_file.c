@@ -434,16 +434,21 @@ static void
 file_close(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
+	ssize_t n;
 	int fd;
 
-	file_flush(&j->base);
-	buf_free(&j->batch);
-	/* Ended (see the top of this file). */
-	if ((fd = events_open(j, O_RDONLY)) != -1) {
+	/* The last batch and the end (see the top of this file) through one open. */
+	if ((fd = events_open(j, O_WRONLY | O_APPEND)) != -1) {
+		if (j->batch.len > 0 && (n = write(fd, j->batch.data, j->batch.len)) !=
+		    (ssize_t)j->batch.len)
+			log_warn("journal %s: the stream's last events are not kept", j->path);
 		fchmod(fd, ENDED_MODE);
 		close(fd);
-	} else if (chmod(j->path, ENDED_MODE) == -1 && errno != ENOENT)
-		log_warn("journal %s: cannot mark it ended", j->path);   /* ENOENT: swept */
+	} else if (errno != ENOENT) {             /* ENOENT: swept */
+		log_warn("journal %s: cannot write the stream's end", j->path);
+		chmod(j->path, ENDED_MODE);
+	}
+	buf_free(&j->batch);
 	free(j);
 }
 
