@@ -38,7 +38,8 @@ int  journal_create(const struct conf *cf, const char *id, const char *owner,
 /*
  * Appends one event: seq, its name (meta, message, done, error) and its SSE
  * frame.  Events are written in batches: journal_flush() writes what is
- * held, and must run before the producer waits (the pump does, each round).
+ * held, and must run before the producer waits (the pump does, before each
+ * poll that may block).
  */
 int  journal_append(struct journal *j, uint64_t seq, const char *name,
     const char *frame, size_t len);
