@@ -426,7 +426,8 @@ class Bench:
                        and now - s.last_event < 2.5)
             st = proc_status(cs.pid)
             samples.append({
-                "streaming": live, "rss": st["VmRSS"], "threads": st["Threads"],
+                "streaming": live, "rss": st["VmRSS"],
+                "open": sum(1 for s in streams if not s.closed and s.status is not None), "threads": st["Threads"],
                 "fds": proc_fds(cs.pid), "hwm": st["VmHWM"],
                 "lt_rss": sum(proc_status(lt.pid)["VmRSS"] for lt in lts),
                 "lt_fds": sum(proc_fds(lt.pid) for lt in lts),
@@ -457,8 +458,11 @@ class Bench:
         r["held"] = live >= n
         r["live"] = live
         idle_rss = r["idle"]["VmRSS"]
-        per = (s["rss"] - idle_rss) / max(live, 1)
-        allin = (s["rss"] - self.base_rss) / max(live, 1)
+        # Per stream open (answered, not closed) at the last sample: a client
+        # too busy to read every stream in time still holds them all open.
+        opened = s["open"]
+        per = (s["rss"] - idle_rss) / max(opened, 1)
+        allin = (s["rss"] - self.base_rss) / max(opened, 1)
         r["per_stream_kib"], r["allin_kib"], r["rss"] = per, allin, s["rss"]
         out("   streams: %d requested at %d/s, %d connected in %.1f s; answers: %s"
             % (n, self.args.rate, r["opened"], r["ramp_s"], summarize(r["statuses"])))
@@ -470,8 +474,8 @@ class Bench:
             % (kib(idle_rss), r["idle"]["Threads"], r["idle_fds"]))
         out("   chatstream with the streams open:  RSS %s, %d threads, %d fds (peak RSS %s)"
             % (kib(s["rss"]), s["threads"], s["fds"], kib(s["hwm"])))
-        out("   RSS per stream = (RSS_with_N - RSS_idle) / streams = %.1f KiB   [target <= 32 KiB]"
-            % per)
+        out("   RSS per stream = (RSS_with_N - RSS_idle) / streams open (%d) = %.1f KiB   "
+            "[target <= 32 KiB]" % (opened, per))
         out("   all-in per stream incl. its idle thread = (RSS_with_N - RSS_idle_64_threads) / "
             "streams = %.1f KiB" % allin)
         out("   idle cost of a started thread = (RSS_idle - RSS_idle_64) / N = %.1f KiB"
@@ -483,7 +487,7 @@ class Bench:
                     % (label, kib(m["stacks"]), m["stack_maps"],
                        m["stacks"] / max(m["stack_maps"], 1), kib(m["heap"]), kib(m["other"])))
         if r["smaps"] and r["idle_smaps"]:
-            d = {k: (r["smaps"][k] - r["idle_smaps"][k]) / max(live, 1)
+            d = {k: (r["smaps"][k] - r["idle_smaps"][k]) / max(opened, 1)
                  for k in ("stacks", "heap", "other")}
             out("   per stream: +%.1f KiB thread stack, +%.1f KiB malloc heap, +%.1f KiB other"
                 % (d["stacks"], d["heap"], d["other"]))
@@ -491,7 +495,7 @@ class Bench:
             "(%.1f KiB per thread)" % (kib(r["ks"]), r["ks"] / (n + 1)))
         out("   lighttpd (%d process%s): RSS %s idle, %s with the streams (%.1f KiB per stream), "
             "%d fds" % (r["fronts"], "" if r["fronts"] == 1 else "es", kib(r["lt_idle"]),
-                        kib(s["lt_rss"]), (s["lt_rss"] - r["lt_idle"]) / max(live, 1),
+                        kib(s["lt_rss"]), (s["lt_rss"] - r["lt_idle"]) / max(opened, 1),
                         s["lt_fds"]))
         out("   prompt %d bytes; events received while held: %d; streams that finished early: %d"
             % (r["prompt_bytes"], r["events"], r["done"]))

@@ -60,6 +60,8 @@ struct backend_ops {
 	 * failure can still be answered with an HTTP status.
 	 */
 	int deferred_begin;
+	/* The most fds a running stream of this backend holds at once (fdbudget.c). */
+	int fds;
 	/* Parses m->opts into m->backend_conf; fills err (with err->line) on a bad option. */
 	int  (*configure)(struct model_conf *m, struct cs_error *err);
 	/* Frees m->backend_conf. */

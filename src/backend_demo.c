@@ -202,6 +202,6 @@ demo_stop(void *run)
 }
 
 const struct backend_ops backend_demo = {
-	"demo", 0, demo_configure, demo_unconfigure, demo_start, demo_pollfds,
+	"demo", 0, 0, demo_configure, demo_unconfigure, demo_start, demo_pollfds,
 	demo_step, demo_stop
 };

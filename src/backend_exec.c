@@ -551,6 +551,6 @@ exec_stop(void *run)
 }
 
 const struct backend_ops backend_exec = {
-	"exec", 0, exec_configure, exec_unconfigure, exec_start, exec_pollfds,
+	"exec", 0, 6, exec_configure, exec_unconfigure, exec_start, exec_pollfds,
 	exec_step, exec_stop
 };

@@ -672,6 +672,6 @@ openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 }
 
 const struct backend_ops backend_openai = {
-	"openai", 1, openai_configure, openai_unconfigure, openai_start,
+	"openai", 1, 6, openai_configure, openai_unconfigure, openai_start,
 	openai_pollfds, openai_step, openai_stop
 };

@@ -27,16 +27,19 @@ static const char *const known_routes[] = {
 	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
 };
 
+/* The route of a request that has none. */
+static char unrouted[] = "-";
+
 /* Everything one request holds; released in one place, request_end(). */
 struct request_ctx {
 	struct conn *conn;
 	struct runtime *rt;
 	enum error_style style;       /* OpenAI-shaped errors on the /v1 routes */
-	char route[ROUTE_MAX];
-	char mount[ROUTE_MAX];        /* the URL path chatstream is mounted at */
+	char *route;                  /* owned, or unrouted */
+	char *mount;                  /* owned, may be NULL: the URL path chatstream is mounted at */
 	int mount_ok;                 /* mount is canonical: URLs can be built on it */
 	char client[64], method[16];  /* copies: the connection may end first */
-	char resume_url[ROUTE_MAX + 64];
+	char *resume_url;             /* owned, may be NULL: the stream's URL when it is kept */
 	struct stream_record rec;
 	int64_t started_ms;
 	int counted;                  /* holds one of the rt->active slots */
@@ -79,6 +82,11 @@ request_end(struct request_ctx *x)
 		atomic_fetch_sub(&x->rt->active, 1);
 	x->rec.duration_ms = clock_ms() - x->started_ms;
 	log_stream(&x->rec);
+	/* After the log line: it names the route. */
+	if (x->route != unrouted)
+		free(x->route);
+	free(x->mount);
+	free(x->resume_url);
 }
 
 /* Answers with an error before any stream started. */
@@ -217,12 +225,15 @@ wants_async(struct conn *c)
 	    strstr(accept, "text/event-stream") == NULL;
 }
 
-/* Sends 202 with the stream's URL and ends the response; the stream runs on. */
-static int
+/*
+ * Sends 202 with the stream's URL and ends the response; the stream runs on.
+ * Not inlined: its buffer stays off the stack under the running stream.
+ */
+static __attribute__((noinline)) int
 accepted(struct request_ctx *x)
 {
 	json_object *o = json_object_new_object();
-	char loc[sizeof(x->resume_url) + 32];
+	char loc[ROUTE_MAX + 64];     /* "Location: " + mount + "/streams/" + id */
 	int rc;
 
 	json_object_object_add(o, "id", json_object_new_string(x->stream.id));
@@ -319,12 +330,52 @@ cancel_stream(struct request_ctx *x, const char *id)
 	json_object_put(o);
 }
 
+/*
+ * The route and the mount are found in ROUTE_MAX buffers on the stack, then
+ * kept as copies of their size: a thread keeps every stack page its deepest
+ * call ever touched, so the big buffers live only in these two (not inlined)
+ * functions, never under the stream that runs for minutes.
+ */
+
+/* The route below the mount.  Returns 0, or -1 with e filled (404, 503). */
+static __attribute__((noinline)) int
+find_route(struct request_ctx *x, struct cs_error *e)
+{
+	char route[ROUTE_MAX];
+
+	if (request_route(x->rt->conf->mount, conn_param(x->conn, "PATH_INFO"),
+	    conn_param(x->conn, "SCRIPT_NAME"), conn_param(x->conn, "REQUEST_URI"),
+	    known_routes, route, sizeof(route)) == -1)
+		return cs_fail(e, 404, "not_found", "no such path");
+	if ((x->route = strdup(route)) == NULL) {
+		x->route = unrouted;
+		return cs_fail(e, 503, "overloaded", "out of memory");
+	}
+	x->rec.path = x->route;
+	return 0;
+}
+
 /* The mount: the request's URL path without the route at its end, if canonical. */
-static void
+static __attribute__((noinline)) void
 find_mount(struct request_ctx *x)
 {
+	char mount[ROUTE_MAX];
+
 	x->mount_ok = request_mount(x->rt->conf->mount, conn_param(x->conn, "REQUEST_URI"),
-	    conn_param(x->conn, "SCRIPT_NAME"), x->route, x->mount, sizeof(x->mount)) == 0;
+	    conn_param(x->conn, "SCRIPT_NAME"), x->route, mount, sizeof(mount)) == 0 &&
+	    (x->mount = strdup(mount)) != NULL;
+}
+
+/* The stream's URL, mount + /streams/ + id; caller frees; NULL without memory. */
+static char *
+stream_url(const struct request_ctx *x)
+{
+	size_t n = strlen(x->mount) + sizeof("/streams/") + STREAM_ID_LEN;
+	char *url = malloc(n);
+
+	if (url != NULL)
+		snprintf(url, n, "%s/streams/%s", x->mount, x->stream.id);
+	return url;
 }
 
 /* Creates the stream's journal and its resume URL. Returns 0, or -1 with e filled. */
@@ -338,13 +389,14 @@ attach_journal(struct request_ctx *x, struct cs_error *e)
 		x->journal = NULL;
 		return -1;
 	}
-	x->stream.journal = x->journal;
-	if (x->mount_ok) {
-		/* Built of the checked mount and our id only. */
-		snprintf(x->resume_url, sizeof(x->resume_url), "%s/streams/%s",
-		    x->mount, x->stream.id);
-		x->stream.resume_url = x->resume_url;
+	/* Built of the checked mount and our id only. */
+	if (x->mount_ok && (x->resume_url = stream_url(x)) == NULL) {
+		journal_close(x->journal);
+		x->journal = NULL;
+		return cs_fail(e, 503, "overloaded", "out of memory");
 	}
+	x->stream.journal = x->journal;
+	x->stream.resume_url = x->resume_url;
 	return 0;
 }
 
@@ -394,6 +446,9 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
+	/* The request holds copies: the body is not kept for the stream's life. */
+	free(x->body);
+	x->body = NULL;
 	if ((m = conf_model(cf, x->req.model)) == NULL) {
 		cs_fail(&e, openai ? 404 : 400, openai ? "model_not_found" : "invalid_request",
 		    "unknown model \"%s\"", x->req.model);
@@ -534,6 +589,7 @@ handle_request(struct conn *c, struct runtime *rt)
 	snprintf(x.method, sizeof(x.method), "%s", method != NULL ? method : "-");
 	x.rec.client = x.client;
 	x.rec.method = x.method;
+	x.route = unrouted;
 	x.rec.path = x.route;
 	cs_error_clear(&e);
 	if (log_debug_enabled()) {
@@ -547,11 +603,7 @@ handle_request(struct conn *c, struct runtime *rt)
 	}
 	if (method == NULL)
 		method = "";
-	if (request_route(rt->conf->mount, conn_param(c, "PATH_INFO"),
-	    conn_param(c, "SCRIPT_NAME"), conn_param(c, "REQUEST_URI"),
-	    known_routes, x.route, sizeof(x.route)) == -1) {
-		strcpy(x.route, "-");
-		cs_fail(&e, 404, "not_found", "no such path");
+	if (find_route(&x, &e) == -1) {
 		reject(&x, &e, NULL);
 	} else {
 		find_mount(&x);

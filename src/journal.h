@@ -23,6 +23,7 @@ struct journal_reader;    /* one reader's handle */
 
 /* What tick() tells the producer. */
 struct journal_state {
+	int count_readers;    /* in: the caller needs `readers` (a store may skip it otherwise) */
 	int cancel;           /* someone asked to stop the stream (DELETE) */
 	int readers;          /* readers other than the producer's own connection */
 };
@@ -37,7 +38,8 @@ int  journal_create(const struct conf *cf, const char *id, const char *owner,
 /*
  * Appends one event: seq, its name (meta, message, done, error) and its SSE
  * frame.  Events are written in batches: journal_flush() writes what is
- * held, and must run before the producer waits (the pump does, each round).
+ * held, and must run before the producer waits (the pump does, before each
+ * poll that may block).
  */
 int  journal_append(struct journal *j, uint64_t seq, const char *name,
     const char *frame, size_t len);

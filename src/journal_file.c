@@ -47,7 +47,9 @@
  * stream, no directory: on ext4 creating an inode is most of what a short
  * stream's journal costs.  Records are appended in batches, one write(2)
  * each, on an O_APPEND fd; readers parse only complete records, so a
- * half-written tail is simply read later.
+ * half-written tail is simply read later.  The producer holds no fd while
+ * it waits: it opens <id> for each batch (and for a tick that must count
+ * readers), so a stream costs one fd, its connection, not two.
  * An older version kept a directory per stream (meta, events, ended, cancel,
  * expired); the sweeper removes such directories, a few at a time, once they
  * are older than journal_ttl and a lease, and readers do not find them.
@@ -68,13 +70,15 @@
 struct file_journal {
 	struct journal base;
 	const struct conf *cf;
-	int events_fd;
 	int64_t next_tick, next_lease;
 	size_t bytes;
 	int overflowed;
+	int warned;                   /* a failed write was logged (once a stream) */
 	struct buf batch;             /* records appended since the last flush */
+	uint64_t batch_seq;           /* the seq of the batch's first record */
 	int spool;                    /* the spool's fd (spool_fd(): not ours to close) */
-	char cancel_name[];           /* <id>.cancel */
+	char *cancel_name;            /* <id>.cancel, in the same allocation */
+	char name[];                  /* <id> */
 };
 
 static int  file_flush(struct journal *);
@@ -171,56 +175,76 @@ lease_every(const struct conf *cf)
 	return every > 0 ? every : 1000;
 }
 
+/* Opens the producer's journal to append (its records) or to read (its locks). */
+static int
+events_open(const struct file_journal *j, int flags)
+{
+	return openat(j->spool, j->name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
 /*
- * Per stream: create <id>, one write of the stream record.  The producer's
- * ticks (every POLL_MS) use the cancel file's name and the journal's fd.
+ * Per stream: create <id>, one write of the stream record.  No fd is kept:
+ * each flush, the ticks that count readers and the close open <id> anew,
+ * relative to the spool's fd.
+ * Small on the stack: every thread keeps the pages its deepest call touched.
  */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
     const char *model, struct journal **out, struct cs_error *err)
 {
 	struct file_journal *j;
-	char meta[STREAM_RECORD_MAX];
+	char head[RECORD_HEAD_MAX];
 	size_t i, il = strlen(id);
-	int ml, spool;
+	struct iovec iov[2];
+	int fd = -1, hl, saved, spool;
 
 	if ((spool = spool_fd(cf->spool_dir, NULL)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
-	if ((j = calloc(1, sizeof(*j) + il + sizeof(".cancel"))) == NULL)
+	if ((j = calloc(1, sizeof(*j) + 2 * (il + 1) + sizeof(".cancel"))) == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_file_store;
 	j->cf = cf;
 	j->spool = spool;
+	j->cancel_name = j->name + il + 1;
 	buf_init(&j->batch, 2 * BATCH_BYTES);
+	memcpy(j->name, id, il + 1);
 	memcpy(j->cancel_name, id, il);
 	memcpy(j->cancel_name + il, ".cancel", sizeof(".cancel"));
-	ml = snprintf(meta, sizeof(meta), "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
-	    (long long)time(NULL));
-	if (ml >= (int)sizeof(meta))
-		ml = (int)sizeof(meta) - 1;
-	for (i = 0; i < (size_t)ml; i++)
-		if (meta[i] == '\r')
-			meta[i] = ' ';
-	/* The stream record goes out at once: readers check the owner in it. */
-	if ((j->events_fd = openat(spool, id, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
-	    O_NOFOLLOW | O_CLOEXEC, 0600)) == -1 ||
-	    buf_printf(&j->batch, "0 stream %d\n%.*s", ml, ml, meta) == -1 ||
-	    write(j->events_fd, j->batch.data, j->batch.len) != (ssize_t)j->batch.len) {
-		log_warn("journal %s/%s", cf->spool_dir, id);
-		if (j->events_fd != -1) {
-			close(j->events_fd);
-			unlinkat(spool, id, 0);
-		}
-		buf_free(&j->batch);
-		free(j);
-		return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal");
+	/* The stream record: owner, model, creation time; at most STREAM_RECORD_MAX - 1. */
+	if (buf_printf(&j->batch, "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
+	    (long long)time(NULL)) == -1) {
+		errno = E2BIG;
+		goto fail;
 	}
+	if (j->batch.len >= STREAM_RECORD_MAX)
+		j->batch.len = STREAM_RECORD_MAX - 1;
+	for (i = 0; i < j->batch.len; i++)
+		if (j->batch.data[i] == '\r')
+			j->batch.data[i] = ' ';
+	hl = snprintf(head, sizeof(head), "0 stream %zu\n", j->batch.len);
+	iov[0] = (struct iovec){ head, (size_t)hl };
+	iov[1] = (struct iovec){ j->batch.data, j->batch.len };
+	/* The stream record goes out at once: readers check the owner in it. */
+	if ((fd = events_open(j, O_WRONLY | O_CREAT | O_EXCL | O_APPEND)) == -1 ||
+	    writev(fd, iov, 2) != (ssize_t)((size_t)hl + j->batch.len))
+		goto fail;
+	close(fd);
 	buf_reset(&j->batch);
 	/* Creating the file just set the lease (its mtime). */
 	j->next_lease = clock_ms() + lease_every(cf);
 	j->next_tick = clock_ms() + POLL_MS;
 	*out = &j->base;
 	return 0;
+fail:
+	saved = errno;
+	if (fd != -1) {
+		close(fd);
+		unlinkat(j->spool, j->name, 0);
+	}
+	buf_free(&j->batch);
+	free(j);
+	return cs_fail(err, 503, "journal_unavailable", "cannot create the stream's journal: %s",
+	    strerror(saved));
 }
 
 /* Writes v in decimal at p; returns the number of digits. */
@@ -260,6 +284,38 @@ record_head(char *head, uint64_t seq, const char *name, size_t len)
 	return h;
 }
 
+/* Logs a failed journal write once a stream; errno is the failure's. */
+static void
+append_failed(struct file_journal *j, const char *what)
+{
+	if (!j->warned) {
+		j->warned = 1;
+		log_warn("journal %s/%s: %s", j->cf->spool_dir, j->name, what);
+	}
+}
+
+/*
+ * Events from seq on cannot be kept (no fd, no space, no memory): readers
+ * are told with an overflow record, as past journal_max_bytes; only the
+ * stream's end is kept after it.
+ */
+static void
+lose(struct file_journal *j, uint64_t seq)
+{
+	char head[RECORD_HEAD_MAX];
+	int hl;
+
+	if (j->overflowed)
+		return;
+	log_warn("journal %s/%s: events from %" PRIu64 " on are not kept",
+	    j->cf->spool_dir, j->name, seq);
+	j->overflowed = 1;
+	if (j->batch.len == 0)
+		j->batch_seq = seq;
+	hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
+	buf_add(&j->batch, head, (size_t)hl);
+}
+
 static int
 file_append(struct journal *base, uint64_t seq, const char *name, const char *frame,
     size_t len)
@@ -275,6 +331,8 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 	if (!j->overflowed && j->bytes + len > j->cf->journal_max_bytes && !terminal) {
 		/* Past the cap: readers that get here learn the rest is not kept. */
 		j->overflowed = 1;
+		if (j->batch.len == 0)
+			j->batch_seq = seq;
 		hl = snprintf(head, sizeof(head), "%" PRIu64 " overflow 0\n", seq);
 		if (buf_add(&j->batch, head, (size_t)hl) == -1)
 			return -1;
@@ -283,22 +341,31 @@ file_append(struct journal *base, uint64_t seq, const char *name, const char *fr
 	if ((hl = record_head(head, seq, name, len)) == -1)
 		return -1;
 	j->bytes += (size_t)hl + len;
-	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1)
+	if (j->batch.len + (size_t)hl + len > j->batch.cap && file_flush(&j->base) == -1) {
+		lose(j, seq);
 		return -1;
+	}
 	if ((size_t)hl + len > j->batch.cap) {
 		/* A frame bigger than a whole batch goes out on its own. */
 		struct iovec iov[2] = { { head, (size_t)hl }, { (void *)(uintptr_t)frame, len } };
+		int fd = events_open(j, O_WRONLY | O_APPEND);
+		ssize_t n = fd != -1 ? writev(fd, iov, 2) : -1;
 
-		if (writev(j->events_fd, iov, 2) != (ssize_t)((size_t)hl + len)) {
-			log_warn("journal append");
+		if (fd != -1)
+			close(fd);
+		if (n != (ssize_t)((size_t)hl + len)) {
+			lose(j, seq);
 			return -1;
 		}
 		return 0;
 	}
 	mark = j->batch.len;
+	if (mark == 0)
+		j->batch_seq = seq;
 	if (buf_add(&j->batch, head, (size_t)hl) == -1 ||
 	    buf_add(&j->batch, frame, len) == -1) {
 		j->batch.len = mark;          /* out of memory: this event is not kept */
+		lose(j, seq);
 		return -1;
 	}
 	return j->batch.len >= BATCH_BYTES ? file_flush(&j->base) : 0;
@@ -308,17 +375,32 @@ static int
 file_flush(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
-	ssize_t n;
+	ssize_t n = -1;
+	int fd;
 
 	if (j->batch.len == 0)
 		return 0;
 	/* One write on an O_APPEND fd: readers see whole records or none of a batch's tail. */
-	n = write(j->events_fd, j->batch.data, j->batch.len);
-	buf_reset(&j->batch);
-	if (n < 0) {
-		log_warn("journal append");
+	if ((fd = events_open(j, O_WRONLY | O_APPEND)) == -1 && j->batch.len <= BATCH_BYTES &&
+	    (errno == EMFILE || errno == ENFILE)) {
+		/* Out of fds for a moment: the batch waits for the next flush. */
+		append_failed(j, "retrying at the next event");
 		return -1;
 	}
+	if (fd != -1) {
+		n = write(fd, j->batch.data, j->batch.len);
+		close(fd);
+	}
+	if (n != (ssize_t)j->batch.len) {
+		/* The batch may have held the overflow record itself: it goes again. */
+		buf_reset(&j->batch);
+		j->overflowed = 0;
+		lose(j, j->batch_seq);
+		return -1;
+	}
+	buf_reset(&j->batch);
+	/* The write renewed the lease (the file's mtime). */
+	j->next_lease = clock_ms() + lease_every(j->cf);
 	return 0;
 }
 
@@ -351,16 +433,22 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
 	struct stat cancel;
+	int fd;
 
 	st->cancel = fstatat(j->spool, j->cancel_name, &cancel, AT_SYMLINK_NOFOLLOW) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
-	if (flock(j->events_fd, LOCK_EX | LOCK_NB) == 0) {
-		flock(j->events_fd, LOCK_UN);
-		st->readers = 0;
-	} else
-		st->readers = 1;
+	st->readers = 0;
+	if (st->count_readers) {
+		if ((fd = events_open(j, O_RDONLY)) == -1)
+			st->readers = 1;      /* cannot tell: do not end the stream for it */
+		else {
+			if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+				st->readers = 1;
+			close(fd);            /* drops the lock if taken */
+		}
+	}
 	if (now >= j->next_lease) {
-		futimens(j->events_fd, NULL);
+		utimensat(j->spool, j->name, NULL, AT_SYMLINK_NOFOLLOW);
 		j->next_lease = now + lease_every(j->cf);
 	}
 	j->next_tick = j->next_lease < now + POLL_MS ? j->next_lease : now + POLL_MS;
@@ -370,11 +458,22 @@ static void
 file_close(struct journal *base)
 {
 	struct file_journal *j = (struct file_journal *)base;
+	ssize_t n;
+	int fd;
 
-	file_flush(&j->base);
+	/* The last batch and the end (see the top of this file) through one open. */
+	if ((fd = events_open(j, O_WRONLY | O_APPEND)) != -1) {
+		if (j->batch.len > 0 && (n = write(fd, j->batch.data, j->batch.len)) !=
+		    (ssize_t)j->batch.len)
+			log_warn("journal %s/%s: the stream's last events are not kept",
+			    j->cf->spool_dir, j->name);
+		fchmod(fd, ENDED_MODE);
+		close(fd);
+	} else if (errno != ENOENT) {             /* ENOENT: swept */
+		log_warn("journal %s/%s: cannot write the stream's end", j->cf->spool_dir, j->name);
+		fchmodat(j->spool, j->name, ENDED_MODE, 0);
+	}
 	buf_free(&j->batch);
-	fchmod(j->events_fd, ENDED_MODE);     /* ended (see the top of this file) */
-	close(j->events_fd);
 	free(j);
 }
 
@@ -452,7 +551,8 @@ stream_record(int fd, char *text, size_t size, off_t *end)
 /*
  * Opens stream id if user may see it: *events, with *start the offset of its
  * first event, or, when the sweeper dropped the journal, *events = -1 and
- * *expired_seq its last seq.  Returns 0, or -1: no such stream for user.
+ * *expired_seq its last seq.  Returns 0, -1: no such stream for user, or
+ * -2: out of fds (or memory) for now.
  */
 static int
 open_stream(const struct conf *cf, const char *id, const char *user, int *events,
@@ -468,6 +568,8 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *events
 		return -1;
 	if ((*events = openat(spool, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1)
 		owner = stream_record(*events, text, sizeof(text), start);
+	else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+		return -2;
 	else if (errno == ENOENT && (fd = openat(spool, named(name, id, ".expired"),
 	    O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) != -1) {
 		/* "<last seq>\n" + the stream record's lines. */
@@ -496,11 +598,14 @@ file_open(const struct conf *cf, const char *id, const char *user,
 {
 	struct file_reader *r;
 	char path[4096];
-	int events;
+	int events, rc;
 	off_t start = 0;
 	uint64_t expired_seq = 0;
 
-	if (open_stream(cf, id, user, &events, &start, &expired_seq) == -1)
+	if ((rc = open_stream(cf, id, user, &events, &start, &expired_seq)) == -2)
+		return cs_fail(err, 503, "journal_unavailable", "cannot open the stream: %s",
+		    strerror(errno));
+	if (rc == -1)
 		return journal_not_found(err);
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		if (events != -1)
@@ -655,7 +760,9 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 	off_t start;
 	uint64_t seq;
 
-	if (open_stream(cf, id, user, &events, &start, &seq) == -1)
+	if ((fd = open_stream(cf, id, user, &events, &start, &seq)) == -2)
+		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
+	if (fd == -1)
 		return journal_not_found(err);
 	if (events != -1)
 		close(events);

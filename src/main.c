@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "buf.h"
 #include "conf.h"
+#include "fdbudget.h"
 #include "journal.h"
 #include "log.h"
 #include "server.h"
@@ -46,6 +48,34 @@ usage(FILE *fp)
 	    "and otherwise answers one CGI request from its environment.\n");
 }
 
+/*
+ * FastCGI: every stream holds fds for its life; raises RLIMIT_NOFILE to what
+ * cf->threads need, or serves fewer streams and says so.  Returns 0, or -1
+ * when not even one stream can be served.
+ */
+static int
+fd_budget(struct conf *cf)
+{
+	struct rlimit rl;
+	char msg[512];
+	long need, base = fdbudget_open_now() + 1;   /* the shutdown eventfd comes later */
+	int max;
+
+	if (fdbudget_apply(cf, 1, base, &need, &max, msg, sizeof(msg)) == -1) {
+		if (max < 1) {
+			log_warnx("%s", msg);
+			return -1;
+		}
+		log_warnx("%s; serving %d streams", msg, max);
+		cf->threads = max;
+		need = fdbudget_need(cf, max, base);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("fds: ~%ld for %d streams; RLIMIT_NOFILE %llu (hard %llu)", need,
+		    cf->threads, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -64,7 +94,9 @@ main(int argc, char *argv[])
 	struct conf cf;
 	struct cs_error err;
 	struct buf report;
-	int ch, check = 0, debug = 0, fd, rc;
+	char msg[512];
+	long need;
+	int ch, check = 0, debug = 0, fd, rc, max;
 
 	while ((ch = getopt_long(argc, argv, "c:s:b:dhV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -107,9 +139,16 @@ main(int argc, char *argv[])
 			conf_free(&cf);
 			return 1;
 		}
-		printf("%s: OK (%d threads, default model %s)\n",
+		/* As served: the listening socket and the shutdown eventfd will be open too. */
+		if (fdbudget_apply(&cf, 0, fdbudget_open_now() + 2, &need, &max, msg,
+		    sizeof(msg)) == -1) {
+			fprintf(stderr, "%s: %s\n", path != NULL ? path : "built-in defaults", msg);
+			conf_free(&cf);
+			return 1;
+		}
+		printf("%s: OK (%d threads, default model %s; ~%ld fds)\n",
 		    path != NULL ? path : "built-in defaults", cf.threads,
-		    conf_model(&cf, NULL)->name);
+		    conf_model(&cf, NULL)->name, need);
 		conf_free(&cf);
 		return 0;
 	}
@@ -126,7 +165,9 @@ main(int argc, char *argv[])
 	}
 
 	fd = server_listen_fd(&spec, cf.backlog);
-	if (fd == -1)
+	if (fd >= 0 && fd_budget(&cf) == -1)
+		rc = 1;
+	else if (fd == -1)
 		rc = 1;
 	else if (fd == -2)
 		rc = server_run_cgi(&cf);

@@ -29,7 +29,7 @@ earliest(int64_t a, int64_t b)
 static int
 go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
 {
-	struct journal_state js = { 0, 0 };
+	struct journal_state js = { 1, 0, 0 };
 	int64_t now = clock_ms();
 
 	if (s->journal == NULL)
@@ -78,14 +78,19 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			pfd[n++] = (struct pollfd){ .fd = rt->shutdown_fd, .events = POLLIN };
 		if (jfd >= 0)
 			pfd[n++] = (struct pollfd){ .fd = jfd, .events = POLLIN };
-		if (s->journal != NULL)
-			journal_flush(s->journal);   /* readers see every event before we wait */
 		now = clock_ms();
 		deadline = earliest(earliest(wake, s->last_write_ms + heartbeat_ms), stop_at);
 		if (s->journal != NULL)
 			deadline = earliest(deadline, journal_next_tick(s->journal));
 		if (alone_since >= 0)
 			deadline = earliest(deadline, alone_since + grace_ms);
+		/*
+		 * Readers see every event before we wait; a producer with more ready
+		 * at once (no wait) goes on filling the batch (the store writes a full
+		 * one by itself).
+		 */
+		if (s->journal != NULL && deadline > now)
+			journal_flush(s->journal);
 		rc = poll(pfd, (nfds_t)n, deadline < now ? 0 :
 		    (int)(deadline - now > 3600000 ? 3600000 : deadline - now));
 		if (rc < 0 && errno != EINTR) {
@@ -107,7 +112,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
 			return "client_gone";
 		if (s->journal != NULL && (jready || now >= journal_next_tick(s->journal))) {
-			struct journal_state js;
+			struct journal_state js = { s->conn == NULL, 0, 0 };
 
 			journal_tick(s->journal, now, &js);
 			if (js.cancel) {

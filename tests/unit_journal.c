@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,21 @@
  */
 
 static char spool[64];
+
+/* Sets the soft fd limit to the lowest free fd: no new fd until it is put back. */
+static void
+no_fds(struct rlimit *saved)
+{
+	struct rlimit rl;
+	int fd = 0;
+
+	getrlimit(RLIMIT_NOFILE, saved);
+	while (fcntl(fd, F_GETFD) != -1)
+		fd++;
+	rl = *saved;
+	rl.rlim_cur = (rlim_t)fd;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
 
 static char *
 path_of(char *p, size_t size, const char *name)
@@ -315,7 +331,7 @@ main(void)
 	struct cs_error err;
 	struct journal *j, *k;
 	struct journal_reader *r;
-	struct journal_state st;
+	struct journal_state st = { 1, 0, 0 };
 	struct journal_read res;
 	struct buf b, want, big;
 	char p[128], victim[128], text[64];
@@ -392,6 +408,44 @@ main(void)
 	journal_append(k, 1, "meta", meta, strlen(meta));
 	journal_close(k);
 	is_int(read_all(&cf, free_id, NULL, 0, &b, &res), 0, "no owner: anyone reads it");
+
+	/*
+	 * Out of fds: the producer keeps none, so a batch that cannot be written
+	 * waits for the next flush; past a batch's worth, readers are told the
+	 * rest is lost (never a silent gap), and the end is still kept.
+	 */
+	{
+		const char *eid = "EEEEEEEEEEEEEEEEEEEEEE";
+		char frame[1024];
+		struct rlimit saved;
+		uint64_t seq;
+
+		memset(frame, 'x', sizeof(frame) - 2);
+		memcpy(frame + sizeof(frame) - 2, "\n\n", 2);
+		journal_create(&cf, eid, "", "demo", &k, &err);
+		journal_append(k, 1, "meta", meta, strlen(meta));
+		is_int(journal_flush(k), 0, "no fds: a first flush");
+		no_fds(&saved);
+		journal_append(k, 2, "message", tok, strlen(tok));
+		is_int(journal_flush(k), -1, "no fds: the flush fails");
+		setrlimit(RLIMIT_NOFILE, &saved);
+		is_int(journal_flush(k), 0, "fds back: the next flush writes the held batch");
+		is_int(read_all(&cf, eid, NULL, 0, &b, &res), 0, "read it");
+		ok(res.last_seq == 2 && !res.lost, "nothing lost (last_seq %llu)",
+		    (unsigned long long)res.last_seq);
+		no_fds(&saved);
+		for (seq = 3; seq < 3 + 64; seq++)
+			journal_append(k, seq, "message", frame, sizeof(frame));
+		setrlimit(RLIMIT_NOFILE, &saved);
+		journal_append(k, seq, "done", done, strlen(done));
+		journal_close(k);
+		is_int(read_all(&cf, eid, NULL, 0, &b, &res), 0, "read it again");
+		ok(res.lost && res.finished && res.last_seq == 2,
+		    "64 KiB of events without fds: the reader is told they are lost");
+		is_int(read_all(&cf, eid, NULL, seq - 1, &b, &res), 0, "read after the lost events");
+		ok(!res.lost && res.finished && b.len == strlen(done), "the end was kept");
+		unlink(path_of(p, sizeof(p), eid));
+	}
 
 	/* A symlink where chatstream writes is never followed. */
 	snprintf(victim, sizeof(victim), "%s-victim", spool);
