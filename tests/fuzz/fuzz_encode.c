@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -19,6 +20,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "fuzz.h"
+#include "sse.h"
 #include "stream.h"
 #include "utf8.h"
 
@@ -61,6 +63,8 @@ struct reader {
 	char id[32];
 	uint64_t next_id;         /* native: the id the next event must carry */
 	int format, events, ended;
+	int raw;                  /* keep the last event as it is (type, data, id) */
+	char raw_type[64], raw_id[32];
 };
 
 static void
@@ -73,6 +77,14 @@ dispatch(struct reader *r)
 		goto reset;
 	r->data.data[--r->data.len] = '\0';          /* the last data line's LF */
 	FUZZ_CHECK(!r->ended, "an event after the end");
+	if (r->raw) {
+		buf_reset(&r->text);
+		FUZZ_CHECK(buf_add(&r->text, r->data.data, r->data.len) == 0, "data over the cap");
+		snprintf(r->raw_type, sizeof(r->raw_type), "%s", type);
+		snprintf(r->raw_id, sizeof(r->raw_id), "%s", r->id);
+		r->events++;
+		goto reset;
+	}
 	r->events++;
 	if (r->format == STREAM_NATIVE) {
 		FUZZ_CHECK(strtoull(r->id, NULL, 10) == r->next_id, "an event out of order");
@@ -175,6 +187,52 @@ read_json(struct reader *r, const char *s)
 	json_object_put(o);
 }
 
+/*
+ * The encoder alone: one event of any data, with a name cut from the data,
+ * reads back as that data (its CR, LF and CRLF line ends all read as LF),
+ * that name less CR, LF and NUL, and that id.
+ */
+static void
+raw_round_trip(const char *data, size_t len, uint64_t id)
+{
+	struct reader r;
+	struct buf out, expect;
+	char name[48];
+	size_t i, nl = 0;
+
+	for (i = 0; i < len && i < 16; i++)
+		name[i] = data[i];
+	name[i] = '\0';
+	memset(&r, 0, sizeof(r));
+	r.raw = 1;
+	buf_init(&r.text, WIRE_CAP);
+	buf_init(&r.data, WIRE_CAP);
+	buf_init(&out, 8 * len + 256);
+	buf_init(&expect, len + 1);
+	FUZZ_CHECK(sse_event(&out, id, name, data, len) == 0, "an event did not fit");
+	read_stream(&r, out.data, out.len);
+	FUZZ_CHECK(r.events == 1, "one event did not read as one event");
+	for (i = 0; i < len; i++) {
+		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
+			continue;
+		FUZZ_CHECK(buf_addc(&expect, data[i] == '\r' ? '\n' : data[i]) == 0, "cap");
+	}
+	FUZZ_CHECK(r.text.len == expect.len && (expect.len == 0 ||
+	    memcmp(r.text.data, expect.data, expect.len) == 0),
+	    "event data read back differs from the data sent");
+	for (i = 0; name[i] != '\0'; i++)
+		if (name[i] != '\r' && name[i] != '\n')
+			name[nl++] = name[i];
+	name[nl] = '\0';
+	FUZZ_CHECK(strcmp(r.raw_type, nl > 0 ? name : "message") == 0,
+	    "the event name read back differs");
+	FUZZ_CHECK(id == 0 || strtoull(r.raw_id, NULL, 10) == id, "the id read back differs");
+	buf_free(&r.text);
+	buf_free(&r.data);
+	buf_free(&out);
+	buf_free(&expect);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -194,6 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    STREAM_OPENAI_JSON;
 
 	seed |= fuzz_byte(&in);
+	raw_round_trip((const char *)in.p, in.n, seed);
 	memset(&cf, 0, sizeof(cf));
 	if (conf_defaults(&cf, NULL) == -1)
 		return 0;
