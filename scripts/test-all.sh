@@ -39,7 +39,7 @@ run_suite() {
 		(cd "$dir" && make -j2 recheck) || rc=$?
 		[ $rc -ne 0 ] || echo "$name: passed on retry (FLAKY): $failed_tests" >>"$results/flaky.txt"
 	fi
-	for log in "$dir"/tests/*.log; do
+	for log in "$dir"/tests/*.log "$dir"/tests/fuzz/*.log; do
 		[ -e "$log" ] && grep -hE '^(ok|not ok)' "$log" >>"$results/$name.tap" || true
 	done
 	if [ $rc -ne 0 ]; then
@@ -59,7 +59,8 @@ echo "=== distcheck"
 # from a read-only source tree.  The whole suite already ran twice above, so
 # here it runs the unit tests and the core integration tests.
 dist_tests="tests/unit_buf tests/unit_utf8 tests/unit_sse tests/unit_request tests/unit_conf \
-tests/unit_sse_parse tests/t_config.py tests/t_stream.py tests/t_errors.py tests/t_modes.py"
+tests/unit_sse_parse tests/t_config.py tests/t_stream.py tests/t_errors.py tests/t_modes.py \
+tests/fuzz/replay_request tests/fuzz/replay_sse_parse"
 (cd "$top/_build/plain" && make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror --with-redis" \
 	TESTS="$dist_tests" >"$results/distcheck.out" 2>&1) || {
 	tail -50 "$results/distcheck.out" >&2
