@@ -16,7 +16,7 @@
 #include "config.h"
 
 #ifdef HAVE_HIREDIS
-#include "../../src/journal_redis.c"
+#include "journal_redis.c"
 
 #include <sys/socket.h>
 #include <unistd.h>
