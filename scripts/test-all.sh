@@ -44,7 +44,7 @@ run_suite() {
 		[ $rc -ne 0 ] || echo "$name: passed on retry (FLAKY): $failed_tests" >>"$results/flaky.txt"
 	fi
 	local log t
-	for log in "$dir"/tests/*.log; do
+	for log in "$dir"/tests/*.log "$dir"/tests/fuzz/*.log; do
 		[ -e "$log" ] || continue
 		grep -hE '^(ok|not ok)' "$log" >>"$results/$name.tap" || true
 		# TAP skips: "ok N # skip reason" and a whole file's "1..0 # SKIP reason"
@@ -69,7 +69,8 @@ echo "=== distcheck"
 # from a read-only source tree.  The whole suite already ran twice above, so
 # here it runs the unit tests and the core integration tests.
 dist_tests="tests/unit_buf tests/unit_utf8 tests/unit_sse tests/unit_request tests/unit_conf \
-tests/unit_sse_parse tests/t_config.py tests/t_stream.py tests/t_errors.py tests/t_modes.py"
+tests/unit_sse_parse tests/t_config.py tests/t_stream.py tests/t_errors.py tests/t_modes.py \
+tests/fuzz/replay_request tests/fuzz/replay_sse_parse"
 (cd "$top/_build/plain" && make -j2 distcheck DISTCHECK_CONFIGURE_FLAGS="--enable-werror --with-redis" \
 	TESTS="$dist_tests" >"$results/distcheck.out" 2>&1) || {
 	tail -50 "$results/distcheck.out" >&2

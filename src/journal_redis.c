@@ -828,8 +828,12 @@ read_entries(struct redis_reader *r, uint64_t after, struct buf *out,
 			const redisReply *frame;
 			uint64_t seq;
 
+			/* [id, [n, name, f, frame]], all strings: anything else is not ours. */
 			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-			    e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements != 4) {
+			    e->element[0]->type != REDIS_REPLY_STRING ||
+			    e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements != 4 ||
+			    e->element[1]->element[1]->type != REDIS_REPLY_STRING ||
+			    e->element[1]->element[3]->type != REDIS_REPLY_STRING) {
 				log_warnx("journal: redis: an entry of %s is not chatstream's", r->k.events);
 				return -1;
 			}

@@ -132,6 +132,9 @@ timestamp(char *buf, size_t size)
 	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 }
 
+static void vlog(const char *, const char *, va_list, int)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(const char *level, const char *fmt, va_list ap, int errnum)
 {

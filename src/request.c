@@ -325,8 +325,11 @@ json_stop(struct chat_request *req, json_object *v, struct cs_error *err)
 		    json_object_array_get_idx(v, i);
 		size_t len = (size_t)json_object_get_string_len(s);
 
-		if (len == 0 || len > 256 || !utf8_valid(json_object_get_string(s), len))
-			return BAD_REQUEST(err, "each \"stop\" must be 1 to 256 bytes of UTF-8");
+		/* Kept as a C string: a NUL would silently cut it short. */
+		if (len == 0 || len > 256 || !utf8_valid(json_object_get_string(s), len) ||
+		    memchr(json_object_get_string(s), '\0', len) != NULL)
+			return BAD_REQUEST(err, "each \"stop\" must be 1 to 256 bytes of UTF-8, "
+			    "without NUL");
 		if ((req->stop[i] = copy_text(json_object_get_string(s), len)) == NULL)
 			return cs_fail(err, 500, "internal_error", "out of memory");
 		req->nstop++;

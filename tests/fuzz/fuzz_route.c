@@ -1,0 +1,62 @@
+/*
+ * fuzz_route.c: splitting a request's URI into the mount and the route.
+ * The route always starts with '/' and fits its buffer; the mount has no
+ * trailing '/'; with a configured mount, the mount is exactly it.
+ *
+ * Input: a byte saying which CGI parameters are set, then up to four
+ * NUL-separated strings: mount, PATH_INFO, SCRIPT_NAME, REQUEST_URI.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "fuzz.h"
+#include "route.h"
+
+/* The routes the handler knows (handler.c). */
+static const char *const routes[] = {
+	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
+};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = { data, size };
+	unsigned set = fuzz_byte(&in);
+	char copy[4096 + 4], *field[4] = { NULL, NULL, NULL, NULL };
+	char route[1024], mount[1024];
+	const char *p;
+	size_t n, i;
+
+	if (in.n > 4096)
+		return 0;
+	memcpy(copy, in.p, in.n);
+	memset(copy + in.n, 0, 4);
+	/* Split at NULs into the four strings; an unset one stays NULL. */
+	for (p = copy, i = 0; i < 4; i++) {
+		if ((size_t)(p - copy) <= in.n && (set & (1u << i)))
+			field[i] = (char *)p;
+		if ((size_t)(p - copy) <= in.n)
+			p += strlen(p) + 1;
+	}
+	if (request_route(field[0], field[1], field[2], field[3], routes, route,
+	    (set & 0x10) ? 16 : sizeof(route)) == -1)
+		return 0;
+	n = strlen(route);
+	FUZZ_CHECK(route[0] == '/', "a route that does not start with '/'");
+	FUZZ_CHECK(n < ((set & 0x10) ? 16 : sizeof(route)), "a route past its buffer");
+	request_mount(field[0], field[3], field[2], route, mount,
+	    (set & 0x20) ? 8 : sizeof(mount));
+	n = strlen(mount);
+	FUZZ_CHECK(n < ((set & 0x20) ? 8 : sizeof(mount)), "a mount past its buffer");
+	FUZZ_CHECK(n == 0 || mount[n - 1] != '/', "a mount ending in '/'");
+	if (field[0] != NULL && !(set & 0x20) && strlen(field[0]) < sizeof(mount)) {
+		size_t ml = strlen(field[0]);
+
+		while (ml > 0 && field[0][ml - 1] == '/')
+			ml--;
+		FUZZ_CHECK(n == ml && strncmp(mount, field[0], ml) == 0,
+		    "the mount is not the configured one");
+	}
+	return 0;
+}
