@@ -13,9 +13,12 @@
 #include "fuzz.h"
 #include "utf8.h"
 
-/* Sanitises in[0..len) in one call, or in pieces drawn from seed when seed != 0. */
+/*
+ * Sanitises in[0..len) in one call, or in pieces drawn from seed when seed
+ * != 0, through an output window of cap bytes.
+ */
 static void
-sanitize(const char *in, size_t len, unsigned seed, struct buf *out)
+sanitize(const char *in, size_t len, unsigned seed, size_t cap, struct buf *out)
 {
 	struct utf8_carry carry = { { 0 }, 0 };
 	size_t off = 0;
@@ -31,13 +34,11 @@ sanitize(const char *in, size_t len, unsigned seed, struct buf *out)
 		n = seed % 8 == 0 ? 0 : seed % 5;      /* empty pieces too */
 		if (n > len - off)
 			n = len - off;
-		FUZZ_CHECK(utf8_sanitize(&carry, in + off, n, 0, out) == 0,
-		    "sanitising a piece failed");
+		fuzz_sanitize(&carry, in + off, n, 0, cap, out);
 		FUZZ_CHECK(carry.len <= 3, "more than 3 bytes carried");
 		off += n;
 	}
-	FUZZ_CHECK(utf8_sanitize(&carry, in + off, len - off, 1, out) == 0,
-	    "sanitising failed");
+	fuzz_sanitize(&carry, in + off, len - off, 1, cap, out);
 	FUZZ_CHECK(carry.len == 0, "bytes left carried after the final piece");
 }
 
@@ -54,7 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Each input byte becomes at most one U+FFFD (3 bytes). */
 	buf_init(&whole, 3 * in.n + 16);
 	buf_init(&split, 3 * in.n + 16);
-	sanitize(text, in.n, 0, &whole);
+	sanitize(text, in.n, 0, 3 * in.n + 16, &whole);
 	FUZZ_CHECK(utf8_valid(whole.data != NULL ? whole.data : "", whole.len),
 	    "the sanitised text is not valid UTF-8");
 	if (utf8_valid(text, in.n))
@@ -63,7 +64,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		FUZZ_CHECK(whole.len != in.n || memcmp(whole.data, text, in.n) != 0,
 		    "invalid input came out unchanged");
-	sanitize(text, in.n, seed | 1, &split);
+	/* Split, and through a window of 4 to 35 bytes: the same text. */
+	sanitize(text, in.n, seed | 1, UTF8_MAX_OUT + (seed >> 11), &split);
 	FUZZ_CHECK(split.len == whole.len && (whole.len == 0 ||
 	    memcmp(split.data, whole.data, whole.len) == 0),
 	    "the result depends on how the input was split");
