@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """bench.py: the chatstream benchmarks (run them with bench/run.sh).
 
   concurrency  N slow demo streams held open through lighttpd to ONE chatstream;

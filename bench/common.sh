@@ -10,6 +10,7 @@
 # in-place build may be an ASan build, whose figures say nothing about a
 # production binary.  The driver records every process it starts in
 # WORK/pids; they are stopped on exit.  BENCH_KEEP=1 keeps WORK.
+# SPDX-License-Identifier: ISC
 
 bench_main() {
 	local name=$1 driver=$2 tools=$3

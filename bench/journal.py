@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """journal.py: what the stream journal costs (run it with bench/journal.sh).
 
   throughput  fast demo streams run to the end straight over FastCGI (no front

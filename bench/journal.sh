@@ -19,6 +19,7 @@
 # The release build is bench/common.sh's (a copy of the working tree, no
 # sanitizers); configure builds the Redis store when hiredis is installed, and
 # without it journal.py reports redis as not built.
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """bench/relay.py: what the `openai` relay backend costs, on loopback.
 
   latency     per-token arrival latency at an HTTP client, through lighttpd + A

@@ -10,6 +10,7 @@
 #   bench/run.sh --help               every option (passed on to bench/bench.py)
 #
 # By default it builds a release copy of the working tree (bench/common.sh).
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)

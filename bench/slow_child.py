@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """slow_child.py PIDDIR INTERVAL [COUNT]: the "model" command of the disconnect benchmark.
 
 Reads the prompt from stdin (chatstream's input = prompt), writes its own pid to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """sseload.py: asyncio clients for the chatstream benchmarks (Python stdlib only).
 
 Two transports open the same kind of stream:

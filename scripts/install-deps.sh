@@ -7,6 +7,7 @@
 #                                      (t_front_systemd), openssl (t_relay_faults), the CPU hogs
 #                                      of scripts/test-loaded.sh (the npm packages are installed by
 #                                      tests/browser/setup.sh and tests/sdk/setup.sh)
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 
 packages=(

@@ -4,6 +4,7 @@
 # It builds out of the source tree, in _build/quickstart, so scripts/test-all.sh runs after it.
 #   scripts/quickstart.sh          start (or restart) and stream one answer
 #   scripts/quickstart.sh stop     stop both servers
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 run=/tmp/chatstream-quickstart

@@ -12,6 +12,7 @@
 # Needs lighttpd's companions spawn-fcgi and curl (harness.py checks), redis-server
 # for the redis phase, prlimit (util-linux) for the emfile phase, and root for the
 # enospc phase's tmpfs (skipped otherwise).  See tests/soak/README.md.
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 binary=""

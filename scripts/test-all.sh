@@ -5,6 +5,7 @@
 # or by the test's own setup as root), so a skip means an install is missing.
 # Builds go to _build/{plain,sanitized} (results in _build/results); the source tree itself is
 # never configured (scripts/quickstart.sh builds in _build/quickstart, which is left alone).
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"

@@ -6,6 +6,7 @@
 #     scripts/test-loaded.sh make -C _build/dev check TESTS="tests/t_front_nginx.py"
 # Environment: LOAD_CPUS (hogs, default 6), LOAD_TIMEOUT (seconds the hogs run at most,
 # default 3600).  Exit status: the command's.
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cpus=${LOAD_CPUS:-6}

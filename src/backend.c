@@ -1,4 +1,5 @@
 /* backend.c: the registry of model backends by name. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

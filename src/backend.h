@@ -1,4 +1,5 @@
 /* backend.h: the interface every model backend implements, and the registry of them. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_BACKEND_H
 #define CS_BACKEND_H
 

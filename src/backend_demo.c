@@ -1,4 +1,5 @@
 /* backend_demo.c: a deterministic, paced answer built from the prompt; needs no network. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdlib.h>

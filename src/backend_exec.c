@@ -1,4 +1,5 @@
 /* backend_exec.c: runs a configured command (never a shell) and streams its stdout. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

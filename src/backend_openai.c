@@ -1,4 +1,5 @@
 /* backend_openai.c: relays to an OpenAI-compatible chat-completions upstream over libcurl. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* buf.c: a byte buffer with a hard capacity limit. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdarg.h>

@@ -1,4 +1,5 @@
 /* buf.h: a byte buffer whose capacity limit is fixed at creation (after curl's dynbuf). */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_BUF_H
 #define CS_BUF_H
 

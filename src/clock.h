@@ -1,4 +1,5 @@
 /* clock.h: monotonic and wall time in milliseconds. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_CLOCK_H
 #define CS_CLOCK_H
 

@@ -1,4 +1,5 @@
 /* conf.c: the INI-style configuration file: parsing, validation with line numbers, defaults. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* conf.h: the configuration file: global keys and one section per named model. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_CONF_H
 #define CS_CONF_H
 

@@ -1,4 +1,5 @@
 /* conn.h: one request's connection to the front server, FastCGI or CGI, behind one interface. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_CONN_H
 #define CS_CONN_H
 

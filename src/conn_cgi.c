@@ -1,4 +1,5 @@
 /* conn_cgi.c: the connection of a plain CGI request: environment, stdin, stdout. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

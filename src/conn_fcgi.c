@@ -1,4 +1,5 @@
 /* conn_fcgi.c: the connection of a FastCGI request accepted by libfcgi. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <poll.h>

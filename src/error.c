@@ -1,4 +1,5 @@
 /* error.c: filling the shared cs_error record. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* error.h: the one error convention of chatstream: 0 on success, -1 and a filled cs_error. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_ERROR_H
 #define CS_ERROR_H
 

@@ -1,4 +1,5 @@
 /* follow.c: replaying a journaled stream after Last-Event-ID and following it as it grows. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

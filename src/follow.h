@@ -1,4 +1,5 @@
 /* follow.h: a reader of a journaled stream: replay after Last-Event-ID, then follow it live. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_FOLLOW_H
 #define CS_FOLLOW_H
 

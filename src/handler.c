@@ -1,4 +1,5 @@
 /* handler.c: one request from route to log line, with a single teardown path. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

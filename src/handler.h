@@ -1,4 +1,5 @@
 /* handler.h: answering one request: routing, validation, and running its stream. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_HANDLER_H
 #define CS_HANDLER_H
 

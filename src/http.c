@@ -1,4 +1,5 @@
 /* http.c: response heads and JSON bodies for the answers that are not streams. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdio.h>

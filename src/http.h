@@ -1,4 +1,5 @@
 /* http.h: CGI/FastCGI response heads and the JSON bodies sent before any stream starts. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_HTTP_H
 #define CS_HTTP_H
 

@@ -1,4 +1,5 @@
 /* journal.c: the journal interface, dispatched to the store the configuration names. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

@@ -1,4 +1,5 @@
 /* journal.h: a stream's events kept for readers that join late or come back (Last-Event-ID). */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_JOURNAL_H
 #define CS_JOURNAL_H
 

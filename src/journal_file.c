@@ -1,4 +1,5 @@
 /* journal_file.c: the file journal: one file per stream in a spool shared by a host's processes. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <dirent.h>

@@ -1,4 +1,5 @@
 /* journal_redis.c: the Redis journal: Redis Streams shared by chatstream processes on many hosts. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

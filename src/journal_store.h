@@ -1,4 +1,5 @@
 /* journal_store.h: what each journal store (file, redis) provides; journal.c calls the configured one. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_JOURNAL_STORE_H
 #define CS_JOURNAL_STORE_H
 

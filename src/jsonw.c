@@ -1,4 +1,5 @@
 /* jsonw.c: JSON string escaping straight into a buffer, for the per-token hot path. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include "jsonw.h"

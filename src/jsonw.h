@@ -1,4 +1,5 @@
 /* jsonw.h: appending JSON string literals to a buf without building a json-c tree. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_JSONW_H
 #define CS_JSONW_H
 

@@ -1,4 +1,5 @@
 /* log.c: one-line diagnostics on stderr in text or JSON, each line a single write. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

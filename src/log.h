@@ -1,4 +1,5 @@
 /* log.h: one-line diagnostics on stderr, which the front server keeps in its error log. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_LOG_H
 #define CS_LOG_H
 

@@ -1,4 +1,5 @@
 /* main.c: command line of chatstream; everything else lives in libchatstream. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <getopt.h>

@@ -1,4 +1,5 @@
 /* pump.c: the per-stream event loop: backend fds and timers, client hang-up, heartbeats, shutdown. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
 /* pump.h: drives one backend into one stream until it ends, the reader leaves, or shutdown. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_PUMP_H
 #define CS_PUMP_H
 

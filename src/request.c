@@ -1,4 +1,5 @@
 /* request.c: routes and request bodies (JSON, form, plain text) into a validated chat_request. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <ctype.h>

@@ -1,4 +1,5 @@
 /* request.h: turning an HTTP request's route and body into a validated chat_request. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_REQUEST_H
 #define CS_REQUEST_H
 

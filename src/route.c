@@ -1,4 +1,5 @@
 /* route.c: which route a request is for, relative to wherever the front server mounts chatstream. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* route.h: which route a request is for, relative to wherever the front server mounts chatstream. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_ROUTE_H
 #define CS_ROUTE_H
 

@@ -1,4 +1,5 @@
 /* runtime.h: the state a running chatstream process shares between its request threads. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_RUNTIME_H
 #define CS_RUNTIME_H
 

@@ -1,4 +1,5 @@
 /* server.c: the FastCGI worker pool with a spare thread for 503s, graceful SIGTERM, and CGI mode. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,5 @@
 /* server.h: running chatstream: listening socket, worker threads, signals, or one CGI request. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_SERVER_H
 #define CS_SERVER_H
 

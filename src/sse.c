@@ -1,4 +1,5 @@
 /* sse.c: Server-Sent Events framing with LF endings and CR/LF/NUL-safe fields. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <inttypes.h>

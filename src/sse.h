@@ -1,4 +1,5 @@
 /* sse.h: the Server-Sent Events encoder; no payload can inject a field, an event or an id. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_SSE_H
 #define CS_SSE_H
 

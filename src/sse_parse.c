@@ -1,4 +1,5 @@
 /* sse_parse.c: incremental SSE parsing from arbitrary chunks, per the WHATWG event-stream rules. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

@@ -1,4 +1,5 @@
 /* sse_parse.h: an incremental Server-Sent Events parser (WHATWG rules) with hard size caps. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_SSE_PARSE_H
 #define CS_SSE_PARSE_H
 

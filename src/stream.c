@@ -1,4 +1,5 @@
 /* stream.c: numbering, framing and delivering a stream's events, one flush per event. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <errno.h>

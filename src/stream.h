@@ -1,4 +1,5 @@
 /* stream.h: the stream object, the one place every event of a stream passes through. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_STREAM_H
 #define CS_STREAM_H
 

@@ -1,4 +1,5 @@
 /* utf8.c: strict UTF-8 validation and sanitising with hold-back of incomplete sequences. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

@@ -1,4 +1,5 @@
 /* utf8.h: strict UTF-8 validation and a streaming sanitiser that never splits a character. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_UTF8_H
 #define CS_UTF8_H
 

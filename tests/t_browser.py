@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_browser.py: the chat page (www/) in a real browser.  lighttpd serves the
 page next to chatstream (mounted at /chat/, as in the README), Debian's
 headless Chromium driven by playwright-core (tests/browser/chat.test.mjs)

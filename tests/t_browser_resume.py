@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_browser_resume.py: the chat page in headless Chromium over a network that
 keeps cutting the answer.  lighttpd serves the page (www/) next to chatstream
 (/chat/, a paced demo model with on_disconnect = continue); Chromium talks to

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_cgi.py: chatstream as a plain CGI program (one request per process, no FastCGI),
 run by real lighttpd's mod_cgi with the configuration named in CHATSTREAM_CONF:
 streams arrive incrementally and exact, errors keep their status and JSON body,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_config.py: the command line and the configuration file as an operator meets
 them: --help, --version, --check-config on the shipped conf/chatstream.conf and on
 a broken file (every problem listed as FILE:LINE: message, exit status 1), and a

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_disconnect.py: a client that goes away mid-stream ends the stream at
 chatstream (log outcome=client_gone, long before the answer would have
 finished): through lighttpd by killing curl, and as a front server that

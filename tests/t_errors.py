@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_errors.py: every error a client can get before a stream starts (status,
 JSON body {"error":{"type","message"}}, Allow on 405), then 2,000 hostile
 requests (seeded, mixed garbage bodies, types, paths and methods, most through

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_exec.py: the exec backend through lighttpd: a real command's stdout streams to
 the client, its stderr goes to the log only, a non-zero exit and time limits end the
 stream with `event: error`, and a client that leaves takes the command with it

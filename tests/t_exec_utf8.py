@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_exec_utf8.py: invalid UTF-8 from an exec model never costs text.  With the
 smallest max_event (4096), a command writes a Latin-1 'A\\xe9' pattern: each
 lone byte becomes U+FFFD (three bytes), so the sanitised text of one read is

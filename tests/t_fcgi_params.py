@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_fcgi_params.py: FastCGI params longer than 127 bytes (4-byte length
 encoding) are read correctly: through lighttpd with a 300-byte custom header
 and a header name over 127 bytes, and straight from fcgi.py with long names,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_fds.py: the fds chatstream's streams need, against RLIMIT_NOFILE.
 
 - --check-config with `threads = 100` under a hard fd limit of 64

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_framing.py: no payload can break SSE framing.  The control_chars demo
 model's first token (CR, LF, CRLF, fake `event:`/`data:`/`id:` lines, NUL,
 ESC, DEL) and prompts full of line breaks, NUL, quotes, backslashes and emoji

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_front_apache_cgi.py: Apache 2.4 running chatstream as a plain CGI program
 (one process per request), with the shipped conf/apache-cgi.conf Included as
 it is (the test Defines the binary and config, the snippet's documented

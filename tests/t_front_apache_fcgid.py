@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_front_apache_fcgid.py: Apache 2.4 + mod_fcgid spawning chatstream itself,
 with the shipped conf/apache-fcgid.conf Included as it is (the test Defines
 the binary and config: the snippet's documented knobs).  A second Apache,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_front_apache_proxy.py: Apache 2.4 + mod_proxy_fcgi with the shipped
 conf/apache-proxy-fcgi.conf, Included as it is (the test only Defines the
 backend, mount and timeout, the snippet's documented knobs), in front of

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_front_lighttpd.py: lighttpd 1.4 in front of chatstream in both shipped
 forms, each included as it is: conf/lighttpd-chatstream.conf with chatstream
 under spawn-fcgi on a unix socket, and conf/lighttpd-chatstream-binpath.conf

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_front_nginx.py: nginx with the shipped conf/nginx-chatstream.conf in
 front of chatstream under spawn-fcgi (unix socket).  The snippet is included
 as it is, except that the test's copy has fastcgi_read_timeout 2s instead of

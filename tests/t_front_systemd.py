@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_front_systemd.py: the shipped conf/chatstream.socket + conf/chatstream.service.
 
 systemd itself cannot run here (no systemd as PID 1 in the test machine), so:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_heartbeat.py: while the backend is silent, chatstream sends `:` comments
 every `heartbeat` seconds, and they reach the client through lighttpd as they
 are sent; the stream then completes normally.  heartbeat = 1.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_hostile.py: request bytes a front server may pass on untouched, sent
 straight over FastCGI (tests/lib/fcgi.py) so the test controls every param:
 

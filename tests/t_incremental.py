@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_incremental.py: tokens reach the client as they are produced, not in one
 burst at the end, through lighttpd (with the shipped snippet's
 stream-response-body = 2) and curl --no-buffer:

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_lifecycle.py: capacity and shutdown as a client sees them.  With every stream
 thread busy, a new stream gets 503 with Retry-After and a JSON body at once, while
 the open streams carry on and /health still answers.  On SIGTERM, open streams that

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_modes.py: every way chatstream finds its FastCGI socket: its own unix socket
 (-s), its own TCP socket (-b 127.0.0.1:PORT, and [::1] where the host has IPv6),
 a socket passed by systemd-style activation (LISTEN_FDS, fd 3), and lighttpd

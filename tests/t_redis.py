@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_redis.py: what only the Redis journal store does.  Two chatstream
 instances A and B (own spools, own lighttpd each) share one real
 redis-server (Debian's, on loopback, password required), as two hosts

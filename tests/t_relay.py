@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_relay.py: the `openai` backend relaying a real upstream, with no
 hand-written mock: chatstream B (demo backend) behind its own lighttpd serves
 /chat/v1/chat/completions; chatstream A (backend openai, base_url = B's

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_relay_faults.py: the `openai` backend against upstream faults a real
 chatstream upstream cannot produce, played by tests/lib/fake_upstream.py (a
 test double, loopback only):

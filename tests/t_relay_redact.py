@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_relay_redact.py: the API key, echoed by the upstream inside a long error
 message, reaches chatstream's clients neither whole nor in part, wherever in
 the message it sits.

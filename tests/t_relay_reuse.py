@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_relay_reuse.py: the relay keeps reusing its upstream connections when
 many streams, one after another and at once, run on a few worker threads,
 and every answer stays whole.

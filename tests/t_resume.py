@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_resume.py: resumable streams (the file journal) through lighttpd with
 real curl.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_resume_procs.py: one stream, two chatstream processes.  A and B run under
 two spawn-fcgi instances (two sockets) sharing one spool_dir, each behind its
 own lighttpd; every request is real curl.

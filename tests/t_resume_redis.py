@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_resume_redis.py: t_resume.py again with `journal = redis`: every stream is journaled
 to a real redis-server (Debian's), started on loopback for this run."""
 

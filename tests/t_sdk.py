@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_sdk.py: the official OpenAI Node SDK (npm "openai", pinned in
 tests/sdk/package.json, installed by tests/sdk/setup.sh) against chatstream's
 /v1 endpoints through lighttpd: a streamed chat completion with

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_spool.py: the file journal's spool as another local user would attack it.
 
 - A spool another user made first (owned by nobody, mode 0777) holding a

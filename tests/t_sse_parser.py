@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_sse_parser.py: the test suite's own SSE parser (tests/lib/sse.py) against
 the WHATWG HTML "server-sent events" rules, fed whole and in every chunking
 of 1..7 bytes, so the oracle the other tests trust is itself checked.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """t_stream.py: a normal stream as a client sees it through lighttpd (with the
 shipped conf/lighttpd-chatstream.conf) and real curl: headers, retry, ids,
 meta/tokens/done, max_tokens, the three request body formats, GET /health,

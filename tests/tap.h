@@ -1,4 +1,5 @@
 /* tap.h: a tiny header-only Test Anything Protocol producer for the C unit tests. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_TAP_H
 #define CS_TAP_H
 

@@ -1,4 +1,5 @@
 /* unit_buf.c: the capped byte buffer: caps, printf, consume and reset. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdint.h>

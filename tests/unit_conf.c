@@ -1,4 +1,5 @@
 /* unit_conf.c: the configuration file: values, sections, defaults, each error with its line. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdio.h>

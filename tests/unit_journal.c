@@ -1,4 +1,5 @@
 /* unit_journal.c: the file journal through journal.h, and the files it leaves in a fresh spool. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <fcntl.h>

@@ -1,4 +1,5 @@
 /* unit_request.c: routes, Content-Types and request bodies (JSON, form, text) into requests. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,4 +1,5 @@
 /* unit_sse.c: the SSE encoder, checked byte for byte and by a WHATWG-rule parser. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <inttypes.h>

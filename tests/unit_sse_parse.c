@@ -18,6 +18,7 @@
  * code and pending state.  Explicit cases pin the rules a shared mistake of
  * both parsers would hide (CR|LF across chunks, split BOM, split UTF-8).
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <inttypes.h>

@@ -1,4 +1,5 @@
 /* unit_utf8.c: utf8_valid and the streaming sanitiser against a WHATWG reference decoder. */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdint.h>

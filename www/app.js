@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 /* app.js: the chatstream chat page.  Plain JavaScript, no build step, no
  * external resources.
  *

@@ -19,6 +19,7 @@
 //   CS_DEPS        directory holding node_modules/playwright-core (default: this one)
 //   CS_CHROMIUM    the browser (default /usr/bin/chromium)
 //   CS_DEADLINE_MS overall time limit (default 60000)
+// SPDX-License-Identifier: ISC
 
 import fs from 'node:fs';
 import path from 'node:path';

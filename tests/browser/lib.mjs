@@ -18,6 +18,7 @@
 //
 // Limits: one browser context per script; the trail keeps every event but
 // prints at most TRAIL_MAX lines (the last ones) on failure.
+// SPDX-License-Identifier: ISC
 
 import { createRequire } from 'node:module';
 import path from 'node:path';

@@ -12,6 +12,7 @@
 //   CS_DEPS, CS_CHROMIUM, CS_DEADLINE_MS   as for chat.test.mjs
 //   CS_QUIET_MS   how long to watch after done for a reconnect (default 3000)
 //   CS_REJECTS    how many reconnects the proxy answers 503 (default 0)
+// SPDX-License-Identifier: ISC
 
 import fs from 'node:fs';
 import path from 'node:path';

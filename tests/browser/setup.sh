@@ -12,6 +12,7 @@
 # playwright-core downloads no browser: the test launches /usr/bin/chromium.
 # Never run `npx playwright install` here.
 # Exit status: 0 ready, 1 something could not be installed (the message says what).
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 deps=${1:-$here}

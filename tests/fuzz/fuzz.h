@@ -1,4 +1,5 @@
 /* fuzz.h: what every fuzz harness shares: the libFuzzer entry point and property checks. */
+/* SPDX-License-Identifier: ISC */
 #ifndef CS_FUZZ_H
 #define CS_FUZZ_H
 

@@ -5,6 +5,7 @@
  *
  * Input: the file.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <fcntl.h>

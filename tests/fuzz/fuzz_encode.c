@@ -9,6 +9,7 @@
  * Input: a byte choosing the format and max_event, two bytes seeding the
  * token boundaries, then the token bytes.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <stdlib.h>

@@ -8,6 +8,7 @@
  * Input: a byte choosing the file (journal or expired) and the reader's
  * user, a byte for Last-Event-ID, then the file's content.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <fcntl.h>

@@ -13,6 +13,7 @@
  *
  * Input: a byte for the reader's user and Last-Event-ID, then the replies.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #ifdef HAVE_HIREDIS

@@ -7,6 +7,7 @@
  * Input: a byte choosing the body kind (or, when 3 mod 4, a Content-Type
  * header to classify) and the JSON depth limit, then the body.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <math.h>

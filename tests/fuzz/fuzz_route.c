@@ -6,6 +6,7 @@
  * Input: a byte saying which CGI parameters are set, then up to four
  * NUL-separated strings: mount, PATH_INFO, SCRIPT_NAME, REQUEST_URI.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

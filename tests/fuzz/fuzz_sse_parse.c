@@ -6,6 +6,7 @@
  * Input: a byte choosing the caps, two bytes seeding the chunk sizes, then
  * the stream.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

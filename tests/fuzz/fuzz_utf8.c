@@ -5,6 +5,7 @@
  *
  * Input: two bytes seeding the chunk sizes, then the text.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <string.h>

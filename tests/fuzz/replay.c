@@ -9,6 +9,7 @@
  * report) and a violated property (the harness calls abort()).  An empty or
  * missing corpus fails too.
  */
+/* SPDX-License-Identifier: ISC */
 #include "config.h"
 
 #include <dirent.h>

@@ -9,6 +9,7 @@
 # and so can find several; by default it stops at the first.  FUZZ_TIMEOUT
 # (seconds, default 10) is how long one input may take before it is a hang.
 # Exits 1 when anything was found.
+# SPDX-License-Identifier: ISC
 set -u
 seconds=$1 corpus=$2 out=$3
 shift 3

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """cutproxy.py: a TEST TOOL that breaks connections on purpose.
 
 A loopback TCP proxy for chatstream's browser tests: it listens on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """fake_upstream.py: a TEST DOUBLE of an OpenAI-compatible chat-completions
 server, used only for the upstream faults a real chatstream upstream cannot
 produce (tests/t_relay_faults.py), and to see the request chatstream's

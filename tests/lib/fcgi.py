@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """fcgi.py: a minimal FastCGI client that plays the front server's side (what
 lighttpd, nginx or Apache do) for protocol-level tests of chatstream.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """frontcheck.py: the checks every deployment test (tests/t_front_*.py) runs
 through its real front server, so each setup is held to the same contract:
 

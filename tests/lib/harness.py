@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """harness.py: TAP output and fixtures for chatstream's integration tests:
 a temp dir, chatstream under real spawn-fcgi, real lighttpd including the
 shipped conf/lighttpd-chatstream.conf, real curl, and the demo model's answer.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """redis_server.py: a real redis-server (Debian's) for the tests, on a
 loopback port of its own in the fixture's temp dir, with no persistence, and
 the switch that makes harness.config() write `journal = redis`.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """relay.py: helpers shared by the relay tests (t_relay.py, t_relay_faults.py)
 and bench/relay.py, on top of harness.py:
 

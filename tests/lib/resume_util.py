@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """resume_util.py: helpers shared by the resumable-stream tests
 (t_resume.py, t_resume_procs.py): events as (id, type, data), exec scripts
 that write their pid, bounded waits for a process to go, reading several

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """sse.py: an incremental Server-Sent Events parser, written from the WHATWG HTML
 "server-sent events" parsing rules (section "Parsing an event stream" and
 "Interpreting an event stream"), not from chatstream's encoder.

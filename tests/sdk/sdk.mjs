@@ -7,6 +7,7 @@
 // Models it expects chatstream to serve: demo (fast), stall (stalls with
 // heartbeats), fail (fails mid-stream), slow (paced, for the abort case).
 // Every call has a timeout and no retries, so the script always ends.
+// SPDX-License-Identifier: ISC
 import OpenAI, { APIError } from 'openai';
 
 const [baseURL, prompt] = process.argv.slice(2);

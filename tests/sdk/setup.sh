@@ -12,6 +12,7 @@
 # next to its node_modules.
 # Usage: tests/sdk/setup.sh [DIR]
 # Exit status: 0 ready, 1 something could not be installed (the message says what).
+# SPDX-License-Identifier: ISC
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 deps=${1:-$here}

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 """soak.py: thousands of streams against chatstream under faults, then the
 invariants a long-running server must keep.
 
