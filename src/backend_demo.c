@@ -172,19 +172,19 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 			rc = stream_token(s, control, sizeof(control) - 1);
 		} else {
 			tl = next_token(r);
-			if ((rc = stream_token(s, r->text + r->pos, tl)) == 0) {
-				r->pos += tl;
-				r->sent++;
-			}
+			rc = stream_token(s, r->text + r->pos, tl);
+			/* Consumed even when the reader has gone (-1): it is journaled. */
+			r->pos += tl;
+			r->sent++;
 		}
-		if (rc == -1)
-			return BACKEND_MORE;   /* the reader has gone: the loop sees it */
 		if (rc == -2) {
 			cs_fail(err, 500, "internal_error", "the answer could not be sent");
 			return BACKEND_FAILED;
 		}
 		if (cf->tokens_per_second > 0)
 			r->next_ms += 1000 / cf->tokens_per_second;
+		if (rc == -1)
+			return BACKEND_MORE;   /* the reader has gone: the loop sees it */
 		if (cf->tokens_per_second == 0 && r->sent % 64 == 0)
 			return BACKEND_MORE;   /* let the loop look at the client now and then */
 	}

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "curl_pool.h"
 #include "log.h"
+#include "num.h"
 #include "redact.h"
 #include "sse_parse.h"
 #include "stream.h"
@@ -63,7 +64,7 @@ struct openai_run {
 	int64_t started_ms, last_data_ms;
 	long http_status;
 	struct buf errbody;                /* the body of a non-2xx answer */
-	char retry_after[16];
+	int retry_after;                   /* the upstream's Retry-After seconds; 0: none */
 	int saw_done;
 	int64_t drain_until_ms;            /* after [DONE]: done is due then at the latest; -1 */
 	char finish[32];
@@ -362,18 +363,38 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	return r->failed ? CURL_WRITEFUNC_ERROR : n;
 }
 
+/* The most a client is told to wait, whatever the upstream says. */
+#define RETRY_AFTER_MAX 3600
+
+/*
+ * A Retry-After value in seconds, 1..RETRY_AFTER_MAX (a longer wait is
+ * clamped), or 0 when it is not delta-seconds (an HTTP date, junk, 0):
+ * the caller's own default then applies.
+ */
+static int
+retry_after_of(const char *v, size_t len)
+{
+	uint64_t secs;
+
+	while (len > 0 && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len > 0 && strchr(" \t\r\n", v[len - 1]) != NULL)
+		len--;
+	if (len == 0 || strspn(v, "0123456789") < len)
+		return 0;
+	if (num_parse(v, len, RETRY_AFTER_MAX, &secs) == -1)
+		return RETRY_AFTER_MAX;   /* all digits, only too many of them */
+	return (int)secs;
+}
+
 static size_t
 on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
 	struct openai_run *r = ud;
-	size_t n = size * nmemb, k;
+	size_t n = size * nmemb;
 
-	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
-		for (k = 12; k < n && (ptr[k] == ' ' || ptr[k] == '\t'); k++)
-			;
-		snprintf(r->retry_after, sizeof(r->retry_after), "%.*s",
-		    (int)strcspn(ptr + k, "\r\n"), ptr + k);
-	}
+	if (n > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0)
+		r->retry_after = retry_after_of(ptr + 12, n - 12);
 	return n;
 }
 
@@ -589,7 +610,7 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 		if (r->http_status == 429) {
 			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: ");
 			/* Only the delta-seconds form; an HTTP date falls back to ours. */
-			err->retry_after = atoi(r->retry_after);
+			err->retry_after = r->retry_after;
 		} else
 			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: ",
 			    r->http_status);

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "backend.h"
 #include "buf.h"
 #include "conf.h"
+#include "num.h"
 
 #ifdef CS_SANITIZED
 #define STACK_DEFAULT (512 * 1024)   /* ASan's redzones need room */
@@ -238,40 +240,43 @@ conf_opt(struct model_conf *m, const char *key)
 	return NULL;
 }
 
+/*
+ * A decimal integer, strictly: ASCII digits, a '-' first only when min is
+ * negative; no space, no '+', nothing after.  Range checks are the caller's.
+ */
 static int
-parse_llong(const char *s, long long *out)
+parse_llong(const char *s, long long min, long long *out)
 {
-	char *end;
+	int neg = min < 0 && s[0] == '-';
+	uint64_t v;
 
-	errno = 0;
-	*out = strtoll(s, &end, 10);
-	return (errno != 0 || end == s || *end != '\0') ? -1 : 0;
+	if (num_parse(s + neg, strlen(s + neg), neg ? (uint64_t)LLONG_MAX + 1 :
+	    (uint64_t)LLONG_MAX, &v) == -1)
+		return -1;
+	*out = neg ? (long long)(0 - v) : (long long)v;
+	return 0;
 }
 
-/* Accepts a byte count with an optional k/K, m/M or g/G suffix (powers of 1024). */
+/* A byte count (digits only) with an optional k/K, m/M or g/G suffix (powers of 1024). */
 static int
 parse_size(const char *s, long long *out)
 {
-	char num[32], *end;
 	size_t n = strlen(s);
 	long long mult = 1;
+	uint64_t v;
 
-	if (n == 0 || n >= sizeof(num))
+	if (n == 0)
 		return -1;
-	memcpy(num, s, n + 1);
-	switch (num[n - 1]) {
+	switch (s[n - 1]) {
 	case 'k': case 'K': mult = 1024; break;
 	case 'm': case 'M': mult = 1024 * 1024; break;
 	case 'g': case 'G': mult = 1024 * 1024 * 1024; break;
 	}
 	if (mult != 1)
-		num[n - 1] = '\0';
-	errno = 0;
-	*out = strtoll(num, &end, 10);
-	if (errno != 0 || end == num || *end != '\0' || *out < 0 ||
-	    *out > (1LL << 50) / mult)
+		n--;
+	if (num_parse(s, n, (uint64_t)((1LL << 50) / mult), &v) == -1)
 		return -1;
-	*out *= mult;
+	*out = (long long)v * mult;
 	return 0;
 }
 
@@ -313,7 +318,7 @@ conf_opt_int(struct model_conf *m, const char *key, long min, long max,
 
 	if (o == NULL)
 		return 0;
-	if (parse_llong(o->value, &v) == -1 || v < min || v > max)
+	if (parse_llong(o->value, min, &v) == -1 || v < min || v > max)
 		return conf_err(err, o->line, "%s: expected an integer from %ld to %ld, got \"%s\"",
 		    key, min, max, o->value);
 	*out = (long)v;
@@ -343,9 +348,11 @@ conf_opt_double(struct model_conf *m, const char *key, double min, double max,
 
 	if (o == NULL)
 		return 0;
+	/* Plain decimal only: strtod() would also take " 1", "+1", "0x1p0" and "inf". */
 	errno = 0;
 	v = strtod(o->value, &end);
-	if (errno != 0 || end == o->value || *end != '\0' || !(v >= min && v <= max))
+	if (o->value[strspn(o->value, "0123456789.-eE")] != '\0' ||
+	    errno != 0 || end == o->value || *end != '\0' || !(v >= min && v <= max))
 		return conf_err(err, o->line, "%s: expected a number from %g to %g, got \"%s\"",
 		    key, min, max, o->value);
 	*out = v;
@@ -370,7 +377,8 @@ set_global(struct conf *c, const char *key, const char *value, int line,
 	switch (k->type) {
 	case K_INT:
 	case K_SIZE:
-		if ((k->type == K_INT ? parse_llong(value, &v) : parse_size(value, &v)) == -1 ||
+		if ((k->type == K_INT ? parse_llong(value, k->min, &v) :
+		    parse_size(value, &v)) == -1 ||
 		    v < k->min || v > k->max)
 			return conf_err(err, line, "%s: expected %s from %lld to %lld, got \"%s\"",
 			    key, k->type == K_INT ? "an integer" : "a size", k->min, k->max, value);

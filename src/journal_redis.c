@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "journal_store.h"
 #include "log.h"
+#include "num.h"
 #include "stream.h"
 
 /*
@@ -136,8 +137,7 @@ static int
 parse_address(const char *addr, char *host, size_t hostsz, int *port)
 {
 	const char *colon, *end;
-	char *e;
-	long p = 6379;
+	uint64_t p = 6379;
 
 	*port = 0;
 	if (addr[0] == '/') {
@@ -162,9 +162,7 @@ parse_address(const char *addr, char *host, size_t hostsz, int *port)
 	memcpy(host, addr, (size_t)(end - addr));
 	host[end - addr] = '\0';
 	if (colon != NULL) {
-		errno = 0;
-		p = strtol(colon + 1, &e, 10);
-		if (errno != 0 || *e != '\0' || e == colon + 1 || p < 1 || p > 65535)
+		if (num_parse(colon + 1, strlen(colon + 1), 65535, &p) == -1 || p < 1)
 			return -1;
 	}
 	*port = (int)p;
@@ -205,15 +203,32 @@ skip_replies(redisContext *rc, int n)
 	return rc_;
 }
 
-/* Redis' clock minus ours (ms), from a TIME reply; `old` when the reply is not one. */
+/*
+ * Redis' clock minus ours (ms), from a TIME reply (seconds, microseconds);
+ * `old` when the reply is not one.
+ */
 static int64_t
 skew_of(const redisReply *r, int64_t old)
 {
+	uint64_t sec, usec;
+
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+	    num_parse(r->element[0]->str, r->element[0]->len, (uint64_t)INT64_MAX / 2000,
+	    &sec) == -1 ||
+	    num_parse(r->element[1]->str, r->element[1]->len, 999999, &usec) == -1)
 		return old;
-	return strtoll(r->element[0]->str, NULL, 10) * 1000 +
-	    strtoll(r->element[1]->str, NULL, 10) / 1000 - wall_ms();
+	return (int64_t)sec * 1000 + (int64_t)usec / 1000 - wall_ms();
+}
+
+/* The seq of an entry id as chatstream writes them, "<seq>-0"; -1 for any other. */
+static int
+entry_seq(const redisReply *id, uint64_t *seq)
+{
+	if (id->type != REDIS_REPLY_STRING || id->len < 3 ||
+	    memcmp(id->str + id->len - 2, "-0", 2) != 0)
+		return -1;
+	return num_parse(id->str, id->len - 2, UINT64_MAX, seq);
 }
 
 /* A new connection, authenticated, with the configured timeouts; NULL when Redis is unreachable. */
@@ -695,9 +710,12 @@ reader_take(struct redis_reader *r, redisReply *reply)
 	{
 		const redisReply *last = r->entries->element[r->entries->elements - 1];
 
+		uint64_t seq;
+
+		/* Not one of ours: handing it out refuses it. */
 		if (last->type == REDIS_REPLY_ARRAY && last->elements == 2 &&
-		    last->element[0]->type == REDIS_REPLY_STRING)
-			r->seen = strtoull(last->element[0]->str, NULL, 10);
+		    entry_seq(last->element[0], &seq) == 0)
+			r->seen = seq;
 	}
 }
 
@@ -744,9 +762,14 @@ reader_poll(struct redis_reader *r, uint64_t after)
 		goto out;                       /* more to hand out */
 	if (field(meta, 0) != NULL) {
 		const char *last = field(meta, 1);
+		uint64_t n;
 
-		/* Ended, and nothing comes after `after`: done, unless it was expired. */
-		if (last != NULL && strtoull(last, NULL, 10) > after)
+		/*
+		 * Ended, and nothing comes after `after`: done, unless it was
+		 * expired (or its last seq is not a number: nothing to vouch for).
+		 */
+		if (last != NULL && (num_parse(last, strlen(last), UINT64_MAX, &n) == -1 ||
+		    n > after))
 			r->lost = 1;
 		else
 			r->finished = 1;
@@ -831,14 +854,13 @@ read_entries(struct redis_reader *r, uint64_t after, struct buf *out,
 
 			/* [id, [n, name, f, frame]], all strings: anything else is not ours. */
 			if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-			    e->element[0]->type != REDIS_REPLY_STRING ||
+			    entry_seq(e->element[0], &seq) == -1 ||
 			    e->element[1]->type != REDIS_REPLY_ARRAY || e->element[1]->elements != 4 ||
 			    e->element[1]->element[1]->type != REDIS_REPLY_STRING ||
 			    e->element[1]->element[3]->type != REDIS_REPLY_STRING) {
 				log_warnx("journal: redis: an entry of %s is not chatstream's", r->k.events);
 				return -1;
 			}
-			seq = strtoull(e->element[0]->str, NULL, 10);
 			name = e->element[1]->element[1]->str;
 			frame = e->element[1]->element[3];
 			if (seq <= res->last_seq) {

@@ -101,8 +101,11 @@ deliver(struct stream *s)
 {
 	struct conn *c = s->conn;
 
-	if (s->gone)
+	if (s->gone) {
+		/* The journal has the event; the next one starts afresh. */
+		buf_reset(&s->out);
 		return -1;
+	}
 	if (c == NULL) {
 		/* Detached: the journal has the events; nobody reads this copy. */
 		s->last_write_ms = clock_ms();
@@ -111,6 +114,7 @@ deliver(struct stream *s)
 	}
 	if (c->ops->write(c, s->out.data, s->out.len) == -1 || c->ops->flush(c) == -1) {
 		s->gone = 1;
+		buf_reset(&s->out);
 		return -1;
 	}
 	s->bytes += s->out.len;
@@ -221,8 +225,9 @@ stream_begin(struct stream *s)
 
 /*
  * Sends whatever sanitised text is pending in s->text as one token event.
- * Returns 0, -1 when the reader has gone, or -2 when the text could not be
- * sent (out of memory): it is lost, and s->lost says so.
+ * Returns 0; -1 when the reader has gone (the event still has its id and is
+ * journaled: it counts as sent); or -2 when the text could not be sent (out
+ * of memory): it is lost, and s->lost says so.
  */
 static int
 emit_text(struct stream *s)
@@ -235,9 +240,10 @@ emit_text(struct stream *s)
 		/* The answer is capped; what does not fit is lost, and said so at the end. */
 		if (buf_add(&s->answer, s->text.data, s->text.len) == -1)
 			s->answer.cap = 0;
-	} else if (!s->begun && stream_begin(s) == -1) {
-		rc = -1;
 	} else {
+		/* A reader gone at the head: the token still goes to the journal. */
+		if (!s->begun)
+			(void)stream_begin(s);
 		/* The payload is built in a reused buffer: no allocation per token. */
 		buf_reset(&s->payload);
 		if (s->format == STREAM_OPENAI) {
@@ -259,7 +265,7 @@ emit_text(struct stream *s)
 		buf_free(&s->text);
 	else
 		buf_reset(&s->text);
-	if (rc == 0) {
+	if (rc == 0 || rc == -1) {
 		s->tokens++;
 		if (s->first_token_ms < 0)
 			s->first_token_ms = clock_ms();
@@ -271,17 +277,21 @@ emit_text(struct stream *s)
 /*
  * Sanitises bytes[0..len) (final: and what is held back) into token events:
  * text that would pass s->text's cap goes out in several, split between
- * characters, never dropped.  Returns 0, -1 (gone) or -2 (lost), as emit_text.
+ * characters, never dropped.  A reader gone on the way does not stop it:
+ * all of the bytes are consumed and journaled, once, for those who resume.
+ * Returns 0, -1 (gone: consumed all the same) or -2 (lost), as emit_text.
  */
 static int
 send_text(struct stream *s, const char *bytes, size_t len, int final)
 {
+	int gone = s->gone;
+
+	if (gone && s->journal == NULL)
+		return -1;   /* nobody will ever read it */
 	for (;;) {
 		size_t used;
 		int rc, left;
 
-		if (s->gone)
-			return -1;
 		used = utf8_sanitize(&s->carry, bytes, len, final, &s->text);
 		bytes += used;
 		len -= used;
@@ -290,10 +300,12 @@ send_text(struct stream *s, const char *bytes, size_t len, int final)
 			s->lost = 1;   /* no progress: out of memory */
 			return -2;
 		}
-		if ((rc = emit_text(s)) != 0)
+		if ((rc = emit_text(s)) == -2)
 			return rc;
+		if (rc == -1)
+			gone = 1;
 		if (!left)
-			return 0;
+			return gone ? -1 : 0;
 	}
 }
 

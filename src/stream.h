@@ -81,8 +81,10 @@ int  stream_begin(struct stream *s);
  * Sends bytes[0..len) as one token event, or several when its text passes
  * one event's cap (nothing when all of it is an incomplete UTF-8 sequence
  * held back for the next call).  Any bytes are accepted.  Returns 0; -1 when
- * the reader has gone; or -2 when text could not be sent (out of memory):
- * the backend then fails the stream, and stream_done() would send an error.
+ * the reader has gone, the bytes consumed all the same (every event of them
+ * journaled when the stream has a journal: the caller must not send them
+ * again); or -2 when text could not be sent (out of memory): the backend
+ * then fails the stream, and stream_done() would send an error.
  */
 int  stream_token(struct stream *s, const char *bytes, size_t len);
 

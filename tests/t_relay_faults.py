@@ -121,7 +121,8 @@ def main():
         models["tls_default"] = tb
         models["tls_ca"] = dict(tb, ca_file=cert)
         models["tls_noverify"] = dict(tb, tls_verify=False)
-    text = config({"heartbeat": 15, "debug": True, "default_model": "ok"}, models)
+    text = config({"heartbeat": 15, "debug": True, "default_model": "ok", "retry_after": 9},
+                  models)
     os.environ[KEY_ENV] = KEY
     A = fx.start_chatstream(text, name="A")
     models2 = {"stall_headers": dict(models["stall_headers"], idle_timeout=3),
@@ -352,6 +353,19 @@ def main():
        "429: a Retry-After header (%r)" % r.header("Retry-After"))
     ok(r.header("Retry-After") == "7", "429: the upstream's Retry-After (7) is kept (got %r)"
             % r.header("Retry-After"))
+    # Retry-After 99999999999 does not fit an int: clamped to an hour, and
+    # chatstream goes on serving; an HTTP date or a signed number is not
+    # delta-seconds, so the client gets chatstream's own retry_after.
+    for s, want in (("status429_huge", "3600"), ("status429_date", "9"),
+                    ("status429_sign", "9")):
+        for path, body in (("", {"model": s, "prompt": "hi"}),
+                           ("v1/chat/completions", {"model": s, "messages": msgs})):
+            r = chat(fx, body, path)
+            ok(r.status == 429 and r.header("Retry-After") == want,
+               "%s%s: 429, Retry-After %s (got %s %r)" % (s, " on /v1" if path else "", want,
+                                                         r.status, r.header("Retry-After")))
+    r = chat(fx, {"model": "ok", "prompt": "hi"}, label="after the 429s")
+    ok(r.status == 200 and A.alive(), "chatstream still serves after the 429s (%s)" % r.status)
     r = chat(fx, {"model": "empty_200", "prompt": "hi"})
     st, t, m = err_of(r)
     is_(st, 502, "an empty 200 answer: 502 before any stream")

@@ -15,7 +15,8 @@ one chatstream config maps each [model NAME] to one scenario with
   ok, ok_close, ok_length, ok_filter, ascii_escapes, crlf_bom, pings, trickle,
   halflines, malformed, not_object, truncated, truncated_chunked, empty_200,
   done_late_end, done_then_hang, midstream_error, midstream_echo, status500,
-  status401, status401_filler, midstream_filler, status429, status404_html,
+  status401, status401_filler, midstream_filler, status429, status429_huge,
+  status429_date, status429_sign, status404_html,
   big_event, big_multiline, stall_headers, slow500, endless
 
 Every request is recorded (method, path, headers, body, connection number,
@@ -490,6 +491,25 @@ class _Handler(socketserver.BaseRequestHandler):
                                    "code": "rate_limit_exceeded"}},
                    extra=[("Retry-After", "7")])
         return True
+
+    def _rate_limited(self, retry_after):
+        self._json(429, {"error": {"message": "Rate limit reached for requests",
+                                   "type": "requests", "param": None,
+                                   "code": "rate_limit_exceeded"}},
+                   extra=[("Retry-After", retry_after)])
+        return True
+
+    def s_status429_huge(self, req):
+        """A Retry-After past any int (and past 2^32)."""
+        return self._rate_limited("99999999999")
+
+    def s_status429_date(self, req):
+        """Retry-After as an HTTP date, its other form."""
+        return self._rate_limited("Wed, 21 Oct 2015 07:28:00 GMT")
+
+    def s_status429_sign(self, req):
+        """A number with a sign: not delta-seconds."""
+        return self._rate_limited("+5")
 
     def s_status404_html(self, req):
         self._json(404, None, raw=b"<html><body><h1>404 Not Found</h1></body></html>\n")

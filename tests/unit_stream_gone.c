@@ -1,0 +1,314 @@
+/* unit_stream_gone.c: a reader lost at any event; the journal still has every token once. */
+/* SPDX-License-Identifier: ISC */
+#include "config.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "conf.h"
+#include "conn.h"
+#include "journal.h"
+#include "stream.h"
+#include "tap.h"
+
+/*
+ * A stream to a connection whose writes fail from its Nth on, with a file
+ * journal in a fresh spool (mode 0700).  When the write fails the test does
+ * what the pump does with on_disconnect = continue: it detaches the stream
+ * and lets the producer go on.  Whatever N, the journal must then hold the
+ * whole answer exactly once: what a resuming reader reassembles is the text
+ * of an uncut run, and the ids run 1, 2, 3, ... without a gap.
+ */
+
+struct wire {
+	struct conn c;
+	int writes, fail_at;      /* writes from the fail_at-th on fail; 0: never */
+};
+
+static const char *
+no_param(struct conn *c, const char *name)
+{
+	(void)c;
+	(void)name;
+	return NULL;
+}
+
+static int
+put(struct conn *c, const char *b, size_t len)
+{
+	struct wire *w = (struct wire *)c;
+
+	(void)b;
+	(void)len;
+	w->writes++;
+	return w->fail_at > 0 && w->writes >= w->fail_at ? -1 : 0;
+}
+
+static int
+flushed(struct conn *c)
+{
+	(void)c;
+	return 0;
+}
+
+static const struct conn_ops wire_ops = { .param = no_param, .write = put, .flush = flushed };
+
+/* What a resuming reader makes of a journal: the text, the tokens, the usage. */
+struct replay {
+	struct buf text;
+	long tokens, completion;
+	int ordered, done;
+};
+
+static void
+replay_frames(const char *p, const char *end, struct replay *rp)
+{
+	uint64_t want = 1;
+
+	rp->ordered = 1;
+	while (p < end) {
+		const char *stop = strstr(p, "\n\n");
+		char ev[32] = "message", data[8192];
+		unsigned long long id = 0;
+		json_object *o, *v;
+
+		if (stop == NULL)
+			break;
+		data[0] = '\0';
+		while (p < stop) {
+			const char *nl = memchr(p, '\n', (size_t)(stop - p) + 1);
+			size_t n = (size_t)(nl - p);
+
+			if (n > 4 && strncmp(p, "id: ", 4) == 0)
+				id = strtoull(p + 4, NULL, 10);
+			else if (n > 7 && n < 7 + sizeof(ev) && strncmp(p, "event: ", 7) == 0)
+				snprintf(ev, sizeof(ev), "%.*s", (int)(n - 7), p + 7);
+			else if (n > 6 && n < 6 + sizeof(data) && strncmp(p, "data: ", 6) == 0)
+				snprintf(data, sizeof(data), "%.*s", (int)(n - 6), p + 6);
+			p = nl + 1;
+		}
+		p = stop + 2;
+		if (id != want++)
+			rp->ordered = 0;
+		if ((o = json_tokener_parse(data)) == NULL)
+			continue;
+		if (strcmp(ev, "message") == 0 && json_object_object_get_ex(o, "text", &v)) {
+			buf_add(&rp->text, json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v));
+			rp->tokens++;
+		} else if (strcmp(ev, "done") == 0 && json_object_object_get_ex(o, "usage", &v) &&
+		    json_object_object_get_ex(v, "completion_tokens", &v)) {
+			rp->completion = (long)json_object_get_int64(v);
+			rp->done = 1;
+		}
+		json_object_put(o);
+	}
+}
+
+/* Reads the whole journal of id into rp. Returns 0 or -1. */
+static int
+replay(const struct conf *cf, const char *id, struct replay *rp)
+{
+	struct journal_reader *r;
+	struct journal_read res;
+	struct cs_error err;
+	struct buf out;
+	uint64_t after = 0;
+	int rc;
+
+	buf_init(&out, 1 << 22);
+	buf_reset(&rp->text);
+	rp->tokens = rp->completion = 0;
+	rp->done = 0;
+	if (journal_open(cf, id, NULL, &r, &err) == -1) {
+		buf_free(&out);
+		return -1;
+	}
+	do
+		rc = journal_read(r, after, &out, &res);
+	while (rc == 0 && res.more && (after = res.last_seq) > 0);
+	journal_reader_close(r);
+	if (rc == 0 && out.len > 0)
+		replay_frames(out.data, out.data + out.len, rp);
+	buf_free(&out);
+	return rc;
+}
+
+/* What the producer does: the demo model, or big chunks as the exec backend reads them. */
+enum producer { DEMO, CHUNKS };
+
+static const char *
+prompt_of(void)
+{
+	return "hello there, resuming reader";
+}
+
+/*
+ * Runs one stream whose writes fail from the fail_at-th (0: never) and
+ * replays its journal into rp.  Returns the events the wire was offered, or -1.
+ */
+static int
+run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
+{
+	const struct model_conf *m = cf->models;
+	struct wire w = { { &wire_ops, NULL, 0, 0 }, 0, fail_at };
+	struct chat_request req;
+	struct backend_result res = { NULL, 0, 0 };
+	struct cs_error err;
+	struct stream s;
+	struct journal *j;
+	void *r = NULL;
+	enum backend_status st = BACKEND_MORE;
+	int i;
+
+	memset(&req, 0, sizeof(req));
+	req.prompt = prompt_of();
+	req.prompt_len = strlen(req.prompt);
+	if (stream_open(&s, cf, m, &w.c, STREAM_NATIVE, &err) == -1 ||
+	    journal_create(cf, s.id, "", m->name, &j, &err) == -1)
+		return -1;
+	s.journal = j;
+	if (what == DEMO) {
+		if (m->backend->start(m, &req, &r, &err) == -1)
+			return -1;
+		while (st == BACKEND_MORE) {
+			st = m->backend->step(r, NULL, 0, &s, &res, &err);
+			if (s.gone)
+				stream_detach(&s);   /* the pump, on_disconnect = continue */
+		}
+		m->backend->stop(r);
+	} else {
+		char chunk[3000];
+
+		for (i = 0; i < 5; i++) {
+			memset(chunk, 'a' + i, sizeof(chunk));
+			memcpy(chunk + 1000, "\xe6\x97\xa5\xe6\x9c\xac", 6);  /* never split inside */
+			if (stream_token(&s, chunk, sizeof(chunk)) == -1 && s.gone)
+				stream_detach(&s);
+		}
+		res.completion_tokens = 0;   /* counted by the stream, as exec does */
+		st = BACKEND_DONE;
+	}
+	if (st == BACKEND_DONE)
+		stream_done(&s, &res, 0);
+	journal_flush(j);
+	journal_close(j);
+	stream_close(&s);
+	if (replay(cf, s.id, rp) == -1)
+		return -1;
+	return w.writes;
+}
+
+static void
+cuts(struct conf *cf, enum producer what, const char *label)
+{
+	struct replay whole, cut;
+	int events, n, bad = 0, misordered = 0, unfinished = 0, miscounted = 0;
+
+	buf_init(&whole.text, 1 << 20);
+	buf_init(&cut.text, 1 << 20);
+	events = run(cf, what, 0, &whole);
+	ok(events > 5 && whole.done && whole.ordered && whole.tokens == whole.completion,
+	    "%s, uncut: %d events, %ld tokens, usage says %ld", label, events,
+	    whole.tokens, whole.completion);
+	if (what == DEMO)
+		ok(whole.text.len > 10 && memcmp(whole.text.data, "You said: hello", 15) == 0,
+		    "%s, uncut: the demo's text", label);
+	for (n = 1; n <= events; n++) {
+		if (run(cf, what, n, &cut) == -1) {
+			bad++;
+			continue;
+		}
+		if (cut.text.len != whole.text.len ||
+		    memcmp(cut.text.data, whole.text.data, whole.text.len) != 0) {
+			if (bad++ == 0)
+				diag("cut at event %d: %zu bytes replayed, %zu expected: %.*s", n,
+				    cut.text.len, whole.text.len, (int)(cut.text.len < 200 ?
+				    cut.text.len : 200), cut.text.data);
+		}
+		misordered += !cut.ordered;
+		unfinished += !cut.done;
+		miscounted += cut.tokens != whole.tokens || cut.completion != whole.completion;
+	}
+	is_int(bad, 0, "%s: a reader cut at any of the %d events, resuming, "
+	    "reads the whole text exactly once", label, events);
+	is_int(misordered, 0, "%s: ids run 1, 2, 3, ... whatever the cut", label);
+	is_int(unfinished, 0, "%s: the journal ends with done whatever the cut", label);
+	is_int(miscounted, 0, "%s: as many token events as uncut, and usage agrees", label);
+	buf_free(&whole.text);
+	buf_free(&cut.text);
+}
+
+/* The demo as fast as it goes: tokens_per_second = 0. */
+static int
+demo_unpaced(struct model_conf *m, struct cs_error *err)
+{
+	struct conf_option *o = realloc(m->opts, (m->nopts + 1) * sizeof(*o));
+
+	if (o == NULL)
+		return -1;
+	m->opts = o;
+	o += m->nopts++;
+	memset(o, 0, sizeof(*o));
+	o->key = strdup("tokens_per_second");
+	o->value = strdup("0");
+	m->backend->unconfigure(m);
+	return o->key == NULL || o->value == NULL ? -1 : m->backend->configure(m, err);
+}
+
+/* Removes the spool's files (flat: the journal makes no directories) and the spool. */
+static void
+remove_spool(const char *spool)
+{
+	DIR *d = opendir(spool);
+	struct dirent *e;
+	char p[512];
+
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", spool, e->d_name);
+		unlink(p);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(spool);
+}
+
+int
+main(void)
+{
+	char spool[64];
+	struct conf cf;
+	struct cs_error err;
+
+	snprintf(spool, sizeof(spool), "/tmp/unit_stream_gone.XXXXXX");
+	if (mkdtemp(spool) == NULL || conf_defaults(&cf, &err) == -1 ||
+	    demo_unpaced(cf.models, &err) == -1) {
+		diag("no spool directory or configuration");
+		return 1;
+	}
+	free(cf.spool_dir);
+	cf.spool_dir = strdup(spool);
+	cf.journal = JOURNAL_FILE;
+	cf.journal_ttl = 300;
+	if (journal_check(&cf, &err) == -1) {
+		diag("spool: %s", err.message);
+		return 1;
+	}
+
+	cuts(&cf, DEMO, "demo");
+	/* Small events: each 3000-byte chunk goes out in many, as exec splits them. */
+	cf.max_event = 1024;
+	cuts(&cf, CHUNKS, "chunks over an event's cap");
+
+	conf_free(&cf);
+	remove_spool(spool);
+	return done_testing();
+}
