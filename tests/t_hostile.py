@@ -412,8 +412,7 @@ def main():
     require_tools()
     fx = Fixture("hostile")
     up = FakeUpstream()
-    fx_close = fx.close
-    fx.close = lambda: (up.close(), fx_close())
+    fx.on_close(up.close)
     models = {
         "up502": {"backend": "openai", "base_url": up.base_url, "model": "status500"},
         "up504": {"backend": "openai", "base_url": up.base_url, "model": "stall_headers",

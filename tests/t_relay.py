@@ -80,12 +80,7 @@ def main():
     require_tools()
     fx = Fixture("relay")
     up = FakeUpstream()
-    fx_close = fx.close
-
-    def close_all():
-        up.close()
-        fx_close()
-    fx.close = close_all
+    fx.on_close(up.close)
 
     # --- B: the demo upstream, behind its own lighttpd ------------------------
     B = fx.start_chatstream(config({"heartbeat": 15, "debug": True}, {

@@ -80,8 +80,7 @@ def main():
     require_tools()
     fx = Fixture("relay-faults")
     up = FakeUpstream()
-    fx_close = fx.close
-    fx.close = lambda: (up.close(), fx_close())
+    fx.on_close(up.close)
 
     # an HTTPS upstream with a self-signed certificate (for 127.0.0.1)
     cert, key = fx.path("cert.pem"), fx.path("key.pem")
@@ -94,15 +93,9 @@ def main():
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=60, check=True)
             tls_up = FakeUpstream(tls=(cert, key))
+            fx.on_close(tls_up.close)
         except (OSError, subprocess.SubprocessError):
             tls_up = None
-
-    def close_all():
-        up.close()
-        if tls_up is not None:
-            tls_up.close()
-        fx_close()
-    fx.close = close_all
 
     models = {}
     for s in SCENARIOS:

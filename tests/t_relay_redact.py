@@ -91,8 +91,7 @@ def main():
     require_tools()
     fx = Fixture("relay-redact")
     up = FakeUpstream()
-    fx_close = fx.close
-    fx.close = lambda: (up.close(), fx_close())
+    fx.on_close(up.close)
     models = {s: {"backend": "openai", "base_url": up.base_url, "model": s,
                   "api_key_env": KEY_ENV, "idle_timeout": 10}
               for s in ("status401_filler", "midstream_filler")}

@@ -110,8 +110,7 @@ def main():
     require_tools()
     fx = Fixture("relay-reuse")
     up = FakeUpstream()
-    fx_close = fx.close
-    fx.close = lambda: (up.close(), fx_close())
+    fx.on_close(up.close)
     models = {s: {"backend": "openai", "base_url": up.base_url, "model": s}
               for s in ("ok", "halflines")}
     A = fx.start_chatstream(config({"threads": THREADS, "journal": "off"}, models), name="A")

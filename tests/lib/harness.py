@@ -1021,7 +1021,13 @@ class Fixture:
         self.chatstreams = []
         self.lighttpd = None
         self.closed = False
+        self._on_close = []
         _fixtures.append(self)
+
+    def on_close(self, fn):
+        """fn() runs first when the fixture closes (a fake upstream's close, say)."""
+        self._on_close.append(fn)
+        return fn
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)
@@ -1101,6 +1107,8 @@ class Fixture:
         if _tap["failed"] and not _tap.get("dumped"):
             _tap["dumped"] = True
             self.dump_logs()
+        for fn in self._on_close:
+            fn()
         # clients first, then the front server, then the app
         for p in self._procs:
             if p.args and p.args[0] == CURL:
