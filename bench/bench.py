@@ -204,7 +204,10 @@ class Chatstream:
         self.conf = os.path.join(bench.work, name + ".conf")
         self.sock = os.path.join(bench.work, name + ".sock")
         self.log = os.path.join(bench.work, name + ".log")
-        g = {"log_format": "text", "shutdown_grace": 1, "backlog": 4096}
+        # The journal as shipped (file), its spool in the scratch directory
+        # (the default spool_dir is the system's, under localstatedir).
+        g = {"log_format": "text", "shutdown_grace": 1, "backlog": 4096,
+             "spool_dir": os.path.join(bench.work, name + ".spool")}
         g.update(glob)
         write_conf(self.conf, g, models)
         chk = subprocess.run([bench.bin, "-c", self.conf, "--check-config"],
