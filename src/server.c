@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -154,6 +155,12 @@ struct pool {
 	struct runtime rt;
 	int listen_fd;
 	pthread_mutex_t accept_mu;    /* one thread at a time waits in accept */
+	pthread_cond_t finished;      /* a request ended: its fds are free again */
+	int reserve_fd;               /* /dev/null, given up to accept one at EMFILE; -1 */
+	long out_of_fds;              /* failed accepts of this EMFILE episode */
+	long refused;                 /* connections of this episode answered 503 */
+	int64_t out_since_ms;         /* when the episode began, 0 outside one */
+	int64_t out_last_ms;          /* the episode's last failed accept */
 	atomic_int stopping;
 };
 
@@ -168,12 +175,60 @@ prepare_connection(FCGX_Request *req, const struct conf *cf)
 	setsockopt(req->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* Waits for the next request; returns 0, or -1 when the pool is stopping. */
+/*
+ * The process is out of fds (EMFILE, ENFILE): one warning per episode, and
+ * its end (an accept that works a second after the last that did not) is
+ * logged with a count.  Called with accept_mu held; err 0 for an accept that
+ * worked, -1 when the pool stops.
+ */
+static void
+episode(struct pool *p, int err)
+{
+	int64_t now = clock_ms();
+
+	if (err > 0) {
+		p->out_last_ms = now;
+		if (p->out_of_fds++ == 0) {
+			p->out_since_ms = now;
+			errno = err;
+			log_warn("accept: out of fds; waiting connections get 503 "
+			    "while a spare fd lasts, else wait for a stream to end");
+		}
+	} else if (p->out_of_fds > 0 && (err == -1 || now - p->out_last_ms >= 1000)) {
+		log_info("accept: fds free again after %lld ms (%ld failed accepts, "
+		    "%ld connections answered 503)", (long long)(now - p->out_since_ms),
+		    p->out_of_fds, p->refused);
+		p->out_of_fds = 0;
+		p->refused = 0;
+		p->out_since_ms = 0;
+	}
+}
+
+/* Waits, accept_mu held, until a request ends (its fds freed) or 200 ms passed. */
+static void
+wait_for_fds(struct pool *p)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->finished, &p->accept_mu, &ts);
+}
+
+/*
+ * Waits for the next request; returns 0 (*refused set when it came in on the
+ * reserve fd and must only be answered 503), or -1 when the pool is stopping.
+ */
 static int
-accept_next(struct pool *p, FCGX_Request *req)
+accept_next(struct pool *p, FCGX_Request *req, int *refused)
 {
 	int rc = -1;
 
+	*refused = 0;
 	pthread_mutex_lock(&p->accept_mu);
 	while (!atomic_load(&p->stopping)) {
 		struct pollfd pfd[2] = {
@@ -181,6 +236,8 @@ accept_next(struct pool *p, FCGX_Request *req)
 			{ .fd = p->rt.shutdown_fd, .events = POLLIN },
 		};
 
+		if (p->reserve_fd == -1)
+			p->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno != EINTR)
 				log_warn("poll on the listening socket");
@@ -192,13 +249,30 @@ accept_next(struct pool *p, FCGX_Request *req)
 			continue;
 		/* The socket is non-blocking: another process may have taken it first. */
 		rc = FCGX_Accept_r(req);
-		if (rc == 0)
+		if (rc == 0) {
+			episode(p, 0);
 			break;
-		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR &&
+		}
+		if ((rc == -EMFILE || rc == -ENFILE) && p->reserve_fd != -1) {
+			/* The spare fd lets this one in, to be told to come back. */
+			close(p->reserve_fd);
+			p->reserve_fd = -1;
+			episode(p, -rc);
+			if ((rc = FCGX_Accept_r(req)) == 0) {
+				*refused = 1;
+				p->refused++;
+				break;
+			}
+		}
+		if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+			/* Nothing to gain by retrying before a stream gives its fds back. */
+			episode(p, -rc);
+			wait_for_fds(p);
+		} else if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR &&
 		    rc != -ECONNABORTED) {
 			errno = -rc;
 			log_warn("accept");
-			usleep(10000);
+			wait_for_fds(p);
 		}
 		rc = -1;
 	}
@@ -212,16 +286,22 @@ worker(void *arg)
 	struct pool *p = arg;
 	FCGX_Request req;
 	struct conn c;
+	int refused;
 
 	if (FCGX_InitRequest(&req, p->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("FCGX_InitRequest failed");
 		return NULL;
 	}
-	while (accept_next(p, &req) == 0) {
+	while (accept_next(p, &req, &refused) == 0) {
 		prepare_connection(&req, p->rt.conf);
 		conn_fcgi_init(&c, &req);
-		handle_request(&c, &p->rt);
+		if (refused)
+			handle_refused(&c, &p->rt);
+		else
+			handle_request(&c, &p->rt);
 		FCGX_Finish_r(&req);
+		/* Its fds are free: an acceptor waiting out EMFILE may try again. */
+		pthread_cond_broadcast(&p->finished);
 	}
 	FCGX_Free(&req, 1);
 	return NULL;
@@ -273,6 +353,8 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	atomic_init(&p.rt.active, 0);
 	atomic_init(&p.stopping, 0);
 	pthread_mutex_init(&p.accept_mu, NULL);
+	pthread_cond_init(&p.finished, NULL);
+	p.reserve_fd = -1;
 	if ((p.rt.shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
 		log_warn("eventfd");
 		return 1;
@@ -326,6 +408,10 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	free(threads);
 	close(p.rt.shutdown_fd);
 	pthread_mutex_destroy(&p.accept_mu);
+	pthread_cond_destroy(&p.finished);
+	episode(&p, -1);
+	if (p.reserve_fd != -1)
+		close(p.reserve_fd);
 	log_info("stopped");
 	return 0;
 }

@@ -19,7 +19,11 @@
   but its meta event has no `resume`; one warning line names the stream
   and the reason (Too many open files); a POST asking for 202 gets 503
   with Retry-After instead; a resume (GET /streams/<id>) out of fds is 503
-  with Retry-After, not 404.  With the limit back, streams are resumable."""
+  with Retry-After, not 404.  With the limit back, streams are resumable.
+- Out of fds at accept: with 2 fds free and 12 streams asked at once, every
+  client gets its stream to done or a 503 JSON error with Retry-After (none
+  is left waiting or dropped), the log has a few `accept:` lines, not one
+  per failed accept, and with the limit back a stream runs to done."""
 
 import json
 import os
@@ -241,6 +245,50 @@ def journal_tests(fx):
     ok(st == 200 and "resume" in meta_of(body), "with the limit back: resumable again")
 
 
+def accept_tests(fx):
+    text = config({"threads": 16, "journal": "off"},
+                  {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 8}})
+    cs = fx.start_chatstream(text, "accept")
+    _, hard = resource.prlimit(cs.pid, resource.RLIMIT_NOFILE)
+    st, _, _, _ = post(cs.sock, "slow")
+    is_(st, 200, "accept: a stream before the limit is lowered")
+    resource.prlimit(cs.pid, resource.RLIMIT_NOFILE, (limit_leaving(cs.pid, 2), hard))
+    n = 12
+    results = [None] * n
+
+    def one(i):
+        try:
+            results[i] = post(cs.sock, "slow", timeout=60)
+        except (OSError, fcgi.FcgiError) as e:
+            results[i] = e
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(90)
+    resource.prlimit(cs.pid, resource.RLIMIT_NOFILE, (hard, hard))
+    done = refused = 0
+    bad = []
+    for r in results:
+        if isinstance(r, tuple) and r[0] == 200 and events_of(r[2]) and \
+                events_of(r[2])[-1].type == "done":
+            done += 1
+        elif isinstance(r, tuple) and r[0] == 503 and header(r[1], "Retry-After") and \
+                json.loads(r[2]).get("error", {}).get("type") == "overloaded":
+            refused += 1
+        else:
+            bad.append(r if not isinstance(r, tuple) else r[:3])
+    diag("%d streams with 2 fds free: %d done, %d refused with 503" % (n, done, refused))
+    ok(not bad, "every client got its stream or a 503 JSON with Retry-After (%s)" % bad[:3])
+    ok(refused > 0, "some were refused with 503 (the limit was hit)")
+    st, _, body, _ = post(cs.sock, "slow")
+    ev = events_of(body)
+    ok(st == 200 and ev and ev[-1].type == "done", "with the limit back, a stream runs to done")
+    lines = [ln for ln in cs.log_lines() if "accept" in ln and "accept_" not in ln]
+    diag("accept lines: %d: %s" % (len(lines), lines[:4]))
+    ok(len(lines) <= 4, "a few `accept:` log lines, not one per failed accept (%d)" % len(lines))
+
+
 def main():
     require_tools()
     if subprocess.run(["prlimit", "--version"], capture_output=True).returncode != 0:
@@ -249,6 +297,7 @@ def main():
     fx = Fixture("fds")
     budget_tests(fx)
     journal_tests(fx)
+    accept_tests(fx)
 
 
 run(main)
