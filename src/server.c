@@ -280,6 +280,34 @@ accept_next(struct pool *p, FCGX_Request *req, int *refused)
 	return rc;
 }
 
+/*
+ * Ends the request and closes its connection.  libfcgi's close shuts the
+ * connection down for writing and then waits up to 2 s for the peer's EOF,
+ * lest unread input turn the close into a reset that loses the response; a
+ * peer that keeps the connection open after the response (one retrying after
+ * a 503, say) would hold this thread that long.  So the rest of the input is
+ * read here, for at most a second and up to a cap, and with none left the
+ * connection is closed at once.
+ */
+static void
+finish_request(FCGX_Request *req)
+{
+	struct timeval tv = { 1, 0 };
+	char buf[4096];
+	size_t total = 0;
+	int n;
+
+	if (req->in != NULL && FCGX_GetError(req->in) == 0 &&
+	    setsockopt(req->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0) {
+		while (total < ((size_t)1 << 20) &&
+		    (n = FCGX_GetStr(buf, (int)sizeof(buf), req->in)) > 0)
+			total += (size_t)n;
+		if (FCGX_HasSeenEOF(req->in) == EOF && FCGX_GetError(req->in) == 0)
+			req->detached = 1;
+	}
+	FCGX_Finish_r(req);
+}
+
 static void *
 worker(void *arg)
 {
@@ -299,7 +327,7 @@ worker(void *arg)
 			handle_refused(&c, &p->rt);
 		else
 			handle_request(&c, &p->rt);
-		FCGX_Finish_r(&req);
+		finish_request(&req);
 		/* Its fds are free: an acceptor waiting out EMFILE may try again. */
 		pthread_cond_broadcast(&p->finished);
 	}

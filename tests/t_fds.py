@@ -23,7 +23,10 @@
 - Out of fds at accept: with 2 fds free and 12 streams asked at once, every
   client gets its stream to done or a 503 JSON error with Retry-After (none
   is left waiting or dropped), the log has a few `accept:` lines, not one
-  per failed accept, and with the limit back a stream runs to done."""
+  per failed accept, and with the limit back a stream runs to done.
+- A 503 does not hold the thread that sent it: with the one stream thread
+  busy, a client that got its 503 and keeps writing to the connection does
+  not stop the next client from getting its own 503 while it does."""
 
 import json
 import os
@@ -289,6 +292,56 @@ def accept_tests(fx):
     ok(len(lines) <= 4, "a few `accept:` log lines, not one per failed accept (%d)" % len(lines))
 
 
+def linger_tests(fx):
+    text = config({"threads": 1, "journal": "off"},
+                  {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 2}})
+    cs = fx.start_chatstream(text, "linger")
+    body = json.dumps({"prompt": " ".join(["word"] * 40), "model": "slow"}).encode()
+    held = fcgi.FcgiClient(cs.sock, timeout=30)
+    held.begin()
+    held.params(fcgi_params("POST", "", "application/json", len(body)))
+    held.stdin(body)
+    first = held.read_stdout(timeout=20)
+    ok(first.startswith(b"Status: 200") or b"event:" in first or first.startswith(b"Content"),
+       "linger: the one stream thread is busy")
+    a = fcgi.FcgiClient(cs.sock, timeout=20)
+    a.begin()
+    a.params(fcgi_params("POST", "", "application/json", len(body)))
+    a.stdin(body)
+    out = a.read_all(timeout=20)
+    ok(out.startswith(b"Status: 503") and a.ended, "a second stream: 503, the response ended")
+    b_result = []
+
+    def b():
+        try:
+            st, _, _, _ = post(cs.sock, "slow", timeout=30)
+            b_result.append(st)
+        except (OSError, fcgi.FcgiError) as e:
+            b_result.append(repr(e))
+    tb = threading.Thread(target=b)
+    tb.start()
+    # The first client goes on writing after its 503 (a byte now and then)
+    # until the next one is answered, or for at most 30 s.
+    trickling = True
+    for _ in range(300):
+        if b_result:
+            break
+        try:
+            a.send_raw(b"x")
+        except OSError:
+            pass
+        time.sleep(0.1)
+    else:
+        trickling = False
+    answered_while_trickling = bool(b_result) and trickling
+    a.close()
+    tb.join(40)
+    held.close()
+    is_(b_result[:1], [503], "the next stream gets its 503 too")
+    ok(answered_while_trickling,
+       "while the first client still holds and writes to its connection")
+
+
 def main():
     require_tools()
     if subprocess.run(["prlimit", "--version"], capture_output=True).returncode != 0:
@@ -298,6 +351,7 @@ def main():
     budget_tests(fx)
     journal_tests(fx)
     accept_tests(fx)
+    linger_tests(fx)
 
 
 run(main)
