@@ -156,7 +156,7 @@ struct pool {
 	int listen_fd;
 	pthread_mutex_t accept_mu;    /* one thread at a time waits in accept */
 	pthread_cond_t finished;      /* a request ended: its fds are free again */
-	int reserve_fd;               /* /dev/null, given up to accept one at EMFILE; -1 */
+	atomic_int reserve_fd;        /* /dev/null, given up to accept one at EMFILE; -1 */
 	long out_of_fds;              /* failed accepts of this EMFILE episode */
 	long refused;                 /* connections of this episode answered 503 */
 	int64_t out_since_ms;         /* when the episode began, 0 outside one */
@@ -204,6 +204,25 @@ episode(struct pool *p, int err)
 	}
 }
 
+/*
+ * Opens the reserve fd when there is none: at each accept, and by the worker
+ * that answered on it the moment its connection is closed, before streams'
+ * journals take the fd back.
+ */
+static int
+take_reserve(struct pool *p)
+{
+	int fd, none = -1;
+
+	if (atomic_load(&p->reserve_fd) != -1)
+		return 0;
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == EMFILE || errno == ENFILE ? errno : 0;
+	if (!atomic_compare_exchange_strong(&p->reserve_fd, &none, fd))
+		close(fd);
+	return 0;
+}
+
 /* Waits, accept_mu held, until a request ends (its fds freed) or 200 ms passed. */
 static void
 wait_for_fds(struct pool *p)
@@ -226,7 +245,7 @@ wait_for_fds(struct pool *p)
 static int
 accept_next(struct pool *p, FCGX_Request *req, int *refused)
 {
-	int rc = -1;
+	int rc = -1, err;
 
 	*refused = 0;
 	pthread_mutex_lock(&p->accept_mu);
@@ -236,8 +255,16 @@ accept_next(struct pool *p, FCGX_Request *req, int *refused)
 			{ .fd = p->rt.shutdown_fd, .events = POLLIN },
 		};
 
-		if (p->reserve_fd == -1)
-			p->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		/*
+		 * Out of fds even for the reserve: a connection accepted now
+		 * would take the fd the reserve needs, and the ones behind it
+		 * would wait unanswered until a stream ends.
+		 */
+		if ((err = take_reserve(p)) != 0) {
+			episode(p, err);
+			wait_for_fds(p);
+			continue;
+		}
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno != EINTR)
 				log_warn("poll on the listening socket");
@@ -253,10 +280,9 @@ accept_next(struct pool *p, FCGX_Request *req, int *refused)
 			episode(p, 0);
 			break;
 		}
-		if ((rc == -EMFILE || rc == -ENFILE) && p->reserve_fd != -1) {
+		if ((rc == -EMFILE || rc == -ENFILE) && atomic_load(&p->reserve_fd) != -1) {
 			/* The spare fd lets this one in, to be told to come back. */
-			close(p->reserve_fd);
-			p->reserve_fd = -1;
+			close(atomic_exchange(&p->reserve_fd, -1));
 			episode(p, -rc);
 			if ((rc = FCGX_Accept_r(req)) == 0) {
 				*refused = 1;
@@ -328,6 +354,8 @@ worker(void *arg)
 		else
 			handle_request(&c, &p->rt);
 		finish_request(&req);
+		if (refused)
+			(void)take_reserve(p);
 		/* Its fds are free: an acceptor waiting out EMFILE may try again. */
 		pthread_cond_broadcast(&p->finished);
 	}
@@ -382,7 +410,7 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	atomic_init(&p.stopping, 0);
 	pthread_mutex_init(&p.accept_mu, NULL);
 	pthread_cond_init(&p.finished, NULL);
-	p.reserve_fd = -1;
+	atomic_init(&p.reserve_fd, -1);
 	if ((p.rt.shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
 		log_warn("eventfd");
 		return 1;
@@ -438,8 +466,8 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	pthread_mutex_destroy(&p.accept_mu);
 	pthread_cond_destroy(&p.finished);
 	episode(&p, -1);
-	if (p.reserve_fd != -1)
-		close(p.reserve_fd);
+	if (atomic_load(&p.reserve_fd) != -1)
+		close(atomic_load(&p.reserve_fd));
 	log_info("stopped");
 	return 0;
 }
