@@ -318,16 +318,20 @@ accept_next(struct pool *p, FCGX_Request *req, int *refused)
 static void
 finish_request(FCGX_Request *req)
 {
-	struct timeval tv = { 1, 0 };
-	char buf[4096];
+	struct timeval tv = { 0, 250000 };
+	int64_t until = clock_ms() + 1000;
 	size_t total = 0;
-	int n;
 
+	/*
+	 * Each read waits 250 ms at most; all of them, about a second (a byte
+	 * at a time: FCGX_GetStr would go on reading a trickle until it has
+	 * them all; a byte comes from libfcgi's buffer without a system call).
+	 */
 	if (req->in != NULL && FCGX_GetError(req->in) == 0 &&
 	    setsockopt(req->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0) {
-		while (total < ((size_t)1 << 20) &&
-		    (n = FCGX_GetStr(buf, (int)sizeof(buf), req->in)) > 0)
-			total += (size_t)n;
+		while (total < ((size_t)1 << 20) && clock_ms() < until &&
+		    FCGX_GetChar(req->in) != EOF)
+			total++;
 		if (FCGX_HasSeenEOF(req->in) == EOF && FCGX_GetError(req->in) == 0)
 			req->detached = 1;
 	}
