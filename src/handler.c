@@ -572,27 +572,26 @@ dispatch(struct request_ctx *x, const char *method)
 	}
 }
 
-void
-handle_request(struct conn *c, struct runtime *rt)
+/* The request's record and route; 0, or -1 (e set) when it has no route. */
+static int
+request_begin(struct request_ctx *x, struct conn *c, struct runtime *rt, struct cs_error *e)
 {
-	struct request_ctx x;
 	const char *method = conn_param(c, "REQUEST_METHOD");
-	struct cs_error e;
 
-	memset(&x, 0, sizeof(x));
-	x.conn = c;
-	x.rt = rt;
-	x.started_ms = clock_ms();
-	x.rec.stream_id = NULL;
-	x.rec.ttft_ms = -1;
-	snprintf(x.client, sizeof(x.client), "%s", conn_param(c, "REMOTE_ADDR") != NULL ?
+	memset(x, 0, sizeof(*x));
+	x->conn = c;
+	x->rt = rt;
+	x->started_ms = clock_ms();
+	x->rec.stream_id = NULL;
+	x->rec.ttft_ms = -1;
+	snprintf(x->client, sizeof(x->client), "%s", conn_param(c, "REMOTE_ADDR") != NULL ?
 	    conn_param(c, "REMOTE_ADDR") : "-");
-	snprintf(x.method, sizeof(x.method), "%s", method != NULL ? method : "-");
-	x.rec.client = x.client;
-	x.rec.method = x.method;
-	x.route = unrouted;
-	x.rec.path = x.route;
-	cs_error_clear(&e);
+	snprintf(x->method, sizeof(x->method), "%s", method != NULL ? method : "-");
+	x->rec.client = x->client;
+	x->rec.method = x->method;
+	x->route = unrouted;
+	x->rec.path = x->route;
+	cs_error_clear(e);
 	if (log_debug_enabled()) {
 		char m[40], pi[260], sn[260], ru[260];
 
@@ -602,13 +601,37 @@ handle_request(struct conn *c, struct runtime *rt)
 		    log_word(sn, sizeof(sn), conn_param(c, "SCRIPT_NAME")),
 		    log_word(ru, sizeof(ru), conn_param(c, "REQUEST_URI")));
 	}
-	if (method == NULL)
-		method = "";
-	if (find_route(&x, &e) == -1) {
+	return find_route(x, e);
+}
+
+void
+handle_request(struct conn *c, struct runtime *rt)
+{
+	struct request_ctx x;
+	const char *method;
+	struct cs_error e;
+
+	if (request_begin(&x, c, rt, &e) == -1) {
 		reject(&x, &e, NULL);
 	} else {
+		method = conn_param(c, "REQUEST_METHOD");
 		find_mount(&x);
-		dispatch(&x, method);
+		dispatch(&x, method != NULL ? method : "");
 	}
+	request_end(&x);
+}
+
+void
+handle_refused(struct conn *c, struct runtime *rt)
+{
+	struct request_ctx x;
+	struct cs_error e;
+	char retry[64];
+
+	request_begin(&x, c, rt, &e);
+	cs_error_clear(&e);
+	cs_fail(&e, 503, "overloaded", "the server is out of file descriptors; retry shortly");
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", rt->conf->retry_after);
+	reject(&x, &e, retry);
 	request_end(&x);
 }

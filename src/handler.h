@@ -8,5 +8,10 @@
 
 /* Answers the request on c completely (the caller then finishes the connection). */
 void handle_request(struct conn *c, struct runtime *rt);
+/*
+ * Answers the request on c with 503 and Retry-After without running it: it
+ * was accepted on the fd kept in reserve for when the process is out of fds.
+ */
+void handle_refused(struct conn *c, struct runtime *rt);
 
 #endif

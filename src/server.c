@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -155,6 +156,12 @@ struct pool {
 	struct runtime rt;
 	int listen_fd;
 	pthread_mutex_t accept_mu;    /* one thread at a time waits in accept */
+	pthread_cond_t finished;      /* a request ended: its fds are free again */
+	atomic_int reserve_fd;        /* /dev/null, given up to accept one at EMFILE; -1 */
+	long out_of_fds;              /* failed accepts of this EMFILE episode */
+	long refused;                 /* connections of this episode answered 503 */
+	int64_t out_since_ms;         /* when the episode began, 0 outside one */
+	int64_t out_last_ms;          /* the episode's last failed accept */
 	atomic_int stopping;
 };
 
@@ -169,12 +176,79 @@ prepare_connection(FCGX_Request *req, const struct conf *cf)
 	setsockopt(req->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-/* Waits for the next request; returns 0, or -1 when the pool is stopping. */
-static int
-accept_next(struct pool *p, FCGX_Request *req)
+/*
+ * The process is out of fds (EMFILE, ENFILE): one warning per episode, and
+ * its end (an accept that works a second after the last that did not) is
+ * logged with a count.  Called with accept_mu held; err 0 for an accept that
+ * worked, -1 when the pool stops.
+ */
+static void
+episode(struct pool *p, int err)
 {
-	int rc = -1;
+	int64_t now = clock_ms();
 
+	if (err > 0) {
+		p->out_last_ms = now;
+		if (p->out_of_fds++ == 0) {
+			p->out_since_ms = now;
+			errno = err;
+			log_warn("accept: out of fds; waiting connections get 503 "
+			    "while a spare fd lasts, else wait for a stream to end");
+		}
+	} else if (p->out_of_fds > 0 && (err == -1 || now - p->out_last_ms >= 1000)) {
+		log_info("accept: fds free again after %lld ms (%ld failed accepts, "
+		    "%ld connections answered 503)", (long long)(now - p->out_since_ms),
+		    p->out_of_fds, p->refused);
+		p->out_of_fds = 0;
+		p->refused = 0;
+		p->out_since_ms = 0;
+	}
+}
+
+/*
+ * Opens the reserve fd when there is none: at each accept, and by the worker
+ * that answered on it the moment its connection is closed, before streams'
+ * journals take the fd back.
+ */
+static int
+take_reserve(struct pool *p)
+{
+	int fd, none = -1;
+
+	if (atomic_load(&p->reserve_fd) != -1)
+		return 0;
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == EMFILE || errno == ENFILE ? errno : 0;
+	if (!atomic_compare_exchange_strong(&p->reserve_fd, &none, fd))
+		close(fd);
+	return 0;
+}
+
+/* Waits, accept_mu held, until a request ends (its fds freed) or 200 ms passed. */
+static void
+wait_for_fds(struct pool *p)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += 200 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->finished, &p->accept_mu, &ts);
+}
+
+/*
+ * Waits for the next request; returns 0 (*refused set when it came in on the
+ * reserve fd and must only be answered 503), or -1 when the pool is stopping.
+ */
+static int
+accept_next(struct pool *p, FCGX_Request *req, int *refused)
+{
+	int rc = -1, err;
+
+	*refused = 0;
 	pthread_mutex_lock(&p->accept_mu);
 	while (!atomic_load(&p->stopping)) {
 		struct pollfd pfd[2] = {
@@ -182,6 +256,16 @@ accept_next(struct pool *p, FCGX_Request *req)
 			{ .fd = p->rt.shutdown_fd, .events = POLLIN },
 		};
 
+		/*
+		 * Out of fds even for the reserve: a connection accepted now
+		 * would take the fd the reserve needs, and the ones behind it
+		 * would wait unanswered until a stream ends.
+		 */
+		if ((err = take_reserve(p)) != 0) {
+			episode(p, err);
+			wait_for_fds(p);
+			continue;
+		}
 		if (poll(pfd, 2, -1) == -1) {
 			if (errno != EINTR)
 				log_warn("poll on the listening socket");
@@ -193,18 +277,66 @@ accept_next(struct pool *p, FCGX_Request *req)
 			continue;
 		/* The socket is non-blocking: another process may have taken it first. */
 		rc = FCGX_Accept_r(req);
-		if (rc == 0)
+		if (rc == 0) {
+			episode(p, 0);
 			break;
-		if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR &&
+		}
+		if ((rc == -EMFILE || rc == -ENFILE) && atomic_load(&p->reserve_fd) != -1) {
+			/* The spare fd lets this one in, to be told to come back. */
+			close(atomic_exchange(&p->reserve_fd, -1));
+			episode(p, -rc);
+			if ((rc = FCGX_Accept_r(req)) == 0) {
+				*refused = 1;
+				p->refused++;
+				break;
+			}
+		}
+		if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+			/* Nothing to gain by retrying before a stream gives its fds back. */
+			episode(p, -rc);
+			wait_for_fds(p);
+		} else if (rc != -EAGAIN && rc != -EWOULDBLOCK && rc != -EINTR &&
 		    rc != -ECONNABORTED) {
 			errno = -rc;
 			log_warn("accept");
-			usleep(10000);
+			wait_for_fds(p);
 		}
 		rc = -1;
 	}
 	pthread_mutex_unlock(&p->accept_mu);
 	return rc;
+}
+
+/*
+ * Ends the request and closes its connection.  libfcgi's close shuts the
+ * connection down for writing and then waits up to 2 s for the peer's EOF,
+ * lest unread input turn the close into a reset that loses the response; a
+ * peer that keeps the connection open after the response (one retrying after
+ * a 503, say) would hold this thread that long.  So the rest of the input is
+ * read here, for at most a second and up to a cap, and with none left the
+ * connection is closed at once.
+ */
+static void
+finish_request(FCGX_Request *req)
+{
+	struct timeval tv = { 0, 250000 };
+	int64_t until = clock_ms() + 1000;
+	size_t total = 0;
+
+	/*
+	 * Each read waits 250 ms at most; all of them, about a second (a byte
+	 * at a time: FCGX_GetStr would go on reading a trickle until it has
+	 * them all; a byte comes from libfcgi's buffer without a system call).
+	 */
+	if (req->in != NULL && FCGX_GetError(req->in) == 0 &&
+	    setsockopt(req->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0) {
+		while (total < ((size_t)1 << 20) && clock_ms() < until &&
+		    FCGX_GetChar(req->in) != EOF)
+			total++;
+		if (FCGX_HasSeenEOF(req->in) == EOF && FCGX_GetError(req->in) == 0)
+			req->detached = 1;
+	}
+	FCGX_Finish_r(req);
 }
 
 static void *
@@ -213,16 +345,24 @@ worker(void *arg)
 	struct pool *p = arg;
 	FCGX_Request req;
 	struct conn c;
+	int refused;
 
 	if (FCGX_InitRequest(&req, p->listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("FCGX_InitRequest failed");
 		return NULL;
 	}
-	while (accept_next(p, &req) == 0) {
+	while (accept_next(p, &req, &refused) == 0) {
 		prepare_connection(&req, p->rt.conf);
 		conn_fcgi_init(&c, &req);
-		handle_request(&c, &p->rt);
-		FCGX_Finish_r(&req);
+		if (refused)
+			handle_refused(&c, &p->rt);
+		else
+			handle_request(&c, &p->rt);
+		finish_request(&req);
+		if (refused)
+			(void)take_reserve(p);
+		/* Its fds are free: an acceptor waiting out EMFILE may try again. */
+		pthread_cond_broadcast(&p->finished);
 	}
 	FCGX_Free(&req, 1);
 	return NULL;
@@ -274,6 +414,8 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	atomic_init(&p.rt.active, 0);
 	atomic_init(&p.stopping, 0);
 	pthread_mutex_init(&p.accept_mu, NULL);
+	pthread_cond_init(&p.finished, NULL);
+	atomic_init(&p.reserve_fd, -1);
 	if ((p.rt.shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
 		log_warn("eventfd");
 		return 1;
@@ -327,6 +469,10 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 	free(threads);
 	close(p.rt.shutdown_fd);
 	pthread_mutex_destroy(&p.accept_mu);
+	pthread_cond_destroy(&p.finished);
+	episode(&p, -1);
+	if (atomic_load(&p.reserve_fd) != -1)
+		close(atomic_load(&p.reserve_fd));
 	log_info("stopped");
 	return 0;
 }

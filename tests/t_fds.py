@@ -20,7 +20,14 @@
   but its meta event has no `resume`; one warning line names the stream
   and the reason (Too many open files); a POST asking for 202 gets 503
   with Retry-After instead; a resume (GET /streams/<id>) out of fds is 503
-  with Retry-After, not 404.  With the limit back, streams are resumable."""
+  with Retry-After, not 404.  With the limit back, streams are resumable.
+- Out of fds at accept: with 2 fds free and 12 streams asked at once, every
+  client gets its stream to done or a 503 JSON error with Retry-After (none
+  is left waiting or dropped), the log has a few `accept:` lines, not one
+  per failed accept, and with the limit back a stream runs to done.
+- A 503 does not hold the thread that sent it: with the one stream thread
+  busy, a client that got its 503 and keeps writing to the connection does
+  not stop the next client from getting its own 503 while it does."""
 
 import json
 import os
@@ -242,6 +249,100 @@ def journal_tests(fx):
     ok(st == 200 and "resume" in meta_of(body), "with the limit back: resumable again")
 
 
+def accept_tests(fx):
+    text = config({"threads": 16, "journal": "off"},
+                  {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 8}})
+    cs = fx.start_chatstream(text, "accept")
+    _, hard = resource.prlimit(cs.pid, resource.RLIMIT_NOFILE)
+    st, _, _, _ = post(cs.sock, "slow")
+    is_(st, 200, "accept: a stream before the limit is lowered")
+    resource.prlimit(cs.pid, resource.RLIMIT_NOFILE, (limit_leaving(cs.pid, 2), hard))
+    n = 12
+    results = [None] * n
+
+    def one(i):
+        try:
+            results[i] = post(cs.sock, "slow", timeout=60)
+        except (OSError, fcgi.FcgiError) as e:
+            results[i] = e
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(90)
+    resource.prlimit(cs.pid, resource.RLIMIT_NOFILE, (hard, hard))
+    done = refused = 0
+    bad = []
+    for r in results:
+        if isinstance(r, tuple) and r[0] == 200 and events_of(r[2]) and \
+                events_of(r[2])[-1].type == "done":
+            done += 1
+        elif isinstance(r, tuple) and r[0] == 503 and header(r[1], "Retry-After") and \
+                json.loads(r[2]).get("error", {}).get("type") == "overloaded":
+            refused += 1
+        else:
+            bad.append(r if not isinstance(r, tuple) else r[:3])
+    diag("%d streams with 2 fds free: %d done, %d refused with 503" % (n, done, refused))
+    ok(not bad, "every client got its stream or a 503 JSON with Retry-After (%s)" % bad[:3])
+    ok(refused > 0, "some were refused with 503 (the limit was hit)")
+    st, _, body, _ = post(cs.sock, "slow")
+    ev = events_of(body)
+    ok(st == 200 and ev and ev[-1].type == "done", "with the limit back, a stream runs to done")
+    lines = [ln for ln in cs.log_lines() if "accept" in ln and "accept_" not in ln]
+    diag("accept lines: %d: %s" % (len(lines), lines[:4]))
+    ok(len(lines) <= 4, "a few `accept:` log lines, not one per failed accept (%d)" % len(lines))
+
+
+def linger_tests(fx):
+    text = config({"threads": 1, "journal": "off"},
+                  {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 2}})
+    cs = fx.start_chatstream(text, "linger")
+    body = json.dumps({"prompt": " ".join(["word"] * 40), "model": "slow"}).encode()
+    held = fcgi.FcgiClient(cs.sock, timeout=30)
+    held.begin()
+    held.params(fcgi_params("POST", "", "application/json", len(body)))
+    held.stdin(body)
+    first = held.read_stdout(timeout=20)
+    ok(first.startswith(b"Status: 200") or b"event:" in first or first.startswith(b"Content"),
+       "linger: the one stream thread is busy")
+    a = fcgi.FcgiClient(cs.sock, timeout=20)
+    a.begin()
+    a.params(fcgi_params("POST", "", "application/json", len(body)))
+    a.stdin(body)
+    out = a.read_all(timeout=20)
+    ok(out.startswith(b"Status: 503") and a.ended, "a second stream: 503, the response ended")
+    b_result = []
+
+    def b():
+        try:
+            st, _, _, _ = post(cs.sock, "slow", timeout=30)
+            b_result.append(st)
+        except (OSError, fcgi.FcgiError) as e:
+            b_result.append(repr(e))
+    tb = threading.Thread(target=b)
+    tb.start()
+    # The first client goes on writing after its 503 (a byte now and then)
+    # until the next one is answered, or for at most 30 s.
+    trickling = True
+    for _ in range(300):
+        if b_result:
+            break
+        try:
+            a.send_raw(b"x")
+        except OSError:
+            pass
+        time.sleep(0.1)
+    else:
+        trickling = False
+    answered_while_trickling = bool(b_result) and trickling
+    a.close()
+    tb.join(40)
+    held.close()
+    is_(b_result[:1], [503], "the next stream gets its 503 too")
+    ok(answered_while_trickling,
+       "while the first client still holds and writes to its connection")
+
+
 def main():
     require_tools()
     if subprocess.run(["prlimit", "--version"], capture_output=True).returncode != 0:
@@ -250,6 +351,8 @@ def main():
     fx = Fixture("fds")
     budget_tests(fx)
     journal_tests(fx)
+    accept_tests(fx)
+    linger_tests(fx)
 
 
 run(main)
