@@ -17,6 +17,7 @@ packages=(
 	lighttpd spawn-fcgi curl python3                        # the front server and clients the tests run
 	apache2 libapache2-mod-fcgid nginx                      # the other front servers the recipes are tested on
 	procps                                                  # ps/pkill used by the test scripts
+	groff-base                                              # t_man.py: the man pages render without warnings
 	clang libclang-rt-dev                                   # --enable-fuzzing: libFuzzer and the sanitizers (make fuzz)
 )
 if [ "${1:-}" = --tests ]; then
