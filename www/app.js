@@ -3,9 +3,12 @@
  * external resources.
  *
  * The flow (chatstream's resumable streams):
- *   1. POST {"prompt", "model", "max_tokens"} to the endpoint with
- *      Accept: application/json.  chatstream starts the answer and replies
- *      202 Accepted with {"id", "url"} (and Location: url).
+ *   1. POST {"messages", "model", "max_tokens"} to the endpoint with
+ *      Accept: application/json.  "messages" is the whole conversation
+ *      (OpenAI's roles: each earlier prompt as "user", the text its answer
+ *      showed as "assistant", then the new prompt), so the model sees what
+ *      came before.  chatstream starts the answer and replies 202 Accepted
+ *      with {"id", "url"} (and Location: url).
  *   2. new EventSource(url): the browser's own SSE client reads the answer.
  *      When the connection drops, the browser reconnects by itself and sends
  *      Last-Event-ID; chatstream replays what was missed, each token once.
@@ -20,13 +23,23 @@
  *   ends the stream with done, finish_reason "cancelled"; the page then shows
  *   "Stopped".
  *
+ * Reload: the conversation lives in this tab's sessionStorage (Store,
+ * below), with the running answer's stream url and the id of the last
+ * event its text holds, written together after every event.  A reloaded
+ * page shows the conversation again and reopens the running answer's
+ * stream with ?last_event_id=that id: the answer carries on from the
+ * next token, each token once.  Leaving the page sends nothing (see
+ * Page.prototype.leave).
+ *
  * Fallback: a server that cannot keep streams (chatstream with journal = off,
  * or an older one) answers the POST with 200 text/event-stream instead of
  * 202.  The page then reads that response with fetch(): a TextDecoder turns
  * the bytes into text and SSEParser (below, written from the WHATWG "Parsing
- * an event stream" rules) turns the text into events.  Stop aborts that
- * fetch (AbortController); the front server closes the FastCGI connection
- * and chatstream stops the model (outcome=client_gone).
+ * an event stream" rules) turns the text into events.  When event: meta
+ * names a "resume" url, Stop and a reload use it as above; without one,
+ * Stop aborts the fetch (AbortController), the front server closes the
+ * FastCGI connection and chatstream stops the model (outcome=client_gone),
+ * and a reload cannot continue the answer.
  *
  * Token text is appended to a Text node, never parsed as HTML.
  *
@@ -209,6 +222,68 @@
 	}
 
 	/* ------------------------------------------------------------------ */
+	/* The conversation in sessionStorage                                 */
+	/* ------------------------------------------------------------------ */
+
+	/**
+	 * The conversation of this tab, one key per endpoint:
+	 * {"v": 1, "turns": [turn, ...]}, where a turn is {prompt, model, who,
+	 * text, state, stats, title, error, streamId, url, lastEventId, tokens}
+	 * (all strings but tokens).  sessionStorage outlives a reload and the
+	 * tab's history, not the tab.  save() writes everything at once, so the
+	 * text of an answer and the id of its last event always agree.  When
+	 * storage is off or full, the page still works and ok turns false: a
+	 * reload then forgets.
+	 */
+	var STORE_VERSION = 1;
+	var TURN_FIELDS = ["prompt", "model", "who", "text", "state", "stats", "title", "error",
+		"streamId", "url", "lastEventId"];
+
+	function Store(endpoint) {
+		this.key = "chatstream:" + endpoint.href;
+		this.ok = true;
+	}
+
+	/** The saved turns, each field checked; [] when there are none. */
+	Store.prototype.load = function () {
+		var s;
+		try {
+			s = JSON.parse(window.sessionStorage.getItem(this.key) || "null");
+		} catch (e) {
+			return [];
+		}
+		if (!s || s.v !== STORE_VERSION || !Array.isArray(s.turns)) {
+			return [];
+		}
+		return s.turns.filter(function (t) {
+			return t && typeof t === "object" && typeof t.prompt === "string";
+		}).map(function (t) {
+			var r = { tokens: typeof t.tokens === "number" ? t.tokens : 0 };
+			TURN_FIELDS.forEach(function (k) {
+				r[k] = typeof t[k] === "string" ? t[k] : "";
+			});
+			return r;
+		});
+	};
+
+	Store.prototype.save = function (turns) {
+		try {
+			window.sessionStorage.setItem(this.key, JSON.stringify({ v: STORE_VERSION, turns: turns }));
+			this.ok = true;
+		} catch (e) {
+			this.ok = false;
+		}
+	};
+
+	Store.prototype.clear = function () {
+		try {
+			window.sessionStorage.removeItem(this.key);
+		} catch (e) {
+			/* nothing was kept */
+		}
+	};
+
+	/* ------------------------------------------------------------------ */
 	/* The page                                                           */
 	/* ------------------------------------------------------------------ */
 
@@ -221,6 +296,8 @@
 		error: "Error",
 		reconnecting: "Reconnecting\u2026"    // EventSource is retrying (Last-Event-ID)
 	};
+
+	var BUSY = ["connecting", "streaming", "reconnecting"];
 
 	function $(id) {
 		return document.getElementById(id);
@@ -275,7 +352,12 @@
 		this.state = $("state");
 		this.transcript = $("transcript");
 		this.serverInfo = $("server-info");
+		this.newChat = $("new-chat");
+		this.emptyNote = this.transcript.querySelector(".empty");
 		this.current = null;       // the running exchange
+		this.unloading = false;    // pagehide came: the page is going away
+		this.store = new Store(this.endpoint);
+		this.turns = [];           // the conversation, as Store keeps it
 		this.setState("idle");
 		this.serverInfo.textContent = "Endpoint " + this.endpoint.pathname;
 		if (ep.note) {
@@ -283,15 +365,17 @@
 		}
 		this.bind();
 		this.loadModels();
+		this.restore();
 	}
 
 	Page.prototype.setState = function (name, detail) {
 		this.state.setAttribute("data-state", name);
 		this.state.textContent = STATES[name] + (detail ? " \u2014 " + detail : "");
 		document.documentElement.setAttribute("data-state", name);
-		var busy = name === "connecting" || name === "streaming" || name === "reconnecting";
+		var busy = BUSY.indexOf(name) >= 0;
 		this.send.disabled = busy;
 		this.stop.disabled = !busy;
+		this.newChat.disabled = busy;
 		this.transcript.setAttribute("aria-busy", busy ? "true" : "false");
 	};
 
@@ -327,6 +411,121 @@
 				self.abort();
 			}
 		});
+		this.newChat.addEventListener("click", function () {
+			self.clear();
+			self.prompt.focus();
+		});
+		window.addEventListener("pagehide", function (ev) {
+			self.leave(ev);
+		});
+		window.addEventListener("pageshow", function () {
+			self.unloading = false;
+		});
+	};
+
+	/**
+	 * The page goes away: a reload, another page in this tab, or the tab
+	 * closing.  pagehide cannot tell these apart (it fires alike, persisted
+	 * false, before each of them), and a DELETE sent now would stop the very
+	 * answer a reload is about to continue.  So the page leaves a stream it
+	 * has saved to chatstream: a reader that leaves is not a cancel until
+	 * the reconnect window has passed.  A reload comes back well within it
+	 * and carries on; a closed tab does not, and chatstream stops the model
+	 * when the window ends (on_disconnect = cancel).  A stream the page
+	 * could not save (sessionStorage off or full) is one no reload can
+	 * continue: that one is stopped at once, with a DELETE that outlives
+	 * the page (keepalive; sendBeacon can only POST).  A page kept in the
+	 * back/forward cache (persisted) comes back by itself: nothing to do.
+	 */
+	Page.prototype.leave = function (ev) {
+		var run = this.current;
+		// What unloading does to the streams (an aborted fetch, a closed
+		// EventSource) is not how the answer ended: keep the saved state.
+		this.unloading = !ev.persisted;
+		if (!run || run.finished || run.stopped || !run.url || ev.persisted || this.store.ok) {
+			return;
+		}
+		try {
+			fetch(run.url, { method: "DELETE", keepalive: true, cache: "no-store" }).catch(function () {});
+		} catch (e) {
+			/* the page is going away: nothing more to do */
+		}
+	};
+
+	/** Keeps the conversation in the tab, unless the page is going away. */
+	Page.prototype.save = function () {
+		if (!this.unloading) {
+			this.store.save(this.turns);
+		}
+	};
+
+	/** New chat: forgets the conversation (the page and the tab's storage). */
+	Page.prototype.clear = function () {
+		if (this.current) {
+			return;
+		}
+		this.turns = [];
+		this.store.clear();
+		this.transcript.textContent = "";
+		if (this.emptyNote) {
+			this.transcript.appendChild(this.emptyNote);
+		}
+		this.setState("idle");
+	};
+
+	/** Shows the saved conversation again; a running answer carries on. */
+	Page.prototype.restore = function () {
+		var turns = this.store.load();
+		if (!turns.length) {
+			return;
+		}
+		var self = this;
+		var running = null;
+		turns.forEach(function (rec) {
+			var ui = self.addTurn(rec.prompt, rec.model);
+			ui.who.textContent = rec.who || rec.model || "model";
+			ui.text.data = rec.text;
+			ui.stats.textContent = rec.stats;
+			if (rec.title) {
+				ui.stats.title = rec.title;
+			}
+			if (rec.streamId) {
+				ui.turn.setAttribute("data-stream-id", rec.streamId);
+			}
+			if (BUSY.indexOf(rec.state) >= 0) {
+				running = { rec: rec, ui: ui };
+				rec.state = "reconnecting";
+			} else if (rec.error) {
+				ui.err.textContent = rec.error;
+				ui.err.hidden = false;
+			}
+			ui.turn.setAttribute("data-state", rec.state || "done");
+		});
+		this.turns = turns;
+		this.scrollDown(true);
+		if (!running) {
+			return;
+		}
+		var run = this.newRun(running.rec, running.ui);
+		var url = null;
+		try {
+			url = running.rec.url ? new URL(running.rec.url) : null;
+		} catch (e) {
+			url = null;
+		}
+		this.current = run;
+		if (!url || url.origin !== location.origin) {
+			this.fail(run, "The page was reloaded before the answer was complete, and this " +
+				"server cannot continue it.");
+			this.current = null;
+			return;
+		}
+		run.url = url;
+		run.mode = "eventsource";
+		run.lastEventId = running.rec.lastEventId;
+		run.tokens = running.rec.tokens;
+		this.turnState(run, "reconnecting");
+		this.track(run, this.follow(run));
 	};
 
 	/** Fills the model picker: GET v1/models (OpenAI shape), else the models of GET health. */
@@ -422,7 +621,8 @@
 	/**
 	 * Stop.  An EventSource stream: DELETE its url (chatstream stops the
 	 * model), then close it; the run ends as "stopped".  A fetch() stream
-	 * (fallback): abort it.  While the POST is still on its way, the run is
+	 * (fallback): DELETE its resume url when it has one (a reader that
+	 * leaves is not a cancel), then abort it.  While the POST is still on its way, the run is
 	 * marked stopped and stream() finishes the job once the answer comes
 	 * (DELETE a 202's url, abort a 200), or aborts the POST after a while.
 	 */
@@ -437,7 +637,13 @@
 				run.endFollow();
 			});
 		} else if (run.mode === "fetch") {
-			run.ctrl.abort();
+			if (run.url) {
+				this.cancelRemote(run).then(function () {
+					run.ctrl.abort();
+				});
+			} else {
+				run.ctrl.abort();
+			}
 		} else {
 			run.stopTimer = setTimeout(function () {
 				run.ctrl.abort();
@@ -455,12 +661,43 @@
 	};
 
 	Page.prototype.showStopped = function (run) {
-		this.turnState(run, "stopped");
 		run.ui.stats.textContent = "Stopped after " + run.tokens + " token" +
 			(run.tokens === 1 ? "" : "s") + "." +
 			(run.deleteStatus !== undefined && run.deleteStatus !== 202 && run.deleteStatus !== 404 ?
 				" The server did not confirm (" + (run.deleteStatus ? "HTTP " + run.deleteStatus :
 					"network error") + ")." : "");
+		run.rec.stats = run.ui.stats.textContent;
+		this.turnState(run, "stopped");
+	};
+
+	/** A run: one answer being streamed into the turn rec (shown in ui). */
+	Page.prototype.newRun = function (rec, ui) {
+		return {
+			rec: rec,
+			ui: ui,
+			ctrl: new AbortController(),
+			mode: "",            // "eventsource" (202, or resumed) or "fetch" (200 event stream)
+			url: null,           // the stream's url (202, or meta's "resume")
+			es: null,            // its EventSource
+			endFollow: null,     // closes es and ends the run
+			stopped: false,
+			finished: false,
+			tokens: 0,
+			lastEventId: ""
+		};
+	};
+
+	/** The conversation so far and then prompt, as chat messages. */
+	Page.prototype.messages = function (prompt) {
+		var m = [];
+		this.turns.forEach(function (t) {
+			m.push({ role: "user", content: t.prompt });
+			if (t.text !== "") {
+				m.push({ role: "assistant", content: t.text });
+			}
+		});
+		m.push({ role: "user", content: prompt });
+		return m;
 	};
 
 	Page.prototype.start = function () {
@@ -472,7 +709,7 @@
 			this.prompt.focus();
 			return;
 		}
-		var body = { prompt: prompt };
+		var body = { messages: this.messages(prompt) };
 		if (this.model.value) {
 			body.model = this.model.value;
 		}
@@ -480,24 +717,21 @@
 		if (mt !== "") {
 			body.max_tokens = Number(mt);
 		}
-		var run = {
-			ctrl: new AbortController(),
-			ui: this.addTurn(prompt, body.model),
-			mode: "",            // "eventsource" (202) or "fetch" (200 event stream)
-			url: null,           // the stream's url (202)
-			es: null,            // its EventSource
-			endFollow: null,     // closes es and ends the run
-			stopped: false,
-			finished: false,
-			tokens: 0,
-			lastEventId: ""
-		};
+		var rec = { prompt: prompt, model: body.model || "", who: "", text: "", state: "connecting",
+			stats: "", title: "", error: "", streamId: "", url: "", lastEventId: "", tokens: 0 };
+		var run = this.newRun(rec, this.addTurn(prompt, body.model));
+		this.turns.push(rec);
 		this.current = run;
 		this.prompt.value = "";
 		this.turnState(run, "connecting");
 		this.scrollDown(true);
+		this.track(run, this.stream(run, body));
+	};
+
+	/** Shows how the run ended once promise (stream() or follow()) settles. */
+	Page.prototype.track = function (run, promise) {
 		var self = this;
-		this.stream(run, body).then(function () {
+		promise.then(function () {
 			if (run.finished) {
 				return;
 			}
@@ -528,13 +762,27 @@
 	Page.prototype.turnState = function (run, name, detail) {
 		run.ui.turn.setAttribute("data-state", name);
 		this.setState(name, detail);
+		run.rec.state = name;
+		this.save();
 	};
 
 	Page.prototype.fail = function (run, message) {
 		run.finished = true;
 		run.ui.err.textContent = message;
 		run.ui.err.hidden = false;
+		run.rec.error = message;
 		this.turnState(run, "error");
+	};
+
+	/** A stream url chatstream gave (absolute or relative to the endpoint), if on this site. */
+	Page.prototype.streamUrl = function (loc) {
+		var url = null;
+		try {
+			url = loc ? new URL(loc, this.endpoint) : null;
+		} catch (e) {
+			url = null;
+		}
+		return url && url.origin === location.origin ? url : null;
 	};
 
 	/**
@@ -554,22 +802,20 @@
 		if (res.status === 202) {
 			var info = parseJSON(await res.text()) || {};
 			var loc = typeof info.url === "string" ? info.url : res.headers.get("Location");
-			var url = null;
-			try {
-				url = loc ? new URL(loc, this.endpoint) : null;
-			} catch (e) {
-				url = null;
-			}
-			if (!url || url.origin !== location.origin) {
+			var url = this.streamUrl(loc);
+			if (!url) {
 				this.fail(run, "The server accepted the request but gave no usable stream URL (" +
 					(loc || "none") + ").");
 				return;
 			}
 			run.url = url;
+			run.rec.url = url.href;
 			run.mode = "eventsource";
 			if (typeof info.id === "string") {
 				run.ui.turn.setAttribute("data-stream-id", info.id);
+				run.rec.streamId = info.id;
 			}
+			this.save();
 			if (run.stopped) {
 				await this.cancelRemote(run);   // Stop came while the POST was on its way
 				return;
@@ -705,18 +951,29 @@
 			return;              // nothing shows after done, error or Stop
 		}
 		var d = parseJSON(ev.data);
+		var rec = run.rec;
+		rec.lastEventId = ev.lastEventId;
 		if (ev.type === "message") {
 			if (d && typeof d.text === "string") {
 				run.ui.text.appendData(d.text);
-				run.tokens++;
+				rec.text += d.text;
+				rec.tokens = ++run.tokens;
 				this.scrollDown(false);
 			}
 		} else if (ev.type === "meta") {
 			if (d && typeof d.model === "string") {
 				run.ui.who.textContent = d.model;
+				rec.who = d.model;
 			}
 			if (d && typeof d.id === "string") {
 				run.ui.turn.setAttribute("data-stream-id", d.id);
+				rec.streamId = d.id;
+			}
+			// a stream POSTed without 202 can still be stopped and resumed there
+			var url = d && !run.url && typeof d.resume === "string" ? this.streamUrl(d.resume) : null;
+			if (url) {
+				run.url = url;
+				rec.url = url.href;
 			}
 		} else if (ev.type === "done") {
 			run.finished = true;
@@ -725,6 +982,7 @@
 		} else if (ev.type === "error") {
 			this.fail(run, errorText(d) || "The model reported an error.");
 		}
+		this.save();
 	};
 
 	Page.prototype.showStats = function (run, d) {
@@ -749,6 +1007,8 @@
 			parts.push(String(d.finish_reason));
 		}
 		run.ui.stats.textContent = parts.join(" \u00b7 ");
+		run.rec.stats = run.ui.stats.textContent;
+		run.rec.title = run.ui.stats.title;
 	};
 
 	window.chatstream = { SSEParser: SSEParser };
