@@ -89,6 +89,36 @@ def install_page(fx):
         shutil.copyfile(os.path.join(WWW, f), os.path.join(www, f))
 
 
+def shipped_config(fx, models=""):
+    """conf/chatstream.conf as shipped, with only what a test needs on top:
+    its own spool directory, then models (raw [model NAME] sections)."""
+    with open(os.path.join(SRCDIR, "conf", "chatstream.conf"), encoding="utf-8") as f:
+        shipped = f.read()
+    return "spool_dir = %s\n%s\n%s" % (fx.path("spool"), shipped, models)
+
+
+def install_fetch_event_source(fx, deps):
+    """@microsoft/fetch-event-source (npm, installed by setup.sh) under
+    the document root's fes/, with a page that loads it as an ES module and
+    hands it to the test as window.fetchEventSource.  The package's ES
+    modules import "./fetch" without ".js", which only a bundler resolves:
+    the copies say "./fetch.js".  Call it before fx.start_lighttpd() (see
+    install_page)."""
+    src = os.path.join(deps, "node_modules", "@microsoft", "fetch-event-source", "lib", "esm")
+    dst = fx.path("www", "fes")
+    os.makedirs(dst, exist_ok=True)
+    for f in ("index.js", "fetch.js", "parse.js"):
+        with open(os.path.join(src, f), encoding="utf-8") as i:
+            text = re.sub(r"""(from\s+['"]\./[a-z]+)(['"])""", r"\1.js\2", i.read())
+        with open(os.path.join(dst, f), "w", encoding="utf-8") as o:
+            o.write(text)
+    with open(os.path.join(dst, "index.html"), "w", encoding="utf-8") as o:
+        o.write('<!DOCTYPE html>\n<meta charset="utf-8">\n<title>fetch-event-source</title>\n'
+                '<script type="module">\nimport { fetchEventSource } from "./index.js";\n'
+                'window.fetchEventSource = fetchEventSource;\n'
+                'document.title = "ready";\n</script>\n')
+
+
 def artifacts_dir(fx):
     d = os.environ.get("ARTIFACTS_DIR") or os.path.join(SRCDIR, "tests", "artifacts")
     try:

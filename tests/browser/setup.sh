@@ -4,8 +4,10 @@
 #   - Debian's chromium (/usr/bin/chromium), plus fonts for the page's text
 #     (CJK and emoji in the demo answer) so the screenshot is legible;
 #   - node and npm (Debian's nodejs, npm) when there is no node;
-#   - playwright-core, the exact version pinned in package.json/package-lock.json,
-#     into DIR/node_modules (npm ci); DIR is the first argument, by default
+#   - playwright-core and @microsoft/fetch-event-source (a client library the
+#     tests run in the page), the exact versions pinned in
+#     package.json/package-lock.json, into DIR/node_modules (npm ci); DIR is
+#     the first argument, by default
 #     tests/browser itself (the test passes a temp dir when the source tree
 #     is read-only, as in make distcheck).
 # Usage: tests/browser/setup.sh [DIR]
@@ -62,19 +64,31 @@ if [ ! -x /usr/bin/chromium ]; then
 	exit 1
 fi
 
-# --- playwright-core from npm ----------------------------------------------
+# --- the npm packages -----------------------------------------------------
 mkdir -p "$deps"
 deps=$(cd "$deps" && pwd)
 if [ "$deps" != "$here" ]; then
 	cp "$here/package.json" "$here/package-lock.json" "$deps/"
 fi
-want=$(node -e 'process.stdout.write(require(process.argv[1]).dependencies["playwright-core"])' \
-	"$here/package.json")
-have=$(node -e 'try { process.stdout.write(require(process.argv[1]).version) } catch (e) {}' \
-	"$deps/node_modules/playwright-core/package.json" 2>/dev/null || true)
-if [ "$have" != "$want" ]; then
-	say "installing playwright-core@$want in $deps (npm ci)"
+# "name@version" of each dependency whose installed version is not the pinned one
+stale() {
+	node -e '
+		const [pkg, dir] = process.argv.slice(1);
+		for (const [n, v] of Object.entries(require(pkg).dependencies)) {
+			let have = "";
+			try { have = require(dir + "/node_modules/" + n + "/package.json").version; } catch (e) {}
+			if (have !== v) console.log(n + "@" + v);
+		}' "$here/package.json" "$deps"
+}
+missing=$(stale)
+if [ -n "$missing" ]; then
+	say "installing $(echo $missing) in $deps (npm ci)"
 	(cd "$deps" && npm ci --no-audit --no-fund --loglevel=error >&2)
+fi
+missing=$(stale)
+if [ -n "$missing" ]; then
+	say "still not installed: $(echo $missing)"
+	exit 1
 fi
 have=$(node -e 'process.stdout.write(require(process.argv[1]).version)' \
 	"$deps/node_modules/playwright-core/package.json")
