@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: ISC
 """t_browser_resume.py: the chat page in headless Chromium over a network that
 keeps cutting the answer.  lighttpd serves the page (www/) next to chatstream
-(/chat/, a paced demo model with on_disconnect = continue); Chromium talks to
+(/chat/, the shipped conf/chatstream.conf as it is: its demo model,
+on_disconnect = cancel, retry_ms = 3000, the reconnect window that gives);
+Chromium talks to
 lighttpd through tests/lib/cutproxy.py, a loopback proxy that cuts every
 connection to /chat/streams/ after a few hundred bytes (FIN and RST in turn),
 so the page's EventSource is cut several times during one answer and the
@@ -33,8 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
 from cutproxy import CutProxy  # noqa: E402
-from harness import (Fixture, config, demo_text, diag, is_, ok, require_tools,  # noqa: E402
-                     run)
+from harness import (Fixture, demo_text, demo_tokens, diag, is_, ok,  # noqa: E402
+                     require_tools, run)
 import t_browser  # noqa: E402  (its helpers: setup, page install, node runner)
 
 PROMPT = "Hello through a network that keeps dropping the connection again and again"
@@ -51,12 +53,8 @@ def main():
     require_tools()
     fx = Fixture("browser-resume")
     deps = t_browser.run_setup(fx)
-    globals_ = {"heartbeat": 2, "retry_ms": 300, "spool_dir": fx.path("spool")}
-    cs = fx.start_chatstream(config(globals_, {
-        # about 3 s of answer; a reader cut off may come back within 10 s
-        "demo": {"backend": "demo", "ttft_ms": 100, "tokens_per_second": 8,
-                 "on_disconnect": "continue", "grace": 10},
-    }))
+    # the defaults: a reader cut off is not a cancel while it comes back
+    cs = fx.start_chatstream(t_browser.shipped_config(fx))
     t_browser.install_page(fx)    # before lighttpd starts: see install_page
     lt = fx.start_lighttpd(cs, extra=[
         'index-file.names = ( "index.html" )',
@@ -141,8 +139,10 @@ def main():
     # --- chatstream's side --------------------------------------------------------
     line = (cs.wait_log(r"stream: id=%s .*method=POST .*outcome=" % re.escape(sid), timeout=5)
             if sid else None)
-    ok(line and " status=202 " in line and "outcome=done" in line,
-       "server: the POST is logged status=202 outcome=done")
+    ok(line and " status=202 " in line and "outcome=done" in line
+       and " events=%d " % (len(demo_tokens(PROMPT)) + 2) in line,
+       "server: the answer was generated once, to its end: the POST is logged status=202 "
+       "outcome=done with all its events")
     gets = [ln for ln in cs.stream_lines() if "method=GET path=/streams/%s " % sid in ln]
     end = time.monotonic() + 5
     for _ in range(100):
