@@ -25,7 +25,8 @@
  *
  * Reload: the conversation lives in this tab's sessionStorage (Store,
  * below), with the running answer's stream url and the id of the last
- * event its text holds, written together after every event.  A reloaded
+ * event its text holds, written together (a moment after each event, and
+ * on pagehide).  A reloaded
  * page shows the conversation again and reopens the running answer's
  * stream with ?last_event_id=that id: the answer carries on from the
  * next token, each token once.  Leaving the page sends nothing (see
@@ -298,6 +299,7 @@
 	};
 
 	var BUSY = ["connecting", "streaming", "reconnecting"];
+	var SAVE_DELAY_MS = 200;     // at most this much of an answer is unsaved (see save())
 
 	function $(id) {
 		return document.getElementById(id);
@@ -356,6 +358,7 @@
 		this.emptyNote = this.transcript.querySelector(".empty");
 		this.current = null;       // the running exchange
 		this.unloading = false;    // pagehide came: the page is going away
+		this.saveTimer = 0;        // a save() is due
 		this.store = new Store(this.endpoint);
 		this.turns = [];           // the conversation, as Store keeps it
 		this.setState("idle");
@@ -439,6 +442,7 @@
 	 */
 	Page.prototype.leave = function (ev) {
 		var run = this.current;
+		this.save();
 		// What unloading does to the streams (an aborted fetch, a closed
 		// EventSource) is not how the answer ended: keep the saved state.
 		this.unloading = !ev.persisted;
@@ -452,11 +456,27 @@
 		}
 	};
 
-	/** Keeps the conversation in the tab, unless the page is going away. */
-	Page.prototype.save = function () {
-		if (!this.unloading) {
-			this.store.save(this.turns);
+	/**
+	 * Keeps the conversation in the tab, unless the page is going away:
+	 * now, or with soon a little later (tokens: a long conversation is
+	 * not written whole for each one; pagehide writes what is pending).
+	 */
+	Page.prototype.save = function (soon) {
+		var self = this;
+		if (this.unloading) {
+			return;
 		}
+		if (soon) {
+			if (!this.saveTimer) {
+				this.saveTimer = setTimeout(function () {
+					self.save();
+				}, SAVE_DELAY_MS);
+			}
+			return;
+		}
+		clearTimeout(this.saveTimer);
+		this.saveTimer = 0;
+		this.store.save(this.turns);
 	};
 
 	/** New chat: forgets the conversation (the page and the tab's storage). */
@@ -515,8 +535,7 @@
 		}
 		this.current = run;
 		if (!url || url.origin !== location.origin) {
-			this.fail(run, "The page was reloaded before the answer was complete, and this " +
-				"server cannot continue it.");
+			this.fail(run, "The page was reloaded before this answer could be continued.");
 			this.current = null;
 			return;
 		}
@@ -982,7 +1001,7 @@
 		} else if (ev.type === "error") {
 			this.fail(run, errorText(d) || "The model reported an error.");
 		}
-		this.save();
+		this.save(ev.type === "message");
 	};
 
 	Page.prototype.showStats = function (run, d) {
