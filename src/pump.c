@@ -57,10 +57,14 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	const short hup_events = s->conn != NULL ? s->conn->hup_events : 0;
 	int jfd = -1;
 	/* Nobody reading this long ends the stream: the window, then continue's grace. */
+	const int64_t grace_ms = (int64_t)s->model->grace * 1000;
 	const int64_t alone_ms = conf_reconnect_window_ms(s->conf) +
-	    (s->model->keep_going ? (int64_t)s->model->grace * 1000 : 0);
+	    (s->model->keep_going ? grace_ms : 0);
+	/* A 202 stream waits for its first reader at least `grace`, whatever the window. */
+	const int64_t first_ms = alone_ms > grace_ms ? alone_ms : grace_ms;
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
 	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
+	int had_reader = s->conn != NULL;
 
 	*detail = NULL;
 	for (;;) {
@@ -85,7 +89,8 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		if (s->journal != NULL)
 			deadline = earliest(deadline, journal_next_tick(s->journal));
 		if (alone_since >= 0)
-			deadline = earliest(deadline, alone_since + alone_ms);
+			deadline = earliest(deadline, alone_since +
+			    (had_reader ? alone_ms : first_ms));
 		/*
 		 * Readers see every event before we wait; a producer with more ready
 		 * at once (no wait) goes on filling the batch (the store writes a full
@@ -122,13 +127,14 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				stream_done(s, &res, prompt_tokens);
 				return "cancelled";
 			}
-			if (s->conn == NULL && js.readers)
+			if (s->conn == NULL && js.readers) {
 				alone_since = -1;
-			else if (s->conn == NULL && alone_since < 0)
+				had_reader = 1;
+			} else if (s->conn == NULL && alone_since < 0)
 				alone_since = now;
 		}
 		/* Nobody came back in time: nobody will read what follows. */
-		if (alone_since >= 0 && now >= alone_since + alone_ms) {
+		if (alone_since >= 0 && now >= alone_since + (had_reader ? alone_ms : first_ms)) {
 			res.finish_reason = "cancelled";
 			stream_done(s, &res, prompt_tokens);
 			*detail = "abandoned";

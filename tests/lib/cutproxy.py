@@ -56,18 +56,22 @@ class CutProxy:
     cut_after: byte counts, used in turn for successive cut connections;
     cut_mode: "fin", "rst" or "alternate"; cuts: how many connections to cut
     at most (None: all); reject: numbers of the stream requests (1 = the
-    first) answered 503 by the proxy itself, never reaching upstream."""
+    first) answered 503 by the proxy itself, never reaching upstream;
+    methods: the request methods whose answers are cut (GET: EventSource;
+    add POST to cut a POST's own stream, as fetch-event-source reads it)."""
 
     REJECT = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
               b"Content-Length: 12\r\nRetry-After: 1\r\nConnection: close\r\n\r\nunavailable\n")
 
     def __init__(self, upstream_port, cut_after=(500,), prefix="/chat/streams/",
-                 cut_mode="alternate", cuts=None, reject=(), max_conns=200, timeout=60.0):
+                 cut_mode="alternate", cuts=None, reject=(), max_conns=200, timeout=60.0,
+                 methods=("GET",)):
         self.upstream_port = upstream_port
         self.cut_after = itertools.cycle(list(cut_after))
         self.prefix = prefix.encode("latin-1")
         self.cut_mode = cut_mode
         self.cuts_left = cuts
+        self.methods = tuple(methods)
         self.reject = set(reject)
         self._stream_reqs = 0
         self.max_conns = max_conns
@@ -223,7 +227,7 @@ class CutProxy:
                                  rejected=True)
                     self._record(c, "reject", status=503)
                     return True
-            if path.startswith(self.prefix) and method == "GET" and (
+            if path.startswith(self.prefix) and method in self.methods and (
                     self.cuts_left is None or self.cuts_left > 0):
                 cut = next(self.cut_after)
                 if self.cuts_left is not None:
