@@ -43,6 +43,7 @@ static const struct global_key global_keys[] = {
 	G("write_timeout", K_INT, write_timeout, 1, 86400),
 	G("shutdown_grace", K_INT, shutdown_grace, 0, 3600),
 	G("retry_ms", K_INT, retry_ms, 0, 3600000),
+	G("reconnect_window", K_INT, reconnect_window, 0, 86400),
 	G("retry_after", K_INT, retry_after, 0, 3600),
 	G("backlog", K_INT, backlog, 1, 65535),
 	G("log_format", K_LOGFMT, log_format, 0, 0),
@@ -75,6 +76,7 @@ conf_set_defaults(struct conf *c)
 	c->write_timeout = 60;
 	c->shutdown_grace = 10;
 	c->retry_ms = 3000;
+	c->reconnect_window = -1;   /* from retry_ms: conf_reconnect_window_ms() */
 	c->retry_after = 2;
 	c->backlog = 1024;
 	c->log_format = LOG_FORMAT_TEXT;
@@ -473,6 +475,21 @@ model_common(struct model_conf *m, struct cs_error *err)
 		return -1;
 	m->grace = (int)grace;
 	return 0;
+}
+
+/*
+ * A client told `retry: R` comes back R ms after a drop; one whose first
+ * try fails (the network still down, a proxy restarting) tries again R ms
+ * later, and some back off.  Three retries cover two failed ones; 5 s more
+ * cover a slow network's DNS, TCP and TLS and the producer's look for
+ * readers.  With the default retry_ms of 3000 this is 14 s.
+ */
+int64_t
+conf_reconnect_window_ms(const struct conf *c)
+{
+	if (c->reconnect_window >= 0)
+		return (int64_t)c->reconnect_window * 1000;
+	return 3 * (int64_t)c->retry_ms + 5000;
 }
 
 /* Checks the settings that span lines, and hands each model's options to its backend. */

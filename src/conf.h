@@ -4,6 +4,7 @@
 #define CS_CONF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 #include "log.h"
@@ -22,7 +23,7 @@ struct model_conf {
 	char *name;                        /* the request's "model" */
 	int line;                          /* line of the [model NAME] header */
 	int keep_going;                    /* on_disconnect = continue (else cancel) */
-	int grace;                         /* seconds to wait for a reader to come back */
+	int grace;                         /* continue: seconds more after the reconnect window */
 	const struct backend_ops *backend;
 	struct conf_option *opts;          /* owned, nopts entries */
 	size_t nopts;
@@ -42,6 +43,7 @@ struct conf {
 	int write_timeout;        /* seconds a blocked write to the front server may take */
 	int shutdown_grace;       /* seconds open streams get after SIGTERM */
 	int retry_ms;             /* the `retry:` sent to EventSource clients */
+	int reconnect_window;     /* seconds a journaled stream waits for a reader; -1: from retry_ms */
 	int retry_after;          /* Retry-After seconds on 503 */
 	int backlog;              /* listen(2) backlog when chatstream binds itself */
 	enum log_format log_format;
@@ -88,6 +90,13 @@ const struct model_conf *conf_model(const struct conf *c, const char *name);
  * gives the same value.  NULL when unset.  Borrowed; call before threads start.
  */
 const char *conf_secret_env(const char *name);
+
+/*
+ * Milliseconds a journaled stream goes on with nobody reading it before its
+ * model's on_disconnect applies: reconnect_window, or when unset three
+ * retry_ms and 5 s.
+ */
+int64_t conf_reconnect_window_ms(const struct conf *c);
 
 /* Helpers for backends parsing their options. Each marks the option used. */
 struct conf_option *conf_opt(struct model_conf *m, const char *key);

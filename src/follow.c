@@ -55,7 +55,8 @@ count_events(const struct buf *b, size_t from)
 
 const char *
 follow_run(struct conn *c, struct runtime *rt, const char *id,
-    struct journal_reader *r, uint64_t after, struct follow_result *res)
+    struct journal_reader *r, uint64_t after, int no_content,
+    struct follow_result *res)
 {
 	const struct conf *cf = rt->conf;
 	struct journal_read jr;
@@ -86,7 +87,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			outcome = "journal_unavailable";
 			goto out;
 		}
-		if (jr.finished && !jr.lost && out.len == head) {
+		if (no_content && jr.finished && !jr.lost && out.len == head) {
 			/* Nothing after `after` and nothing to come: this stops EventSource. */
 			buf_reset(&out);
 			res->status = 204;

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "clock.h"
+#include "event_id.h"
 #include "follow.h"
 #include "journal.h"
 #include "handler.h"
@@ -19,6 +20,7 @@
 #include "num.h"
 #include "pump.h"
 #include "request.h"
+#include "sse.h"
 #include "stream.h"
 
 #define ROUTE_MAX 1024
@@ -41,6 +43,7 @@ struct request_ctx {
 	int mount_ok;                 /* mount is canonical: URLs can be built on it */
 	char client[64], method[16];  /* copies: the connection may end first */
 	char *resume_url;             /* owned, may be NULL: the stream's URL when it is kept */
+	char retried[EVENT_ID_STREAM_MAX + 1];  /* the stream a POST retry follows */
 	struct stream_record rec;
 	int64_t started_ms;
 	int counted;                  /* holds one of the rt->active slots */
@@ -254,6 +257,7 @@ resume_stream(struct request_ctx *x, const char *id)
 	const char *lei = conn_param(x->conn, "HTTP_LAST_EVENT_ID");
 	const char *qs = conn_param(x->conn, "QUERY_STRING");
 	const char *user = conn_param(x->conn, "REMOTE_USER");
+	char named[EVENT_ID_STREAM_MAX + 1];
 	struct follow_result fr;
 	uint64_t after = 0;
 	size_t lei_len = 0;
@@ -280,9 +284,14 @@ resume_stream(struct request_ctx *x, const char *id)
 				break;
 			}
 	}
-	/* An event id: digits only (no sign, no space), as stream_emit() numbers them. */
-	if (lei_len > 0 && num_parse(lei, lei_len, INT64_MAX, &after) == -1) {
+	/* An event id as stream_emit() writes it, <id>.<n>, or the bare <n>. */
+	if (lei_len > 0 && event_id_parse(lei, lei_len, named, &after) == -1) {
 		cs_fail(&e, 400, "invalid_request", "Last-Event-ID must be an event id");
+		reject(x, &e, NULL);
+		return;
+	}
+	if (lei_len > 0 && named[0] != '\0' && strcmp(named, id) != 0) {
+		cs_fail(&e, 400, "invalid_request", "Last-Event-ID names another stream");
 		reject(x, &e, NULL);
 		return;
 	}
@@ -294,7 +303,7 @@ resume_stream(struct request_ctx *x, const char *id)
 		return;
 	}
 	x->rec.stream_id = id;
-	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
+	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, 1, &fr);
 	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
 		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
 		reject(x, &e, retry);
@@ -303,6 +312,96 @@ resume_stream(struct request_ctx *x, const char *id)
 	x->rec.status = fr.status;
 	x->rec.events = fr.events;
 	x->rec.bytes = fr.bytes;
+}
+
+/*
+ * A POST retry whose stream cannot be followed: 200 and `event: error` of
+ * type history_lost (OpenAI's error chunk on /v1), a complete stream that
+ * ends.  fetch-event-source hands the event to the page and stops; an
+ * error status would make it retry without end, and a new answer would be
+ * the one it has half of, twice.
+ */
+static void
+history_lost(struct request_ctx *x, int openai)
+{
+	static const char msg[] = "the stream this retry continues is no longer kept; "
+	    "send the request again without Last-Event-ID";
+	struct buf out;
+
+	buf_init(&out, 1024);
+	x->rec.status = 200;
+	x->rec.outcome = "error";
+	x->rec.detail = "history_lost";
+	if (buf_adds(&out, "Status: 200 OK\r\n"
+	    "Content-Type: text/event-stream; charset=utf-8\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n"
+	    "X-Content-Type-Options: nosniff\r\n\r\n") == -1 ||
+	    (openai ? buf_printf(&out, "data: {\"error\":{\"message\":\"%s\","
+	    "\"type\":\"server_error\",\"param\":null,\"code\":\"history_lost\"}}\n\n", msg) :
+	    buf_printf(&out, "event: error\ndata: {\"error\":{\"type\":\"history_lost\","
+	    "\"message\":\"%s\"}}\n\n", msg)) == -1 ||
+	    x->conn->ops->write(x->conn, out.data, out.len) == -1 ||
+	    x->conn->ops->flush(x->conn) == -1)
+		x->rec.outcome = "client_gone";
+	else {
+		x->rec.events = 1;
+		x->rec.bytes = out.len;
+	}
+	buf_free(&out);
+}
+
+/*
+ * A POST carrying Last-Event-ID is a client retrying after a drop with the
+ * same body (fetch-event-source does so by default): it follows the stream
+ * the id names, after that event, in the stream's own format, instead of
+ * generating the answer again.  Its owner must be the one who started it
+ * (else it is not found).  An id that names no stream it can follow (an
+ * expired, unknown or someone else's stream, or a bare number, which names
+ * none) gets history_lost, never a second answer.  Returns 1 when it
+ * answered the request, 0 when the POST carries no Last-Event-ID.
+ */
+static int
+retry_post(struct request_ctx *x, int openai)
+{
+	const char *lei = conn_param(x->conn, "HTTP_LAST_EVENT_ID");
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	struct follow_result fr;
+	uint64_t after;
+	struct cs_error e;
+	char retry[64];
+
+	if (lei == NULL || *lei == '\0')
+		return 0;
+	cs_error_clear(&e);
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
+	if (event_id_parse(lei, strlen(lei), x->retried, &after) == -1 ||
+	    x->retried[0] == '\0' || x->rt->conf->journal == JOURNAL_OFF) {
+		history_lost(x, openai);
+		return 1;
+	}
+	if (take_slot(x) == -1)
+		return 1;
+	x->rec.stream_id = x->retried;
+	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
+		x->reader = NULL;
+		if (e.status == 503)
+			reject(x, &e, retry);   /* the store is down: a retry may do */
+		else
+			history_lost(x, openai);
+		return 1;
+	}
+	/* The stream ended and this client has it all: 200, empty, which ends the retries. */
+	x->rec.outcome = follow_run(x->conn, x->rt, x->retried, x->reader, after, 0, &fr);
+	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
+		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
+		reject(x, &e, retry);
+		return 1;
+	}
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
+	return 1;
 }
 
 /* DELETE /streams/<id>: ask the producer, wherever it runs, to stop. */
@@ -438,6 +537,8 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
+	if (retry_post(x, openai))
+		return;
 	if (take_slot(x) == -1)
 		return;
 	if (read_body(x, &len, &kind, &e) == -1 ||

@@ -22,10 +22,12 @@ earliest(int64_t a, int64_t b)
 }
 
 /*
- * The first reader (the POST's own connection) has gone.  The stream goes on
- * without it when others follow it through the journal, or when the model's
- * on_disconnect is continue (for up to its grace, waiting for one to come
- * back).  Returns 1 when it goes on.
+ * The first reader (the POST's own connection) has gone.  A journaled stream
+ * goes on without it: readers may follow it, and the one that left may come
+ * back (a retry with Last-Event-ID); the pump ends it when nobody has read
+ * it for the reconnect window (and, on_disconnect = continue, the model's
+ * grace after it).  Without a journal nothing could resume: it ends now.
+ * Returns 1 when it goes on.
  */
 static int
 go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
@@ -36,8 +38,6 @@ go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
 	if (s->journal == NULL)
 		return 0;
 	journal_tick(s->journal, now, &js);
-	if (js.readers == 0 && !s->model->keep_going)
-		return 0;
 	log_debug("stream %s: the first reader left; going on (%d other readers)",
 	    s->id, js.readers);
 	stream_detach(s);
@@ -56,10 +56,15 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	int hup_fd = s->conn != NULL ? s->conn->ops->hangup_fd(s->conn) : -1;
 	const short hup_events = s->conn != NULL ? s->conn->hup_events : 0;
 	int jfd = -1;
+	/* Nobody reading this long ends the stream: the window, then continue's grace. */
 	const int64_t grace_ms = (int64_t)s->model->grace * 1000;
+	const int64_t alone_ms = conf_reconnect_window_ms(s->conf) +
+	    (s->model->keep_going ? grace_ms : 0);
+	/* A 202 stream waits for its first reader at least `grace`, whatever the window. */
+	const int64_t first_ms = alone_ms > grace_ms ? alone_ms : grace_ms;
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
 	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
-	int had_reader = s->conn != NULL;   /* 202: wait `grace` for the first one */
+	int had_reader = s->conn != NULL;
 
 	*detail = NULL;
 	for (;;) {
@@ -84,7 +89,8 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		if (s->journal != NULL)
 			deadline = earliest(deadline, journal_next_tick(s->journal));
 		if (alone_since >= 0)
-			deadline = earliest(deadline, alone_since + grace_ms);
+			deadline = earliest(deadline, alone_since +
+			    (had_reader ? alone_ms : first_ms));
 		/*
 		 * Readers see every event before we wait; a producer with more ready
 		 * at once (no wait) goes on filling the batch (the store writes a full
@@ -127,9 +133,8 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			} else if (s->conn == NULL && alone_since < 0)
 				alone_since = now;
 		}
-		/* Alone: cancel now, or after the grace when waiting for a reader is the policy. */
-		if (alone_since >= 0 && now >= alone_since +
-		    (s->model->keep_going || !had_reader ? grace_ms : 0)) {
+		/* Nobody came back in time: nobody will read what follows. */
+		if (alone_since >= 0 && now >= alone_since + (had_reader ? alone_ms : first_ms)) {
 			res.finish_reason = "cancelled";
 			stream_done(s, &res, prompt_tokens);
 			*detail = "abandoned";

@@ -27,10 +27,19 @@ int
 sse_event(struct buf *out, uint64_t id, const char *name, const char *data,
     size_t len)
 {
+	return sse_event_of(out, NULL, id, name, data, len);
+}
+
+int
+sse_event_of(struct buf *out, const char *stream, uint64_t id, const char *name,
+    const char *data, size_t len)
+{
 	size_t mark = out->len, i = 0, start = 0;
 
-	if (id > 0 && (buf_add(out, "id: ", 4) == -1 || buf_add_u64(out, id) == -1 ||
-	    buf_addc(out, '\n') == -1))
+	if (id > 0 && (buf_add(out, "id: ", 4) == -1 ||
+	    (stream != NULL && (add_field_value(out, stream, strlen(stream)) == -1 ||
+	    buf_addc(out, '.') == -1)) ||
+	    buf_add_u64(out, id) == -1 || buf_addc(out, '\n') == -1))
 		goto overflow;
 	if (name != NULL && (buf_add(out, "event: ", 7) == -1 ||
 	    add_field_value(out, name, strlen(name)) == -1 ||

@@ -18,6 +18,13 @@
 int sse_event(struct buf *out, uint64_t id, const char *name,
     const char *data, size_t len);
 
+/*
+ * The same, with the id naming its stream: `id: <stream>.<id>` (stream is a
+ * stream id, base64url, so the last '.' separates the two; NULL: `id: <id>`).
+ */
+int sse_event_of(struct buf *out, const char *stream, uint64_t id,
+    const char *name, const char *data, size_t len);
+
 /* Appends a comment line (`: text`, CR/LF/NUL dropped). Returns 0 or -1 as above. */
 int sse_comment(struct buf *out, const char *text);
 

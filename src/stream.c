@@ -127,17 +127,18 @@ deliver(struct stream *s)
 }
 
 /*
- * The single route of every event: number it, frame it, deliver it.  A
- * journal of the stream (for Last-Event-ID resume) belongs here.  OpenAI's
- * format carries no ids (its clients do not expect them).
+ * The single route of every event: number it, frame it, journal it, deliver
+ * it.  An event's id names its stream and its number, `<stream id>.<n>`, so
+ * a Last-Event-ID alone says where to resume (a POST retry carries nothing
+ * else).  OpenAI's format carries no ids (its clients do not expect them).
  */
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
 	size_t mark = s->out.len;
 
-	if (sse_event(&s->out, s->format == STREAM_NATIVE ? s->seq + 1 : 0, name,
-	    data, len) == -1) {
+	if (sse_event_of(&s->out, s->id, s->format == STREAM_NATIVE ? s->seq + 1 : 0,
+	    name, data, len) == -1) {
 		buf_reset(&s->out);
 		return -2;
 	}

@@ -17,7 +17,7 @@ struct journal;
 
 /* What the reader gets. */
 enum stream_format {
-	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids 1, 2, 3, ... */
+	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids <id>.1, <id>.2, ... */
 	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE] */
 	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end */
 };

@@ -119,7 +119,12 @@ def main():
                                      " LEI %s" % e["last_event_id"] if e["last_event_id"] else "")
                            for e in reqs])
     ok(leis[:1] == [None], "the first GET starts from the beginning")
-    nums = [int(x) for x in leis[1:] if x is not None and x.isdigit()]
+    def seqno(x):
+        """n of an event id <stream id>.<n> naming this stream, else None."""
+        m = re.match(r"^%s\.([0-9]+)$" % re.escape(sid or "?"), x or "")
+        return int(m.group(1)) if m else None
+
+    nums = [seqno(x) for x in leis[1:] if seqno(x) is not None]
     ok(len(nums) == len(leis) - 1 and all(b >= a for a, b in zip(nums, nums[1:]))
        and len(set(nums)) >= len(cuts),
        "every reconnect said where to resume, never going back")
@@ -164,7 +169,8 @@ def main():
 
     total = int(field(line, "events")) if field(line, "events").isdigit() else -1
     last = leis[-1] if leis and leis[-1] is not None else "0"
-    want = total - int(last) if last.isdigit() else -1
+    n = seqno(last)
+    want = total - n if n is not None else (total if last == "0" else -1)
     outcomes = ["%s/%s" % (field(ln, "events"), field(ln, "outcome")) for ln in gets]
     ok("%d/done" % want in outcomes,
        "server: the last GET (from event %s) got the %d events after it and ended with the stream "

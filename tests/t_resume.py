@@ -17,7 +17,8 @@ real curl.
 - The 202 flow: POST with `Accept: application/json` (or `Prefer:
   respond-async`) -> 202, Location = the body's url; GET url streams the
   whole answer, meta first.
-- on_disconnect = cancel: when the POST's client leaves, the producer stops
+- on_disconnect (with reconnect_window = 0, so that it applies as soon as
+  nobody reads) = cancel: when the POST's client leaves, the producer stops
   at once (exec child gone) and a resume ends with done, finish_reason
   cancelled; a 202 stream nobody opens is cancelled after `grace`.
   on_disconnect = continue with grace 2 and nobody back: cancelled after
@@ -690,7 +691,10 @@ def main():
     slow = script(fx, "slow.sh",
                   'echo $$ > "$1"\ni=0\nwhile [ $i -lt 300 ]; do printf "tok%d " $i; sleep 0.1; '
                   "i=$((i+1)); done\n")
-    globals_ = {"heartbeat": 2, "threads": 12, "spool_dir": fx.path("spool")}
+    # reconnect_window = 0: on_disconnect applies as soon as nobody reads
+    # (t_resume_window.py tests the window itself)
+    globals_ = {"heartbeat": 2, "threads": 12, "spool_dir": fx.path("spool"),
+                "reconnect_window": 0}
     cs = fx.start_chatstream(config(globals_, {
         "paced": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": TPS,
                   "on_disconnect": "continue", "grace": 10},

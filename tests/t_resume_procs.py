@@ -57,7 +57,9 @@ def main():
     slow = script(fx, "slow.sh",
                   'echo $$ > "$1"\ni=0\nwhile [ $i -lt 300 ]; do printf "tok%d " $i; sleep 0.1; '
                   "i=$((i+1)); done\n")
-    text = config({"heartbeat": 1, "threads": 8, "spool_dir": fx.path("spool")}, {
+    # reconnect_window = 0: on_disconnect applies as soon as nobody reads
+    text = config({"heartbeat": 1, "threads": 8, "spool_dir": fx.path("spool"),
+                   "reconnect_window": 0}, {
         "paced": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40,
                   "on_disconnect": "continue", "grace": 10},
         "long": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40,
@@ -114,8 +116,9 @@ def steps(fx, a, b, fa, fb, pidfile):
     read_together([st, fol], 30)
     st.finish(timeout=5)
     fol.finish(timeout=5)
-    ta = {e.last_event_id: e.time for e in st.res.events}
-    tb = {e.last_event_id: e.time for e in fol.res.events}
+    # ids are <stream id>.<n>: keyed by n
+    ta = {(e.last_event_id or "").rsplit(".", 1)[-1]: e.time for e in st.res.events}
+    tb = {(e.last_event_id or "").rsplit(".", 1)[-1]: e.time for e in fol.res.events}
     # events B got while following live (not the first ones it replayed)
     common = sorted((int(i) for i in tb if i in ta and int(i) > 5), key=int)
     lags = [tb[str(i)] - ta[str(i)] for i in common]

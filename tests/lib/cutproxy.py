@@ -4,10 +4,8 @@
 A loopback TCP proxy for chatstream's browser tests: it listens on
 127.0.0.1:PORT and relays every connection to 127.0.0.1:UPSTREAM byte for
 byte, except that a connection carrying a request whose path starts with
-`prefix` (by default /chat/streams/, the stream route EventSource reads) and
-whose method is one of `methods` (by default GET; POST for a client that
-POSTs for its stream, as fetch-event-source does) is cut after `cut_after`
-bytes of response: the proxy forwards exactly that
+`prefix` (by default /chat/streams/, the stream route EventSource reads) is
+cut after `cut_after` bytes of response: the proxy forwards exactly that
 many bytes, then closes both sides (a FIN, or a RST when cut_mode says so).
 The cut usually falls inside an event or inside a chunk of the chunked
 body, which is what a flaky network does to a browser: EventSource sees a
@@ -59,7 +57,8 @@ class CutProxy:
     cut_mode: "fin", "rst" or "alternate"; cuts: how many connections to cut
     at most (None: all); reject: numbers of the stream requests (1 = the
     first) answered 503 by the proxy itself, never reaching upstream;
-    methods: the methods of the stream requests (the others pass whole)."""
+    methods: the request methods whose answers are cut (GET: EventSource;
+    add POST to cut a POST's own stream, as fetch-event-source reads it)."""
 
     REJECT = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
               b"Content-Length: 12\r\nRetry-After: 1\r\nConnection: close\r\n\r\nunavailable\n")
@@ -72,8 +71,8 @@ class CutProxy:
         self.prefix = prefix.encode("latin-1")
         self.cut_mode = cut_mode
         self.cuts_left = cuts
+        self.methods = tuple(methods)
         self.reject = set(reject)
-        self.methods = set(methods)
         self._stream_reqs = 0
         self.max_conns = max_conns
         self.timeout = timeout
@@ -219,8 +218,7 @@ class CutProxy:
             except ValueError:
                 c.body_left = 0
             cut = None
-            stream_req = path.startswith(self.prefix) and method in self.methods
-            if stream_req:
+            if path.startswith(self.prefix) and method == "GET":
                 self._stream_reqs += 1
                 if self._stream_reqs in self.reject:
                     self._record(c, "request", method=method,
@@ -229,7 +227,8 @@ class CutProxy:
                                  rejected=True)
                     self._record(c, "reject", status=503)
                     return True
-            if stream_req and (self.cuts_left is None or self.cuts_left > 0):
+            if path.startswith(self.prefix) and method in self.methods and (
+                    self.cuts_left is None or self.cuts_left > 0):
                 cut = next(self.cut_after)
                 if self.cuts_left is not None:
                     self.cuts_left -= 1

@@ -582,7 +582,10 @@ class StreamView:
         return "".join(self.texts)
 
     def ids_consecutive(self):
-        return self.ids == [str(i) for i in range(1, len(self.ids) + 1)]
+        """Every id is <stream id>.<n> (the meta event's id), n = 1, 2, 3, ..."""
+        sid = (self.meta or {}).get("id") if isinstance(self.meta, dict) else None
+        return sid is not None and \
+            self.ids == ["%s.%d" % (sid, i) for i in range(1, len(self.ids) + 1)]
 
 
 class CurlStream:

@@ -21,13 +21,23 @@ from harness import (CHATSTREAM, SPAWN_FCGI, Chatstream, CurlStream, LighttpdCon
                      scaled, snippet_path, wait_gone)
 
 
+STREAM_EVENT_ID = re.compile(r"^([A-Za-z0-9_-]{16,64})\.([0-9]+)$")
+
+
 def evlist(events):
     """(id field or None, type, data) per event; the id is the event's own
-    `id:` line, not the parser's persisting last event id."""
+    `id:` line, not the parser's persisting last event id.  chatstream's ids
+    are <stream id>.<n>: when every id has that form and names one stream,
+    the ids given are the numbers n (as strings), so tests compare positions;
+    otherwise the ids are given as sent (and compare unequal)."""
     out = []
     for e in events:
         ids = [v for k, v in e.fields if k == "id"]
         out.append((ids[-1] if ids else None, e.type, e.data))
+    found = [STREAM_EVENT_ID.match(i) for i, _, _ in out if i is not None]
+    if found and all(found) and len(set(m.group(1) for m in found)) == 1:
+        out = [(STREAM_EVENT_ID.match(i).group(2) if i is not None else None, t, d)
+               for i, t, d in out]
     return out
 
 
