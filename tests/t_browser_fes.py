@@ -18,6 +18,10 @@ this file checks:
   (outcome=done, all its events);
 - nothing is left streaming.
 
+The proxy cuts at once after the bytes it passes, so the library may never
+see the last of them; tests/t_browser_fes_stall.py runs the same with a
+stall before each cut, so that it always does.
+
 Needs what tests/t_browser.py needs (tests/browser/setup.sh); skipped
 likewise without it."""
 
@@ -42,9 +46,11 @@ CUT_AFTER = (560, 650, 740)
 CUTS = 3
 
 
-def main():
+def main(stall=0.0, name="browser-fes"):
+    """stall: seconds the proxy waits between the last bytes it passes and
+    each cut (tests/t_browser_fes_stall.py)."""
     require_tools()
-    fx = Fixture("browser-fes")
+    fx = Fixture(name)
     deps = t_browser.run_setup(fx)
     cs = fx.start_chatstream(t_browser.shipped_config(fx))
     t_browser.install_page(fx)
@@ -55,7 +61,7 @@ def main():
         ' ".js" => "text/javascript; charset=utf-8" )',
     ])
     proxy = CutProxy(lt.port, cut_after=CUT_AFTER, prefix="/chat/", methods=("POST",),
-                     cuts=CUTS, max_conns=100, timeout=90)
+                     cuts=CUTS, max_conns=100, timeout=90, stall=stall)
     port = proxy.start()
     profile = fx.path("chromium-profile")
     os.makedirs(profile)

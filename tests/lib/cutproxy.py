@@ -58,20 +58,24 @@ class CutProxy:
     at most (None: all); reject: numbers of the stream requests (1 = the
     first) answered 503 by the proxy itself, never reaching upstream;
     methods: the request methods whose answers are cut (GET: EventSource;
-    add POST to cut a POST's own stream, as fetch-event-source reads it)."""
+    add POST to cut a POST's own stream, as fetch-event-source reads it);
+    stall: seconds between the last byte a cut connection gets and the cut
+    (0: at once; a client may then never see those last bytes, as when a
+    network stalls and only then drops, when it always does)."""
 
     REJECT = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
               b"Content-Length: 12\r\nRetry-After: 1\r\nConnection: close\r\n\r\nunavailable\n")
 
     def __init__(self, upstream_port, cut_after=(500,), prefix="/chat/streams/",
                  cut_mode="alternate", cuts=None, reject=(), max_conns=200, timeout=60.0,
-                 methods=("GET",)):
+                 methods=("GET",), stall=0.0):
         self.upstream_port = upstream_port
         self.cut_after = itertools.cycle(list(cut_after))
         self.prefix = prefix.encode("latin-1")
         self.cut_mode = cut_mode
         self.cuts_left = cuts
         self.methods = tuple(methods)
+        self.stall = stall
         self.reject = set(reject)
         self._stream_reqs = 0
         self.max_conns = max_conns
@@ -285,9 +289,10 @@ class CutProxy:
                 rst = self.cut_mode == "rst" or (self.cut_mode == "alternate"
                                                  and self._cut_n % 2 == 0)
                 self._record(c, "cut", after=c.cut_at, rst=rst)
-                # let the kernel hand the last bytes over before a RST discards them
-                if rst:
-                    time.sleep(0.05)
+                # let the client read the last bytes before the cut (a RST
+                # discards what the kernel has not handed over yet)
+                if self.stall or rst:
+                    time.sleep(max(self.stall, 0.05))
                 self._close(c, "cut", rst=rst)
                 return
             if budget is not None:
