@@ -421,8 +421,13 @@
 		window.addEventListener("pagehide", function (ev) {
 			self.leave(ev);
 		});
-		window.addEventListener("pageshow", function () {
+		window.addEventListener("pageshow", function (ev) {
 			self.unloading = false;
+			// Back from the back/forward cache in the middle of an answer: its
+			// connection did not survive the freeze.  A reload continues it.
+			if (ev.persisted && self.current) {
+				location.reload();
+			}
 		});
 	};
 
@@ -438,7 +443,8 @@
 	 * could not save (sessionStorage off or full) is one no reload can
 	 * continue: that one is stopped at once, with a DELETE that outlives
 	 * the page (keepalive; sendBeacon can only POST).  A page kept in the
-	 * back/forward cache (persisted) comes back by itself: nothing to do.
+	 * back/forward cache (persisted) may come back: nothing is sent then
+	 * either (see pageshow in bind()).
 	 */
 	Page.prototype.leave = function (ev) {
 		var run = this.current;
