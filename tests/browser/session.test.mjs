@@ -144,7 +144,7 @@ async function main() {
     'after the reload: the conversation is back, every question');
   is(JSON.stringify(back.slice(0, 2).map((x) => [x.text, x.state])), JSON.stringify([[C.a1, 'done'], [C.a2, 'done']]),
     'after the reload: the earlier answers are back, done');
-  const cont = back[2] || {};
+  const cont = back[2] || { text: '' };
   ok(before && cont.text.startsWith(before.text) && C.a3.startsWith(cont.text),
     'after the reload: the running answer shows its text so far (at least what showed before)',
     JSON.stringify(before && before.text), JSON.stringify(cont.text));
