@@ -29,8 +29,9 @@
  * on pagehide).  A reloaded
  * page shows the conversation again and reopens the running answer's
  * stream with ?last_event_id=that id: the answer carries on from the
- * next token, each token once.  Leaving the page sends nothing (see
- * Page.prototype.leave).
+ * next token, each token once.  Leaving the page therefore does not stop
+ * the answer: chatstream does when nobody comes back within its reconnect
+ * window (see Page.prototype.leave).
  *
  * Fallback: a server that cannot keep streams (chatstream with journal = off,
  * or an older one) answers the POST with 200 text/event-stream instead of
