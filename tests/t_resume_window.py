@@ -235,7 +235,7 @@ def leaves(fx, c, fc):
     ok(st.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 3, 20),
        "leave: the POST streams")
     sid = meta_of(st.res).get("id", "?")
-    k = seq(ids_of(st.res)[-1])
+    k = seq(ids_of(st.res)[-1]) or 0
     st.kill()
     back = fc.start("streams/%s" % sid, headers=["Last-Event-ID: %s.%d" % (sid, k)], timeout=60)
     got = back.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 4, 20)
@@ -285,7 +285,7 @@ def main():
     }
     # retry_ms as shipped: the window is derived from it (14 s)
     text = config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
-                   "retry_ms": 3000}, models)
+                   "retry_ms": 3000, "reconnect_window": None}, models)
     a = fx.start_chatstream(text, name="a")
     b = fx.start_chatstream(text, name="b")
     c = fx.start_chatstream(config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
