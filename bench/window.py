@@ -156,13 +156,13 @@ def main():
     ap.add_argument("--windows", default="0,default",
                     help="reconnect_window values, seconds or 'default' (0,default)")
     ap.add_argument("--models", default="demo,exec", help="demo,exec")
-    ap.add_argument("--streams", type=int, default=20, help="abandoned streams per run (20)")
+    ap.add_argument("--streams", type=int, default=10, help="abandoned streams per run (10)")
     ap.add_argument("--read", type=int, default=3, help="tokens a client reads before leaving (3)")
     ap.add_argument("--words", type=int, default=2000,
                     help="prompt words: the demo answer outlasts any window (2000)")
     ap.add_argument("--retry-ms", type=int, default=3000, help="retry_ms, as shipped (3000)")
-    ap.add_argument("--burn-ms", type=float, default=10,
-                    help="exec model: CPU milliseconds per token (10; 20 tokens/s)")
+    ap.add_argument("--burn-ms", type=float, default=5,
+                    help="exec model: CPU milliseconds per token (5; 20 tokens/s)")
     ap.add_argument("--timeout", type=float, default=120)
     args = ap.parse_args()
 

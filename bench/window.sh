@@ -6,7 +6,7 @@
 #
 #   bench/window.sh                      everything (build, default window and 0)
 #   bench/window.sh --windows 0,5,14     other windows (seconds; "default" is the derived one)
-#   bench/window.sh --streams 40         abandoned streams per run (20)
+#   bench/window.sh --streams 40         abandoned streams per run (10)
 #   bench/window.sh --binary PATH        that binary instead of a fresh release build
 #   bench/window.sh --help               every option (passed on to bench/window.py)
 #   BENCH_KEEP=1 bench/window.sh         keep the scratch directory (configs, logs)
