@@ -21,6 +21,7 @@ client is real curl.
   nobody comes back, the producer ends `outcome=client_gone
   detail=abandoned`, after that reader's own line, with fewer tokens than
   the whole answer, and a late GET gets done finish_reason cancelled.
+- A model's own reconnect_window (0) wins over the global one.
 - DELETE still stops at once: a 202 stream nobody reads, deleted within the
   window, ends outcome=cancelled (not abandoned).
 - GET /streams/<id> still takes the bare number (Last-Event-ID: 5 and
@@ -315,6 +316,22 @@ def keyed(fx, a, b, fa, fb, pa):
        "key: another key is another stream")
 
 
+def own_window(fx, a, fa):
+    """A model's own reconnect_window (0) wins over the global one (14 s)."""
+    st = fa.start(body=body_of(LONGER, "dear"), method="POST", timeout=60)
+    ok(st.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 2, 20),
+       "own window: the POST streams")
+    sid = meta_of(st.res).get("id", "?")
+    st.kill()
+    lines = wait_lines([a], lambda ln: "id=%s " % sid in ln and "method=POST" in ln, 1, 40)
+    line = lines[0] if lines else ""
+    m = re.search(r" events=(\d+)", line)
+    ok("outcome=client_gone detail=abandoned" in line and m and int(m.group(1)) < 100,
+       "own window: the model's reconnect_window = 0 ended it when its client left, long "
+       "before the 100 tokens the global window would have let it make (%s events)"
+       % (m.group(1) if m else "?"))
+
+
 def main():
     require_tools()
     fx = Fixture("resume-window")
@@ -325,6 +342,9 @@ def main():
         "shipped": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10,
                     "on_disconnect": "cancel", "grace": 30},
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10, "max_tokens": 1000},
+        # its own window: 0, where the global one would outlast its answer
+        "dear": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10, "max_tokens": 100,
+                 "reconnect_window": 0},
     }
     # retry_ms as shipped: the window is derived from it (14 s)
     text = config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
@@ -344,6 +364,7 @@ def main():
         accepted_flow(fx, a, fa, pa2, fb)
         pa3 = Proxied(fx, fa, 1, (100,))
         keyed(fx, a, b, fa, fb, pa3)
+        own_window(fx, a, fa)
         leaves(fx, c, fc)
         delete_now(fx, c, fc)
     finally:
