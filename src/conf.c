@@ -459,7 +459,7 @@ static int
 model_common(struct model_conf *m, struct cs_error *err)
 {
 	struct conf_option *o;
-	long grace = 30;
+	long grace = 30, window = -1;
 
 	m->keep_going = 0;
 	if ((o = conf_opt(m, "on_disconnect")) != NULL) {
@@ -474,6 +474,9 @@ model_common(struct model_conf *m, struct cs_error *err)
 	if (conf_opt_int(m, "grace", 0, 86400, &grace, err) == -1)
 		return -1;
 	m->grace = (int)grace;
+	if (conf_opt_int(m, "reconnect_window", 0, 86400, &window, err) == -1)
+		return -1;
+	m->reconnect_window = (int)window;
 	return 0;
 }
 
@@ -485,8 +488,10 @@ model_common(struct model_conf *m, struct cs_error *err)
  * readers.  With the default retry_ms of 3000 this is 14 s.
  */
 int64_t
-conf_reconnect_window_ms(const struct conf *c)
+conf_reconnect_window_ms(const struct conf *c, const struct model_conf *m)
 {
+	if (m != NULL && m->reconnect_window >= 0)
+		return (int64_t)m->reconnect_window * 1000;
 	if (c->reconnect_window >= 0)
 		return (int64_t)c->reconnect_window * 1000;
 	return 3 * (int64_t)c->retry_ms + 5000;

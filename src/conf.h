@@ -24,6 +24,7 @@ struct model_conf {
 	int line;                          /* line of the [model NAME] header */
 	int keep_going;                    /* on_disconnect = continue (else cancel) */
 	int grace;                         /* continue: seconds more after the reconnect window */
+	int reconnect_window;              /* seconds; -1: the global one */
 	const struct backend_ops *backend;
 	struct conf_option *opts;          /* owned, nopts entries */
 	size_t nopts;
@@ -92,11 +93,12 @@ const struct model_conf *conf_model(const struct conf *c, const char *name);
 const char *conf_secret_env(const char *name);
 
 /*
- * Milliseconds a journaled stream goes on with nobody reading it before its
- * model's on_disconnect applies: reconnect_window, or when unset three
+ * Milliseconds a journaled stream of model m (may be NULL) goes on with
+ * nobody reading it before the model's on_disconnect applies: the model's
+ * reconnect_window, else the global one, or when neither is set three
  * retry_ms and 5 s.
  */
-int64_t conf_reconnect_window_ms(const struct conf *c);
+int64_t conf_reconnect_window_ms(const struct conf *c, const struct model_conf *m);
 
 /* Helpers for backends parsing their options. Each marks the option used. */
 struct conf_option *conf_opt(struct model_conf *m, const char *key);

@@ -1,4 +1,4 @@
-/* event_id.c: reading a Last-Event-ID: `<stream id>.<n>`, or the bare `<n>` of a stream's own URL. */
+/* event_id.c: reading a Last-Event-ID, `<stream id>.<n>` or a bare `<n>`. */
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 

@@ -1,4 +1,4 @@
-/* event_id.h: reading a Last-Event-ID: `<stream id>.<n>`, or the bare `<n>` of a stream's own URL. */
+/* event_id.h: reading a Last-Event-ID, `<stream id>.<n>` or a bare `<n>`. */
 /* SPDX-License-Identifier: ISC */
 #ifndef CS_EVENT_ID_H
 #define CS_EVENT_ID_H

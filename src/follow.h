@@ -16,13 +16,14 @@ struct follow_result {
 };
 
 /*
- * Answers GET /streams/<id> on c from reader r (borrowed): 204 when the
- * stream has finished and nothing follows `after` and no_content is set
- * (EventSource stops on it; without it, 200 and an empty stream); else the events after
- * `after`, then new ones as they are journaled, until done or error.  Sends
- * `event: error` of type history_lost when events after `after` are no
- * longer kept, and interrupted when the producer died.  Returns the outcome
- * for the log (static): done, client_gone, error or shutdown.
+ * Answers GET /streams/<id> (and a POST retry) on c from reader r
+ * (borrowed): when the stream has finished and nothing follows `after`,
+ * 204 if no_content is set (EventSource stops on it), else 200 and an
+ * empty stream; otherwise the events after `after`, then new ones as they
+ * are journaled, until done or error.  Sends `event: error` of type
+ * history_lost when events after `after` are no longer kept, and
+ * interrupted when the producer died.  Returns the outcome for the log
+ * (static): done, client_gone, error or shutdown.
  */
 const char *follow_run(struct conn *c, struct runtime *rt, const char *id,
     struct journal_reader *r, uint64_t after, int no_content,

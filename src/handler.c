@@ -404,6 +404,77 @@ retry_post(struct request_ctx *x, int openai)
 	return 1;
 }
 
+/*
+ * Idempotency-Key (the IETF httpapi draft): a POST whose key this owner
+ * used for a stream that is still kept follows that stream from its start,
+ * instead of generating the answer again; the first POST with a key records
+ * it (key -> its stream id).  Called once the stream's id is known and its
+ * backend started.  Returns 1 when the request was answered (followed, or
+ * refused), 0 when it goes on, *keyed set when its key was recorded.
+ */
+static int
+follow_key(struct request_ctx *x, int openai, int *keyed)
+{
+	const char *key = conn_param(x->conn, "HTTP_IDEMPOTENCY_KEY");
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	struct follow_result fr;
+	struct cs_error e;
+	size_t i, n;
+	int rc;
+
+	*keyed = 0;
+	if (key == NULL || *key == '\0' || x->rt->conf->journal == JOURNAL_OFF)
+		return 0;
+	cs_error_clear(&e);
+	for (i = 0, n = strlen(key); i < n; i++)
+		if (key[i] < 0x20 || key[i] > 0x7e)
+			break;
+	if (i < n || n > 255) {
+		cs_fail(&e, 400, "invalid_request",
+		    "Idempotency-Key must be 1 to 255 printable ASCII characters");
+		reject(x, &e, NULL);
+		return 1;
+	}
+	if ((rc = journal_claim_key(x->rt->conf, user, key, x->stream.id, x->retried,
+	    &e)) == -1) {
+		log_warnx("stream %s: Idempotency-Key not recorded: %s", x->stream.id, e.message);
+		return 0;
+	}
+	if (rc == 0) {
+		*keyed = 1;
+		return 0;
+	}
+	/* Another request made the stream: this one reads it, from the start. */
+	x->backend->stop(x->run);
+	x->run = NULL;
+	stream_close(&x->stream);
+	x->stream_opened = 0;
+	x->rec.model = x->rec.backend = NULL;
+	x->rec.stream_id = x->retried;
+	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
+		x->reader = NULL;
+		if (e.status == 503) {
+			char retry[64];
+
+			snprintf(retry, sizeof(retry), "Retry-After: %d\r\n",
+			    x->rt->conf->retry_after);
+			reject(x, &e, retry);
+		} else
+			history_lost(x, openai);
+		return 1;
+	}
+	x->rec.outcome = follow_run(x->conn, x->rt, x->retried, x->reader, 0, 0, &fr);
+	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
+		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
+		reject(x, &e, NULL);
+		return 1;
+	}
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
+	return 1;
+}
+
 /* DELETE /streams/<id>: ask the producer, wherever it runs, to stop. */
 static void
 cancel_stream(struct request_ctx *x, const char *id)
@@ -527,6 +598,7 @@ create_stream(struct request_ctx *x, int openai)
 	enum body_kind kind = BODY_JSON;
 	size_t len = 0;
 	char retry[64];
+	int keyed = 0, journaled;
 
 	cs_error_clear(&e);
 	cs_error_clear(&early);
@@ -575,8 +647,14 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (format == STREAM_NATIVE && cf->journal != JOURNAL_OFF) {
-		if (!wants_async(x->conn)) {
+	journaled = format == STREAM_NATIVE && cf->journal != JOURNAL_OFF;
+	if (journaled && follow_key(x, openai, &keyed))
+		return;
+	if (journaled) {
+		if (!wants_async(x->conn) && keyed) {
+			/* Kept at once: a retry with the key may come before the first byte. */
+			begin_journal(&x->stream, x);
+		} else if (!wants_async(x->conn)) {
 			/* Kept from the first byte sent: a request refused before has none. */
 			x->stream.on_begin = begin_journal;
 			x->stream.on_begin_arg = x;

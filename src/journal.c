@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "journal_store.h"
@@ -49,6 +50,67 @@ int
 journal_terminal(const char *name)
 {
 	return strcmp(name, "done") == 0 || strcmp(name, "error") == 0;
+}
+
+/* FNV-1a, 64 bits, over owner, a NUL and key, from basis. */
+static uint64_t
+key_hash(uint64_t basis, const char *owner, const char *key)
+{
+	uint64_t h = basis;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)owner; *p != '\0'; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	h *= 0x100000001b3ULL;
+	for (p = (const unsigned char *)key; *p != '\0'; p++)
+		h = (h ^ *p) * 0x100000001b3ULL;
+	return h;
+}
+
+void
+journal_key_name(char *name, const char *owner, const char *key)
+{
+	/* Not a secret, only a name: the record itself says whose key it is. */
+	snprintf(name, JOURNAL_KEY_NAME, "k%016llx%016llx",
+	    (unsigned long long)key_hash(0xcbf29ce484222325ULL, owner, key),
+	    (unsigned long long)key_hash(0x84222325cbf29ce4ULL, owner, key));
+}
+
+int
+journal_key_text(char *text, size_t cap, const char *owner, const char *key, const char *id)
+{
+	int n = snprintf(text, cap, "%s\n%s\n%s\n", owner, key, id);
+
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int
+journal_key_match(const char *text, const char *owner, const char *key, char *found)
+{
+	size_t ol = strlen(owner), kl = strlen(key), il;
+	const char *id;
+
+	if (strncmp(text, owner, ol) != 0 || text[ol] != '\n' ||
+	    strncmp(text + ol + 1, key, kl) != 0 || text[ol + 1 + kl] != '\n')
+		return 0;
+	id = text + ol + 1 + kl + 1;
+	il = strcspn(id, "\n");
+	if (il == 0 || il > JOURNAL_KEY_ID_MAX || id[il] != '\n')
+		return 0;
+	memcpy(found, id, il);
+	found[il] = '\0';
+	return journal_valid_id(found);
+}
+
+int
+journal_claim_key(const struct conf *cf, const char *owner, const char *key,
+    const char *id, char *found, struct cs_error *err)
+{
+	const struct journal_store *s = store_of(cf);
+
+	if (s == NULL || s->claim_key == NULL)
+		return cs_fail(err, 404, "not_found", "streams are not kept (journal = off)");
+	return s->claim_key(cf, owner != NULL ? owner : "", key, id, found, err);
 }
 
 int

@@ -85,6 +85,17 @@ void journal_reader_close(struct journal_reader *r);
 int  journal_cancel(const struct conf *cf, const char *id, const char *user,
     struct cs_error *err);
 
+/*
+ * Idempotency-Key: records that owner's ("" for nobody) key names stream
+ * id, unless the key names a stream already: then copies that stream's id
+ * into found (JOURNAL_KEY_ID_MAX + 1 bytes) and returns 1.  Returns 0 when
+ * recorded, -1 with err filled when the store failed.  The record is kept
+ * as long as its stream's journal (file) or ten journal_ttl (redis).
+ */
+#define JOURNAL_KEY_ID_MAX 64
+int  journal_claim_key(const struct conf *cf, const char *owner, const char *key,
+    const char *id, char *found, struct cs_error *err);
+
 /* Removes what has outlived journal_ttl. Safe to run from any process at any time. */
 void journal_sweep(const struct conf *cf);
 /*

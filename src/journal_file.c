@@ -38,6 +38,9 @@
  *                 readers by trying an exclusive one.
  *   <id>.cancel   created by a DELETE; the producer looks for it at every
  *                 tick (every POLL_MS)
+ *   k<hash>.key   an Idempotency-Key: "owner\nkey\nid\n" (see journal_key_name());
+ *                 made with O_EXCL by the first request with the key, kept
+ *                 while stream <id>'s journal is
  *   <id>.expired  written by the sweeper (whole: <id>.tmp, then rename) when
  *                 it drops the journal: the last seq, then the stream
  *                 record's lines, so the owner stays known
@@ -857,6 +860,68 @@ expire(int spoolfd, const char *id)
 		unlinkat(spoolfd, id, 0);
 }
 
+#define KEY_TEXT_MAX 1024
+
+/* Reads key file name into text (cap bytes, NUL-terminated); its length, or -1. */
+static ssize_t
+read_key(int spool, const char *name, char *text, size_t cap)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(spool, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, text, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	text[n] = '\0';
+	return n;
+}
+
+static int
+file_claim_key(const struct conf *cf, const char *owner, const char *key,
+    const char *id, char *found, struct cs_error *err)
+{
+	char name[JOURNAL_KEY_NAME + sizeof(".key")], text[KEY_TEXT_MAX], old[KEY_TEXT_MAX];
+	int spool, fd, tries;
+	ssize_t n;
+
+	if ((spool = spool_fd(cf->spool_dir, NULL)) == -1)
+		return cs_fail(err, 503, "journal_unavailable", "cannot reach the spool");
+	if (journal_key_text(text, sizeof(text), owner, key, id) == -1)
+		return cs_fail(err, 400, "invalid_request", "Idempotency-Key too long");
+	journal_key_name(name, owner, key);
+	strcat(name, ".key");
+	if ((fd = openat(spool, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) != -1) {
+		n = write(fd, text, strlen(text));
+		close(fd);
+		if (n == (ssize_t)strlen(text))
+			return 0;
+		unlinkat(spool, name, 0);
+		return cs_fail(err, 503, "journal_unavailable", "cannot record the key");
+	}
+	if (errno != EEXIST)
+		return cs_fail(err, 503, "journal_unavailable", "cannot record the key: %s",
+		    strerror(errno));
+	/* Its maker writes it right after making it: a short wait for the whole text. */
+	for (tries = 0; tries < 50; tries++) {
+		const char *p;
+		int lines = 0;
+
+		if ((n = read_key(spool, name, old, sizeof(old))) < 0)
+			old[0] = '\0';
+		for (p = old; (p = strchr(p, '\n')) != NULL; p++)
+			lines++;
+		if (lines >= 3)
+			break;
+		usleep(2000);
+	}
+	/* Another owner's or key's (a hash collision): this request goes on unrecorded. */
+	return journal_key_match(old, owner, key, found) ? 1 : 0;
+}
+
 /*
  * Every stream's files are looked at through the entry of its journal (<id>),
  * or, once expired, of <id>.expired; a .cancel or .tmp left without either
@@ -899,6 +964,19 @@ file_sweep(const struct conf *cf)
 			if ((st.st_mode & S_IWUSR) == 0 ? now - st.st_ctim.tv_sec > ttl :
 			    now - st.st_mtim.tv_sec > dead)
 				expire(sfd, id);
+		} else if (dot != NULL && strcmp(dot + 1, "key") == 0) {
+			/* An Idempotency-Key goes with its stream's journal. */
+			char text[KEY_TEXT_MAX], *sid, *end;
+
+			if (now - st.st_mtim.tv_sec > dead && read_key(sfd, e->d_name, text,
+			    sizeof(text)) >= 0 && (sid = strchr(text, '\n')) != NULL &&
+			    (sid = strchr(sid + 1, '\n')) != NULL &&
+			    (end = strchr(++sid, '\n')) != NULL) {
+				*end = '\0';
+				if (!journal_valid_id(sid) ||
+				    fstatat(sfd, sid, &other, AT_SYMLINK_NOFOLLOW) == -1)
+					unlinkat(sfd, e->d_name, 0);
+			}
 		} else if (dot != NULL && strcmp(dot + 1, "expired") == 0) {
 			/* The note of a loss is kept ten times as long, then the rest goes. */
 			if (now - st.st_mtim.tv_sec > 10 * ttl)
@@ -967,6 +1045,7 @@ const struct journal_store journal_file_store = {
 	.reader_fd = file_reader_fd,
 	.reader_close = file_reader_close,
 	.cancel = file_cancel,
+	.claim_key = file_claim_key,
 	.sweep = file_sweep,
 	.sweep_due = file_sweep_due,
 };

@@ -1072,6 +1072,46 @@ redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_
 	return ok ? 0 : unavailable(err);
 }
 
+/* SET NX of <prefix>key:<hash>, or GET of the stream it names already. */
+static int
+redis_claim_key(const struct conf *cf, const char *owner, const char *key,
+    const char *id, char *found, struct cs_error *err)
+{
+	char name[JOURNAL_KEY_NAME], kname[128], text[1024];
+	redisContext *rc;
+	redisReply *r = NULL;
+	int rc2, got = 0;
+
+	if (journal_key_text(text, sizeof(text), owner, key, id) == -1)
+		return cs_fail(err, 400, "invalid_request", "Idempotency-Key too long");
+	journal_key_name(name, owner, key);
+	snprintf(kname, sizeof(kname), "%.80skey:%s", cf->redis_prefix, name);
+	if ((rc = pool_take(cf)) == NULL)
+		return unavailable(err);
+	redisAppendCommand(rc, "SET %s %s NX PX %lld", kname, text,
+	    10LL * cf->journal_ttl * 1000 + journal_lease_ms(cf));
+	if ((rc2 = get_reply(rc, &r)) != 0)
+		goto fail;
+	if (r->type == REDIS_REPLY_STATUS) {
+		freeReplyObject(r);
+		pool_put(rc, 1);
+		return 0;
+	}
+	freeReplyObject(r);
+	redisAppendCommand(rc, "GET %s", kname);
+	if ((rc2 = get_reply(rc, &r)) != 0)
+		goto fail;
+	if (r->type == REDIS_REPLY_STRING)
+		got = journal_key_match(r->str, owner, key, found);
+	freeReplyObject(r);
+	pool_put(rc, 1);
+	return got ? 1 : 0;
+fail:
+	freeReplyObject(r);
+	pool_put(rc, rc2 > 0);
+	return unavailable(err);
+}
+
 const struct journal_store journal_redis_store = {
 	.name = "redis",
 	.check = redis_check,
@@ -1087,5 +1127,6 @@ const struct journal_store journal_redis_store = {
 	.reader_fd = redis_reader_fd,
 	.reader_close = redis_reader_close,
 	.cancel = redis_cancel,
+	.claim_key = redis_claim_key,
 	.sweep = NULL,
 };

@@ -32,6 +32,8 @@ struct journal_store {
 	void (*reader_close)(struct journal_reader *r);
 	int  (*cancel)(const struct conf *cf, const char *id, const char *user,
 	    struct cs_error *err);
+	int  (*claim_key)(const struct conf *cf, const char *owner, const char *key,
+	    const char *id, char *found, struct cs_error *err);
 	void (*sweep)(const struct conf *cf);
 	void (*sweep_due)(const struct conf *cf, int every);   /* may be NULL */
 };
@@ -53,6 +55,17 @@ extern const struct journal_store journal_redis_store;
 int     journal_valid_id(const char *id);    /* 16..64 of [A-Za-z0-9_-] */
 int64_t journal_lease_ms(const struct conf *cf);
 int     journal_not_found(struct cs_error *err);
+/*
+ * Idempotency keys: name gets "k" and 32 hex digits of a hash of owner and
+ * key (34 bytes with the NUL); text gets "owner\nkey\nid\n" (cap bytes);
+ * key_match() reads such a text back: 1 with found set when it is owner's
+ * key, else 0.
+ */
+#define JOURNAL_KEY_NAME 34
+void    journal_key_name(char *name, const char *owner, const char *key);
+int     journal_key_text(char *text, size_t cap, const char *owner, const char *key,
+    const char *id);
+int     journal_key_match(const char *text, const char *owner, const char *key, char *found);
 /* 1 when name is an event that ends a stream (done, error). */
 int     journal_terminal(const char *name);
 

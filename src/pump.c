@@ -58,7 +58,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	int jfd = -1;
 	/* Nobody reading this long ends the stream: the window, then continue's grace. */
 	const int64_t grace_ms = (int64_t)s->model->grace * 1000;
-	const int64_t alone_ms = conf_reconnect_window_ms(s->conf) +
+	const int64_t alone_ms = conf_reconnect_window_ms(s->conf, s->model) +
 	    (s->model->keep_going ? grace_ms : 0);
 	/* A 202 stream waits for its first reader at least `grace`, whatever the window. */
 	const int64_t first_ms = alone_ms > grace_ms ? alone_ms : grace_ms;

@@ -21,6 +21,7 @@ client is real curl.
   nobody comes back, the producer ends `outcome=client_gone
   detail=abandoned`, after that reader's own line, with fewer tokens than
   the whole answer, and a late GET gets done finish_reason cancelled.
+- A model's own reconnect_window (0) wins over the global one.
 - DELETE still stops at once: a 202 stream nobody reads, deleted within the
   window, ends outcome=cancelled (not abandoned).
 - GET /streams/<id> still takes the bare number (Last-Event-ID: 5 and
@@ -30,7 +31,12 @@ client is real curl.
   200 and `event: error` history_lost (OpenAI's error chunk on
   /v1/chat/completions), and no generation; a retry after the stream's last
   event gets 200 and nothing (not 204, which fetch-event-source would retry
-  on)."""
+  on).
+- Idempotency-Key: a POST cut before its first event (so it has no
+  Last-Event-ID) and sent again with the same key, on the other process,
+  reads the first one's stream from its start: the exact answer, one
+  generation; two POSTs at once with one key share one stream; another key
+  is another stream."""
 
 import json
 import os
@@ -235,7 +241,7 @@ def leaves(fx, c, fc):
     ok(st.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 3, 20),
        "leave: the POST streams")
     sid = meta_of(st.res).get("id", "?")
-    k = seq(ids_of(st.res)[-1])
+    k = seq(ids_of(st.res)[-1]) or 0
     st.kill()
     back = fc.start("streams/%s" % sid, headers=["Last-Event-ID: %s.%d" % (sid, k)], timeout=60)
     got = back.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 4, 20)
@@ -272,6 +278,60 @@ def delete_now(fx, c, fc):
        "DELETE stops the stream at once: outcome=cancelled, not abandoned at the window's end")
 
 
+def keyed(fx, a, b, fa, fb, pa):
+    """Idempotency-Key: a POST cut before its first event, retried with the
+    same key, reads the stream the first made; two at once make one."""
+    body = body_of(LONG, "paced")
+    key = "Idempotency-Key: \"k-%d\"" % os.getpid()
+    before = set(ln for cs in (a, b) for ln in cs.stream_lines() if "backend=demo" in ln)
+    first = pa.start(body=body, method="POST", headers=[key], timeout=30).finish(timeout=30)
+    ok(len(pa.px.entries("cut")) == 1 and not first.events,
+       "key: the first POST was cut before its first event (%d events)" % len(first.events))
+    again = fb.curl(body=body, method="POST", headers=[key], timeout=30)
+    sv = again.stream()
+    is_(sv.text, demo_text(LONG), "key: the retry with the same key gets the exact answer")
+    ok(sv.ids_consecutive() and (sv.done or {}).get("finish_reason") == "stop",
+       "key: from its first event (ids 1..%d), to done" % len(sv.ids))
+    sid = (sv.meta or {}).get("id")
+    wait_lines([a, b], lambda ln: "id=%s " % sid in ln and "backend=demo" in ln, 1, 10)
+    time.sleep(0.3)
+    gens = [ln for cs in (a, b) for ln in cs.stream_lines()
+            if "backend=demo" in ln and ln not in before]
+    ok(len(gens) == 1 and "id=%s " % sid in gens[0] and gens[0] in a.stream_lines(),
+       "key: one generation, the first POST's, on A (%d new)" % len(gens))
+    # two at once, on A and on B, with a fresh key
+    key2 = "Idempotency-Key: k2-%d" % os.getpid()
+    before = len([ln for cs in (a, b) for ln in cs.stream_lines() if "backend=demo" in ln])
+    s1 = fa.start(body=body, method="POST", headers=[key2], timeout=30)
+    s2 = fb.start(body=body, method="POST", headers=[key2], timeout=30)
+    r1, r2 = s1.finish(timeout=30), s2.finish(timeout=30)
+    ok(r1.stream().text == demo_text(LONG) and r2.stream().text == demo_text(LONG),
+       "key: two POSTs at once with one key both get the exact answer")
+    is_(r1.header("X-Stream-Id"), r2.header("X-Stream-Id"), "key: ... from one stream")
+    time.sleep(0.5)
+    after = len([ln for cs in (a, b) for ln in cs.stream_lines() if "backend=demo" in ln])
+    is_(after - before, 1, "key: ... made by one generation")
+    r3 = fa.curl(body=body, method="POST", headers=["Idempotency-Key: other-%d" % os.getpid()])
+    ok(r3.header("X-Stream-Id") not in (None, r1.header("X-Stream-Id")),
+       "key: another key is another stream")
+
+
+def own_window(fx, a, fa):
+    """A model's own reconnect_window (0) wins over the global one (14 s)."""
+    st = fa.start(body=body_of(LONGER, "dear"), method="POST", timeout=60)
+    ok(st.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 2, 20),
+       "own window: the POST streams")
+    sid = meta_of(st.res).get("id", "?")
+    st.kill()
+    lines = wait_lines([a], lambda ln: "id=%s " % sid in ln and "method=POST" in ln, 1, 40)
+    line = lines[0] if lines else ""
+    m = re.search(r" events=(\d+)", line)
+    ok("outcome=client_gone detail=abandoned" in line and m and int(m.group(1)) < 100,
+       "own window: the model's reconnect_window = 0 ended it when its client left, long "
+       "before the 100 tokens the global window would have let it make (%s events)"
+       % (m.group(1) if m else "?"))
+
+
 def main():
     require_tools()
     fx = Fixture("resume-window")
@@ -282,10 +342,13 @@ def main():
         "shipped": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10,
                     "on_disconnect": "cancel", "grace": 30},
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10, "max_tokens": 1000},
+        # its own window: 0, where the global one would outlast its answer
+        "dear": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10, "max_tokens": 100,
+                 "reconnect_window": 0},
     }
     # retry_ms as shipped: the window is derived from it (14 s)
     text = config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
-                   "retry_ms": 3000}, models)
+                   "retry_ms": 3000, "reconnect_window": None}, models)
     a = fx.start_chatstream(text, name="a")
     b = fx.start_chatstream(text, name="b")
     c = fx.start_chatstream(config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
@@ -299,6 +362,9 @@ def main():
         lost_retries(fx, a, b, fa, fb, sid, n)
         pa2 = Proxied(fx, fa, 1, (600,))
         accepted_flow(fx, a, fa, pa2, fb)
+        pa3 = Proxied(fx, fa, 1, (100,))
+        keyed(fx, a, b, fa, fb, pa3)
+        own_window(fx, a, fa)
         leaves(fx, c, fc)
         delete_now(fx, c, fc)
     finally:

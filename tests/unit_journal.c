@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "journal.h"
+#include "journal_store.h"
 #include "spool.h"
 #include "tap.h"
 
@@ -501,6 +502,36 @@ main(void)
 	crafted_tests(&cf, &b);
 	alarm(0);
 	sweep_due_tests(&cf);
+
+	/* Idempotency keys: one owner's key names one stream; swept with it. */
+	{
+		const char *eid = "EEEEEEEEEEEEEEEEEEEEEE";
+		char found[JOURNAL_KEY_ID_MAX + 1] = "", name[JOURNAL_KEY_NAME + 8];
+
+		is_int(journal_claim_key(&cf, "alice", "k1", eid, found, &err), 0,
+		    "key: the first claim records it");
+		is_int(journal_claim_key(&cf, "alice", "k1", "FFFFFFFFFFFFFFFFFFFFFF", found, &err), 1,
+		    "key: a second claim finds it");
+		is_str(found, eid, "key: ... naming the first stream");
+		is_int(journal_claim_key(&cf, "bob", "k1", "GGGGGGGGGGGGGGGGGGGGGG", found, &err), 0,
+		    "key: another owner's same key is another key");
+		is_int(journal_claim_key(&cf, "", "alice\nk1", "GGGGGGGGGGGGGGGGGGGGGG", found, &err), 0,
+		    "key: owner and key cannot be run together");
+		journal_key_name(name, "alice", "k1");
+		strcat(name, ".key");
+		ok(exists(name) && mode_of(name) == 0600, "key: k<hash>.key in the spool, mode 0600");
+		journal_sweep(&cf);
+		ok(exists(name), "key: a fresh key stays");
+		age(name, 3600);
+		journal_key_name(name, "bob", "k1");
+		strcat(name, ".key");
+		age(name, 3600);
+		journal_key_name(name, "", "alice\nk1");
+		strcat(name, ".key");
+		age(name, 3600);
+		journal_sweep(&cf);
+		ok(!exists(name), "key: an old key whose stream is gone is swept");
+	}
 
 	/* Leave nothing behind (the stream without owner ended past the ttl too). */
 	age("BBBBBBBBBBBBBBBBBBBBBB.expired", 3600);

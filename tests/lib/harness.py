@@ -1147,6 +1147,10 @@ BASE_GLOBALS = {
     "heartbeat": 15,
     "shutdown_grace": 1,
     "retry_ms": 2500,
+    # Nobody reading ends a stream at once, as on_disconnect says: the tests
+    # of disconnects see it promptly.  Tests of the window itself (and of the
+    # defaults) drop the key: config({"reconnect_window": None}).
+    "reconnect_window": 0,
     "default_model": "demo",
 }
 DEMO_FAST = {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0}
