@@ -85,7 +85,12 @@ def slug(heading):
     return text.replace(" ", "-")
 
 
-def anchors(path, cache={}):  # noqa: B006 - a per-run cache
+_ANCHORS = {}
+
+
+def anchors(path):
+    """The anchors of a Markdown file's headings (and of its <a name=...>)."""
+    cache = _ANCHORS
     if path not in cache:
         seen, out = {}, set()
         prose, _ = split(read(path))
