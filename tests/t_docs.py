@@ -6,10 +6,10 @@ directory that exists, and each #anchor a heading of the file it points at
 (as GitHub makes anchors of headings).  In README.md and doc/*.md: each file
 of the tree named in backquotes (`scripts/quickstart.sh`, `src/conf.c`)
 exists, each `key = value` and each key set in an ini example is a key the
-code takes (src/conf.c and the backends), and each source file named in
-doc/hacking.md's layout table is in src/.  Run in a `make distcheck` tree,
-it also proves that the tarball ships what the documents use.  Needs no
-chatstream and no servers."""
+code takes (src/conf.c and the backends), each `METHOD /route` is a path
+src/ spells out, and each source file named in doc/hacking.md's layout
+table is in src/.  Run in a `make distcheck` tree, it also proves that the
+tarball ships what the documents use.  Needs no chatstream and no servers."""
 
 import os
 import re
@@ -28,6 +28,7 @@ CODE_SPAN_RE = re.compile(r"(`+)(.+?)\1")
 HEADING_RE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 PATH_RE = re.compile(r"^(?:scripts|tests|conf|src|bench|man|www|doc)/[A-Za-z0-9_./-]*[A-Za-z0-9_]\.[a-z0-9]+$"
                      r"|^(?:configure\.ac|Makefile\.am|LICENSE|README\.md|\.ci/run)$")
+ROUTE_RE = re.compile(r"^(?:GET|POST|DELETE|HEAD|PUT) (/\S*)$")
 SETTING_RE = re.compile(r"^([a-z][a-z0-9_]*) = \S")
 PLACEHOLDERS = {"key"}                      # `key = value`: the syntax itself
 
@@ -174,6 +175,28 @@ def settings(path):
     return out
 
 
+def routes(path):
+    """[(line number, route)] of `METHOD /route` spans; `<id>` and the query dropped."""
+    prose, _ = split(read(path))
+    out = []
+    for i, line in enumerate(prose, 1):
+        for m in CODE_SPAN_RE.finditer(line):
+            r = ROUTE_RE.match(m.group(2).strip())
+            if r:
+                out.append((i, re.sub(r"<[^>]*>.*$", "", r.group(1).split("?")[0])))
+    return out
+
+
+def code_routes():
+    """Every string literal of src/*.c that starts with '/': the routes among them."""
+    found = set()
+    src = os.path.join(TOP, "src")
+    for f in sorted(os.listdir(src)):
+        if f.endswith(".c"):
+            found |= set(re.findall(r'"(/[^"\\]*)"', read(os.path.join(src, f))))
+    return found
+
+
 def layout_files(path):
     """The source files named in the first column of the Layout table."""
     text = read(path)
@@ -230,6 +253,17 @@ def main():
     ok(count > 10, "%d settings shown in the README and doc/" % count)
     ok(not unknown, "every setting the README and doc/ show is a key the code takes")
     for u in unknown:
+        diag(u)
+
+    known, named, unrouted = code_routes(), 0, []
+    for path in main_docs:
+        for line, r in routes(path):
+            named += 1
+            if r not in known:
+                unrouted.append("%s:%d: %s" % (os.path.relpath(path, TOP), line, r))
+    ok(named >= 5, "%d routes named in the README and doc/" % named)
+    ok(not unrouted, "every route the README and doc/ name is one the code knows")
+    for u in unrouted:
         diag(u)
 
     hacking = os.path.join(TOP, "doc", "hacking.md")
