@@ -14,9 +14,10 @@
 #include "fuzz.h"
 #include "route.h"
 
-/* The routes the handler knows (handler.c). */
-static const char *const routes[] = {
-	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
+/* The paths of the handler's route table (handler.c). */
+static const struct route routes[] = {
+	{ .path = "/" }, { .path = "/health" }, { .path = "/v1/chat/completions" }, { .path = "/v1/models" },
+	{ .path = "/streams/*" }, { .path = NULL }
 };
 
 int
@@ -40,13 +41,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((size_t)(p - copy) <= in.n)
 			p += strlen(p) + 1;
 	}
-	if (request_route(field[0], field[1], field[2], field[3], routes, route,
+	if (route_resolve(field[0], field[1], field[2], field[3], routes, route,
 	    (set & 0x10) ? 16 : sizeof(route)) == -1)
 		return 0;
 	n = strlen(route);
 	FUZZ_CHECK(route[0] == '/', "a route that does not start with '/'");
 	FUZZ_CHECK(n < ((set & 0x10) ? 16 : sizeof(route)), "a route past its buffer");
-	request_mount(field[0], field[3], field[2], route, mount,
+	route_mount(field[0], field[3], field[2], route, mount,
 	    (set & 0x20) ? 8 : sizeof(mount));
 	n = strlen(mount);
 	FUZZ_CHECK(n < ((set & 0x20) ? 8 : sizeof(mount)), "a mount past its buffer");
