@@ -343,7 +343,29 @@ add_usage(struct buf *b, long prompt_tokens, long completion_tokens)
 	    prompt_tokens + completion_tokens);
 }
 
-/* STREAM_OPENAI_JSON: the whole chat.completion object, head and all. */
+/*
+ * STREAM_OPENAI_JSON has no events.  Its head goes out with the answer, or,
+ * when the answer is slow, with the first heartbeat, which (like every later
+ * one) is a space: JSON allows whitespace before the value.  That write is
+ * what lets a front server that notices a client's leaving only when it
+ * writes to it (lighttpd, Apache) notice, and it keeps proxies' idle timers
+ * alive.  From then on the status is 200 whatever happens: a failure is an
+ * OpenAI error object as the body instead of the chat.completion.
+ */
+static int
+json_heartbeat(struct stream *s)
+{
+	if (s->state == STREAM_HEAD) {
+		if (stream_head(&s->out, 200, s->format, s->id) == -1)
+			return -1;
+		s->state = STREAM_BODY;
+	}
+	if (buf_addc(&s->out, ' ') == -1)
+		return -1;
+	return deliver(s);
+}
+
+/* STREAM_OPENAI_JSON: the whole chat.completion object, and the head unless it is out. */
 static int
 send_completion(struct stream *s, const char *finish, long prompt_tokens,
     long completion_tokens)
@@ -362,9 +384,12 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	    buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
 	    add_usage(b, prompt_tokens, completion_tokens) == -1 ||
 	    buf_adds(b, "}\n") == -1 ||
-	    stream_head(&s->out, 200, s->format, s->id) == -1)
+	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id) == -1))
 		return -1;
-	if (s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1 ||
+	s->state = STREAM_ENDED;
+	if (s->gone)
+		return -1;
+	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
 	    s->conn->ops->write(s->conn, b->data, b->len) == -1 ||
 	    s->conn->ops->flush(s->conn) == -1) {
 		s->gone = 1;
@@ -389,10 +414,10 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 		return stream_error(s, "internal_error", "part of the answer could not be sent");
 	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
-	s->state = STREAM_ENDED;
 	completion = res->completion_tokens > 0 ? res->completion_tokens : s->tokens;
 	if (s->format == STREAM_OPENAI_JSON)
 		return send_completion(s, finish, prompt_tokens, completion);
+	s->state = STREAM_ENDED;
 	if (s->format == STREAM_OPENAI) {
 		char rest[128];
 
@@ -454,17 +479,23 @@ stream_error(struct stream *s, const char *type, const char *message)
 		json_object_object_add(e, "code", json_object_new_string(type));
 	}
 	json_object_object_add(o, "error", e);
+	if (s->format == STREAM_OPENAI_JSON) {
+		/* After heartbeats: the body is the error object (see json_heartbeat()). */
+		int rc = buf_adds(&s->out, json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == -1 ||
+		    buf_addc(&s->out, '\n') == -1 ? -1 : deliver(s);
+
+		json_object_put(o);
+		return rc;
+	}
 	return emit_json(s, s->format == STREAM_NATIVE ? "error" : NULL, o) == 0 ? 0 : -1;
 }
 
 int
 stream_heartbeat(struct stream *s)
 {
-	if (s->format == STREAM_OPENAI_JSON) {
-		/* A JSON answer has nowhere to put a comment; the timer still restarts. */
-		s->last_write_ms = clock_ms();
-		return s->gone ? -1 : 0;
-	}
+	if (s->format == STREAM_OPENAI_JSON)
+		return json_heartbeat(s);
 	if (s->state == STREAM_HEAD)
 		return stream_begin(s);
 	if (buf_adds(&s->out, ": ping\n") == -1)

@@ -19,7 +19,8 @@ struct journal;
 enum stream_format {
 	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids 1, 2, 3, ... */
 	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE] */
-	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end */
+	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end, after
+	                         a space per heartbeat while the model works */
 };
 
 /* Where the response is; it only moves forward. */
@@ -90,7 +91,8 @@ int  stream_open(struct stream *s, const struct conf *cf,
  * Commits the response: the head, then (native) the retry line, a comment
  * and the meta event, or (OpenAI) the first chunk, flushed.  Does nothing
  * past STREAM_HEAD, and nothing at all for STREAM_OPENAI_JSON, whose head
- * goes out with the answer.  Returns 0, or -1 when the reader has gone.
+ * goes out with the answer or the first heartbeat.  Returns 0, or -1 when
+ * the reader has gone.
  */
 int  stream_begin(struct stream *s);
 
@@ -109,10 +111,19 @@ int  stream_token(struct stream *s, const char *bytes, size_t len);
 int  stream_done(struct stream *s, const struct backend_result *res,
     long prompt_tokens);
 
-/* Ends the stream with `event: error` of the given type. Returns 0 or -1 as above. */
+/*
+ * Ends the stream with `event: error` of the given type (OpenAI formats:
+ * OpenAI's error object).  STREAM_OPENAI_JSON before any heartbeat: sends
+ * nothing and returns -1, for the caller to answer with an HTTP status;
+ * after one, the error object is the body.  Returns 0 or -1 as above.
+ */
 int  stream_error(struct stream *s, const char *type, const char *message);
 
-/* Sends a heartbeat comment. Returns 0 or -1 as above. */
+/*
+ * Sends a heartbeat: a `: ping` comment, or for STREAM_OPENAI_JSON a space
+ * (the first one with the head: the response is committed then).
+ * Returns 0 or -1 as above.
+ */
 int  stream_heartbeat(struct stream *s);
 
 /* Goes on without the first reader: events then only reach the journal. */

@@ -192,6 +192,13 @@ openai(const struct conf *cf)
 	close_stream(&s, &w);
 }
 
+#define COMPLETION(content) \
+    "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion\",\"created\":@T@," \
+    "\"model\":\"demo\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"," \
+    "\"content\":\"" content "\"},\"logprobs\":null," \
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3," \
+    "\"total_tokens\":6}}\n"
+
 static void
 openai_json(const struct conf *cf)
 {
@@ -199,19 +206,28 @@ openai_json(const struct conf *cf)
 	struct memconn w;
 	struct stream s;
 
+	/* An answer ready before any heartbeat: the head and the object, nothing else. */
 	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
 	ok(stream_begin(&s) == 0, "json: begin");
 	tokens(&s);
-	ok(stream_heartbeat(&s) == 0, "json: heartbeat");
 	is_int(w.bytes.len, 0, "json: nothing is sent before the answer is whole");
 	ok(stream_done(&s, &res, 3) == 0, "json: done");
-	is_wire(&w, &s, JSON_HEAD
-	    "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion\",\"created\":@T@,"
-	    "\"model\":\"demo\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-	    "\"content\":\"Hello, w\xc3\xb6rld \\\"x\\\"\\n\"},\"logprobs\":null,"
-	    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3,"
-	    "\"total_tokens\":6}}\n",
+	is_wire(&w, &s, JSON_HEAD COMPLETION("Hello, w\xc3\xb6rld \\\"x\\\"\\n"),
 	    "json: the whole response");
+	close_stream(&s, &w);
+
+	/* A slow answer: each heartbeat a space, the first with the head, each flushed. */
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_begin(&s) == 0, "json, slow: begin");
+	ok(stream_token(&s, "Hello", 5) == 0, "json, slow: a token");
+	ok(stream_heartbeat(&s) == 0, "json, slow: a heartbeat");
+	is_wire(&w, &s, JSON_HEAD " ", "json, slow: the head and a space, at the first heartbeat");
+	is_int(w.flushed, w.bytes.len, "json, slow: flushed");
+	ok(stream_token(&s, ", w\xc3", 4) == 0 && stream_heartbeat(&s) == 0 &&
+	    stream_token(&s, "\xb6rld \"x\"\n", 9) == 0, "json, slow: more tokens, a heartbeat");
+	ok(stream_done(&s, &res, 3) == 0, "json, slow: done");
+	is_wire(&w, &s, JSON_HEAD "  " COMPLETION("Hello, w\xc3\xb6rld \\\"x\\\"\\n"),
+	    "json, slow: the spaces, then the object");
 	close_stream(&s, &w);
 }
 
@@ -250,6 +266,18 @@ errors(const struct conf *cf)
 	ok(stream_error(&s, "upstream_error", "the upstream failed") == -1,
 	    "json error: refused before anything was sent (the caller sends a status)");
 	is_int(w.bytes.len, 0, "json error: nothing sent");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_token(&s, "Hi", 2) == 0 && stream_heartbeat(&s) == 0,
+	    "json error after a heartbeat: a token, a heartbeat");
+	ok(stream_error(&s, "upstream_error", "the upstream failed") == 0,
+	    "json error after a heartbeat: error");
+	is_wire(&w, &s, JSON_HEAD " {\"error\":{\"message\":\"the upstream failed\","
+	    "\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_error\"}}\n",
+	    "json error after a heartbeat: status 200 is out; the body is OpenAI's error object");
+	ok(stream_done(&s, &(struct backend_result){ NULL, 0, 0 }, 0) == -1,
+	    "json error after a heartbeat: nothing after the end");
 	close_stream(&s, &w);
 
 	open_stream(&s, &w, cf, STREAM_NATIVE);
