@@ -127,9 +127,9 @@ deliver(struct stream *s)
 }
 
 /*
- * The single route of every event: number it, frame it, deliver it.  A
- * journal of the stream (for Last-Event-ID resume) belongs here.  OpenAI's
- * format carries no ids (its clients do not expect them).
+ * The single route of every event: number it, frame it, append it to the
+ * journal (if any, for Last-Event-ID resume), deliver it.  OpenAI's format
+ * carries no ids (its clients do not expect them).
  */
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
