@@ -591,7 +591,10 @@ class Bench:
         models = {"slowexec": dict(common, command="%s %s" % (child, a.child_interval)),
                   "silentexec": dict(common, command="%s %s 1" % (child, a.child_interval))}
         hb = 2
-        cs = Chatstream(self, "cs-dc", {"threads": 16, "heartbeat": hb}, models, debug=True)
+        # reconnect_window = 0: the stream stops when its client leaves (the
+        # window's own cost is bench/window.sh's)
+        cs = Chatstream(self, "cs-dc", {"threads": 16, "heartbeat": hb, "reconnect_window": 0},
+                        models, debug=True)
         lt = Lighttpd(self, "lighttpd-dc", cs.sock, soft_limit(self), 1024)
         out("   command: slow_child.py, a token every %s s (SIGTERM ends it at once); "
             "kill_grace_ms = 2000, heartbeat = %d s" % (a.child_interval, hb))
