@@ -21,10 +21,11 @@
 /*
  * A stream to a connection whose writes fail from its Nth on, with a file
  * journal in a fresh spool (mode 0700).  When the write fails the test does
- * what the pump does with on_disconnect = continue: it detaches the stream
- * and lets the producer go on.  Whatever N, the journal must then hold the
+ * what the pump does with a journaled stream: it detaches the stream and
+ * lets the producer go on.  Whatever N, the journal must then hold the
  * whole answer exactly once: what a resuming reader reassembles is the text
- * of an uncut run, and the ids (<stream id>.<n>) run 1, 2, 3, ... without a gap.
+ * of an uncut run, and the ids (<stream id>.<n>) run 1, 2, 3, ... without a
+ * gap.
  */
 
 /* What a resuming reader makes of a journal: the text, the tokens, the usage. */
