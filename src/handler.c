@@ -79,12 +79,7 @@ request_end(struct request_ctx *x)
 		x->backend->stop(x->run);
 	if (x->journal != NULL) {
 		/* Readers of the journal must learn the stream is over, however it ended. */
-		if (!x->stream.ended) {
-			struct backend_result res = { "cancelled", 0, 0 };
-
-			stream_detach(&x->stream);
-			stream_done(&x->stream, &res, chat_request_words(&x->req));
-		}
+		pump_finish(&x->stream, chat_request_words(&x->req));
 		journal_close(x->journal);
 	}
 	journal_reader_close(x->reader);
@@ -278,6 +273,7 @@ resume_stream(struct request_ctx *x, const char *id)
 	const char *qs = conn_param(x->conn, "QUERY_STRING");
 	const char *user = conn_param(x->conn, "REMOTE_USER");
 	struct follow_result fr;
+	enum outcome o;
 	uint64_t after = 0;
 	size_t lei_len = 0;
 	struct cs_error e;
@@ -317,8 +313,9 @@ resume_stream(struct request_ctx *x, const char *id)
 		return;
 	}
 	x->rec.stream_id = id;
-	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
-	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
+	o = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
+	x->rec.outcome = outcome_name(o);
+	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
 		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
 		reject(x, &e, retry);
 		return;
@@ -515,19 +512,12 @@ create_stream(struct request_ctx *x, int openai)
 			return;
 		}
 		stream_detach(&x->stream);
-	} else if (!m->backend->deferred_begin && stream_begin(&x->stream) == -1) {
-		x->rec.status = 200;
-		x->rec.outcome = "client_gone";
-		return;
 	}
-	x->rec.outcome = pump_run(&x->stream, m->backend, x->run, rt,
-	    chat_request_words(&x->req), &x->rec.detail, &early);
-	if (x->rec.status == 202) {
-		/* Answered already: a failure before the first event is the readers' error event. */
-		if (early.status != 0)
-			stream_error(&x->stream, early.type != NULL ? early.type : "backend_error",
-			    early.message);
-	} else if (x->stream.begun) {
+	x->rec.outcome = outcome_name(pump_run(&x->stream, m->backend, x->run, rt,
+	    chat_request_words(&x->req), &x->rec.detail, &early));
+	if (x->rec.status == 202)
+		return;   /* answered already: a failure was the readers' error event */
+	if (x->stream.state != STREAM_HEAD) {
 		x->rec.status = 200;
 	} else if (early.status != 0) {
 		/* Failed before anything was sent: a proper status, not an event. */
