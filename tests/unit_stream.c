@@ -37,7 +37,7 @@
 #define NATIVE_HEAD SSE_HEAD \
     "retry: 3000\n" \
     ": chatstream\n" \
-    "id: 1\nevent: meta\n"
+    "id: @ID@.1\nevent: meta\n"
 
 /* How every OpenAI chunk starts. */
 #define CHUNK "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion.chunk\"," \
@@ -151,11 +151,11 @@ native(const struct conf *cf)
 	is_wire(&w, &s, NATIVE_HEAD
 	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@,"
 	    "\"resume\":\"/chat/streams/x\"}\n\n"
-	    "id: 2\ndata: {\"text\":\"Hello\"}\n\n"
-	    "id: 3\ndata: {\"text\":\", w\"}\n\n"
-	    "id: 4\ndata: {\"text\":\"\xc3\xb6rld \\\"x\\\"\\n\"}\n\n"
+	    "id: @ID@.2\ndata: {\"text\":\"Hello\"}\n\n"
+	    "id: @ID@.3\ndata: {\"text\":\", w\"}\n\n"
+	    "id: @ID@.4\ndata: {\"text\":\"\xc3\xb6rld \\\"x\\\"\\n\"}\n\n"
 	    ": ping\n"
-	    "id: 5\nevent: done\ndata: {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":3,"
+	    "id: @ID@.5\nevent: done\ndata: {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":3,"
 	    "\"completion_tokens\":3,\"total_tokens\":6},\"ttft_ms\":@MS@,\"duration_ms\":@MS@}\n\n",
 	    "native: the whole response");
 	close_stream(&s, &w);
@@ -242,8 +242,8 @@ errors(const struct conf *cf)
 	ok(stream_error(&s, "timeout", "too slow") == 0, "native error: error");
 	is_wire(&w, &s, NATIVE_HEAD
 	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@}\n\n"
-	    "id: 2\ndata: {\"text\":\"Hi\"}\n\n"
-	    "id: 3\nevent: error\ndata: {\"error\":{\"type\":\"timeout\",\"message\":\"too slow\"}}\n\n",
+	    "id: @ID@.2\ndata: {\"text\":\"Hi\"}\n\n"
+	    "id: @ID@.3\nevent: error\ndata: {\"error\":{\"type\":\"timeout\",\"message\":\"too slow\"}}\n\n",
 	    "native error: the whole response");
 	ok(stream_error(&s, "timeout", "again") == -1, "native error: nothing after the end");
 	close_stream(&s, &w);

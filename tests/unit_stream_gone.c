@@ -21,10 +21,11 @@
 /*
  * A stream to a connection whose writes fail from its Nth on, with a file
  * journal in a fresh spool (mode 0700).  When the write fails the test does
- * what the pump does with on_disconnect = continue: it detaches the stream
- * and lets the producer go on.  Whatever N, the journal must then hold the
+ * what the pump does with a journaled stream: it detaches the stream and
+ * lets the producer go on.  Whatever N, the journal must then hold the
  * whole answer exactly once: what a resuming reader reassembles is the text
- * of an uncut run, and the ids run 1, 2, 3, ... without a gap.
+ * of an uncut run, and the ids (<stream id>.<n>) run 1, 2, 3, ... without a
+ * gap.
  */
 
 /* What a resuming reader makes of a journal: the text, the tokens, the usage. */
@@ -53,8 +54,12 @@ replay_frames(const char *p, const char *end, struct replay *rp)
 			const char *nl = memchr(p, '\n', (size_t)(stop - p) + 1);
 			size_t n = (size_t)(nl - p);
 
-			if (n > 4 && strncmp(p, "id: ", 4) == 0)
-				id = strtoull(p + 4, NULL, 10);
+			if (n > 4 && strncmp(p, "id: ", 4) == 0) {
+				/* <stream id>.<n> */
+				const char *dot = memchr(p + 4, '.', n - 4);
+
+				id = dot != NULL ? strtoull(dot + 1, NULL, 10) : 0;
+			}
 			else if (n > 7 && n < 7 + sizeof(ev) && strncmp(p, "event: ", 7) == 0)
 				snprintf(ev, sizeof(ev), "%.*s", (int)(n - 7), p + 7);
 			else if (n > 6 && n < 6 + sizeof(data) && strncmp(p, "data: ", 6) == 0)
