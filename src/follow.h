@@ -18,9 +18,11 @@ struct follow_result {
 /*
  * Answers GET /streams/<id> on c from reader r (borrowed): 204 when the
  * stream has finished and nothing follows `after`; else the events after
- * `after`, then new ones as they are journaled, until done or error.  Sends
- * `event: error` of type history_lost when events after `after` are no
- * longer kept, and interrupted when the producer died.  Returns the outcome
+ * `after`, then new ones as they are journaled, until done or error (an
+ * OpenAI-format stream's data: [DONE]).  Sends an error of type history_lost
+ * when events after `after` are no longer kept, and interrupted when the
+ * producer died: `event: error`, or for an OpenAI-format stream OpenAI's
+ * `data: {"error": ...}` with the type as its code.  Returns the outcome
  * for the log (static): done, client_gone, error or shutdown.
  */
 const char *follow_run(struct conn *c, struct runtime *rt, const char *id,

@@ -386,7 +386,8 @@ attach_journal(struct request_ctx *x, struct cs_error *e)
 	const char *user = conn_param(x->conn, "REMOTE_USER");
 
 	if (journal_create(x->rt->conf, x->stream.id, user != NULL ? user : "",
-	    x->stream.model->name, &x->journal, e) == -1) {
+	    x->stream.model->name, x->stream.format == STREAM_OPENAI ? JOURNAL_OPENAI :
+	    JOURNAL_NATIVE, &x->journal, e) == -1) {
 		x->journal = NULL;
 		return -1;
 	}
@@ -474,8 +475,8 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (format == STREAM_NATIVE && cf->journal != JOURNAL_OFF) {
-		if (!wants_async(x->conn)) {
+	if (format != STREAM_OPENAI_JSON && cf->journal != JOURNAL_OFF) {
+		if (openai || !wants_async(x->conn)) {
 			/* Kept from the first byte sent: a request refused before has none. */
 			x->stream.on_begin = begin_journal;
 			x->stream.on_begin_arg = x;
@@ -485,7 +486,7 @@ create_stream(struct request_ctx *x, int openai)
 			return;
 		}
 	}
-	if (x->journal != NULL && wants_async(x->conn)) {
+	if (x->journal != NULL && !openai && wants_async(x->conn)) {
 		/* 202: the client follows with GET (EventSource); the work goes on here. */
 		if (accepted(x) == -1) {
 			x->rec.outcome = "client_gone";

@@ -18,15 +18,15 @@ struct journal;
 /* What the reader gets. */
 enum stream_format {
 	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids 1, 2, 3, ... */
-	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE] */
+	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE]; ids too */
 	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end */
 };
 
 /*
- * A stream numbers its events 1, 2, 3, ..., frames them as SSE and delivers
- * them to its reader (today the POST's own connection).  Backends only hand
- * it text; the SSE encoder only sees finished payloads.  A journal for
- * resuming streams is meant to plug in at stream_emit() in stream.c.
+ * A stream numbers its events 1, 2, 3, ..., frames them as SSE, journals
+ * them (when it has a journal) and delivers them to its reader (the POST's
+ * own connection).  Backends only hand it text; the SSE encoder only sees
+ * finished payloads.
  *
  * The response is committed (status 200 sent) by stream_begin(), or by the
  * first token or heartbeat.  Until then a failure can still be answered
