@@ -4,7 +4,8 @@
 A loopback TCP proxy for chatstream's browser tests: it listens on
 127.0.0.1:PORT and relays every connection to 127.0.0.1:UPSTREAM byte for
 byte, except that a connection carrying a request whose path starts with
-`prefix` (by default /chat/streams/, the stream route EventSource reads) is
+`prefix` (by default /chat/streams/, the stream route EventSource reads) and
+whose method is one of `methods` (by default GET) is
 cut after `cut_after` bytes of response: the proxy forwards exactly that
 many bytes, then closes both sides (a FIN, or a RST when cut_mode says so).
 The cut usually falls inside an event or inside a chunk of the chunked
@@ -54,6 +55,8 @@ class _Conn:
 class CutProxy:
     """CutProxy(upstream_port, cut_after=[500], prefix="/chat/streams/").
     cut_after: byte counts, used in turn for successive cut connections;
+    methods: the methods of the requests under prefix that are cut (GET, what
+    EventSource sends; ("POST",) for a POST that streams its answer);
     cut_mode: "fin", "rst" or "alternate"; cuts: how many connections to cut
     at most (None: all); reject: numbers of the stream requests (1 = the
     first) answered 503 by the proxy itself, never reaching upstream."""
@@ -62,8 +65,10 @@ class CutProxy:
               b"Content-Length: 12\r\nRetry-After: 1\r\nConnection: close\r\n\r\nunavailable\n")
 
     def __init__(self, upstream_port, cut_after=(500,), prefix="/chat/streams/",
-                 cut_mode="alternate", cuts=None, reject=(), max_conns=200, timeout=60.0):
+                 cut_mode="alternate", cuts=None, reject=(), max_conns=200, timeout=60.0,
+                 methods=("GET",)):
         self.upstream_port = upstream_port
+        self.methods = tuple(methods)
         self.cut_after = itertools.cycle(list(cut_after))
         self.prefix = prefix.encode("latin-1")
         self.cut_mode = cut_mode
@@ -214,7 +219,7 @@ class CutProxy:
             except ValueError:
                 c.body_left = 0
             cut = None
-            if path.startswith(self.prefix) and method == "GET":
+            if path.startswith(self.prefix) and method in self.methods:
                 self._stream_reqs += 1
                 if self._stream_reqs in self.reject:
                     self._record(c, "request", method=method,
@@ -223,7 +228,7 @@ class CutProxy:
                                  rejected=True)
                     self._record(c, "reject", status=503)
                     return True
-            if path.startswith(self.prefix) and method == "GET" and (
+            if path.startswith(self.prefix) and method in self.methods and (
                     self.cuts_left is None or self.cuts_left > 0):
                 cut = next(self.cut_after)
                 if self.cuts_left is not None:
