@@ -1036,7 +1036,7 @@ open_stream(const struct conf *cf, const struct keys *k, const char *user,
 
 /* Stream k's format, on rc: 0 with *format set (native when the hash has none), -1 failed. */
 static int
-stream_format(redisContext *rc, const struct keys *k, enum journal_format *format)
+read_format(redisContext *rc, const struct keys *k, enum journal_format *format)
 {
 	redisReply *r;
 
@@ -1071,7 +1071,7 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 		free(r);
 		return -1;
 	}
-	if (stream_format(r->rc, &r->k, &r->base.format) == -1) {
+	if (read_format(r->rc, &r->k, &r->base.format) == -1) {
 		pool_put(r->rc, 0);
 		free(r);
 		return unavailable(err);
