@@ -48,6 +48,9 @@ fi
 
 mkdir -p "$deps"
 deps=$(cd "$deps" && pwd)
+# Tests run in parallel (make -j) and each may call this: one install at a time.
+exec 9<"$deps"
+flock -w 600 9 || { say "another setup.sh held $deps for 600 s"; exit 1; }
 if [ "$deps" != "$here" ]; then
 	cp "$here/package.json" "$here/package-lock.json" "$here"/*.mjs "$deps/"
 fi
