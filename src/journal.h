@@ -47,9 +47,10 @@ int  journal_create(const struct conf *cf, const char *id, const char *owner,
 /*
  * Appends one event: seq, its name (meta, message, done, error) and its SSE
  * frame.  The name is the journal's, not the frame's: done and error end the
- * stream for its readers (an OpenAI stream's data: [DONE] is its done).  Events are written in batches: journal_flush() writes what is
- * held, and must run before the producer waits (the pump does, before each
- * poll that may block).
+ * stream for its readers (an OpenAI stream's data: [DONE] is its done).
+ * Events are written in batches: journal_flush() writes what is held, and
+ * must run before the producer waits (the pump does, before each poll that
+ * may block).
  */
 int  journal_append(struct journal *j, uint64_t seq, const char *name,
     const char *frame, size_t len);

@@ -27,10 +27,11 @@
  *   <id>          the journal: records "<seq> <name> <len>\n" + <len> bytes.
  *                 The first, "0 stream <len>\n", holds the owner, the model,
  *                 the creation time and the format (native, openai; none in
- *                 an older version's: native), one per line; it is written
- *                 when the stream is created, before its id is given out.  Each later
- *                 record is an event and its exact SSE frame ("overflow",
- *                 with no bytes, marks where journal_max_bytes stopped it).
+ *                 an older version's: native), one per line, whole or not
+ *                 at all; it is written when the stream is created, before
+ *                 its id is given out.  Each later record is an event and
+ *                 its exact SSE frame ("overflow", with no bytes, marks
+ *                 where journal_max_bytes stopped it).
  *                 Its mtime is the producer's lease: every append renews it,
  *                 and the producer touches it at least three times a lease.
  *                 Mode 0600 while the producer writes it; 0400 once it is
@@ -213,7 +214,7 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 	memcpy(j->name, id, il + 1);
 	memcpy(j->cancel_name, id, il);
 	memcpy(j->cancel_name + il, ".cancel", sizeof(".cancel"));
-	/* The stream record, whole (readers take the owner and format from it), < STREAM_RECORD_MAX. */
+	/* The stream record, whole (readers take the owner and the format from it). */
 	if (buf_printf(&j->batch, "%s\n%s\n%lld\n%s\n", owner != NULL ? owner : "", model,
 	    (long long)time(NULL), journal_format_name(format)) == -1 ||
 	    j->batch.len >= STREAM_RECORD_MAX) {
