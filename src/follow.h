@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "journal.h"
+#include "log.h"
 #include "runtime.h"
 
 struct follow_result {
@@ -23,9 +24,12 @@ struct follow_result {
  * when events after `after` are no longer kept, and interrupted when the
  * producer died: `event: error`, or for an OpenAI-format stream OpenAI's
  * `data: {"error": ...}` with the type as its code.  Returns the outcome
- * for the log (static): done, client_gone, error or shutdown.
+ * for the log: OUTCOME_DONE (also for 204), OUTCOME_CLIENT_GONE,
+ * OUTCOME_ERROR, OUTCOME_SHUTDOWN (this process stops; the stream goes on),
+ * or OUTCOME_JOURNAL_UNAVAILABLE when the store failed before anything was
+ * sent (res->status is 0: the caller answers 503).
  */
-const char *follow_run(struct conn *c, struct runtime *rt, const char *id,
+enum outcome follow_run(struct conn *c, struct runtime *rt, const char *id,
     struct journal_reader *r, uint64_t after, struct follow_result *res);
 
 #endif
