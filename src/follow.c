@@ -26,16 +26,25 @@ send_out(struct conn *c, struct buf *out, struct follow_result *res)
 	return 0;
 }
 
-/* An error the reader must hear of; it carries no id, as no producer numbered it. */
+/*
+ * An error the reader must hear of, in the stream's format (OpenAI's: the
+ * shape its SDKs raise mid-stream, chatstream's type as the code); it
+ * carries no id, as no producer numbered it.
+ */
 static int
-send_error(struct conn *c, struct buf *out, const char *type, const char *msg,
-    struct follow_result *res)
+send_error(struct conn *c, struct buf *out, enum journal_format format, const char *type,
+    const char *msg, struct follow_result *res)
 {
 	char data[256];
 
-	snprintf(data, sizeof(data), "{\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
-	    type, msg);
-	if (sse_event(out, 0, "error", data, strlen(data)) == -1)
+	if (format == JOURNAL_OPENAI)
+		snprintf(data, sizeof(data), "{\"error\":{\"message\":\"%s\","
+		    "\"type\":\"server_error\",\"param\":null,\"code\":\"%s\"}}", msg, type);
+	else
+		snprintf(data, sizeof(data), "{\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
+		    type, msg);
+	if (sse_event(out, 0, format == JOURNAL_OPENAI ? NULL : "error", data,
+	    strlen(data)) == -1)
 		return -1;
 	res->events++;
 	return send_out(c, out, res);
@@ -60,6 +69,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
     struct follow_result *res)
 {
 	const struct conf *cf = rt->conf;
+	enum journal_format format = journal_reader_format(r);
 	struct journal_read jr;
 	struct buf out;
 	int hup_fd = c->ops->hangup_fd(c), jfd = journal_reader_fd(r);
@@ -109,7 +119,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (jr.lost) {
-			send_error(c, &out, "history_lost",
+			send_error(c, &out, format, "history_lost",
 			    "events after the given id are no longer kept", res);
 			outcome = OUTCOME_ERROR;
 			break;
@@ -119,7 +129,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (jr.interrupted) {
-			send_error(c, &out, "interrupted",
+			send_error(c, &out, format, "interrupted",
 			    "the process generating this stream stopped", res);
 			outcome = OUTCOME_ERROR;
 			break;
@@ -175,7 +185,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 unavailable:
 	/* The store failed under a stream already begun: say so; the client may retry. */
 	send_out(c, &out, res);
-	send_error(c, &out, "journal_unavailable", "the stream store cannot be read", res);
+	send_error(c, &out, format, "journal_unavailable", "the stream store cannot be read", res);
 	outcome = OUTCOME_ERROR;
 out:
 	buf_free(&out);

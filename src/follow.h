@@ -21,12 +21,14 @@ struct follow_result {
  * (borrowed): when the stream has finished and nothing follows `after`,
  * 204 if no_content is set (EventSource stops on it), else 200 and an
  * empty stream; otherwise the events after `after`, then new ones as they
- * are journaled, until done or error.  Sends `event: error` of type
- * history_lost when events after `after` are no longer kept, and
- * interrupted when the producer died.  Returns the outcome for the log:
- * OUTCOME_DONE (also for 204), OUTCOME_CLIENT_GONE, OUTCOME_ERROR,
- * OUTCOME_SHUTDOWN (this process stops; the stream goes on), or
- * OUTCOME_JOURNAL_UNAVAILABLE when the store failed before anything was
+ * are journaled, until done or error (an OpenAI-format stream's
+ * data: [DONE]).  Sends an error of type history_lost when events after
+ * `after` are no longer kept, and interrupted when the producer died:
+ * `event: error`, or for an OpenAI-format stream OpenAI's
+ * `data: {"error": ...}` with the type as its code.  Returns the outcome
+ * for the log: OUTCOME_DONE (also for 204), OUTCOME_CLIENT_GONE,
+ * OUTCOME_ERROR, OUTCOME_SHUTDOWN (this process stops; the stream goes on),
+ * or OUTCOME_JOURNAL_UNAVAILABLE when the store failed before anything was
  * sent (res->status is 0: the caller answers 503).
  */
 enum outcome follow_run(struct conn *c, struct runtime *rt, const char *id,

@@ -580,7 +580,8 @@ attach_journal(struct request_ctx *x, struct cs_error *e)
 	const char *user = conn_param(x->conn, "REMOTE_USER");
 
 	if (journal_create(x->rt->conf, x->stream.id, user != NULL ? user : "",
-	    x->stream.model->name, &x->journal, e) == -1) {
+	    x->stream.model->name, x->stream.format == STREAM_OPENAI ? JOURNAL_OPENAI :
+	    JOURNAL_NATIVE, &x->journal, e) == -1) {
 		x->journal = NULL;
 		return -1;
 	}
@@ -623,11 +624,13 @@ create_stream(struct request_ctx *x, int openai)
 	size_t len = 0;
 	char retry[64];
 	int keyed = 0, journaled;
+	/* 202 and a GET to follow: the native API only (OpenAI's clients read the POST). */
+	int async = !openai && wants_async(x->conn);
 
 	cs_error_clear(&e);
 	cs_error_clear(&early);
 	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", cf->retry_after);
-	if (!openai && cf->journal != JOURNAL_OFF && wants_async(x->conn) && !x->mount_ok) {
+	if (async && cf->journal != JOURNAL_OFF && !x->mount_ok) {
 		/* 202 promises a URL, and none can be built on this request's path. */
 		cs_fail(&e, 400, "invalid_request", "the request path is not canonical");
 		reject(x, &e, NULL);
@@ -671,14 +674,15 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
-	journaled = format == STREAM_NATIVE && cf->journal != JOURNAL_OFF;
+	/* Every stream is kept for resume; a stream: false answer is not a stream. */
+	journaled = format != STREAM_OPENAI_JSON && cf->journal != JOURNAL_OFF;
 	if (journaled && follow_key(x, openai, &keyed))
 		return;
 	if (journaled) {
-		if (!wants_async(x->conn) && keyed) {
+		if (!async && keyed) {
 			/* Kept at once: a retry with the key may come before the first byte. */
 			begin_journal(&x->stream, x);
-		} else if (!wants_async(x->conn)) {
+		} else if (!async) {
 			/* Kept from the first byte sent: a request refused before has none. */
 			x->stream.on_begin = begin_journal;
 			x->stream.on_begin_arg = x;
@@ -688,7 +692,7 @@ create_stream(struct request_ctx *x, int openai)
 			return;
 		}
 	}
-	if (x->journal != NULL && wants_async(x->conn)) {
+	if (x->journal != NULL && async) {
 		/* 202: the client follows with GET (EventSource); the work goes on here. */
 		if (accepted(x) == -1) {
 			x->rec.outcome = "client_gone";

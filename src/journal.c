@@ -113,6 +113,18 @@ journal_claim_key(const struct conf *cf, const char *owner, const char *key,
 	return s->claim_key(cf, owner != NULL ? owner : "", key, id, found, err);
 }
 
+const char *
+journal_format_name(enum journal_format f)
+{
+	return f == JOURNAL_OPENAI ? "openai" : "native";
+}
+
+enum journal_format
+journal_format_of(const char *name, size_t len)
+{
+	return len == 6 && memcmp(name, "openai", 6) == 0 ? JOURNAL_OPENAI : JOURNAL_NATIVE;
+}
+
 int
 journal_check(const struct conf *cf, struct cs_error *err)
 {
@@ -131,13 +143,14 @@ journal_check_config(const struct conf *cf, struct cs_error *err)
 
 int
 journal_create(const struct conf *cf, const char *id, const char *owner,
-    const char *model, struct journal **out, struct cs_error *err)
+    const char *model, enum journal_format format, struct journal **out,
+    struct cs_error *err)
 {
 	const struct journal_store *s = store_of(cf);
 
 	if (s == NULL)
 		return cs_fail(err, 404, "not_found", "streams are not kept (journal = off)");
-	return s->create(cf, id, owner, model, out, err);
+	return s->create(cf, id, owner, model, format, out, err);
 }
 
 int
@@ -189,6 +202,12 @@ journal_open(const struct conf *cf, const char *id, const char *user,
 	if (!journal_valid_id(id))
 		return journal_not_found(err);
 	return s->open(cf, id, user, out, err);
+}
+
+enum journal_format
+journal_reader_format(const struct journal_reader *r)
+{
+	return r->format;
 }
 
 int

@@ -23,6 +23,12 @@
 struct journal;           /* the producer's handle */
 struct journal_reader;    /* one reader's handle */
 
+/* The shape of a stream's events, kept with it so that readers answer in kind. */
+enum journal_format {
+	JOURNAL_NATIVE,       /* chatstream's events, ending with event: done or error */
+	JOURNAL_OPENAI        /* OpenAI's chat.completion.chunk events, ending with data: [DONE] */
+};
+
 /* What tick() tells the producer. */
 struct journal_state {
 	int count_readers;    /* in: the caller needs `readers` (a store may skip it otherwise) */
@@ -32,16 +38,20 @@ struct journal_state {
 
 /*
  * Producer.  journal_create() makes the stream known (owner may be "": no
- * owner); the handle is owned by the caller and released by journal_close(),
- * which marks the stream ended.  All return 0, or -1 with err filled.
+ * owner) with its format; the handle is owned by the caller and released by
+ * journal_close(), which marks the stream ended.  All return 0, or -1 with
+ * err filled.
  */
 int  journal_create(const struct conf *cf, const char *id, const char *owner,
-    const char *model, struct journal **out, struct cs_error *err);
+    const char *model, enum journal_format format, struct journal **out,
+    struct cs_error *err);
 /*
  * Appends one event: seq, its name (meta, message, done, error) and its SSE
- * frame.  Events are written in batches: journal_flush() writes what is
- * held, and must run before the producer waits (the pump does, before each
- * poll that may block).
+ * frame.  The name is the journal's, not the frame's: done and error end the
+ * stream for its readers (an OpenAI stream's data: [DONE] is its done).
+ * Events are written in batches: journal_flush() writes what is held, and
+ * must run before the producer waits (the pump does, before each poll that
+ * may block).
  */
 int  journal_append(struct journal *j, uint64_t seq, const char *name,
     const char *frame, size_t len);
@@ -61,6 +71,8 @@ void journal_close(struct journal *j);
  */
 int  journal_open(const struct conf *cf, const char *id, const char *user,
     struct journal_reader **out, struct cs_error *err);
+/* The format the stream was created with (JOURNAL_NATIVE when its record names none). */
+enum journal_format journal_reader_format(const struct journal_reader *r);
 
 /* What a read found. */
 struct journal_read {

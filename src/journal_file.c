@@ -25,11 +25,13 @@
 /*
  * <spool>/ holds, per stream:
  *   <id>          the journal: records "<seq> <name> <len>\n" + <len> bytes.
- *                 The first, "0 stream <len>\n", holds the owner, the model
- *                 and the creation time, one per line; it is written when the
- *                 stream is created, before its id is given out.  Each later
- *                 record is an event and its exact SSE frame ("overflow",
- *                 with no bytes, marks where journal_max_bytes stopped it).
+ *                 The first, "0 stream <len>\n", holds the owner, the model,
+ *                 the creation time and the format (native, openai; none in
+ *                 an older version's: native), one per line, whole or not
+ *                 at all; it is written when the stream is created, before
+ *                 its id is given out.  Each later record is an event and
+ *                 its exact SSE frame ("overflow", with no bytes, marks
+ *                 where journal_max_bytes stopped it).
  *                 Its mtime is the producer's lease: every append renews it,
  *                 and the producer touches it at least three times a lease.
  *                 Mode 0600 while the producer writes it; 0400 once it is
@@ -57,7 +59,7 @@
  */
 
 #define RECORD_HEAD_MAX 64
-/* The stream record: owner, model and creation time. */
+/* The stream record: owner, model, creation time and format. */
 #define STREAM_RECORD_MAX 1024
 #define ENDED_MODE 0400
 /*
@@ -191,7 +193,8 @@ events_open(const struct file_journal *j, int flags)
  */
 static int
 file_create(const struct conf *cf, const char *id, const char *owner,
-    const char *model, struct journal **out, struct cs_error *err)
+    const char *model, enum journal_format format, struct journal **out,
+    struct cs_error *err)
 {
 	struct file_journal *j;
 	char head[RECORD_HEAD_MAX];
@@ -211,14 +214,13 @@ file_create(const struct conf *cf, const char *id, const char *owner,
 	memcpy(j->name, id, il + 1);
 	memcpy(j->cancel_name, id, il);
 	memcpy(j->cancel_name + il, ".cancel", sizeof(".cancel"));
-	/* The stream record: owner, model, creation time; at most STREAM_RECORD_MAX - 1. */
-	if (buf_printf(&j->batch, "%s\n%s\n%lld\n", owner != NULL ? owner : "", model,
-	    (long long)time(NULL)) == -1) {
+	/* The stream record, whole (readers take the owner and the format from it). */
+	if (buf_printf(&j->batch, "%s\n%s\n%lld\n%s\n", owner != NULL ? owner : "", model,
+	    (long long)time(NULL), journal_format_name(format)) == -1 ||
+	    j->batch.len >= STREAM_RECORD_MAX) {
 		errno = E2BIG;
 		goto fail;
 	}
-	if (j->batch.len >= STREAM_RECORD_MAX)
-		j->batch.len = STREAM_RECORD_MAX - 1;
 	for (i = 0; i < j->batch.len; i++)
 		if (j->batch.data[i] == '\r')
 			j->batch.data[i] = ' ';
@@ -549,15 +551,32 @@ stream_record(int fd, char *text, size_t size, off_t *end)
 	return text + hl;
 }
 
+/* The format in a stream record's lines (owner, model, created, format). */
+static enum journal_format
+record_format(const char *lines)
+{
+	const char *p = lines, *nl;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if ((p = strchr(p, '\n')) == NULL)
+			return JOURNAL_NATIVE;
+		p++;
+	}
+	if ((nl = strchr(p, '\n')) == NULL)
+		return JOURNAL_NATIVE;
+	return journal_format_of(p, (size_t)(nl - p));
+}
+
 /*
  * Opens stream id if user may see it: *events, with *start the offset of its
  * first event, or, when the sweeper dropped the journal, *events = -1 and
- * *expired_seq its last seq.  Returns 0, -1: no such stream for user, or
- * -2: out of fds (or memory) for now.
+ * *expired_seq its last seq; *format as it was created.  Returns 0, -1: no
+ * such stream for user, or -2: out of fds (or memory) for now.
  */
 static int
 open_stream(const struct conf *cf, const char *id, const char *user, int *events,
-    off_t *start, uint64_t *expired_seq)
+    off_t *start, uint64_t *expired_seq, enum journal_format *format)
 {
 	char name[96], text[RECORD_HEAD_MAX + STREAM_RECORD_MAX + 1], *owner = NULL, *nl = NULL;
 	const char *p;
@@ -581,8 +600,11 @@ open_stream(const struct conf *cf, const char *id, const char *user, int *events
 		if (get_u64(&p, text + strlen(text), UINT64_MAX, expired_seq) == 0 && *p == '\n')
 			owner = (char *)p + 1;
 	}
-	if (owner != NULL && (nl = strchr(owner, '\n')) != NULL)
-		*nl = '\0';
+	if (owner != NULL) {
+		*format = record_format(owner);
+		if ((nl = strchr(owner, '\n')) != NULL)
+			*nl = '\0';
+	}
 	/* A stream made by an authenticated user is that user's alone. */
 	if (owner == NULL || nl == NULL ||
 	    (owner[0] != '\0' && (user == NULL || strcmp(owner, user) != 0))) {
@@ -602,8 +624,9 @@ file_open(const struct conf *cf, const char *id, const char *user,
 	int events, rc;
 	off_t start = 0;
 	uint64_t expired_seq = 0;
+	enum journal_format format = JOURNAL_NATIVE;
 
-	if ((rc = open_stream(cf, id, user, &events, &start, &expired_seq)) == -2)
+	if ((rc = open_stream(cf, id, user, &events, &start, &expired_seq, &format)) == -2)
 		return cs_fail(err, 503, "journal_unavailable", "cannot open the stream: %s",
 		    strerror(errno));
 	if (rc == -1)
@@ -614,6 +637,7 @@ file_open(const struct conf *cf, const char *id, const char *user,
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	}
 	r->base.store = &journal_file_store;
+	r->base.format = format;
 	r->cf = cf;
 	r->events_fd = events;
 	r->offset = start;
@@ -760,8 +784,9 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 	int events, fd;
 	off_t start;
 	uint64_t seq;
+	enum journal_format format;
 
-	if ((fd = open_stream(cf, id, user, &events, &start, &seq)) == -2)
+	if ((fd = open_stream(cf, id, user, &events, &start, &seq, &format)) == -2)
 		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
 	if (fd == -1)
 		return journal_not_found(err);

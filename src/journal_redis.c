@@ -22,8 +22,10 @@
 
 /*
  * Keys, for stream <id> under the configured prefix <p>:
- *   <p><id>          hash: owner, model, created; ended and last (the last
- *                    seq) once the producer is done; cancel set by a DELETE
+ *   <p><id>          hash: owner, model, created, format (native, openai;
+ *                    none from an older version: native); ended and last
+ *                    (the last seq) once the producer is done; cancel set
+ *                    by a DELETE
  *   <p><id>:events   stream: entry <seq>-0 with fields n (the event's name)
  *                    and f (its SSE frame, exactly as a reader gets it)
  *   <p><id>:lease    the producer's lease: renewed with PX while it lives
@@ -71,6 +73,7 @@ struct redis_journal {
 	redisContext *rc;          /* NULL while Redis is unreachable */
 	struct keys k;
 	char *owner, *model;       /* owned */
+	enum journal_format format;
 	char xadd_head[224];       /* "XADD <events>" in RESP: the start of every append */
 	struct buf batch;          /* XADDs in RESP since the last flush */
 	int batched;               /* how many */
@@ -279,8 +282,8 @@ send_meta(struct redis_journal *j)
 	int64_t lease = journal_lease_ms(j->cf);
 
 	j->meta_failed = 0;
-	cmd(j, W_META, "HSET %s owner %s model %s created %lld", j->k.meta,
-	    j->owner, j->model, (long long)time(NULL));
+	cmd(j, W_META, "HSET %s owner %s model %s created %lld format %s", j->k.meta,
+	    j->owner, j->model, (long long)time(NULL), journal_format_name(j->format));
 	cmd(j, W_META, "PEXPIRE %s %lld", j->k.meta,
 	    (long long)(10LL * j->cf->journal_ttl * 1000 + lease));
 	cmd(j, W_META, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
@@ -452,7 +455,8 @@ redis_close(struct journal *base)
 
 static int
 redis_create(const struct conf *cf, const char *id, const char *owner,
-    const char *model, struct journal **out, struct cs_error *err)
+    const char *model, enum journal_format format, struct journal **out,
+    struct cs_error *err)
 {
 	struct redis_journal *j;
 	int attempt;
@@ -461,6 +465,7 @@ redis_create(const struct conf *cf, const char *id, const char *owner,
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	j->base.store = &journal_redis_store;
 	j->cf = cf;
+	j->format = format;
 	make_keys(&j->k, cf->redis_prefix, id);
 	snprintf(j->xadd_head, sizeof(j->xadd_head), "*7\r\n$4\r\nXADD\r\n$%zu\r\n%s\r\n",
 	    strlen(j->k.events), j->k.events);
@@ -853,6 +858,24 @@ open_stream(const struct conf *cf, const struct keys *k, const char *user,
 	return rc;
 }
 
+/* Stream k's format, on rc: 0 with *format set (native when the hash has none), -1 failed. */
+static int
+read_format(redisContext *rc, const struct keys *k, enum journal_format *format)
+{
+	redisReply *r;
+
+	*format = JOURNAL_NATIVE;
+	redisAppendCommand(rc, "HGET %s format", k->meta);
+	if (redis_conn_reply(rc, &r) != 0) {
+		freeReplyObject(r);
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_STRING)
+		*format = journal_format_of(r->str, r->len);
+	freeReplyObject(r);
+	return 0;
+}
+
 static int
 redis_open(const struct conf *cf, const char *id, const char *user,
     struct journal_reader **out, struct cs_error *err)
@@ -871,6 +894,11 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 	if ((r->rc = open_stream(cf, &r->k, user, err)) == NULL) {
 		free(r);
 		return -1;
+	}
+	if (read_format(r->rc, &r->k, &r->base.format) == -1) {
+		redis_conn_put(r->rc, 0);
+		free(r);
+		return unavailable(err);
 	}
 	*out = &r->base;
 	return 0;

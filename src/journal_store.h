@@ -16,7 +16,8 @@ struct journal_store {
 	int  (*check)(const struct conf *cf, struct cs_error *err);
 	int  (*check_config)(const struct conf *cf, struct cs_error *err);  /* may be NULL */
 	int  (*create)(const struct conf *cf, const char *id, const char *owner,
-	    const char *model, struct journal **out, struct cs_error *err);
+	    const char *model, enum journal_format format, struct journal **out,
+	    struct cs_error *err);
 	int  (*append)(struct journal *j, uint64_t seq, const char *name,
 	    const char *frame, size_t len);
 	int  (*flush)(struct journal *j);
@@ -44,6 +45,7 @@ struct journal {
 };
 struct journal_reader {
 	const struct journal_store *store;
+	enum journal_format format;   /* set by the store's open */
 };
 
 extern const struct journal_store journal_file_store;
@@ -68,5 +70,8 @@ int     journal_key_text(char *text, size_t cap, const char *owner, const char *
 int     journal_key_match(const char *text, const char *owner, const char *key, char *found);
 /* 1 when name is an event that ends a stream (done, error). */
 int     journal_terminal(const char *name);
+/* A format as the stores keep it ("native", "openai"), and back (unknown: native). */
+const char *journal_format_name(enum journal_format f);
+enum journal_format journal_format_of(const char *name, size_t len);
 
 #endif

@@ -131,15 +131,17 @@ deliver(struct stream *s)
  * journal (if any, for Last-Event-ID resume), deliver it.  An event's id
  * names its stream and its number, `<stream id>.<n>`, so a Last-Event-ID
  * alone says where to resume (a POST retry carries nothing else).  OpenAI's
- * format carries no ids (its clients do not expect them).
+ * frames are all unnamed (data: only, with an id: its SDKs pass over): there
+ * the name (done for data: [DONE], error) only tells the journal which event
+ * ends the stream.
  */
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
 	size_t mark = s->out.len;
 
-	if (sse_event_of(&s->out, s->id, s->format == STREAM_NATIVE ? s->seq + 1 : 0,
-	    name, data, len) == -1) {
+	if (sse_event_of(&s->out, s->id, s->seq + 1,
+	    s->format == STREAM_NATIVE ? name : NULL, data, len) == -1) {
 		buf_reset(&s->out);
 		return -2;
 	}
@@ -422,24 +424,27 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	s->state = STREAM_ENDED;
 	if (s->format == STREAM_OPENAI) {
 		char rest[128];
+		int rc, gone;
 
+		/* A reader gone on the way: the rest still goes to the journal, [DONE] last. */
 		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
 		    finish);
-		if (emit_chunk(s, rest) != 0)
+		if ((rc = emit_chunk(s, rest)) == -2)
 			return -1;
+		gone = rc == -1;
 		if (s->include_usage) {
 			struct buf u;
-			int rc;
 
 			buf_init(&u, 256);
 			rc = buf_adds(&u, "],\"usage\":") == -1 ||
 			    add_usage(&u, prompt_tokens, completion) == -1 ||
-			    buf_addc(&u, '}') == -1 ? -1 : emit_chunk(s, u.data);
+			    buf_addc(&u, '}') == -1 ? -2 : emit_chunk(s, u.data);
 			buf_free(&u);
-			if (rc != 0)
+			if (rc == -2)
 				return -1;
+			gone |= rc == -1;
 		}
-		return stream_emit(s, NULL, "[DONE]", 6) == 0 ? 0 : -1;
+		return stream_emit(s, "done", "[DONE]", 6) == 0 && !gone ? 0 : -1;
 	}
 	now = clock_ms();
 	o = json_object_new_object();
@@ -490,7 +495,7 @@ stream_error(struct stream *s, const char *type, const char *message)
 		json_object_put(o);
 		return rc;
 	}
-	return emit_json(s, s->format == STREAM_NATIVE ? "error" : NULL, o) == 0 ? 0 : -1;
+	return emit_json(s, "error", o) == 0 ? 0 : -1;
 }
 
 int

@@ -18,7 +18,7 @@ struct journal;
 /* What the reader gets. */
 enum stream_format {
 	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids <id>.1, <id>.2, ... */
-	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE] */
+	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE]; ids too */
 	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end, after
 	                         a space per heartbeat while the model works */
 };

@@ -174,8 +174,11 @@ def main():
     is_(v.usage, {"prompt_tokens": word_count(P), "completion_tokens": len(toks),
                   "total_tokens": word_count(P) + len(toks)}, "A /v1 stream: usage chunk")
     ok(v.done and v.after_done == 0, "A /v1 stream: ends with data: [DONE]")
-    ok(not v.errors and not v.bad and not v.named and not v.ids,
-       "A /v1 stream: only unnamed chunk events, no ids")
+    ok(not v.errors and not v.bad and not v.named,
+       "A /v1 stream: only unnamed chunk events")
+    # an event id ends with the event's number (whatever names the stream before it)
+    is_([i.rsplit(".", 1)[-1] for i in v.ids], [str(i) for i in range(1, len(r.events) + 1)],
+        "A /v1 stream: every event numbered 1, 2, 3, ..., [DONE] too (resumable)")
     is_(v.role, "assistant", "A /v1 stream: first delta has role assistant")
     ok(all(c.get("model") == "demo" and c.get("id", "").startswith("chatcmpl-")
            and isinstance(c.get("created"), int) for c in v.chunks),

@@ -18,6 +18,9 @@
 #include "spool.h"
 #include "tap.h"
 
+/* An owner longer than a whole stream record may be (1024 bytes, journal_file.c). */
+#define LONG_OWNER 1100
+
 /*
  * Limits: one process (the cross-process behaviour, inotify wake-ups and
  * DELETE through a front server are the integration tests' t_resume*.py);
@@ -322,11 +325,27 @@ read_all(const struct conf *cf, const char *id, const char *user, uint64_t after
 	return rc;
 }
 
+/* The format id's reader reports, or -1 when it cannot be opened. */
+static int
+format_of(const struct conf *cf, const char *id)
+{
+	struct journal_reader *r;
+	struct cs_error err;
+	int f;
+
+	if (journal_open(cf, id, NULL, &r, &err) == -1)
+		return -1;
+	f = (int)journal_reader_format(r);
+	journal_reader_close(r);
+	return f;
+}
+
 int
 main(void)
 {
 	const char *id = "AAAAAAAAAAAAAAAAAAAAAA", *free_id = "BBBBBBBBBBBBBBBBBBBBBB";
 	const char *dead_id = "DDDDDDDDDDDDDDDDDDDDDD";
+	const char *openai_id = "HHHHHHHHHHHHHHHHHHHHHH";
 	const char *meta = "id: 1\nevent: meta\ndata: {}\n\n", *tok = "id: 2\ndata: {\"text\":\"hi\"}\n\n";
 	const char *done = "id: 4\nevent: done\ndata: {}\n\n";
 	struct conf cf;
@@ -357,12 +376,12 @@ main(void)
 
 	/* Creating: one file, its stream record first, on disk at once. */
 	is_int(journal_check(&cf, &err), 0, "check: the spool is usable");
-	is_int(journal_create(&cf, id, "alice", "demo", &j, &err), 0, "create");
+	is_int(journal_create(&cf, id, "alice", "demo", JOURNAL_NATIVE, &j, &err), 0, "create");
 	ok(exists(id) && mode_of(id) == 0600, "create: <spool>/<id>, mode 0600");
 	slurp(id, &b);
 	ok(b.len > 0 && strncmp(b.data, "0 stream ", 9) == 0 && strstr(b.data, "\nalice\ndemo\n"),
 	    "create: the stream record (owner, model) is written before any event");
-	is_int(journal_create(&cf, id, "alice", "demo", &k, &err), -1,
+	is_int(journal_create(&cf, id, "alice", "demo", JOURNAL_NATIVE, &k, &err), -1,
 	    "create of an existing id fails");
 
 	/* Appending: the frames come back byte for byte, a big one too. */
@@ -406,10 +425,34 @@ main(void)
 	ok(b.len == strlen(done) && res.finished && res.last_seq == 4, "after 3: just done, finished");
 
 	/* A stream without owner is anyone's. */
-	journal_create(&cf, free_id, "", "demo", &k, &err);
+	journal_create(&cf, free_id, "", "demo", JOURNAL_NATIVE, &k, &err);
 	journal_append(k, 1, "meta", meta, strlen(meta));
 	journal_close(k);
 	is_int(read_all(&cf, free_id, NULL, 0, &b, &res), 0, "no owner: anyone reads it");
+
+	/* The format is kept with the stream: readers answer in kind. */
+	is_int(format_of(&cf, free_id), JOURNAL_NATIVE, "format: native as created");
+	is_int(journal_create(&cf, openai_id, "", "demo", JOURNAL_OPENAI, &k, &err), 0,
+	    "format: an OpenAI-format stream");
+	journal_append(k, 1, "message", tok, strlen(tok));
+	journal_append(k, 2, "done", "id: 2\ndata: [DONE]\n\n", 20);
+	journal_close(k);
+	is_int(format_of(&cf, openai_id), JOURNAL_OPENAI, "format: openai as created");
+	is_int(read_all(&cf, openai_id, NULL, 0, &b, &res), 0, "format: read the OpenAI stream");
+	ok(res.finished && res.last_seq == 2, "format: its done ([DONE]) ends it for readers");
+	craft("IIIIIIIIIIIIIIIIIIIIII", "");
+	is_int(format_of(&cf, "IIIIIIIIIIIIIIIIIIIIII"), JOURNAL_NATIVE,
+	    "format: a record without one (an older version's) is native");
+	unlink(path_of(p, sizeof(p), "IIIIIIIIIIIIIIIIIIIIII"));
+	{
+		char owner[LONG_OWNER];
+
+		memset(owner, 'o', sizeof(owner) - 1);
+		owner[sizeof(owner) - 1] = '\0';
+		is_int(journal_create(&cf, "JJJJJJJJJJJJJJJJJJJJJJ", owner, "demo", JOURNAL_OPENAI,
+		    &k, &err), -1, "a stream record too long to keep whole is refused");
+		ok(!exists("JJJJJJJJJJJJJJJJJJJJJJ"), "... and leaves no file");
+	}
 
 	/*
 	 * Out of fds: the producer keeps none, so a batch that cannot be written
@@ -424,7 +467,7 @@ main(void)
 
 		memset(frame, 'x', sizeof(frame) - 2);
 		memcpy(frame + sizeof(frame) - 2, "\n\n", 2);
-		journal_create(&cf, eid, "", "demo", &k, &err);
+		journal_create(&cf, eid, "", "demo", JOURNAL_NATIVE, &k, &err);
 		journal_append(k, 1, "meta", meta, strlen(meta));
 		is_int(journal_flush(k), 0, "no fds: a first flush");
 		no_fds(&saved);
@@ -462,7 +505,7 @@ main(void)
 
 	/* Sweeping: an ended stream past the ttl, a dead producer. */
 	cf.journal_ttl = 1;
-	journal_create(&cf, dead_id, "", "demo", &k, &err);
+	journal_create(&cf, dead_id, "", "demo", JOURNAL_NATIVE, &k, &err);
 	journal_append(k, 1, "meta", meta, strlen(meta));
 	journal_flush(k);
 	age(dead_id, 3600);
@@ -482,6 +525,7 @@ main(void)
 	is_int(read_all(&cf, id, "bob", 0, &b, &res), -404, "expired: still not bob's (404)");
 	is_int(read_all(&cf, id, "alice", 0, &b, &res), 0, "expired: the owner may ask");
 	ok(res.lost && res.finished && b.len == 0, "expired, from 0: history lost");
+	is_int(format_of(&cf, openai_id), JOURNAL_OPENAI, "expired: the format is still known");
 	is_int(read_all(&cf, id, "alice", 4, &b, &res), 0, "expired, after the last event");
 	ok(!res.lost && res.finished, "expired, after the last event: nothing lost, finished");
 	journal_close(k);
@@ -530,6 +574,7 @@ main(void)
 	/* Leave nothing behind (the stream without owner ended past the ttl too). */
 	age("BBBBBBBBBBBBBBBBBBBBBB.expired", 3600);
 	age("DDDDDDDDDDDDDDDDDDDDDD.expired", 3600);
+	age("HHHHHHHHHHHHHHHHHHHHHH.expired", 3600);
 	journal_sweep(&cf);
 	ok(rmdir(spool) == 0, "the spool is empty at the end");
 	buf_free(&b);

@@ -25,7 +25,7 @@
  * lets the producer go on.  Whatever N, the journal must then hold the
  * whole answer exactly once: what a resuming reader reassembles is the text
  * of an uncut run, and the ids (<stream id>.<n>) run 1, 2, 3, ... without a
- * gap.
+ * gap.  The same in OpenAI's format, whose journal must end with data: [DONE].
  */
 
 /* What a resuming reader makes of a journal: the text, the tokens, the usage. */
@@ -69,8 +69,29 @@ replay_frames(const char *p, const char *end, struct replay *rp)
 		p = stop + 2;
 		if (id != want++)
 			rp->ordered = 0;
+		if (strcmp(data, "[DONE]") == 0) {
+			rp->done = p == end;     /* OpenAI's end, and the journal's last */
+			continue;
+		}
 		if ((o = json_tokener_parse(data)) == NULL)
 			continue;
+		if (json_object_object_get_ex(o, "choices", &v)) {
+			/* An OpenAI chunk: the content of its delta, or the usage. */
+			json_object *c = json_object_array_get_idx(v, 0), *d;
+
+			if (c != NULL && json_object_object_get_ex(c, "delta", &d) &&
+			    json_object_object_get_ex(d, "content", &d) &&
+			    json_object_get_string_len(d) > 0) {
+				buf_add(&rp->text, json_object_get_string(d),
+				    (size_t)json_object_get_string_len(d));
+				rp->tokens++;
+			}
+			if (json_object_object_get_ex(o, "usage", &v) &&
+			    json_object_object_get_ex(v, "completion_tokens", &v))
+				rp->completion = (long)json_object_get_int64(v);
+			json_object_put(o);
+			continue;
+		}
 		if (strcmp(ev, "message") == 0 && json_object_object_get_ex(o, "text", &v)) {
 			buf_add(&rp->text, json_object_get_string(v),
 			    (size_t)json_object_get_string_len(v));
@@ -127,7 +148,8 @@ prompt_of(void)
  * replays its journal into rp.  Returns the events the wire was offered, or -1.
  */
 static int
-run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
+run(struct conf *cf, enum producer what, enum stream_format format, int fail_at,
+    struct replay *rp)
 {
 	const struct model_conf *m = cf->models;
 	struct memconn w;
@@ -144,10 +166,12 @@ run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
 	memset(&req, 0, sizeof(req));
 	req.prompt = prompt_of();
 	req.prompt_len = strlen(req.prompt);
-	if (stream_open(&s, cf, m, &w.c, STREAM_NATIVE, &err) == -1 ||
-	    journal_create(cf, s.id, "", m->name, &j, &err) == -1)
+	if (stream_open(&s, cf, m, &w.c, format, &err) == -1 ||
+	    journal_create(cf, s.id, "", m->name, format == STREAM_OPENAI ? JOURNAL_OPENAI :
+	    JOURNAL_NATIVE, &j, &err) == -1)
 		return -1;
 	s.journal = j;
+	s.include_usage = 1;
 	if (what == DEMO) {
 		if (m->backend->start(m, &req, &r, &err) == -1)
 			return -1;
@@ -181,14 +205,14 @@ run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
 }
 
 static void
-cuts(struct conf *cf, enum producer what, const char *label)
+cuts(struct conf *cf, enum producer what, enum stream_format format, const char *label)
 {
 	struct replay whole, cut;
 	int events, n, bad = 0, misordered = 0, unfinished = 0, miscounted = 0;
 
 	buf_init(&whole.text, 1 << 20);
 	buf_init(&cut.text, 1 << 20);
-	events = run(cf, what, 0, &whole);
+	events = run(cf, what, format, 0, &whole);
 	ok(events > 5 && whole.done && whole.ordered && whole.tokens == whole.completion,
 	    "%s, uncut: %d events, %ld tokens, usage says %ld", label, events,
 	    whole.tokens, whole.completion);
@@ -196,7 +220,7 @@ cuts(struct conf *cf, enum producer what, const char *label)
 		ok(whole.text.len > 10 && memcmp(whole.text.data, "You said: hello", 15) == 0,
 		    "%s, uncut: the demo's text", label);
 	for (n = 1; n <= events; n++) {
-		if (run(cf, what, n, &cut) == -1) {
+		if (run(cf, what, format, n, &cut) == -1) {
 			bad++;
 			continue;
 		}
@@ -214,7 +238,8 @@ cuts(struct conf *cf, enum producer what, const char *label)
 	is_int(bad, 0, "%s: a reader cut at any of the %d events, resuming, "
 	    "reads the whole text exactly once", label, events);
 	is_int(misordered, 0, "%s: ids run 1, 2, 3, ... whatever the cut", label);
-	is_int(unfinished, 0, "%s: the journal ends with done whatever the cut", label);
+	is_int(unfinished, 0, "%s: the journal ends with %s whatever the cut", label,
+	    format == STREAM_OPENAI ? "data: [DONE]" : "done");
 	is_int(miscounted, 0, "%s: as many token events as uncut, and usage agrees", label);
 	buf_free(&whole.text);
 	buf_free(&cut.text);
@@ -278,10 +303,12 @@ main(void)
 		return 1;
 	}
 
-	cuts(&cf, DEMO, "demo");
+	cuts(&cf, DEMO, STREAM_NATIVE, "demo");
+	cuts(&cf, DEMO, STREAM_OPENAI, "demo, OpenAI's format");
 	/* Small events: each 3000-byte chunk goes out in many, as exec splits them. */
 	cf.max_event = 1024;
-	cuts(&cf, CHUNKS, "chunks over an event's cap");
+	cuts(&cf, CHUNKS, STREAM_NATIVE, "chunks over an event's cap");
+	cuts(&cf, CHUNKS, STREAM_OPENAI, "chunks over an event's cap, OpenAI's format");
 
 	conf_free(&cf);
 	remove_spool(spool);

@@ -4,7 +4,8 @@
 A loopback TCP proxy for chatstream's browser tests: it listens on
 127.0.0.1:PORT and relays every connection to 127.0.0.1:UPSTREAM byte for
 byte, except that a connection carrying a request whose path starts with
-`prefix` (by default /chat/streams/, the stream route EventSource reads) is
+`prefix` (by default /chat/streams/, the stream route EventSource reads) and
+whose method is one of `methods` (by default GET) is
 cut after `cut_after` bytes of response: the proxy forwards exactly that
 many bytes, then closes both sides (a FIN, or a RST when cut_mode says so).
 The cut usually falls inside an event or inside a chunk of the chunked
@@ -222,7 +223,7 @@ class CutProxy:
             except ValueError:
                 c.body_left = 0
             cut = None
-            if path.startswith(self.prefix) and method == "GET":
+            if path.startswith(self.prefix) and method in self.methods:
                 self._stream_reqs += 1
                 if self._stream_reqs in self.reject:
                     self._record(c, "request", method=method,
