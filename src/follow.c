@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "follow.h"
 #include "log.h"
+#include "metrics.h"
 #include "sse.h"
 
 /* Writes out to the reader; 0, or -1 when it has gone. */
@@ -112,6 +113,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (jr.lost) {
+			metrics_count(MC_HISTORY_LOST, 1);
 			send_error(c, &out, "history_lost",
 			    "events after the given id are no longer kept", res);
 			outcome = "error";
@@ -122,6 +124,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (jr.interrupted) {
+			metrics_count(MC_INTERRUPTED, 1);
 			send_error(c, &out, "interrupted",
 			    "the process generating this stream stopped", res);
 			outcome = "error";

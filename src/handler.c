@@ -16,6 +16,7 @@
 #include "handler.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 #include "pump.h"
 #include "request.h"
@@ -25,7 +26,7 @@
 
 /* Routes below the mount other than "/" itself. */
 static const char *const known_routes[] = {
-	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
+	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", "/metrics", NULL
 };
 
 /* The route of a request that has none. */
@@ -79,10 +80,14 @@ request_end(struct request_ctx *x)
 	}
 	chat_request_free(&x->req);
 	free(x->body);
-	if (x->counted)
+	if (x->counted) {
 		atomic_fetch_sub(&x->rt->active, 1);
+		metrics_gauge(MG_STREAMS_OPEN, -1);
+	}
 	x->rec.duration_ms = clock_ms() - x->started_ms;
 	log_stream(&x->rec);
+	metrics_request(&x->rec, x->stream_opened ? x->stream.tokens : 0);
+	metrics_gauge(MG_THREADS_BUSY, -1);
 	/* After the log line: it names the route. */
 	if (x->route != unrouted)
 		free(x->route);
@@ -122,6 +127,32 @@ health(struct request_ctx *x, int head_only)
 	if (http_send_json(x->conn, 200, NULL, head_only ? NULL : o) == -1)
 		x->rec.outcome = "client_gone";
 	json_object_put(o);
+}
+
+/* GET /metrics: the whole host's figures, to whom the metrics key allows. */
+static void
+serve_metrics(struct request_ctx *x, int head_only)
+{
+	struct buf out;
+	struct cs_error e;
+
+	cs_error_clear(&e);
+	if (metrics_refused(x->rt->conf, conn_param(x->conn, "REMOTE_ADDR"), &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	buf_init(&out, METRICS_TEXT_MAX);
+	if (metrics_render(&out) == -1) {
+		cs_fail(&e, 503, "overloaded", "out of memory");
+		reject(x, &e, NULL);
+	} else {
+		x->rec.status = 200;
+		x->rec.outcome = "done";
+		if (http_send_text(x->conn, 200, METRICS_CONTENT_TYPE, out.data,
+		    head_only ? 0 : out.len) == -1)
+			x->rec.outcome = "client_gone";
+	}
+	buf_free(&out);
 }
 
 /* GET /v1/models: the configured models in OpenAI's list shape. */
@@ -204,6 +235,7 @@ take_slot(struct request_ctx *x)
 		return -1;
 	}
 	x->counted = 1;
+	metrics_gauge(MG_STREAMS_OPEN, 1);
 	if (atomic_fetch_add(&x->rt->active, 1) >= cf->threads) {
 		cs_fail(&e, 503, "overloaded", "all %d streams are busy; retry shortly",
 		    cf->threads);
@@ -293,6 +325,7 @@ resume_stream(struct request_ctx *x, const char *id)
 		reject(x, &e, e.status == 503 ? retry : NULL);
 		return;
 	}
+	metrics_count(MC_RESUMES, 1);
 	x->rec.stream_id = id;
 	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
 	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
@@ -564,6 +597,13 @@ dispatch(struct request_ctx *x, const char *method)
 			cs_fail(&e, 405, "method_not_allowed", "use GET on /v1/models");
 			reject(x, &e, "Allow: GET, HEAD\r\n");
 		}
+	} else if (strcmp(x->route, "/metrics") == 0) {
+		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+			serve_metrics(x, strcmp(method, "HEAD") == 0);
+		else {
+			cs_fail(&e, 405, "method_not_allowed", "use GET on /metrics");
+			reject(x, &e, "Allow: GET, HEAD\r\n");
+		}
 	} else {
 		if (strncmp(x->route, "/v1/", 4) == 0)
 			x->style = ERROR_OPENAI;
@@ -582,6 +622,7 @@ request_begin(struct request_ctx *x, struct conn *c, struct runtime *rt, struct 
 	x->conn = c;
 	x->rt = rt;
 	x->started_ms = clock_ms();
+	metrics_gauge(MG_THREADS_BUSY, 1);
 	x->rec.stream_id = NULL;
 	x->rec.ttft_ms = -1;
 	snprintf(x->client, sizeof(x->client), "%s", conn_param(c, "REMOTE_ADDR") != NULL ?

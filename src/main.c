@@ -16,6 +16,7 @@
 #include "fdbudget.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "spool.h"
 
@@ -170,10 +171,11 @@ main(int argc, char *argv[])
 		rc = 1;
 	else if (fd == -1)
 		rc = 1;
-	else if (fd == -2)
-		rc = server_run_cgi(&cf);
-	else
-		rc = server_run_fastcgi(&cf, fd);
+	else {
+		metrics_open(&cf, fd == -2 ? 1 : cf.threads);
+		rc = fd == -2 ? server_run_cgi(&cf) : server_run_fastcgi(&cf, fd);
+		metrics_close();
+	}
 	conf_free(&cf);
 	return rc;
 }
