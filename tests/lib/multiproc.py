@@ -34,6 +34,7 @@ class Host:
         self.procs = []
         self.logs = []
         self.started = 0
+        self.wanted = []             # the processes meant to be running
         fx.on_close(self.stop)
         for _ in range(n):
             self.start_one()
@@ -48,6 +49,7 @@ class Host:
         self.fx._procs.append(p)
         self.procs.append(p)
         self.logs.append(log)
+        self.wanted.append(p)
         return p
 
     def live(self):
@@ -56,6 +58,7 @@ class Host:
     def kill_one(self, sig=signal.SIGKILL):
         """Stops the first live process with sig and waits for it to end."""
         p = self.live()[0]
+        self.wanted.remove(p)
         _stop(p, sig, wait=scaled(5))
         return p
 
@@ -75,9 +78,12 @@ class Host:
         """Every process is up: each has written its start-up log line."""
         end = time.monotonic() + scaled(timeout)
         while time.monotonic() < end:
+            if any(p.poll() is not None for p in self.procs if p in self.wanted):
+                break
             if all(_has(log, "serving FastCGI") for log in self.logs_of_live()):
                 return True
             time.sleep(0.05)
+        self.dump()
         return False
 
     def logs_of_live(self):
