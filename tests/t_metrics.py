@@ -13,6 +13,11 @@ processes answers.
   the output passes promtool's lint.
 - One process SIGKILLed and one stopped with SIGTERM, each replaced: no count
   is lost, and the processes gauge counts the live ones.
+- An openai model whose upstream answers and one whose upstream fails: the
+  upstream error by type and both first bytes are counted.  chatstream run
+  as CGI with the same spool (one process per request): its requests count in
+  the FastCGI host's scrape, its files are folded as it ends, and a scrape
+  through CGI gives the same figures.
 - metrics = off (the default): /metrics is 404 and nothing is counted in the
   spool; metrics = loopback: a forged REMOTE_ADDR 192.0.2.7 gets 403, 127.0.0.1
   and ::1 get 200.
@@ -33,6 +38,8 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (Fixture, _popen, _stop, config, demo_tokens, diag, fcgi_params,  # noqa: E402
                      free_port, is_, ok, require_tools, run, scaled)
+from fake_upstream import FakeUpstream  # noqa: E402
+from harness import CHATSTREAM  # noqa: E402
 from multiproc import Host, delta, get, parse  # noqa: E402
 import fcgi  # noqa: E402
 
@@ -93,8 +100,13 @@ def main():
     require_tools()
     fx = Fixture("metrics")
     spool = fx.path("spool")
+    up = FakeUpstream()
+    fx.on_close(up.close)
     text = config({"threads": 16, "metrics": "any", "spool_dir": spool},
-                  {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20}})
+                  {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20},
+                   "up_ok": {"backend": "openai", "base_url": up.base_url, "model": "ok"},
+                   "up_500": {"backend": "openai", "base_url": up.base_url,
+                              "model": "status500"}})
     host = Host(fx, text, 3)
     ok(host.wait_ready(), "three processes serve on one socket")
 
@@ -218,6 +230,34 @@ def main():
     is_(len([n for n in left if n.startswith(".metrics.p.")]), 3,
         "one file per live process (the others folded): %s" % left)
 
+    # -- openai upstreams, and CGI processes counting into the same spool -------
+    before, _ = scrape(host, "pre-upstream")
+    is_(post(host, json.dumps({"prompt": "relay", "model": "up_ok"}))[0], 200,
+        "an upstream that answers")
+    is_(post(host, json.dumps({"prompt": "relay", "model": "up_500"}))[0], 502,
+        "an upstream that fails: 502")
+    cgi = [cgi_request(host.conf, "POST", json.dumps({"prompt": "cgi %d" % i}))
+           for i in range(3)] + [cgi_request(host.conf, "POST", "{oops")]
+    is_([c[:12] for c in cgi], [b"Status: 200 "] * 3 + [b"Status: 400 "],
+        "CGI: three streams and a 400")
+    after, _ = scrape(host, "post-upstream")
+    d = delta(after, before)
+    is_(get(d, "chatstream_upstream_errors_total", type="upstream_error"), 1.0,
+        "upstream errors: one upstream_error")
+    is_(get(d, "chatstream_upstream_first_byte_seconds_count"), 2.0,
+        "upstream latency to first byte: both upstream answers observed")
+    is_(get(d, "chatstream_requests_total", route="/", outcome="done"), 4.0,
+        "requests: the relayed one and the three CGI streams")
+    is_(get(d, "chatstream_rejections_total", status="400"), 1.0, "rejections: the CGI 400")
+    left = sorted(n for n in os.listdir(os.path.join(spool, ".metrics"))
+                  if n.startswith(".metrics.p."))
+    is_(len(left), 3, "CGI processes folded their files as they ended")
+    st = cgi_request(host.conf, "GET", "", path="/metrics")
+    ok(st.startswith(b"Status: 200 ") and
+       b'chatstream_requests_total{route="/",outcome="done"} %d' %
+       int(get(after, "chatstream_requests_total", route="/", outcome="done")) in st,
+       "CGI: a scrape there gives the host's figures too")
+
     # -- who may scrape --------------------------------------------------------
     off = Host(fx, config({"spool_dir": fx.path("spool-off")}), 1, name="off")
     ok(off.wait_ready(), "a process with the default config")
@@ -233,6 +273,18 @@ def main():
 
     # -- Debian's prometheus ----------------------------------------------------
     prometheus_scrapes(fx, host)
+
+
+def cgi_request(conf, method, body, path="/"):
+    """chatstream as a CGI program, one request; its whole output."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GATEWAY_INTERFACE": "CGI/1.1",
+           "REQUEST_METHOD": method, "SCRIPT_NAME": "/chat", "PATH_INFO": path,
+           "REQUEST_URI": "/chat" + path, "REMOTE_ADDR": "127.0.0.1",
+           "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_LENGTH": str(len(body.encode())),
+           "CONTENT_TYPE": "application/json"}
+    r = subprocess.run([CHATSTREAM, "-c", conf], input=body.encode(), env=env,
+                       capture_output=True, timeout=scaled(30))
+    return r.stdout
 
 
 def get_version(host):
