@@ -24,6 +24,7 @@ import resource
 import signal
 import socket
 import struct
+import statistics
 import subprocess
 import sys
 import time
@@ -568,6 +569,10 @@ class Bench:
             "streams/s off %.0f, any %.0f" % (per["off"], per["any"], per["any"] - per["off"],
                                              100 * (per["any"] - per["off"]) / per["off"],
                                              rate["off"], rate["any"]))
+        med = {m: statistics.median(1e6 * r["cpu"] / max(r["streams"], 1) for r in v)
+               for m, v in rows.items()}
+        out("   median of the rounds: CPU per stream off %.1f us, any %.1f us (%+.1f us)"
+            % (med["off"], med["any"], med["any"] - med["off"]))
         n = sum(x[0] for x in scrapes)
         out("   scrapes: %d answered 200, %.0f us chatstream CPU and %.2f ms wall each "
             "(one process, one file)" % (n, 1e6 * sum(x[1] for x in scrapes) / max(n, 1),

@@ -31,6 +31,19 @@ seconds(int *bad, struct buf *o, uint64_t ms)
 	    (unsigned long long)(ms % 1000));
 }
 
+/* A bucket bound of ms in seconds, as Prometheus writes them: 0.005, 0.05, 1, 2.5. */
+static void
+bound(int *bad, struct buf *o, uint64_t ms)
+{
+	char frac[8];
+	int n;
+
+	n = snprintf(frac, sizeof(frac), "%03llu", (unsigned long long)(ms % 1000));
+	while (n > 0 && frac[n - 1] == '0')
+		frac[--n] = '\0';
+	P("%llu%s%s", (unsigned long long)(ms / 1000), n > 0 ? "." : "", frac);
+}
+
 static void
 histogram(int *bad, struct buf *o, const struct metrics_total *t, enum metrics_hist h,
     const char *name, const char *help)
@@ -43,7 +56,7 @@ histogram(int *bad, struct buf *o, const struct metrics_total *t, enum metrics_h
 		n += t->c[MI_HIST(h, b)];
 		if (b < MB_N) {
 			P("%s_bucket{le=\"", name);
-			seconds(bad, o, (uint64_t)bounds[b]);
+			bound(bad, o, (uint64_t)bounds[b]);
 			P("\"} %llu\n", (unsigned long long)n);
 		} else
 			P("%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)n);
