@@ -532,14 +532,16 @@ class Bench:
         models = {"fast": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0}}
         prompt = " ".join("word%d" % i for i in range(a.metrics_words))
         req = sseload.fcgi_request_bytes(sseload.chat_body(prompt, "fast"))
-        out("   %d streams per run, %d clients, %d token events each, direct FastCGI; "
-            "%d rounds" % (a.metrics_streams, a.clients, a.metrics_words, a.metrics_rounds))
+        out("   %d streams per run, %d clients, %d token events each, direct FastCGI, "
+            "journal = off; %d rounds" % (a.metrics_streams, a.clients, a.metrics_words, a.metrics_rounds))
         rows = {"off": [], "any": []}
         scrapes = []
         for rnd in range(a.metrics_rounds):
-            for mode in ("off", "any"):
+            # Every other round the other way round, lest a drift favour one.
+            for mode in ("off", "any") if rnd % 2 == 0 else ("any", "off"):
                 cs = Chatstream(self, "cs-metrics-%s-%d" % (mode, rnd),
-                                {"threads": max(64, 2 * a.clients), "metrics": mode}, models)
+                                {"threads": max(64, 2 * a.clients), "metrics": mode,
+                                 "journal": "off"}, models)
                 target = ("unix", cs.sock)
                 asyncio.run(sseload.run_to_end(target, req, True, a.clients, a.clients, 60))
                 c0 = proc_cpu(cs.pid)
@@ -829,8 +831,8 @@ def main():
                     help="metrics: short streams per run (3000)")
     ap.add_argument("--metrics-words", type=int, default=20,
                     help="metrics: token events per short stream (20)")
-    ap.add_argument("--metrics-rounds", type=int, default=3,
-                    help="metrics: runs with metrics off and on, in turn (3)")
+    ap.add_argument("--metrics-rounds", type=int, default=6,
+                    help="metrics: runs with metrics off and on, in turn (6)")
     ap.add_argument("--metrics-scrapes", type=int, default=200,
                     help="metrics: scrapes timed after each run with metrics on (200)")
     args = ap.parse_args()
