@@ -8,6 +8,8 @@
                CPU-second, through lighttpd and straight over FastCGI
   disconnect   an exec model; the time from the client's close to the
                command's exit, through lighttpd and straight over FastCGI
+  metrics      short streams with metrics = off and = any in turn; chatstream
+               CPU per stream, and the cost of a scrape
 
 Every process it starts is recorded in WORK/pids and stopped at the end
 (run.sh's trap stops whatever is left by those ids).  Python stdlib only.
