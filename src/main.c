@@ -167,15 +167,17 @@ main(int argc, char *argv[])
 	}
 
 	fd = server_listen_fd(&spec, cf.backlog);
+	if (fd != -1)
+		metrics_open(&cf);    /* before the fd budget counts what is open */
 	if (fd >= 0 && fd_budget(&cf) == -1)
 		rc = 1;
 	else if (fd == -1)
 		rc = 1;
-	else {
-		metrics_open(&cf, fd == -2 ? 1 : cf.threads);
-		rc = fd == -2 ? server_run_cgi(&cf) : server_run_fastcgi(&cf, fd);
-		metrics_close();
-	}
+	else if (fd == -2)
+		rc = server_run_cgi(&cf);
+	else
+		rc = server_run_fastcgi(&cf, fd);
+	metrics_close();
 	conf_free(&cf);
 	return rc;
 }

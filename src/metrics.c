@@ -278,7 +278,7 @@ sweep(struct metrics_total *t)
 
 /* Makes this process's file, complete and locked before it has its name. Returns 0 or -1. */
 static int
-make_file(int threads)
+make_file(void)
 {
 	struct timespec ts;
 	char tmp[64];
@@ -303,7 +303,6 @@ make_file(int threads)
 	mine = p;
 	mine->size = sizeof(*mine);
 	mine->pid = (uint32_t)getpid();
-	mine->g[MG_THREADS] = threads;
 	memcpy(mine->magic, METRICS_MAGIC, 8);
 	if (renameat(spool, tmp, spool, mine_name) == -1) {
 		munmap(p, sizeof(*mine));
@@ -343,7 +342,7 @@ open_dir(const struct conf *cf, struct cs_error *e)
 }
 
 void
-metrics_open(const struct conf *cf, int threads)
+metrics_open(const struct conf *cf)
 {
 	struct cs_error e;
 	int lk, n;
@@ -360,7 +359,7 @@ metrics_open(const struct conf *cf, int threads)
 		if (n >= MAX_FILES)
 			log_warnx("metrics: %d processes count in %s already; this one counts "
 			    "for itself only", n, cf->spool_dir);
-		else if (make_file(threads) == -1)
+		else if (make_file() == -1)
 			log_warn("metrics: cannot make a file in %s; /metrics shows this "
 			    "process alone", cf->spool_dir);
 		close(lk);
@@ -369,9 +368,7 @@ metrics_open(const struct conf *cf, int threads)
 		if (spool != -1)
 			close(spool);
 		spool = -1;
-		if ((mine = calloc(1, sizeof(*mine))) == NULL)
-			return;
-		mine->g[MG_THREADS] = threads;
+		mine = calloc(1, sizeof(*mine));
 	}
 }
 

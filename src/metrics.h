@@ -43,10 +43,11 @@ enum metrics_counter {
 /*
  * Starts recording for this process when cf->metrics is not off: makes its
  * file in cf->spool_dir (or, when the spool cannot be used, counts in memory
- * for this process alone, and says so).  threads: the stream threads it
- * serves.  Call once, before threads start.
+ * for this process alone, and says so).  Holds two fds until
+ * metrics_close().  Call once, before threads start; the server then sets
+ * MG_THREADS to the stream threads it serves.
  */
-void metrics_open(const struct conf *cf, int threads);
+void metrics_open(const struct conf *cf);
 
 /* Folds this process's counters into the accumulated file and removes its own. */
 void metrics_close(void);
