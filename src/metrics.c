@@ -280,6 +280,7 @@ sweep(struct metrics_total *t)
 static int
 make_file(void)
 {
+	struct metrics_block init;
 	struct timespec ts;
 	char tmp[64];
 	void *p;
@@ -293,7 +294,16 @@ make_file(void)
 	if ((fd = openat(spool, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0600)) == -1)
 		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || ftruncate(fd, sizeof(*mine)) == -1 ||
+	/*
+	 * Written whole before it is mapped: a sparse page would be allocated
+	 * by the first count instead, and a full disk would then be a SIGBUS.
+	 */
+	memset(&init, 0, sizeof(init));
+	init.size = sizeof(init);
+	init.pid = (uint32_t)getpid();
+	memcpy(init.magic, METRICS_MAGIC, 8);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 ||
+	    pwrite(fd, &init, sizeof(init), 0) != (ssize_t)sizeof(init) ||
 	    (p = mmap(NULL, sizeof(*mine), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
 	    MAP_FAILED) {
 		close(fd);
@@ -301,9 +311,6 @@ make_file(void)
 		return -1;
 	}
 	mine = p;
-	mine->size = sizeof(*mine);
-	mine->pid = (uint32_t)getpid();
-	memcpy(mine->magic, METRICS_MAGIC, 8);
 	if (renameat(spool, tmp, spool, mine_name) == -1) {
 		munmap(p, sizeof(*mine));
 		mine = NULL;
