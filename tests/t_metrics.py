@@ -18,6 +18,7 @@ processes answers.
   as CGI with the same spool (one process per request): its requests count in
   the FastCGI host's scrape, its files are folded as it ends, and a scrape
   through CGI gives the same figures.
+- A resume told history_lost is counted as such.
 - metrics = off (the default): /metrics is 404 and nothing is counted in the
   spool; metrics = loopback: a forged REMOTE_ADDR 192.0.2.7 gets 403, 127.0.0.1
   and ::1 get 200.
@@ -264,12 +265,28 @@ def main():
     is_(off.scrape()[0], 404, "metrics off (default): /metrics is 404")
     post(off, json.dumps({"prompt": "not counted"}))
     ok(not os.path.exists(fx.path("spool-off", ".metrics")), "metrics off: nothing counted")
-    lo = Host(fx, config({"metrics": "loopback", "spool_dir": fx.path("spool-lo")}), 1,
-              name="lo")
+    lo = Host(fx, config({"metrics": "loopback", "spool_dir": fx.path("spool-lo"),
+                          "journal_ttl": 1}), 1, name="lo")
     ok(lo.wait_ready(), "a process with metrics = loopback")
     is_(lo.scrape("192.0.2.7")[0], 403, "loopback: REMOTE_ADDR 192.0.2.7 is refused")
     is_(lo.scrape("127.0.0.1")[0], 200, "loopback: 127.0.0.1 may scrape")
     is_(lo.scrape("::1")[0], 200, "loopback: ::1 may scrape")
+
+    # -- a resume told history_lost (journal_ttl = 1: the journal soon expires) --
+    st, hdrs, _, _ = post(lo, json.dumps({"prompt": "soon forgotten"}))
+    sid = dict(hdrs).get("X-Stream-Id", "")
+    lost = False
+    end = time.monotonic() + scaled(20)
+    while not lost and time.monotonic() < end:
+        time.sleep(0.25)
+        _, _, body, _ = lo.request(fcgi_params("GET", "streams/" + sid,
+                                               extra=[("HTTP_LAST_EVENT_ID", "1")]))
+        lost = b"history_lost" in body
+    ok(lost, "a resume after journal_ttl is told history_lost")
+    m = parse(lo.scrape()[1])
+    is_(get(m, "chatstream_resumes_history_lost_total"), 1.0 if lost else 0.0,
+        "history_lost counted once")
+    ok(get(m, "chatstream_resumes_total") >= 1, "and among the resumes")
 
     # -- Debian's prometheus ----------------------------------------------------
     prometheus_scrapes(fx, host)
