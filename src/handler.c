@@ -129,16 +129,22 @@ health(struct request_ctx *x, int head_only)
 	json_object_put(o);
 }
 
-/* GET /metrics: the whole host's figures, to whom the metrics key allows. */
+/* GET /metrics: the whole host's figures, to whom the metrics key allows (else 404 or 403). */
 static void
-serve_metrics(struct request_ctx *x, int head_only)
+serve_metrics(struct request_ctx *x, const char *method)
 {
+	int head_only = strcmp(method, "HEAD") == 0;
 	struct buf out;
 	struct cs_error e;
 
 	cs_error_clear(&e);
 	if (metrics_refused(x->rt->conf, conn_param(x->conn, "REMOTE_ADDR"), &e) == -1) {
 		reject(x, &e, NULL);
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && !head_only) {
+		cs_fail(&e, 405, "method_not_allowed", "use GET on /metrics");
+		reject(x, &e, "Allow: GET, HEAD\r\n");
 		return;
 	}
 	buf_init(&out, METRICS_TEXT_MAX);
@@ -598,12 +604,7 @@ dispatch(struct request_ctx *x, const char *method)
 			reject(x, &e, "Allow: GET, HEAD\r\n");
 		}
 	} else if (strcmp(x->route, "/metrics") == 0) {
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-			serve_metrics(x, strcmp(method, "HEAD") == 0);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use GET on /metrics");
-			reject(x, &e, "Allow: GET, HEAD\r\n");
-		}
+		serve_metrics(x, method);
 	} else {
 		if (strncmp(x->route, "/v1/", 4) == 0)
 			x->style = ERROR_OPENAI;

@@ -263,6 +263,8 @@ def main():
     off = Host(fx, config({"spool_dir": fx.path("spool-off")}), 1, name="off")
     ok(off.wait_ready(), "a process with the default config")
     is_(off.scrape()[0], 404, "metrics off (default): /metrics is 404")
+    is_(off.request(fcgi_params("POST", "metrics", content_length=0))[0], 404,
+        "metrics off: POST /metrics is 404 too, as on an unknown path")
     post(off, json.dumps({"prompt": "not counted"}))
     ok(not os.path.exists(fx.path("spool-off", ".metrics")), "metrics off: nothing counted")
     lo = Host(fx, config({"metrics": "loopback", "spool_dir": fx.path("spool-lo"),
@@ -271,6 +273,8 @@ def main():
     is_(lo.scrape("192.0.2.7")[0], 403, "loopback: REMOTE_ADDR 192.0.2.7 is refused")
     is_(lo.scrape("127.0.0.1")[0], 200, "loopback: 127.0.0.1 may scrape")
     is_(lo.scrape("::1")[0], 200, "loopback: ::1 may scrape")
+    st, hdrs, _, _ = lo.request(fcgi_params("POST", "metrics", content_length=0))
+    is_((st, dict(hdrs).get("Allow")), (405, "GET, HEAD"), "POST /metrics: 405, Allow: GET, HEAD")
 
     # -- a resume told history_lost (journal_ttl = 1: the journal soon expires) --
     st, hdrs, _, _ = post(lo, json.dumps({"prompt": "soon forgotten"}))
