@@ -4,7 +4,7 @@
 processes answers.
 
 - Three chatstream processes accept on one FastCGI socket (as spawn-fcgi -F 3
-  runs them) and share one spool_dir.  A few streams and resumes first: the
+  runs them) and share one spool_dir, with metrics = loopback.  A few streams and resumes first: the
   events, tokens and journal appends counted are the ones the clients got.
 - Then 60 requests at once, 8 in flight: done on POST / and on
   /v1/chat/completions, 400, 404, 413, readers that leave mid-stream, and
@@ -103,7 +103,7 @@ def main():
     spool = fx.path("spool")
     up = FakeUpstream()
     fx.on_close(up.close)
-    text = config({"threads": 16, "metrics": "any", "spool_dir": spool},
+    text = config({"threads": 16, "metrics": "loopback", "spool_dir": spool},
                   {"slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20},
                    "up_ok": {"backend": "openai", "base_url": up.base_url, "model": "ok"},
                    "up_500": {"backend": "openai", "base_url": up.base_url,
