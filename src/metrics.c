@@ -360,7 +360,7 @@ metrics_open(const struct conf *cf)
 	if ((spool = open_dir(cf, &e)) == -1)
 		log_warnx("metrics: %s; /metrics shows this process alone", e.message);
 	else if ((lk = lock_spool()) == -1)
-		log_warn("metrics: %s/" LOCK_NAME, cf->spool_dir);
+		log_warn("metrics: %s/.metrics/" LOCK_NAME, cf->spool_dir);
 	else {
 		n = sweep(NULL);
 		if (n >= MAX_FILES)
