@@ -9,11 +9,9 @@ killed and another started on the same socket while the rest serve on.
 
 Limits: unix sockets only; processes are stopped by their own pids."""
 
-import os
 import re
 import signal
 import socket
-import subprocess
 import time
 
 from harness import CHATSTREAM, _alive, _popen, _stop, diag, fcgi_params, scaled
