@@ -26,9 +26,6 @@ int http_send_json(struct conn *c, int status, const char *extra_headers,
 int http_send_text(struct conn *c, int status, const char *content_type,
     const char *body, size_t len);
 
-/* How error bodies are shaped: ours, or OpenAI's for the /v1 routes. */
-enum error_style { ERROR_NATIVE, ERROR_OPENAI };
-
 /*
  * Sends e->status with {"error": {"type", "message"}} (native) or OpenAI's
  * {"error": {"message", "type", "param", "code"}}.  Returns as above.
