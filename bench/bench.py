@@ -8,6 +8,8 @@
                CPU-second, through lighttpd and straight over FastCGI
   disconnect   an exec model; the time from the client's close to the
                command's exit, through lighttpd and straight over FastCGI
+  metrics      short streams with metrics = off and = any in turn; chatstream
+               CPU per stream, and the cost of a scrape
 
 Every process it starts is recorded in WORK/pids and stopped at the end
 (run.sh's trap stops whatever is left by those ids).  Python stdlib only.
@@ -23,6 +25,8 @@ import re
 import resource
 import signal
 import socket
+import struct
+import statistics
 import subprocess
 import sys
 import time
@@ -519,6 +523,66 @@ class Bench:
         out("   => N = %d %s" % (n, "HELD: all streams open and streaming" if r["held"] else
                                  "did NOT hold: %d of %d streaming" % (live, n)))
 
+    # 4. metrics -----------------------------------------------------------------
+    def metrics(self):
+        """Short streams straight to chatstream's socket with metrics = off and
+        = any in turn (off, any, off, any, ...): chatstream CPU per request,
+        and the cost of a scrape."""
+        a = self.args
+        out("")
+        out("== 4. Metrics: short streams with metrics = off and = any, in turn")
+        models = {"fast": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0}}
+        prompt = " ".join("word%d" % i for i in range(a.metrics_words))
+        req = sseload.fcgi_request_bytes(sseload.chat_body(prompt, "fast"))
+        out("   %d streams per run, %d clients, %d token events each, direct FastCGI, "
+            "journal = off; %d rounds" % (a.metrics_streams, a.clients, a.metrics_words, a.metrics_rounds))
+        rows = {"off": [], "any": []}
+        scrapes = []
+        for rnd in range(a.metrics_rounds):
+            # Every other round the other way round, lest a drift favour one.
+            for mode in ("off", "any") if rnd % 2 == 0 else ("any", "off"):
+                cs = Chatstream(self, "cs-metrics-%s-%d" % (mode, rnd),
+                                {"threads": max(64, 2 * a.clients), "metrics": mode,
+                                 "journal": "off"}, models)
+                target = ("unix", cs.sock)
+                asyncio.run(sseload.run_to_end(target, req, True, a.clients, a.clients, 60))
+                c0 = proc_cpu(cs.pid)
+                r = asyncio.run(sseload.run_to_end(target, req, True, a.metrics_streams,
+                                                   a.clients, a.tp_timeout))
+                r["cpu"] = proc_cpu(cs.pid) - c0
+                rows[mode].append(r)
+                if mode == "any":
+                    c0, t0 = proc_cpu(cs.pid), time.monotonic()
+                    n = sum(scrape_once(cs.sock) for _ in range(a.metrics_scrapes))
+                    scrapes.append((n, proc_cpu(cs.pid) - c0, time.monotonic() - t0))
+                cs.stop()
+        out("   %-9s %5s %9s %8s %10s %12s %14s" % ("metrics", "round", "streams ok",
+            "wall s", "streams/s", "chatstr CPU s", "CPU per stream"))
+        for rnd in range(a.metrics_rounds):
+            for mode in ("off", "any"):
+                r = rows[mode][rnd]
+                out("   %-9s %5d %5d/%-4d %8.2f %10.0f %12.2f %11.1f us"
+                    % (mode, rnd + 1, r["ok"], a.metrics_streams, r["wall"],
+                       r["streams"] / r["wall"], r["cpu"],
+                       1e6 * r["cpu"] / max(r["streams"], 1)))
+        per = {m: 1e6 * sum(r["cpu"] for r in v) / max(sum(r["streams"] for r in v), 1)
+               for m, v in rows.items()}
+        rate = {m: sum(r["streams"] for r in v) / sum(r["wall"] for r in v)
+                for m, v in rows.items()}
+        out("   all rounds: CPU per stream off %.1f us, any %.1f us (%+.1f us, %+.1f %%); "
+            "streams/s off %.0f, any %.0f" % (per["off"], per["any"], per["any"] - per["off"],
+                                             100 * (per["any"] - per["off"]) / per["off"],
+                                             rate["off"], rate["any"]))
+        med = {m: statistics.median(1e6 * r["cpu"] / max(r["streams"], 1) for r in v)
+               for m, v in rows.items()}
+        out("   median of the rounds: CPU per stream off %.1f us, any %.1f us (%+.1f us)"
+            % (med["off"], med["any"], med["any"] - med["off"]))
+        n = sum(x[0] for x in scrapes)
+        out("   scrapes: %d answered 200, %.0f us chatstream CPU and %.2f ms wall each "
+            "(one process, one file)" % (n, 1e6 * sum(x[1] for x in scrapes) / max(n, 1),
+                                         1e3 * sum(x[2] for x in scrapes) / max(n, 1)))
+        self.results["metrics"] = {"per": per, "rate": rate}
+
     # 2. throughput ---------------------------------------------------------------
     def throughput(self):
         a = self.args
@@ -717,6 +781,29 @@ class Bench:
         os.unlink(pidfile)
 
 
+def scrape_once(sock):
+    """GET /metrics over FastCGI on sock; 1 when it answered 200, else 0."""
+    params = [("REQUEST_METHOD", "GET"), ("SCRIPT_NAME", "/chat"), ("PATH_INFO", "/metrics"),
+              ("REQUEST_URI", "/chat/metrics"), ("QUERY_STRING", ""),
+              ("REMOTE_ADDR", "127.0.0.1"), ("SERVER_PROTOCOL", "HTTP/1.1")]
+    req = (sseload._record(sseload.FCGI_BEGIN_REQUEST,
+                           struct.pack("!HB5x", sseload.FCGI_RESPONDER, 0))
+           + sseload._record(sseload.FCGI_PARAMS, b"".join(sseload._nv(k, v) for k, v in params))
+           + struct.pack("!BBHHBB", 1, sseload.FCGI_PARAMS, 1, 0, 0, 0)
+           + struct.pack("!BBHHBB", 1, sseload.FCGI_STDIN, 1, 0, 0, 0))
+    data = b""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(sock)
+        c.sendall(req)
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return 1 if b"Status: 200" in data and b"chatstream_requests_total" in data else 0
+
+
 def soft_limit(b):
     return b.nofile[0]
 
@@ -726,7 +813,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--only", default="concurrency,throughput,disconnect")
+    ap.add_argument("--only", default="concurrency,throughput,disconnect,metrics")
     ap.add_argument("-n", "--n", default="1000,10000",
                     help="stream counts for the concurrency test (default 1000,10000)")
     ap.add_argument("--rate", type=float, default=1000, help="new streams per second (1000)")
@@ -745,6 +832,14 @@ def main():
     ap.add_argument("--read-tokens", type=int, default=3)
     ap.add_argument("--child-interval", type=float, default=0.5,
                     help="disconnect: seconds between the command's tokens (0.5)")
+    ap.add_argument("--metrics-streams", type=int, default=3000,
+                    help="metrics: short streams per run (3000)")
+    ap.add_argument("--metrics-words", type=int, default=20,
+                    help="metrics: token events per short stream (20)")
+    ap.add_argument("--metrics-rounds", type=int, default=6,
+                    help="metrics: runs with metrics off and on, in turn (6)")
+    ap.add_argument("--metrics-scrapes", type=int, default=200,
+                    help="metrics: scrapes timed after each run with metrics on (200)")
     args = ap.parse_args()
     args.n = [int(x) for x in args.n.split(",") if x.strip()]
     only = set(args.only.split(","))
@@ -762,7 +857,7 @@ def main():
     t0 = time.monotonic()
     rc = 0
     try:
-        for name in ("concurrency", "throughput", "disconnect"):
+        for name in ("concurrency", "throughput", "disconnect", "metrics"):
             if name in only:
                 try:
                     with open("/proc/loadavg") as f:

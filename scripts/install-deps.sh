@@ -21,7 +21,7 @@ packages=(
 	clang libclang-rt-dev                                   # --enable-fuzzing: libFuzzer and the sanitizers (make fuzz)
 )
 if [ "${1:-}" = --tests ]; then
-	packages+=(chromium stress-ng systemd openssl)
+	packages+=(chromium stress-ng systemd openssl prometheus)   # prometheus: t_metrics.py scrapes with the real server
 	# Debian's nodejs and npm, unless a node is there already (another repository's
 	# nodejs has npm built in and conflicts with Debian's npm)
 	command -v node >/dev/null 2>&1 || packages+=(nodejs)

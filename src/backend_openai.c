@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "curl_pool.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 #include "redact.h"
 #include "sse_parse.h"
@@ -345,6 +346,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 	r->last_data_ms = clock_ms();
 	if (r->http_status == 0) {
+		metrics_upstream_first_byte(r->last_data_ms - r->started_ms);
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
 		/* The upstream accepted the request: now the client's 200 is due. */
 		if (r->http_status >= 200 && r->http_status < 300)
@@ -637,7 +639,7 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 }
 
 static enum backend_status
-openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
+step(void *run, const struct pollfd *pfd, int n, struct stream *s,
     struct backend_result *res, struct cs_error *err)
 {
 	struct openai_run *r = run;
@@ -702,6 +704,17 @@ openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 		return BACKEND_FAILED;
 	}
 	return BACKEND_MORE;
+}
+
+static enum backend_status
+openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
+    struct backend_result *res, struct cs_error *err)
+{
+	enum backend_status st = step(run, pfd, n, s, res, err);
+
+	if (st == BACKEND_FAILED)
+		metrics_upstream_error(err->type);
+	return st;
 }
 
 const struct backend_ops backend_openai = {

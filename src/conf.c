@@ -22,7 +22,7 @@
 #define STACK_DEFAULT (128 * 1024)
 #endif
 
-enum key_type { K_INT, K_SIZE, K_BOOL, K_STR, K_LOGFMT, K_JOURNAL };
+enum key_type { K_INT, K_SIZE, K_BOOL, K_STR, K_LOGFMT, K_JOURNAL, K_METRICS };
 
 struct global_key {
 	const char *name;
@@ -49,6 +49,7 @@ static const struct global_key global_keys[] = {
 	G("log_format", K_LOGFMT, log_format, 0, 0),
 	G("debug", K_BOOL, debug, 0, 1),
 	G("mount", K_STR, mount, 0, 0),
+	G("metrics", K_METRICS, metrics, 0, 0),
 	G("default_model", K_STR, default_model, 0, 0),
 	G("journal", K_JOURNAL, journal, 0, 0),
 	G("spool_dir", K_STR, spool_dir, 0, 0),
@@ -411,6 +412,17 @@ set_global(struct conf *c, const char *key, const char *value, int line,
 #endif
 		} else
 			return conf_err(err, line, "journal: expected file, redis or off, got \"%s\"",
+			    value);
+		break;
+	case K_METRICS:
+		if (strcmp(value, "off") == 0)
+			c->metrics = METRICS_OFF;
+		else if (strcmp(value, "loopback") == 0)
+			c->metrics = METRICS_LOOPBACK;
+		else if (strcmp(value, "any") == 0)
+			c->metrics = METRICS_ANY;
+		else
+			return conf_err(err, line, "metrics: expected off, loopback or any, got \"%s\"",
 			    value);
 		break;
 	case K_LOGFMT:

@@ -34,6 +34,9 @@ struct model_conf {
 
 enum journal_kind { JOURNAL_OFF, JOURNAL_FILE, JOURNAL_REDIS };
 
+/* Who may GET /metrics: nobody (404), loopback addresses (else 403), anyone. */
+enum metrics_access { METRICS_OFF, METRICS_LOOPBACK, METRICS_ANY };
+
 struct conf {
 	int threads;              /* concurrent streams; one more thread answers 503 */
 	size_t thread_stack;      /* bytes per worker thread stack */
@@ -50,6 +53,7 @@ struct conf {
 	enum log_format log_format;
 	int debug;
 	char *mount;              /* may be NULL: the URL prefix chatstream is mounted at */
+	enum metrics_access metrics;  /* who may scrape /metrics; off records nothing */
 	enum journal_kind journal;  /* where streams are kept for resuming */
 	char *spool_dir;          /* the file journal's directory */
 	int journal_ttl;          /* seconds a finished stream stays resumable */

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "follow.h"
 #include "log.h"
+#include "metrics.h"
 #include "sse.h"
 #include "stream.h"
 
@@ -119,6 +120,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (jr.lost) {
+			metrics_count(MC_HISTORY_LOST, 1);
 			send_error(c, &out, format, "history_lost",
 			    "events after the given id are no longer kept", res);
 			outcome = OUTCOME_ERROR;
@@ -129,6 +131,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			break;
 		}
 		if (jr.interrupted) {
+			metrics_count(MC_INTERRUPTED, 1);
 			send_error(c, &out, format, "interrupted",
 			    "the process generating this stream stopped", res);
 			outcome = OUTCOME_ERROR;

@@ -17,6 +17,7 @@
 #include "handler.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 #include "pump.h"
 #include "request.h"
@@ -35,6 +36,7 @@ static void health(struct request_ctx *, const char *);
 static void list_models(struct request_ctx *, const char *);
 static void resume_stream(struct request_ctx *, const char *);
 static void cancel_stream(struct request_ctx *, const char *);
+static void serve_metrics(struct request_ctx *, const char *);
 
 /* Every route below the mount: one row a path and handler. */
 static const struct route routes[] = {
@@ -45,6 +47,7 @@ static const struct route routes[] = {
 	{ "/v1/models",           "GET, HEAD", ERROR_OPENAI, list_models },
 	{ "/streams/*",           "GET",       ERROR_NATIVE, resume_stream },
 	{ "/streams/*",           "DELETE",    ERROR_NATIVE, cancel_stream },
+	{ "/metrics",             "GET, HEAD", ERROR_NATIVE, serve_metrics },
 	{ NULL, NULL, ERROR_NATIVE, NULL }
 };
 
@@ -95,10 +98,14 @@ request_end(struct request_ctx *x)
 	}
 	chat_request_free(&x->req);
 	free(x->body);
-	if (x->counted)
+	if (x->counted) {
 		atomic_fetch_sub(&x->rt->active, 1);
+		metrics_gauge(MG_STREAMS_OPEN, -1);
+	}
 	x->rec.duration_ms = clock_ms() - x->started_ms;
 	log_stream(&x->rec);
+	metrics_request(&x->rec, x->stream_opened ? x->stream.tokens : 0);
+	metrics_gauge(MG_THREADS_BUSY, -1);
 	/* After the log line: it names the route. */
 	if (x->route != unrouted)
 		free(x->route);
@@ -142,6 +149,34 @@ health(struct request_ctx *x, const char *arg)
 	if (http_send_json(x->conn, 200, NULL, head_only ? NULL : o) == -1)
 		x->rec.outcome = "client_gone";
 	json_object_put(o);
+}
+
+/* GET /metrics: the whole host's figures, to whom the metrics key allows (else 404 or 403). */
+static void
+serve_metrics(struct request_ctx *x, const char *arg)
+{
+	int head_only = strcmp(x->method, "HEAD") == 0;
+	struct buf out;
+	struct cs_error e;
+
+	(void)arg;
+	cs_error_clear(&e);
+	if (metrics_refused(x->rt->conf, conn_param(x->conn, "REMOTE_ADDR"), &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	buf_init(&out, METRICS_TEXT_MAX);
+	if (metrics_render(&out) == -1) {
+		cs_fail(&e, 503, "overloaded", "out of memory");
+		reject(x, &e, NULL);
+	} else {
+		x->rec.status = 200;
+		x->rec.outcome = "done";
+		if (http_send_text(x->conn, 200, METRICS_CONTENT_TYPE, out.data,
+		    head_only ? 0 : out.len) == -1)
+			x->rec.outcome = "client_gone";
+	}
+	buf_free(&out);
 }
 
 /* GET /v1/models: the configured models in OpenAI's list shape. */
@@ -225,6 +260,7 @@ take_slot(struct request_ctx *x)
 		return -1;
 	}
 	x->counted = 1;
+	metrics_gauge(MG_STREAMS_OPEN, 1);
 	if (atomic_fetch_add(&x->rt->active, 1) >= cf->threads) {
 		cs_fail(&e, 503, "overloaded", "all %d streams are busy; retry shortly",
 		    cf->threads);
@@ -321,6 +357,7 @@ resume_stream(struct request_ctx *x, const char *id)
 		reject(x, &e, e.status == 503 ? retry : NULL);
 		return;
 	}
+	metrics_count(MC_RESUMES, 1);
 	x->rec.stream_id = id;
 	o = follow_run(x->conn, x->rt, id, x->reader, after, 1, &fr);
 	x->rec.outcome = outcome_name(o);
@@ -756,6 +793,12 @@ dispatch(struct request_ctx *x, const char *method)
 		reject(x, &e, NULL);
 		return;
 	}
+	/* Who may not scrape learns no more from another method than from GET. */
+	if (strcmp(x->route, "/metrics") == 0 &&
+	    metrics_refused(x->rt->conf, conn_param(x->conn, "REMOTE_ADDR"), &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
 	cs_fail(&e, 405, "method_not_allowed", "use %s here", allow);
 	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
 	reject(x, &e, hdr);
@@ -771,6 +814,7 @@ request_begin(struct request_ctx *x, struct conn *c, struct runtime *rt, struct 
 	x->conn = c;
 	x->rt = rt;
 	x->started_ms = clock_ms();
+	metrics_gauge(MG_THREADS_BUSY, 1);
 	x->rec.stream_id = NULL;
 	x->rec.ttft_ms = -1;
 	snprintf(x->client, sizeof(x->client), "%s", conn_param(c, "REMOTE_ADDR") != NULL ?

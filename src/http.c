@@ -73,6 +73,23 @@ out:
 	return rc;
 }
 
+int
+http_send_text(struct conn *c, int status, const char *content_type, const char *body,
+    size_t len)
+{
+	char head[512];
+	int n;
+
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n"
+	    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+	    status, http_reason(status), content_type);
+	if (n < 0 || (size_t)n >= sizeof(head) || c->ops->write(c, head, (size_t)n) == -1)
+		return -1;
+	if (body != NULL && len > 0 && c->ops->write(c, body, len) == -1)
+		return -1;
+	return c->ops->flush(c);
+}
+
 /* OpenAI's error "type" for an HTTP status. */
 static const char *
 openai_type(int status)

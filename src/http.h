@@ -20,6 +20,13 @@ int http_send_json(struct conn *c, int status, const char *extra_headers,
     json_object *body);
 
 /*
+ * Sends a complete response of len bytes of body (NULL or 0 for a head
+ * only) with the given Content-Type.  Returns 0, or -1 when the client is gone.
+ */
+int http_send_text(struct conn *c, int status, const char *content_type,
+    const char *body, size_t len);
+
+/*
  * Sends e->status with {"error": {"type", "message"}} (native) or OpenAI's
  * {"error": {"message", "type", "param", "code"}}.  Returns as above.
  */

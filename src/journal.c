@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "journal_store.h"
+#include "metrics.h"
 
 static const struct journal_store *
 store_of(const struct conf *cf)
@@ -157,7 +158,11 @@ int
 journal_append(struct journal *j, uint64_t seq, const char *name, const char *frame,
     size_t len)
 {
-	return j->store->append(j, seq, name, frame, len);
+	if (j->store->append(j, seq, name, frame, len) == -1)
+		return -1;
+	metrics_count(MC_JOURNAL_APPENDS, 1);
+	metrics_count(MC_JOURNAL_BYTES, len);
+	return 0;
 }
 
 int

@@ -16,6 +16,7 @@
 #include "fdbudget.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "spool.h"
 
@@ -166,6 +167,8 @@ main(int argc, char *argv[])
 	}
 
 	fd = server_listen_fd(&spec, cf.backlog);
+	if (fd != -1)
+		metrics_open(&cf);    /* before the fd budget counts what is open */
 	if (fd >= 0 && fd_budget(&cf) == -1)
 		rc = 1;
 	else if (fd == -1)
@@ -174,6 +177,7 @@ main(int argc, char *argv[])
 		rc = server_run_cgi(&cf);
 	else
 		rc = server_run_fastcgi(&cf, fd);
+	metrics_close();
 	conf_free(&cf);
 	return rc;
 }

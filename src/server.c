@@ -27,6 +27,7 @@
 #include "handler.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "num.h"
 #include "runtime.h"
 #include "server.h"
@@ -452,6 +453,7 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 		atomic_store(&p.stopping, 1);
 		eventfd_write(p.rt.shutdown_fd, one);
 	} else {
+		metrics_gauge(MG_THREADS, started - 1);
 		log_info("serving FastCGI: %d stream threads + 1 spare, heartbeat %ds",
 		    started - 1, cf->heartbeat);
 		while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
@@ -498,6 +500,7 @@ server_run_cgi(struct conf *cf)
 	block_signals(&set);
 	rt.shutdown_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	conn_cgi_init(&c);
+	metrics_gauge(MG_THREADS, 1);
 	handle_request(&c, &rt);
 	/* The response ends here (stdout closed); then, now and then, a sweep. */
 	c.ops->finish(&c);
