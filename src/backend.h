@@ -36,6 +36,7 @@ struct chat_request {
 
 enum backend_status {
 	BACKEND_MORE,     /* call pollfds/step again */
+	BACKEND_BEGIN,    /* the work is accepted (deferred_begin): commit the response, then as MORE */
 	BACKEND_DONE,     /* finished normally; result filled */
 	BACKEND_FAILED    /* failed; err filled (type "timeout" for time limits) */
 };
@@ -56,9 +57,9 @@ struct backend_result {
 struct backend_ops {
 	const char *name;
 	/*
-	 * Set when the backend commits the response itself (stream_begin) once
-	 * it knows the upstream accepted the request, so that an early upstream
-	 * failure can still be answered with an HTTP status.
+	 * Set when the response is to be committed only once the backend knows
+	 * the upstream accepted the request (step() returns BACKEND_BEGIN), so
+	 * that an early upstream failure can still be answered with an HTTP status.
 	 */
 	int deferred_begin;
 	/* The most fds a running stream of this backend holds at once (fdbudget.c). */

@@ -12,8 +12,8 @@
 /*
  * The answer is TEXT = "You said: " + prompt + TAIL, cut into tokens that are
  * a run of whitespace followed by a run of non-whitespace (the last token may
- * be whitespace only), so the tokens concatenate to TEXT exactly.  README.md
- * documents this; the tests compute the same thing independently.
+ * be whitespace only), so the tokens concatenate to TEXT exactly.
+ * doc/backends.md documents this; the tests compute the same thing independently.
  */
 static const char head[] = "You said: ";
 static const char tail[] = "\n\nThis is chatstream's demo model, streaming token by "

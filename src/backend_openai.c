@@ -63,6 +63,8 @@ struct openai_run {
 	int64_t timer_ms;                  /* when curl wants to be called; -1: never */
 	int64_t started_ms, last_data_ms;
 	long http_status;
+	int accepted;                      /* 2xx: 1 until step() said BACKEND_BEGIN, then 2 */
+	int again;                         /* step() has more to do at once */
 	struct buf errbody;                /* the body of a non-2xx answer */
 	int retry_after;                   /* the upstream's Retry-After seconds; 0: none */
 	int saw_done;
@@ -346,7 +348,7 @@ on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
 		/* The upstream accepted the request: now the client's 200 is due. */
 		if (r->http_status >= 200 && r->http_status < 300)
-			stream_begin(r->s);
+			r->accepted = 1;
 	}
 	if (r->http_status < 200 || r->http_status >= 300) {
 		if (r->errbody.len < ERRBODY_MAX)
@@ -573,6 +575,8 @@ openai_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
 		pfd[n++].revents = 0;
 	}
 	*wake = idle < total ? idle : total;
+	if (r->again)
+		*wake = 0;
 	if (r->timer_ms >= 0 && r->timer_ms < *wake)
 		*wake = r->timer_ms;
 	if (r->drain_until_ms >= 0 && r->drain_until_ms < *wake)
@@ -642,6 +646,7 @@ openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 	CURLMsg *msg;
 
 	r->s = s;
+	r->again = 0;
 	for (i = 0; i < n && !r->failed; i++) {
 		int ev = 0;
 
@@ -665,6 +670,12 @@ openai_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 			r->finished = 1;
 			r->result = msg->data.result;
 		}
+	if (r->accepted == 1) {
+		/* The client's 200 goes out before whatever this step brought is ended. */
+		r->accepted = 2;
+		r->again = 1;
+		return BACKEND_BEGIN;
+	}
 	now = clock_ms();
 	/*
 	 * [DONE] is the end, whether or not the upstream ends the response; curl

@@ -21,6 +21,9 @@ struct cs_error {
 	int retry_after;     /* seconds for a Retry-After header, 0 for none */
 };
 
+/* How error bodies are shaped: ours, or OpenAI's for the /v1 routes (http.c). */
+enum error_style { ERROR_NATIVE, ERROR_OPENAI };
+
 /* Fills err (if not NULL) and returns -1, so callers can `return cs_fail(...)`. */
 int cs_fail(struct cs_error *err, int status, const char *type,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -11,6 +11,7 @@
 #include "follow.h"
 #include "log.h"
 #include "sse.h"
+#include "stream.h"
 
 /* Writes out to the reader; 0, or -1 when it has gone. */
 static int
@@ -53,7 +54,7 @@ count_events(const struct buf *b, size_t from)
 	return n;
 }
 
-const char *
+enum outcome
 follow_run(struct conn *c, struct runtime *rt, const char *id,
     struct journal_reader *r, uint64_t after, struct follow_result *res)
 {
@@ -62,7 +63,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 	struct buf out;
 	int hup_fd = c->ops->hangup_fd(c), jfd = journal_reader_fd(r);
 	int64_t every = (int64_t)cf->heartbeat * 1000, check, last_write = clock_ms();
-	const char *outcome = "error";
+	enum outcome outcome = OUTCOME_ERROR;
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&out, cf->max_event * 4 + 4096);
@@ -70,12 +71,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 	check = (int64_t)(cf->lease_timeout > 0 ? cf->lease_timeout : 3 * cf->heartbeat) * 1000 / 3;
 	if (check < 200)
 		check = 200;
-	if (buf_printf(&out, "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "X-Stream-Id: %s\r\n\r\n", id) == -1 ||
+	if (stream_head(&out, 200, STREAM_NATIVE, id) == -1 ||
 	    sse_retry(&out, (unsigned)cf->retry_ms) == -1)
 		goto out;
 	{
@@ -83,18 +79,18 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 
 		if (journal_read(r, after, &out, &jr) == -1) {
 			/* Nothing sent yet: the caller answers 503. */
-			outcome = "journal_unavailable";
+			outcome = OUTCOME_JOURNAL_UNAVAILABLE;
 			goto out;
 		}
 		if (jr.finished && !jr.lost && out.len == head) {
 			/* Nothing after `after` and nothing to come: this stops EventSource. */
 			buf_reset(&out);
 			res->status = 204;
-			if (buf_adds(&out, "Status: 204 No Content\r\n\r\n") == -1 ||
+			if (stream_head(&out, 204, STREAM_NATIVE, id) == -1 ||
 			    send_out(c, &out, res) == -1)
-				outcome = "client_gone";
+				outcome = OUTCOME_CLIENT_GONE;
 			else
-				outcome = "done";
+				outcome = OUTCOME_DONE;
 			goto out;
 		}
 		res->status = 200;
@@ -108,23 +104,23 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 		if (out.len > 0)
 			last_write = clock_ms();
 		if (send_out(c, &out, res) == -1) {
-			outcome = "client_gone";
+			outcome = OUTCOME_CLIENT_GONE;
 			break;
 		}
 		if (jr.lost) {
 			send_error(c, &out, "history_lost",
 			    "events after the given id are no longer kept", res);
-			outcome = "error";
+			outcome = OUTCOME_ERROR;
 			break;
 		}
 		if (jr.finished) {
-			outcome = "done";
+			outcome = OUTCOME_DONE;
 			break;
 		}
 		if (jr.interrupted) {
 			send_error(c, &out, "interrupted",
 			    "the process generating this stream stopped", res);
-			outcome = "error";
+			outcome = OUTCOME_ERROR;
 			break;
 		}
 		if (atomic_load(&rt->shutdown_at) != 0 && clock_ms() >= atomic_load(&rt->shutdown_at)) {
@@ -132,7 +128,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			 * Only this reader's process stops; the stream goes on elsewhere.
 			 * Closing without a terminal event makes the client reconnect.
 			 */
-			outcome = "shutdown";
+			outcome = OUTCOME_SHUTDOWN;
 			break;
 		}
 		if (jr.more) {
@@ -161,7 +157,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (hup_fd >= 0 && (pfd[n - 1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-			outcome = "client_gone";
+			outcome = OUTCOME_CLIENT_GONE;
 			break;
 		}
 		{
@@ -179,7 +175,7 @@ unavailable:
 	/* The store failed under a stream already begun: say so; the client may retry. */
 	send_out(c, &out, res);
 	send_error(c, &out, "journal_unavailable", "the stream store cannot be read", res);
-	outcome = "error";
+	outcome = OUTCOME_ERROR;
 out:
 	buf_free(&out);
 	return outcome;

@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "journal.h"
+#include "log.h"
 #include "runtime.h"
 
 struct follow_result {
@@ -21,9 +22,12 @@ struct follow_result {
  * `after`, then new ones as they are journaled, until done or error.  Sends
  * `event: error` of type history_lost when events after `after` are no
  * longer kept, and interrupted when the producer died.  Returns the outcome
- * for the log (static): done, client_gone, error or shutdown.
+ * for the log: OUTCOME_DONE (also for 204), OUTCOME_CLIENT_GONE,
+ * OUTCOME_ERROR, OUTCOME_SHUTDOWN (this process stops; the stream goes on),
+ * or OUTCOME_JOURNAL_UNAVAILABLE when the store failed before anything was
+ * sent (res->status is 0: the caller answers 503).
  */
-const char *follow_run(struct conn *c, struct runtime *rt, const char *id,
+enum outcome follow_run(struct conn *c, struct runtime *rt, const char *id,
     struct journal_reader *r, uint64_t after, struct follow_result *res);
 
 #endif

@@ -19,13 +19,31 @@
 #include "num.h"
 #include "pump.h"
 #include "request.h"
+#include "route.h"
 #include "stream.h"
 
 #define ROUTE_MAX 1024
 
-/* Routes below the mount other than "/" itself. */
-static const char *const known_routes[] = {
-	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
+struct request_ctx;
+
+/* The handlers of the route table; arg is what the row's '*' matched. */
+static void create_native(struct request_ctx *, const char *);
+static void create_openai(struct request_ctx *, const char *);
+static void health(struct request_ctx *, const char *);
+static void list_models(struct request_ctx *, const char *);
+static void resume_stream(struct request_ctx *, const char *);
+static void cancel_stream(struct request_ctx *, const char *);
+
+/* Every route below the mount: one row a path and handler. */
+static const struct route routes[] = {
+	/* path                   methods      errors        handler */
+	{ "/",                    "POST",      ERROR_NATIVE, create_native },
+	{ "/health",              "GET, HEAD", ERROR_NATIVE, health },
+	{ "/v1/chat/completions", "POST",      ERROR_OPENAI, create_openai },
+	{ "/v1/models",           "GET, HEAD", ERROR_OPENAI, list_models },
+	{ "/streams/*",           "GET",       ERROR_NATIVE, resume_stream },
+	{ "/streams/*",           "DELETE",    ERROR_NATIVE, cancel_stream },
+	{ NULL, NULL, ERROR_NATIVE, NULL }
 };
 
 /* The route of a request that has none. */
@@ -61,12 +79,7 @@ request_end(struct request_ctx *x)
 		x->backend->stop(x->run);
 	if (x->journal != NULL) {
 		/* Readers of the journal must learn the stream is over, however it ended. */
-		if (!x->stream.ended) {
-			struct backend_result res = { "cancelled", 0, 0 };
-
-			stream_detach(&x->stream);
-			stream_done(&x->stream, &res, chat_request_words(&x->req));
-		}
+		pump_finish(&x->stream, chat_request_words(&x->req));
 		journal_close(x->journal);
 	}
 	journal_reader_close(x->reader);
@@ -101,11 +114,15 @@ reject(struct request_ctx *x, const struct cs_error *e, const char *headers)
 		x->rec.outcome = "client_gone";
 }
 
+/* GET and HEAD /health: status, version, models, load. */
 static void
-health(struct request_ctx *x, int head_only)
+health(struct request_ctx *x, const char *arg)
 {
 	const struct model_conf *m;
 	json_object *o = json_object_new_object(), *models = json_object_new_array();
+	int head_only = strcmp(x->method, "HEAD") == 0;
+
+	(void)arg;
 
 	json_object_object_add(o, "status", json_object_new_string(
 	    atomic_load(&x->rt->shutdown_at) != 0 ? "shutting_down" : "ok"));
@@ -126,11 +143,12 @@ health(struct request_ctx *x, int head_only)
 
 /* GET /v1/models: the configured models in OpenAI's list shape. */
 static void
-list_models(struct request_ctx *x)
+list_models(struct request_ctx *x, const char *arg)
 {
 	const struct model_conf *m;
 	json_object *o = json_object_new_object(), *data = json_object_new_array();
 
+	(void)arg;
 	json_object_object_add(o, "object", json_object_new_string("list"));
 	for (m = x->rt->conf->models; m != NULL; m = m->next) {
 		json_object *e = json_object_new_object();
@@ -255,6 +273,7 @@ resume_stream(struct request_ctx *x, const char *id)
 	const char *qs = conn_param(x->conn, "QUERY_STRING");
 	const char *user = conn_param(x->conn, "REMOTE_USER");
 	struct follow_result fr;
+	enum outcome o;
 	uint64_t after = 0;
 	size_t lei_len = 0;
 	struct cs_error e;
@@ -294,8 +313,9 @@ resume_stream(struct request_ctx *x, const char *id)
 		return;
 	}
 	x->rec.stream_id = id;
-	x->rec.outcome = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
-	if (fr.status == 0 && strcmp(x->rec.outcome, "journal_unavailable") == 0) {
+	o = follow_run(x->conn, x->rt, id, x->reader, after, &fr);
+	x->rec.outcome = outcome_name(o);
+	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
 		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
 		reject(x, &e, retry);
 		return;
@@ -344,9 +364,9 @@ find_route(struct request_ctx *x, struct cs_error *e)
 {
 	char route[ROUTE_MAX];
 
-	if (request_route(x->rt->conf->mount, conn_param(x->conn, "PATH_INFO"),
+	if (route_resolve(x->rt->conf->mount, conn_param(x->conn, "PATH_INFO"),
 	    conn_param(x->conn, "SCRIPT_NAME"), conn_param(x->conn, "REQUEST_URI"),
-	    known_routes, route, sizeof(route)) == -1)
+	    routes, route, sizeof(route)) == -1)
 		return cs_fail(e, 404, "not_found", "no such path");
 	if ((x->route = strdup(route)) == NULL) {
 		x->route = unrouted;
@@ -362,7 +382,7 @@ find_mount(struct request_ctx *x)
 {
 	char mount[ROUTE_MAX];
 
-	x->mount_ok = request_mount(x->rt->conf->mount, conn_param(x->conn, "REQUEST_URI"),
+	x->mount_ok = route_mount(x->rt->conf->mount, conn_param(x->conn, "REQUEST_URI"),
 	    conn_param(x->conn, "SCRIPT_NAME"), x->route, mount, sizeof(mount)) == 0 &&
 	    (x->mount = strdup(mount)) != NULL;
 }
@@ -492,19 +512,12 @@ create_stream(struct request_ctx *x, int openai)
 			return;
 		}
 		stream_detach(&x->stream);
-	} else if (!m->backend->deferred_begin && stream_begin(&x->stream) == -1) {
-		x->rec.status = 200;
-		x->rec.outcome = "client_gone";
-		return;
 	}
-	x->rec.outcome = pump_run(&x->stream, m->backend, x->run, rt,
-	    chat_request_words(&x->req), &x->rec.detail, &early);
-	if (x->rec.status == 202) {
-		/* Answered already: a failure before the first event is the readers' error event. */
-		if (early.status != 0)
-			stream_error(&x->stream, early.type != NULL ? early.type : "backend_error",
-			    early.message);
-	} else if (x->stream.begun) {
+	x->rec.outcome = outcome_name(pump_run(&x->stream, m->backend, x->run, rt,
+	    chat_request_words(&x->req), &x->rec.detail, &early));
+	if (x->rec.status == 202)
+		return;   /* answered already: a failure was the readers' error event */
+	if (x->stream.state != STREAM_HEAD) {
 		x->rec.status = 200;
 	} else if (early.status != 0) {
 		/* Failed before anything was sent: a proper status, not an event. */
@@ -517,59 +530,48 @@ create_stream(struct request_ctx *x, int openai)
 	}
 }
 
-/* Answers the request for its route and method. */
+/* POST /: a stream of native events. */
+static void
+create_native(struct request_ctx *x, const char *arg)
+{
+	(void)arg;
+	create_stream(x, 0);
+}
+
+/* POST /v1/chat/completions: a stream in OpenAI's format. */
+static void
+create_openai(struct request_ctx *x, const char *arg)
+{
+	(void)arg;
+	create_stream(x, 1);
+}
+
+/* Answers the request for its route and method from the table. */
 static void
 dispatch(struct request_ctx *x, const char *method)
 {
+	const struct route *r;
+	const char *arg;
 	struct cs_error e;
+	char allow[128], hdr[160];
 
 	cs_error_clear(&e);
-	if (strncmp(x->route, "/streams/", 9) == 0 && strchr(x->route + 9, '/') == NULL &&
-	    x->route[9] != '\0') {
-		if (strcmp(method, "GET") == 0)
-			resume_stream(x, x->route + 9);
-		else if (strcmp(method, "DELETE") == 0)
-			cancel_stream(x, x->route + 9);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use GET or DELETE on a stream");
-			reject(x, &e, "Allow: GET, DELETE\r\n");
-		}
-	} else if (strcmp(x->route, "/health") == 0) {
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-			health(x, strcmp(method, "HEAD") == 0);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use GET on /health");
-			reject(x, &e, "Allow: GET, HEAD\r\n");
-		}
-	} else if (strcmp(x->route, "/") == 0) {
-		if (strcmp(method, "POST") == 0)
-			create_stream(x, 0);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use POST to create a stream");
-			reject(x, &e, "Allow: POST\r\n");
-		}
-	} else if (strcmp(x->route, "/v1/chat/completions") == 0) {
+	/* Errors under /v1/ are OpenAI's, even for a path it does not have. */
+	if (strncmp(x->route, "/v1/", 4) == 0)
 		x->style = ERROR_OPENAI;
-		if (strcmp(method, "POST") == 0)
-			create_stream(x, 1);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use POST on /v1/chat/completions");
-			reject(x, &e, "Allow: POST\r\n");
-		}
-	} else if (strcmp(x->route, "/v1/models") == 0) {
-		x->style = ERROR_OPENAI;
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-			list_models(x);
-		else {
-			cs_fail(&e, 405, "method_not_allowed", "use GET on /v1/models");
-			reject(x, &e, "Allow: GET, HEAD\r\n");
-		}
-	} else {
-		if (strncmp(x->route, "/v1/", 4) == 0)
-			x->style = ERROR_OPENAI;
+	if ((r = route_lookup(routes, x->route, method, &arg, &x->style,
+	    allow, sizeof(allow))) != NULL) {
+		r->handle(x, arg);
+		return;
+	}
+	if (allow[0] == '\0') {
 		cs_fail(&e, 404, "not_found", "no such path");
 		reject(x, &e, NULL);
+		return;
 	}
+	cs_fail(&e, 405, "method_not_allowed", "use %s here", allow);
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	reject(x, &e, hdr);
 }
 
 /* The request's record and route; 0, or -1 (e set) when it has no route. */

@@ -19,9 +19,6 @@ const char *http_reason(int status);
 int http_send_json(struct conn *c, int status, const char *extra_headers,
     json_object *body);
 
-/* How error bodies are shaped: ours, or OpenAI's for the /v1 routes. */
-enum error_style { ERROR_NATIVE, ERROR_OPENAI };
-
 /*
  * Sends e->status with {"error": {"type", "message"}} (native) or OpenAI's
  * {"error": {"message", "type", "param", "code"}}.  Returns as above.

@@ -15,9 +15,10 @@
  * The producer (the thread generating a stream) appends every event, as the
  * exact SSE bytes a reader gets, and renews a lease while it lives.  Readers,
  * in any process sharing the store, replay the events after a Last-Event-ID
- * and then follow new ones.  The store is chosen by the `journal` setting;
- * `file` (a spool directory shared by the processes of one host) is the one
- * built today.
+ * and then follow new ones.  The store is chosen by the `journal` setting:
+ * `file` (a spool directory shared by the processes of one host,
+ * journal_file.c) or `redis` (shared by hosts, journal_redis.c, built when
+ * hiredis is found).
  */
 struct journal;           /* the producer's handle */
 struct journal_reader;    /* one reader's handle */

@@ -51,9 +51,6 @@
  * half-written tail is simply read later.  The producer holds no fd while
  * it waits: it opens <id> for each batch (and for a tick that must count
  * readers), so a stream costs one fd, its connection, not two.
- * An older version kept a directory per stream (meta, events, ended, cancel,
- * expired); the sweeper removes such directories, a few at a time, once they
- * are older than journal_ttl and a lease, and readers do not find them.
  */
 
 #define RECORD_HEAD_MAX 64
@@ -811,24 +808,6 @@ remove_stream(int spoolfd, const char *id)
 		unlinkat(spoolfd, named(name, id, suffixes[i]), 0);
 }
 
-/* An older version's directory per stream; a sweep removes at most this many. */
-#define OLD_DIRS_PER_SWEEP 16
-
-static void
-remove_old_dir(int spoolfd, const char *id)
-{
-	static const char *const files[] = { "meta", "events", "ended", "cancel", "expired" };
-	size_t i;
-	int fd = openat(spoolfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd == -1)
-		return;
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		unlinkat(fd, files[i], 0);
-	close(fd);
-	unlinkat(spoolfd, id, AT_REMOVEDIR);
-}
-
 /*
  * Drops stream id's journal, keeping a note of its last seq and its owner so
  * resumes learn of the loss.  A journal without a stream record (its
@@ -870,7 +849,7 @@ file_sweep(const struct conf *cf)
 	int64_t ttl = cf->journal_ttl, dead = ttl + journal_lease_ms(cf) / 1000;
 	char id[96], name[96], *dot;
 	struct stat st, other;
-	int old_dirs = 0, spool, fd;
+	int spool, fd;
 
 	/* Its own open of the spool: a directory stream's offset is not to be shared. */
 	if (cf->journal == JOURNAL_OFF || (spool = spool_fd(cf->spool_dir, NULL)) == -1 ||
@@ -890,11 +869,7 @@ file_sweep(const struct conf *cf)
 			*dot = '\0';
 		if (!journal_valid_id(id) || fstatat(sfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
-		if (dot == NULL && S_ISDIR(st.st_mode)) {
-			/* A few per sweep: a spool full of them must not hold up a shutdown. */
-			if (now - st.st_mtim.tv_sec > dead && old_dirs++ < OLD_DIRS_PER_SWEEP)
-				remove_old_dir(sfd, id);
-		} else if (dot == NULL && S_ISREG(st.st_mode)) {
+		if (dot == NULL && S_ISREG(st.st_mode)) {
 			/* Ended (read-only): its ctime is when; running: its mtime is the lease. */
 			if ((st.st_mode & S_IWUSR) == 0 ? now - st.st_ctim.tv_sec > ttl :
 			    now - st.st_mtim.tv_sec > dead)

@@ -5,12 +5,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
@@ -19,6 +17,7 @@
 #include "journal_store.h"
 #include "log.h"
 #include "num.h"
+#include "redis_conn.h"
 #include "stream.h"
 
 /*
@@ -61,7 +60,6 @@
 #define BATCH_BYTES (32 * 1024) /* or this many bytes of them */
 #define WANT_MAX 256           /* replies a producer may owe (a power of two) */
 #define READ_COUNT 64          /* entries per XREAD */
-#define POOL_MAX 16            /* idle connections kept per process */
 
 struct keys {
 	char meta[160], events[168], lease[168], readers[168];
@@ -114,111 +112,10 @@ make_keys(struct keys *k, const char *prefix, const char *id)
 	snprintf(k->readers, sizeof(k->readers), "%s:readers", k->meta);
 }
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 unavailable(struct cs_error *err)
 {
 	return cs_fail(err, 503, "journal_unavailable", "the stream store (Redis) is unreachable");
-}
-
-/*
- * Splits redis_address into a host and port (host:port, [v6]:port, host)
- * or a unix socket path (port 0).  -1 when it is neither.
- */
-static int
-parse_address(const char *addr, char *host, size_t hostsz, int *port)
-{
-	const char *colon, *end;
-	uint64_t p = 6379;
-
-	*port = 0;
-	if (addr[0] == '/') {
-		if (strlen(addr) >= hostsz)
-			return -1;
-		strcpy(host, addr);
-		return 0;
-	}
-	if (addr[0] == '[') {
-		if ((end = strchr(addr, ']')) == NULL)
-			return -1;
-		colon = end[1] == ':' ? end + 1 : NULL;
-		if (end[1] != '\0' && colon == NULL)
-			return -1;
-		addr++;
-	} else {
-		colon = strrchr(addr, ':');
-		end = colon != NULL ? colon : addr + strlen(addr);
-	}
-	if (end == addr || (size_t)(end - addr) >= hostsz)
-		return -1;
-	memcpy(host, addr, (size_t)(end - addr));
-	host[end - addr] = '\0';
-	if (colon != NULL) {
-		if (num_parse(colon + 1, strlen(colon + 1), 65535, &p) == -1 || p < 1)
-			return -1;
-	}
-	*port = (int)p;
-	return 0;
-}
-
-/* Reads one reply; -1 when the connection failed. An error reply is logged and returns 1. */
-static int
-get_reply(redisContext *rc, redisReply **out)
-{
-	void *r = NULL;
-
-	*out = NULL;
-	if (redisGetReply(rc, &r) != REDIS_OK || r == NULL)
-		return -1;
-	*out = r;
-	if ((*out)->type == REDIS_REPLY_ERROR) {
-		log_warnx("journal: redis: %s", (*out)->str);
-		return 1;
-	}
-	return 0;
-}
-
-/* Reads n replies and drops them: 0, 1 when one was an error, -1 when the connection failed. */
-static int
-skip_replies(redisContext *rc, int n)
-{
-	redisReply *r;
-	int rc_ = 0, got;
-
-	while (n-- > 0) {
-		if ((got = get_reply(rc, &r)) == -1)
-			return -1;
-		if (got == 1)
-			rc_ = 1;
-		freeReplyObject(r);
-	}
-	return rc_;
-}
-
-/*
- * Redis' clock minus ours (ms), from a TIME reply (seconds, microseconds);
- * `old` when the reply is not one.
- */
-static int64_t
-skew_of(const redisReply *r, int64_t old)
-{
-	uint64_t sec, usec;
-
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
-	    num_parse(r->element[0]->str, r->element[0]->len, (uint64_t)INT64_MAX / 2000,
-	    &sec) == -1 ||
-	    num_parse(r->element[1]->str, r->element[1]->len, 999999, &usec) == -1)
-		return old;
-	return (int64_t)sec * 1000 + (int64_t)usec / 1000 - wall_ms();
 }
 
 /* The seq of an entry id as chatstream writes them, "<seq>-0"; -1 for any other. */
@@ -231,79 +128,6 @@ entry_seq(const redisReply *id, uint64_t *seq)
 	return num_parse(id->str, id->len - 2, UINT64_MAX, seq);
 }
 
-/* A new connection, authenticated, with the configured timeouts; NULL when Redis is unreachable. */
-static redisContext *
-connect_redis(const struct conf *cf)
-{
-	struct timeval tv = { cf->redis_timeout_ms / 1000, (cf->redis_timeout_ms % 1000) * 1000 };
-	char host[256];
-	redisContext *rc;
-	redisReply *r;
-	int port;
-
-	if (parse_address(cf->redis_address, host, sizeof(host), &port) == -1)
-		return NULL;
-	rc = port == 0 ? redisConnectUnixWithTimeout(host, tv) :
-	    redisConnectWithTimeout(host, port, tv);
-	if (rc == NULL || rc->err) {
-		log_debug("journal: redis %s: %s", cf->redis_address,
-		    rc != NULL ? rc->errstr : "out of memory");
-		redisFree(rc);
-		return NULL;
-	}
-	if (redisSetTimeout(rc, tv) != REDIS_OK || (port != 0 && redisEnableKeepAlive(rc) != REDIS_OK))
-		goto fail;
-	if (cf->redis_password != NULL) {
-		/* The password goes to Redis only: never into a log line. */
-		if (cf->redis_user != NULL)
-			redisAppendCommand(rc, "AUTH %s %s", cf->redis_user, cf->redis_password);
-		else
-			redisAppendCommand(rc, "AUTH %s", cf->redis_password);
-		if (get_reply(rc, &r) != 0) {
-			freeReplyObject(r);
-			log_warnx("journal: redis %s refused the credentials", cf->redis_address);
-			goto fail;
-		}
-		freeReplyObject(r);
-	}
-	return rc;
-fail:
-	redisFree(rc);
-	return NULL;
-}
-
-/* The per-process pool of connections for one-off commands. */
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static redisContext *pool[POOL_MAX];
-static int pool_n;
-
-static redisContext *
-pool_take(const struct conf *cf)
-{
-	redisContext *rc = NULL;
-
-	pthread_mutex_lock(&pool_lock);
-	if (pool_n > 0)
-		rc = pool[--pool_n];
-	pthread_mutex_unlock(&pool_lock);
-	return rc != NULL ? rc : connect_redis(cf);
-}
-
-/* Returns rc to the pool; a connection that failed (ok == 0) is closed. */
-static void
-pool_put(redisContext *rc, int ok)
-{
-	if (rc == NULL)
-		return;
-	pthread_mutex_lock(&pool_lock);
-	if (ok && pool_n < POOL_MAX) {
-		pool[pool_n++] = rc;
-		rc = NULL;
-	}
-	pthread_mutex_unlock(&pool_lock);
-	redisFree(rc);
-}
-
 static int
 redis_check(const struct conf *cf, struct cs_error *err)
 {
@@ -311,13 +135,13 @@ redis_check(const struct conf *cf, struct cs_error *err)
 	redisContext *rc;
 	int port;
 
-	if (parse_address(cf->redis_address, host, sizeof(host), &port) == -1)
+	if (redis_conn_address(cf->redis_address, host, sizeof(host), &port) == -1)
 		return cs_fail(err, 500, "config", "redis_address \"%s\": expected host:port, "
 		    "[v6]:port or a socket path", cf->redis_address);
-	if ((rc = pool_take(cf)) == NULL)
+	if ((rc = redis_conn_take(cf)) == NULL)
 		log_warnx("journal: redis %s is unreachable for now; streams are not resumable "
 		    "until it is back", cf->redis_address);
-	pool_put(rc, 1);
+	redis_conn_put(rc, 1);
 	return 0;
 }
 
@@ -391,7 +215,7 @@ take_reply(struct redis_journal *j, redisReply *r)
 			j->readers = (int)r->integer;
 		break;
 	case W_TIME:
-		j->skew = skew_of(r, j->skew);
+		j->skew = redis_conn_skew(r, j->skew);
 		break;
 	case W_META:
 		/* e.g. -LOADING after a restart, -OOM, -READONLY: try again at the next tick */
@@ -470,7 +294,7 @@ producer_connect(struct redis_journal *j)
 		return 0;
 	if (clock_ms() < j->next_connect)
 		return -1;
-	if ((j->rc = connect_redis(j->cf)) == NULL) {
+	if ((j->rc = redis_conn_open(j->cf)) == NULL) {
 		/* A restart takes seconds: every second for a while, then less often. */
 		if (++j->failures > RECONNECT_STEADY)
 			j->backoff = j->backoff * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS :
@@ -586,7 +410,7 @@ redis_tick(struct journal *base, int64_t now, struct journal_state *st)
 		cmd(j, W_CANCEL, "HGET %s cancel", j->k.meta);
 		/* Readers' memberships are in Redis' time: hosts' clocks may differ. */
 		cmd(j, W_READERS, "ZCOUNT %s %lld +inf", j->k.readers,
-		    (long long)(wall_ms() + j->skew));
+		    (long long)(clock_wall_ms() + j->skew));
 		cmd(j, W_TIME, "TIME");
 		if (now >= j->next_lease) {
 			cmd(j, W_META, "SET %s 1 PX %lld", j->k.lease, (long long)lease);
@@ -619,7 +443,7 @@ redis_close(struct journal *base)
 			log_warnx("journal: redis: could not mark a stream ended");
 	}
 	/* Back to the pool only with no reply still owed on it. */
-	pool_put(j->rc, j->rc != NULL && j->want_head == j->want_tail);
+	redis_conn_put(j->rc, j->rc != NULL && j->want_head == j->want_tail);
 	buf_free(&j->batch);
 	free(j->owner);
 	free(j->model);
@@ -647,7 +471,7 @@ redis_create(const struct conf *cf, const char *id, const char *owner,
 		goto fail;
 	/* A pooled connection may be stale (Redis restarted): then one fresh try. */
 	for (attempt = 0; attempt < 2; attempt++) {
-		if ((j->rc = attempt == 0 ? pool_take(cf) : connect_redis(cf)) == NULL)
+		if ((j->rc = attempt == 0 ? redis_conn_take(cf) : redis_conn_open(cf)) == NULL)
 			break;
 		send_meta(j);
 		cmd(j, W_TIME, "TIME");
@@ -656,7 +480,7 @@ redis_create(const struct conf *cf, const char *id, const char *owner,
 	}
 	if (j->rc == NULL || j->meta_failed) {
 		/* Unreachable, or it refused the stream (-LOADING, -OOM, -READONLY, -NOPERM). */
-		pool_put(j->rc, j->rc != NULL);
+		redis_conn_put(j->rc, j->rc != NULL);
 		goto fail;
 	}
 	j->next_tick = clock_ms() + POLL_MS;
@@ -745,15 +569,15 @@ reader_poll(struct redis_reader *r, uint64_t after)
 	redisAppendCommand(r->rc, "EXISTS %s", r->k.lease);
 	/* The membership is in Redis' time (see redis_tick), as of the last look. */
 	redisAppendCommand(r->rc, "ZADD %s %lld %s", r->k.readers,
-	    (long long)(wall_ms() + r->skew + lease), r->member);
+	    (long long)(clock_wall_ms() + r->skew + lease), r->member);
 	redisAppendCommand(r->rc, "PEXPIRE %s %lld", r->k.readers, (long long)(2 * lease));
 	redisAppendCommand(r->rc, "XREAD COUNT %d STREAMS %s %" PRIu64 "-0", READ_COUNT,
 	    r->k.events, r->seen);
-	if (get_reply(r->rc, &time) != 0 || get_reply(r->rc, &meta) != 0 ||
-	    get_reply(r->rc, &alive) != 0 || skip_replies(r->rc, 2) != 0 ||
-	    get_reply(r->rc, &x) != 0)
+	if (redis_conn_reply(r->rc, &time) != 0 || redis_conn_reply(r->rc, &meta) != 0 ||
+	    redis_conn_reply(r->rc, &alive) != 0 || redis_conn_skip(r->rc, 2) != 0 ||
+	    redis_conn_reply(r->rc, &x) != 0)
 		goto out;
-	r->skew = skew_of(time, r->skew);
+	r->skew = redis_conn_skew(time, r->skew);
 	r->next_check = clock_ms() + check_ms(r->cf);
 	reader_take(r, x);
 	x = NULL;
@@ -952,14 +776,14 @@ redis_reader_close(struct journal_reader *base)
 	if (r->inflight || r->broken) {
 		/* Blocked in XREAD (or failed): this connection cannot be reused. */
 		redisFree(rc);
-		rc = pool_take(r->cf);
+		rc = redis_conn_take(r->cf);
 	}
 	/* Leave the readers set now, not when the membership runs out. */
 	if (rc != NULL && r->started) {
 		redisAppendCommand(rc, "ZREM %s %s", r->k.readers, r->member);
-		pool_put(rc, skip_replies(rc, 1) != -1);
+		redis_conn_put(rc, redis_conn_skip(rc, 1) != -1);
 	} else
-		pool_put(rc, 1);
+		redis_conn_put(rc, 1);
 	free(r);
 }
 
@@ -975,7 +799,7 @@ stream_owner(redisContext *rc, const struct keys *k, char **owner)
 
 	*owner = NULL;
 	redisAppendCommand(rc, "HGET %s owner", k->meta);
-	if (get_reply(rc, &r) != 0) {
+	if (redis_conn_reply(rc, &r) != 0) {
 		freeReplyObject(r);
 		return -1;
 	}
@@ -1008,10 +832,10 @@ open_stream(const struct conf *cf, const struct keys *k, const char *user,
 	int attempt, found = -1;
 
 	for (attempt = 0; attempt < 2 && found == -1; attempt++) {
-		if ((rc = attempt == 0 ? pool_take(cf) : connect_redis(cf)) == NULL)
+		if ((rc = attempt == 0 ? redis_conn_take(cf) : redis_conn_open(cf)) == NULL)
 			break;
 		if ((found = stream_owner(rc, k, &owner)) == -1) {
-			pool_put(rc, 0);
+			redis_conn_put(rc, 0);
 			rc = NULL;
 		}
 	}
@@ -1021,7 +845,7 @@ open_stream(const struct conf *cf, const struct keys *k, const char *user,
 	}
 	if (found == 0 || !may_see(owner, user)) {
 		free(owner);
-		pool_put(rc, 1);
+		redis_conn_put(rc, 1);
 		journal_not_found(err);
 		return NULL;
 	}
@@ -1066,8 +890,8 @@ redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_
 	redisAppendCommand(rc, "HSETNX %s cancel 1", k.meta);
 	redisAppendCommand(rc, "PEXPIRE %s %lld", k.meta, 10LL * cf->journal_ttl * 1000 +
 	    journal_lease_ms(cf));
-	ok = skip_replies(rc, 2);
-	pool_put(rc, ok != -1);
+	ok = redis_conn_skip(rc, 2);
+	redis_conn_put(rc, ok != -1);
 	ok = ok == 0;
 	return ok ? 0 : unavailable(err);
 }

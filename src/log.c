@@ -221,6 +221,28 @@ fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+const char *
+outcome_name(enum outcome o)
+{
+	switch (o) {
+	case OUTCOME_DONE:
+		return "done";
+	case OUTCOME_CANCELLED:
+		return "cancelled";
+	case OUTCOME_CLIENT_GONE:
+		return "client_gone";
+	case OUTCOME_ERROR:
+		return "error";
+	case OUTCOME_TIMEOUT:
+		return "timeout";
+	case OUTCOME_SHUTDOWN:
+		return "shutdown";
+	case OUTCOME_JOURNAL_UNAVAILABLE:
+		return "journal_unavailable";
+	}
+	return "error";
+}
+
 /* The bounds of each field of a stream line, in bytes once escaped. */
 struct fields {
 	char id[72], client[72], method[40], path[260], model[140], backend[72];

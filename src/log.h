@@ -28,6 +28,20 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
  */
 const char *log_word(char *dst, size_t size, const char *s);
 
+/* How a stream, or a reader of one, ended: the log line's outcome. */
+enum outcome {
+	OUTCOME_DONE,                /* ended with done (or 204: nothing left to read) */
+	OUTCOME_CANCELLED,           /* stopped by DELETE /streams/<id> */
+	OUTCOME_CLIENT_GONE,         /* the reader left (detail "abandoned": and nobody came back) */
+	OUTCOME_ERROR,               /* ended with an error */
+	OUTCOME_TIMEOUT,             /* the backend took too long */
+	OUTCOME_SHUTDOWN,            /* the server is shutting down */
+	OUTCOME_JOURNAL_UNAVAILABLE  /* the store could not be read; nothing was sent */
+};
+
+/* The outcome's name in the log (static): "done", "client_gone", ... */
+const char *outcome_name(enum outcome o);
+
 /* The one summary line written when a stream (or a rejected request) ends. */
 struct stream_record {
 	const char *stream_id;   /* "-" when no stream was created */
@@ -41,7 +55,7 @@ struct stream_record {
 	uint64_t events;
 	uint64_t bytes;
 	int64_t duration_ms;
-	const char *outcome;     /* done|client_gone|error|timeout|shutdown|rejected */
+	const char *outcome;     /* outcome_name(), or rejected when refused with a status */
 	const char *detail;      /* may be NULL: error type or message */
 };
 void log_stream(const struct stream_record *r);

@@ -46,7 +46,39 @@ go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
 	return 1;
 }
 
-const char *
+/*
+ * Ends s with an error event, or, when nothing was sent to a reader that can
+ * still be answered with a status, leaves the error in *early for the caller.
+ * Returns o, or OUTCOME_CLIENT_GONE when the reader turned out to be gone.
+ */
+static enum outcome
+fail(struct stream *s, int answered, const struct cs_error *err,
+    struct cs_error *early, enum outcome o)
+{
+	int begun = s->state != STREAM_HEAD;
+
+	if (!begun && !answered) {
+		*early = *err;
+		return o;
+	}
+	if (stream_error(s, err->type != NULL ? err->type : "backend_error",
+	    err->message) == -1 && begun)
+		return OUTCOME_CLIENT_GONE;
+	return o;
+}
+
+void
+pump_finish(struct stream *s, long prompt_tokens)
+{
+	struct backend_result res = { "cancelled", 0, 0 };
+
+	if (s->journal == NULL || s->state == STREAM_ENDED)
+		return;
+	stream_detach(s);
+	stream_done(s, &res, prompt_tokens);
+}
+
+enum outcome
 pump_run(struct stream *s, const struct backend_ops *b, void *run,
     struct runtime *rt, long prompt_tokens, const char **detail,
     struct cs_error *early)
@@ -60,8 +92,12 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
 	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
 	int had_reader = s->conn != NULL;   /* 202: wait `grace` for the first one */
+	const int answered = s->conn == NULL;  /* 202 sent: failures go to the readers */
 
 	*detail = NULL;
+	/* A deferred begin waits for the backend's word (BACKEND_BEGIN). */
+	if (s->conn != NULL && !b->deferred_begin && stream_begin(s) == -1)
+		return OUTCOME_CLIENT_GONE;
 	for (;;) {
 		struct backend_result res = { NULL, 0, 0 };
 		struct cs_error err;
@@ -98,7 +134,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			log_warn("stream %s: poll", s->id);
 			stream_error(s, "internal_error", "internal error");
 			*detail = "internal_error";
-			return "error";
+			return OUTCOME_ERROR;
 		}
 		for (i = nb; rc > 0 && i < n; i++) {
 			if (pfd[i].fd == hup_fd &&
@@ -111,7 +147,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		}
 		now = clock_ms();
 		if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
-			return "client_gone";
+			return OUTCOME_CLIENT_GONE;
 		if (s->journal != NULL && (jready || now >= journal_next_tick(s->journal))) {
 			struct journal_state js = { s->conn == NULL, 0, 0 };
 
@@ -119,7 +155,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			if (js.cancel) {
 				res.finish_reason = "cancelled";
 				stream_done(s, &res, prompt_tokens);
-				return "cancelled";
+				return OUTCOME_CANCELLED;
 			}
 			if (s->conn == NULL && js.readers) {
 				alone_since = -1;
@@ -133,15 +169,13 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			res.finish_reason = "cancelled";
 			stream_done(s, &res, prompt_tokens);
 			*detail = "abandoned";
-			return "client_gone";
+			return OUTCOME_CLIENT_GONE;
 		}
 		if (stop_at >= 0 && now >= stop_at) {
 			*detail = "shutdown";
-			if (!s->begun)
-				cs_fail(early, 503, "shutdown", "the server is shutting down");
-			else
-				stream_error(s, "shutdown", "the server is shutting down");
-			return "shutdown";
+			cs_fail(&err, 503, "shutdown", "the server is shutting down");
+			(void)fail(s, answered, &err, early, OUTCOME_SHUTDOWN);
+			return OUTCOME_SHUTDOWN;
 		}
 		for (i = 0; rc > 0 && i < nb; i++)
 			if (pfd[i].revents != 0)
@@ -149,28 +183,27 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		if (ready || (wake >= 0 && now >= wake)) {
 			cs_error_clear(&err);
 			st = b->step(run, pfd, nb, s, &res, &err);
+			if (st == BACKEND_BEGIN)
+				(void)stream_begin(s);   /* a reader gone is seen next */
 			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
-				return "client_gone";
+				return OUTCOME_CLIENT_GONE;
 			if (st == BACKEND_DONE) {
 				/* The model's own count wins over our word count. */
 				if (stream_done(s, &res, res.prompt_tokens > 0 ?
 				    res.prompt_tokens : prompt_tokens) == -1)
-					return "client_gone";
-				return "done";
+					return OUTCOME_CLIENT_GONE;
+				return OUTCOME_DONE;
 			}
 			if (st == BACKEND_FAILED) {
-				const char *type = err.type != NULL ? err.type : "backend_error";
-
-				*detail = type;
-				if (!s->begun)
-					*early = err;
-				else if (stream_error(s, type, err.message) == -1)
-					return "client_gone";
-				return strcmp(type, "timeout") == 0 ? "timeout" : "error";
+				if (err.type == NULL)
+					err.type = "backend_error";
+				*detail = err.type;
+				return fail(s, answered, &err, early, strcmp(err.type, "timeout") == 0 ?
+				    OUTCOME_TIMEOUT : OUTCOME_ERROR);
 			}
 		}
 		if (clock_ms() - s->last_write_ms >= heartbeat_ms &&
 		    stream_heartbeat(s) == -1)
-			return "client_gone";
+			return OUTCOME_CLIENT_GONE;
 	}
 }

@@ -1,4 +1,4 @@
-/* request.c: routes and request bodies (JSON, form, plain text) into a validated chat_request. */
+/* request.c: request bodies (JSON, form, plain text) into a validated chat_request. */
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 

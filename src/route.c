@@ -67,7 +67,7 @@ set_route(char *out, size_t size, const char *p, size_t n)
 
 static int
 route_path(const char *mount, const char *path_info, const char *path,
-    const char *const *routes, char *out, size_t size)
+    const struct route *table, char *out, size_t size)
 {
 	size_t len, i;
 
@@ -89,18 +89,20 @@ route_path(const char *mount, const char *path_info, const char *path,
 	 * nginx's stock fastcgi_params do), so the mount is unknown.  A known
 	 * route at the end of the path is taken; anything else is the mount.
 	 */
-	for (i = 0; routes != NULL && routes[i] != NULL; i++) {
-		size_t n = match_tail(path, len, routes[i]);
+	for (i = 0; table != NULL && table[i].path != NULL; i++) {
+		size_t n;
 
-		if (n > 0)
+		if (strcmp(table[i].path, "/") == 0)
+			continue;
+		if ((n = match_tail(path, len, table[i].path)) > 0)
 			return set_route(out, size, path + len - n, n);
 	}
 	return set_route(out, size, "/", 1);
 }
 
 int
-request_route(const char *mount, const char *path_info, const char *script_name,
-    const char *request_uri, const char *const *routes, char *out, size_t size)
+route_resolve(const char *mount, const char *path_info, const char *script_name,
+    const char *request_uri, const struct route *table, char *out, size_t size)
 {
 	const char *sn = script_name != NULL ? script_name : "";
 	const char *pi = path_info != NULL ? path_info : "";
@@ -108,14 +110,77 @@ request_route(const char *mount, const char *path_info, const char *script_name,
 	int rc;
 
 	if (request_uri != NULL && *request_uri != '\0')
-		return route_path(mount, path_info, request_uri, routes, out, size);
+		return route_path(mount, path_info, request_uri, table, out, size);
 	/* CGI/1.1 has no REQUEST_URI: the URI path is SCRIPT_NAME + PATH_INFO. */
 	if ((joined = malloc(strlen(sn) + strlen(pi) + 1)) == NULL)
 		return -1;
 	stpcpy(stpcpy(joined, sn), pi);
-	rc = route_path(mount, path_info, joined, routes, out, size);
+	rc = route_path(mount, path_info, joined, table, out, size);
 	free(joined);
 	return rc;
+}
+
+/* 1 when route is the whole of pattern (route starts with '/'). */
+static int
+match_whole(const char *route, const char *pattern)
+{
+	size_t len = strlen(route);
+
+	return len > 0 && match_tail(route, len, pattern) == len;
+}
+
+/* 1 when method is one of methods ("GET, HEAD"). */
+static int
+has_method(const char *methods, const char *method)
+{
+	size_t n = strlen(method);
+	const char *p = methods;
+
+	if (n == 0)
+		return 0;
+	while (*p != '\0') {
+		size_t m = strcspn(p, ", ");
+
+		if (m == n && strncmp(p, method, n) == 0)
+			return 1;
+		p += m;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
+const struct route *
+route_lookup(const struct route *table, const char *route, const char *method,
+    const char **arg, enum error_style *style, char *allow, size_t size)
+{
+	const struct route *r;
+	size_t used = 0;
+	int found = 0;
+
+	*arg = NULL;
+	if (size > 0)
+		allow[0] = '\0';
+	for (r = table; r->path != NULL; r++) {
+		const char *star;
+
+		if (!match_whole(route, r->path))
+			continue;
+		if (!found)
+			*style = r->style;
+		found = 1;
+		if (has_method(r->methods, method)) {
+			if ((star = strchr(r->path, '*')) != NULL)
+				*arg = route + (star - r->path);
+			return r;
+		}
+		if (used < size) {
+			int n = snprintf(allow + used, size - used, "%s%s",
+			    used > 0 ? ", " : "", r->methods);
+
+			used = n < 0 ? size : used + (size_t)n;
+		}
+	}
+	return NULL;
 }
 
 /* RFC 3986 pchar, one byte at a time (a '%' must start "%HH"). */
@@ -199,7 +264,7 @@ take_mount(const char *p, size_t n, char *out, size_t size)
 }
 
 int
-request_mount(const char *mount, const char *request_uri, const char *script_name,
+route_mount(const char *mount, const char *request_uri, const char *script_name,
     const char *route, char *out, size_t size)
 {
 	if (size == 0)

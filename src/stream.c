@@ -127,9 +127,9 @@ deliver(struct stream *s)
 }
 
 /*
- * The single route of every event: number it, frame it, deliver it.  A
- * journal of the stream (for Last-Event-ID resume) belongs here.  OpenAI's
- * format carries no ids (its clients do not expect them).
+ * The single route of every event: number it, frame it, append it to the
+ * journal (if any, for Last-Event-ID resume), deliver it.  OpenAI's format
+ * carries no ids (its clients do not expect them).
  */
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
@@ -182,17 +182,26 @@ emit_chunk(struct stream *s, const char *rest)
 	return rc;
 }
 
-static int
-add_head(struct stream *s, int status, const char *type)
+int
+stream_head(struct buf *out, int status, enum stream_format format, const char *id)
 {
-	return buf_printf(&s->out,
+	if (status == 204)
+		return buf_adds(out, "Status: 204 No Content\r\n\r\n");
+	if (format == STREAM_OPENAI_JSON)
+		return buf_printf(out,
+		    "Status: %d %s\r\n"
+		    "Content-Type: application/json\r\n"
+		    "Cache-Control: no-store\r\n"
+		    "X-Stream-Id: %s\r\n"
+		    "\r\n", status, http_reason(status), id);
+	return buf_printf(out,
 	    "Status: %d %s\r\n"
-	    "Content-Type: %s\r\n"
+	    "Content-Type: text/event-stream; charset=utf-8\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "X-Accel-Buffering: no\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "X-Stream-Id: %s\r\n"
-	    "\r\n", status, http_reason(status), type, s->id);
+	    "\r\n", status, http_reason(status), id);
 }
 
 int
@@ -200,12 +209,12 @@ stream_begin(struct stream *s)
 {
 	json_object *meta;
 
-	if (s->begun || s->format == STREAM_OPENAI_JSON)
+	if (s->state != STREAM_HEAD || s->format == STREAM_OPENAI_JSON)
 		return s->gone ? -1 : 0;
-	s->begun = 1;
+	s->state = STREAM_BODY;
 	if (s->on_begin != NULL)
 		s->on_begin(s, s->on_begin_arg);
-	if (add_head(s, 200, "text/event-stream; charset=utf-8") == -1)
+	if (stream_head(&s->out, 200, s->format, s->id) == -1)
 		return -1;
 	/* The head goes out with the first event: one flush, one FastCGI record. */
 	if (s->format == STREAM_OPENAI)
@@ -238,11 +247,11 @@ emit_text(struct stream *s)
 		return 0;
 	if (s->format == STREAM_OPENAI_JSON) {
 		/* The answer is capped; what does not fit is lost, and said so at the end. */
-		if (buf_add(&s->answer, s->text.data, s->text.len) == -1)
-			s->answer.cap = 0;
+		if (!s->answer_cut && buf_add(&s->answer, s->text.data, s->text.len) == -1)
+			s->answer_cut = 1;
 	} else {
 		/* A reader gone at the head: the token still goes to the journal. */
-		if (!s->begun)
+		if (s->state == STREAM_HEAD)
 			(void)stream_begin(s);
 		/* The payload is built in a reused buffer: no allocation per token. */
 		buf_reset(&s->payload);
@@ -334,7 +343,29 @@ add_usage(struct buf *b, long prompt_tokens, long completion_tokens)
 	    prompt_tokens + completion_tokens);
 }
 
-/* STREAM_OPENAI_JSON: the whole chat.completion object, head and all. */
+/*
+ * STREAM_OPENAI_JSON has no events.  Its head goes out with the answer, or,
+ * when the answer is slow, with the first heartbeat, which (like every later
+ * one) is a space: JSON allows whitespace before the value.  That write is
+ * what lets a front server that notices a client's leaving only when it
+ * writes to it (lighttpd, Apache) notice, and it keeps proxies' idle timers
+ * alive.  From then on the status is 200 whatever happens: a failure is an
+ * OpenAI error object as the body instead of the chat.completion.
+ */
+static int
+json_heartbeat(struct stream *s)
+{
+	if (s->state == STREAM_HEAD) {
+		if (stream_head(&s->out, 200, s->format, s->id) == -1)
+			return -1;
+		s->state = STREAM_BODY;
+	}
+	if (buf_addc(&s->out, ' ') == -1)
+		return -1;
+	return deliver(s);
+}
+
+/* STREAM_OPENAI_JSON: the whole chat.completion object, and the head unless it is out. */
 static int
 send_completion(struct stream *s, const char *finish, long prompt_tokens,
     long completion_tokens)
@@ -342,7 +373,7 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	struct buf *b = &s->payload;
 
 	buf_reset(b);
-	if (s->answer.cap == 0)
+	if (s->answer_cut)
 		finish = "length";   /* the answer outgrew max_event * 8 */
 	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
 	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
@@ -353,11 +384,12 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	    buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
 	    add_usage(b, prompt_tokens, completion_tokens) == -1 ||
 	    buf_adds(b, "}\n") == -1 ||
-	    buf_printf(&s->out, "Status: 200 OK\r\nContent-Type: application/json\r\n"
-	    "Cache-Control: no-store\r\nX-Stream-Id: %s\r\n\r\n", s->id) == -1)
+	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id) == -1))
 		return -1;
-	s->begun = 1;
-	if (s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1 ||
+	s->state = STREAM_ENDED;
+	if (s->gone)
+		return -1;
+	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
 	    s->conn->ops->write(s->conn, b->data, b->len) == -1 ||
 	    s->conn->ops->flush(s->conn) == -1) {
 		s->gone = 1;
@@ -376,16 +408,16 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	json_object *o, *usage;
 	int64_t now;
 
-	if (s->ended || finish_text(s) == -1)
+	if (s->state == STREAM_ENDED || finish_text(s) == -1)
 		return -1;
 	if (s->lost)   /* never `done` over an answer with a hole in it */
 		return stream_error(s, "internal_error", "part of the answer could not be sent");
-	if (!s->begun && stream_begin(s) == -1)
+	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
-	s->ended = 1;
 	completion = res->completion_tokens > 0 ? res->completion_tokens : s->tokens;
 	if (s->format == STREAM_OPENAI_JSON)
 		return send_completion(s, finish, prompt_tokens, completion);
+	s->state = STREAM_ENDED;
 	if (s->format == STREAM_OPENAI) {
 		char rest[128];
 
@@ -427,12 +459,13 @@ stream_error(struct stream *s, const char *type, const char *message)
 {
 	json_object *o, *e;
 
-	if (s->ended || (!s->begun && s->format == STREAM_OPENAI_JSON))
+	if (s->state == STREAM_ENDED ||
+	    (s->state == STREAM_HEAD && s->format == STREAM_OPENAI_JSON))
 		return -1;   /* nothing was sent: the caller answers with an HTTP error */
 	finish_text(s);
-	if (!s->begun && stream_begin(s) == -1)
+	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
-	s->ended = 1;
+	s->state = STREAM_ENDED;
 	o = json_object_new_object();
 	e = json_object_new_object();
 	if (s->format == STREAM_NATIVE) {
@@ -446,18 +479,24 @@ stream_error(struct stream *s, const char *type, const char *message)
 		json_object_object_add(e, "code", json_object_new_string(type));
 	}
 	json_object_object_add(o, "error", e);
+	if (s->format == STREAM_OPENAI_JSON) {
+		/* After heartbeats: the body is the error object (see json_heartbeat()). */
+		int rc = buf_adds(&s->out, json_object_to_json_string_ext(o,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == -1 ||
+		    buf_addc(&s->out, '\n') == -1 ? -1 : deliver(s);
+
+		json_object_put(o);
+		return rc;
+	}
 	return emit_json(s, s->format == STREAM_NATIVE ? "error" : NULL, o) == 0 ? 0 : -1;
 }
 
 int
 stream_heartbeat(struct stream *s)
 {
-	if (s->format == STREAM_OPENAI_JSON) {
-		/* A JSON answer has nowhere to put a comment; the timer still restarts. */
-		s->last_write_ms = clock_ms();
-		return s->gone ? -1 : 0;
-	}
-	if (!s->begun)
+	if (s->format == STREAM_OPENAI_JSON)
+		return json_heartbeat(s);
+	if (s->state == STREAM_HEAD)
 		return stream_begin(s);
 	if (buf_adds(&s->out, ": ping\n") == -1)
 		return -1;

@@ -19,18 +19,28 @@ struct journal;
 enum stream_format {
 	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids 1, 2, 3, ... */
 	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE] */
-	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end */
+	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end, after
+	                         a space per heartbeat while the model works */
+};
+
+/* Where the response is; it only moves forward. */
+enum stream_state {
+	STREAM_HEAD,      /* nothing sent: a failure can still be answered with an HTTP status */
+	STREAM_BODY,      /* the head (status 200) was sent: failures are error events now */
+	STREAM_ENDED      /* done or error was sent */
 };
 
 /*
  * A stream numbers its events 1, 2, 3, ..., frames them as SSE and delivers
- * them to its reader (today the POST's own connection).  Backends only hand
- * it text; the SSE encoder only sees finished payloads.  A journal for
- * resuming streams is meant to plug in at stream_emit() in stream.c.
+ * them to its reader (the POST's own connection, if any) and to its journal,
+ * if it has one (for readers that resume: stream_emit() in stream.c appends
+ * every event to it).  Backends only hand it text; the SSE encoder only sees
+ * finished payloads.  This file writes every response head of a stream
+ * (stream_head()).
  *
- * The response is committed (status 200 sent) by stream_begin(), or by the
- * first token or heartbeat.  Until then a failure can still be answered
- * with an HTTP error status instead of an `event: error`.
+ * The response is committed (status 200 sent, state STREAM_BODY) by
+ * stream_begin(), or by the first token or heartbeat.  Until then a failure
+ * can still be answered with an HTTP error status instead of an error event.
  */
 struct stream {
 	char id[STREAM_ID_LEN + 1];
@@ -43,6 +53,8 @@ struct stream {
 	void (*on_begin)(struct stream *s, void *arg);
 	void *on_begin_arg;
 	enum stream_format format;
+	enum stream_state state;
+	int gone;                           /* the reader has left (a write to it failed) */
 	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
 	int64_t created;                    /* unix time */
 	uint64_t seq;                       /* id of the last event sent */
@@ -50,16 +62,22 @@ struct stream {
 	struct buf payload;                 /* JSON payload of one token event */
 	struct buf text;                    /* sanitised text of one token */
 	struct buf answer;                  /* STREAM_OPENAI_JSON: the whole answer */
+	int answer_cut;                     /* STREAM_OPENAI_JSON: the answer outgrew its cap */
 	struct buf chunk_head;              /* STREAM_OPENAI: how every chunk starts */
 	struct utf8_carry carry;            /* split UTF-8 held back */
 	int64_t started_ms, first_token_ms, last_write_ms;
 	uint64_t events, bytes;
 	long tokens;                        /* token events sent */
-	int begun;                          /* status 200 and the head were sent */
-	int gone;                           /* the reader has left */
-	int ended;                          /* done or error was sent */
 	int lost;                           /* some text could not be sent */
 };
+
+/*
+ * Appends to out the head of a response about stream id: status 200 with
+ * format's content type (text/event-stream, or application/json for
+ * STREAM_OPENAI_JSON), or status 204 (nothing to read), which stops
+ * EventSource.  Returns 0, or -1 when out is full.
+ */
+int  stream_head(struct buf *out, int status, enum stream_format format, const char *id);
 
 /* Fills a fresh random stream id into id (STREAM_ID_LEN + 1 bytes). Returns 0 or -1. */
 int  stream_new_id(char *id);
@@ -72,8 +90,9 @@ int  stream_open(struct stream *s, const struct conf *cf,
 /*
  * Commits the response: the head, then (native) the retry line, a comment
  * and the meta event, or (OpenAI) the first chunk, flushed.  Does nothing
- * more once begun, and nothing at all for STREAM_OPENAI_JSON, whose head
- * goes out with the answer.  Returns 0, or -1 when the reader has gone.
+ * past STREAM_HEAD, and nothing at all for STREAM_OPENAI_JSON, whose head
+ * goes out with the answer or the first heartbeat.  Returns 0, or -1 when
+ * the reader has gone.
  */
 int  stream_begin(struct stream *s);
 
@@ -92,10 +111,19 @@ int  stream_token(struct stream *s, const char *bytes, size_t len);
 int  stream_done(struct stream *s, const struct backend_result *res,
     long prompt_tokens);
 
-/* Ends the stream with `event: error` of the given type. Returns 0 or -1 as above. */
+/*
+ * Ends the stream with `event: error` of the given type (OpenAI formats:
+ * OpenAI's error object).  STREAM_OPENAI_JSON before any heartbeat: sends
+ * nothing and returns -1, for the caller to answer with an HTTP status;
+ * after one, the error object is the body.  Returns 0 or -1 as above.
+ */
 int  stream_error(struct stream *s, const char *type, const char *message);
 
-/* Sends a heartbeat comment. Returns 0 or -1 as above. */
+/*
+ * Sends a heartbeat: a `: ping` comment, or for STREAM_OPENAI_JSON a space
+ * (the first one with the head: the response is committed then).
+ * Returns 0 or -1 as above.
+ */
 int  stream_heartbeat(struct stream *s);
 
 /* Goes on without the first reader: events then only reach the journal. */

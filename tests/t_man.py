@@ -8,7 +8,6 @@ code does not take; every key appears in conf/chatstream.conf, set or in a
 commented example; and the pages render without warnings.  Needs no
 chatstream and no servers."""
 
-import glob
 import os
 import re
 import shutil
@@ -16,19 +15,12 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import confkeys  # noqa: E402
 from harness import diag, is_, ok, run  # noqa: E402
 
 TOP = os.environ.get("SRCDIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGE = os.path.join(TOP, "man", "chatstream.conf.5")
 PAGES = [PAGE, os.path.join(TOP, "man", "chatstream.1")]
-
-# A global key: G("name", K_TYPE, field, min, max) in conf.c's table.
-GLOBAL_RE = re.compile(r'^\s*G\(\s*"([a-z0-9_]+)"\s*,', re.M)
-# A model option: conf_opt(m, "key"), conf_opt_int(m, "key", ...) and the
-# like, or a key matched by hand in the options list (a repeatable key).
-OPT_RE = re.compile(r'\bconf_opt(?:_[a-z]+)?\(\s*[a-z_]+\s*,\s*"([a-z0-9_]+)"')
-LIST_RE = re.compile(r'opts\[[a-z_]+\]\.key\s*,\s*"([a-z0-9_]+)"')
-
 
 def read(path):
     with open(path, encoding="utf-8") as f:
@@ -37,15 +29,7 @@ def read(path):
 
 def code_keys():
     """{group: set of keys}: "global", "model" and one group per backend."""
-    conf = read(os.path.join(TOP, "src", "conf.c"))
-    m = re.search(r'global_keys\[\]\s*=\s*\{(.*?)\n\};', conf, re.S)
-    groups = {"global": set(GLOBAL_RE.findall(m.group(1) if m else "")),
-              "model": set(OPT_RE.findall(conf)) | set(LIST_RE.findall(conf))}
-    for path in sorted(glob.glob(os.path.join(TOP, "src", "backend_*.c"))):
-        name = os.path.basename(path)[len("backend_"):-len(".c")]
-        text = read(path)
-        groups[name] = set(OPT_RE.findall(text)) | set(LIST_RE.findall(text))
-    return groups
+    return confkeys.code_keys(TOP)
 
 
 def page_keys():

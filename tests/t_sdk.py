@@ -9,6 +9,10 @@ with status 404 (streaming and not); `: ping` heartbeats mid-stream (demo
 stall + heartbeat 1) do not disturb the SDK's parser; a mid-stream failure is
 raised as an APIError; aborting the SDK's request mid-stream ends chatstream's
 stream (client_gone); client.models.list() lists the configured models.
+A non-streaming answer slower than a heartbeat comes after spaces (one per
+heartbeat), which the SDK's JSON parsing takes; a failure after such a space
+comes with status 200 (it was out), and its body is OpenAI's error object:
+the SDK raises nothing, it returns that object (no `choices`).
 
 Skipped (not failed) only when node/npm or the SDK cannot be installed
 (offline, not root): chatstream is not at fault then."""
@@ -59,6 +63,8 @@ def main():
         "stall": dict(DEMO_FAST, stall_after=2, stall_seconds=STALL),
         "fail": dict(DEMO_FAST, fail_after=3),
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 10},
+        "slower": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 5},
+        "slowfail": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 5, "fail_after": 8},
     }), "sdk")
     P = "hello from the SDK ü 🎉"
     toks = demo_tokens(P)
@@ -158,10 +164,29 @@ def main():
     line = cs.wait_log(r"model=slow .*outcome=client_gone", timeout=5)
     ok(line is not None, "abort: chatstream logged outcome=client_gone for the slow stream")
 
+    # not streamed, slower than a heartbeat: spaces, then the object
+    w = res.get("slowWhole") or {}
+    is_(w.get("error"), None, "slow non-stream: no error raised")
+    is_((w.get("object"), w.get("text"), w.get("finish_reason")),
+        ("chat.completion", demo_text(P), "stop"),
+        "slow non-stream: the SDK parsed the chat.completion after the spaces")
+    r = fx.curl("v1/chat/completions", body=json.dumps(
+        {"model": "slower", "messages": [{"role": "user", "content": P}]}),
+        content_type="application/json")
+    ok(r.status == 200 and r.body.startswith(b" ") and r.body.lstrip().startswith(b"{"),
+       "slow non-stream: the same answer over curl starts with %d space(s)"
+       % (len(r.body) - len(r.body.lstrip(b" "))))
+    # ... and failing after a heartbeat: 200 was out; the body is the error object
+    w = res.get("slowFailWhole") or {}
+    is_(w.get("error"), None, "slow non-stream failure: the SDK raises nothing (status 200)")
+    is_(((w.get("bodyError") or {}).get("code"), w.get("hasChoices")), ("backend_error", False),
+        "slow non-stream failure: it returns OpenAI's error object, without choices")
+
     # models
     m = res.get("models") or {}
     is_(m.get("error"), None, "models.list(): no error")
-    is_(sorted(x.get("id") for x in m.get("models") or []), ["demo", "fail", "slow", "stall"],
+    is_(sorted(x.get("id") for x in m.get("models") or []),
+        ["demo", "fail", "slow", "slower", "slowfail", "stall"],
         "models.list(): the configured models")
     ok(all(x.get("object") == "model" for x in m.get("models") or []),
        "models.list(): object model")

@@ -83,9 +83,9 @@ def refused(fx, spool, why, label, ttl=300):
 
 
 def planted(fx):
-    """The audit's case: nobody made the spool first (0777) with a forged
-    ended journal and <id>.tmp -> a file of ours; journal_ttl 1, so a sweeper
-    would expire the forged stream at once, writing <id>.tmp."""
+    """A spool someone else made first (0777), with a forged ended journal
+    and <id>.tmp -> a file of ours; journal_ttl 1, so a sweeper would expire
+    the forged stream at once, writing <id>.tmp."""
     spool = fx.path("taken")
     os.makedirs(spool)
     os.chown(spool, NOBODY, NOBODY)

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "sse.h"
+#include "helpers.h"
 #include "tap.h"
 
 #define BIG	(1u << 22)	/* output cap that the tests never reach */
@@ -20,46 +21,6 @@ static int
 memeq(const void *a, size_t alen, const void *b, size_t blen)
 {
 	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
-}
-
-/* --- a growable byte string for the parser, independent of buf.c --- */
-
-struct str {
-	char *p;
-	size_t len, alloc;
-};
-
-static void
-str_add(struct str *s, const char *p, size_t n)
-{
-	if (s->len + n + 1 > s->alloc) {
-		size_t a = s->alloc ? s->alloc : 64;
-
-		while (a < s->len + n + 1)
-			a *= 2;
-		if ((s->p = realloc(s->p, a)) == NULL)
-			abort();
-		s->alloc = a;
-	}
-	if (n > 0)
-		memcpy(s->p + s->len, p, n);
-	s->len += n;
-	s->p[s->len] = '\0';
-}
-
-static void
-str_set(struct str *s, const char *p, size_t n)
-{
-	s->len = 0;
-	str_add(s, p, n);
-}
-
-static void
-str_free(struct str *s)
-{
-	free(s->p);
-	s->p = NULL;
-	s->len = s->alloc = 0;
 }
 
 /*
@@ -317,20 +278,6 @@ roundtrip(uint64_t id, const char *name, const char *data, size_t len)
 	str_free(&wtype);
 	buf_free(&out);
 	return rc;
-}
-
-/* --- deterministic PRNG (splitmix64) --- */
-
-static uint64_t rng_state = 0xC0FFEEULL;
-
-static uint64_t
-rng(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
 }
 
 static const char *const pieces[] = {
@@ -655,6 +602,7 @@ test_overflow(void)
 int
 main(void)
 {
+	rng_seed(0xC0FFEEULL);
 	plan(112);
 	test_exact();
 	test_nul_in_name();

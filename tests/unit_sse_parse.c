@@ -29,55 +29,10 @@
 #include <string.h>
 
 #include "sse_parse.h"
+#include "helpers.h"
 #include "tap.h"
 
 #define TYPE_MAX 63	/* sse_parser.type holds 64 bytes with the NUL */
-
-/* --- a growable byte string, independent of buf.c --- */
-
-struct str {
-	char *p;
-	size_t len, alloc;
-};
-
-static void
-str_add(struct str *s, const void *p, size_t n)
-{
-	if (s->len + n + 1 > s->alloc) {
-		size_t a = s->alloc ? s->alloc : 64;
-
-		while (a < s->len + n + 1)
-			a *= 2;
-		if ((s->p = realloc(s->p, a)) == NULL)
-			abort();
-		s->alloc = a;
-	}
-	if (n > 0)
-		memcpy(s->p + s->len, p, n);
-	s->len += n;
-	s->p[s->len] = '\0';
-}
-
-static void
-str_adds(struct str *s, const char *z)
-{
-	str_add(s, z, strlen(z));
-}
-
-static void
-str_reset(struct str *s)
-{
-	s->len = 0;
-	if (s->p != NULL)
-		s->p[0] = '\0';
-}
-
-static void
-str_free(struct str *s)
-{
-	free(s->p);
-	memset(s, 0, sizeof(*s));
-}
 
 /* One event, serialised unambiguously: "<type>\x1f<len>:<data>\n". */
 static void
@@ -251,20 +206,6 @@ note_diff(const char *how, const struct result *got, const struct result *want)
 	    "%s: got rc=%d pending=%d %d events (%zu bytes), want rc=%d pending=%d "
 	    "%d events (%zu bytes)", how, got->rc, got->pending, got->nev, got->events.len,
 	    want->rc, want->pending, want->nev, want->events.len);
-}
-
-/* --- deterministic PRNG (splitmix64) --- */
-
-static uint64_t rng_state = 0x5EEDF00DULL;
-
-static uint64_t
-rng(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
 }
 
 static size_t
@@ -836,6 +777,7 @@ test_random(void)
 int
 main(void)
 {
+	rng_seed(0x5EEDF00DULL);
 	diag("PRNG seed 0x%" PRIx64, rng_state);
 	test_pinned();
 	test_pending();

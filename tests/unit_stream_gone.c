@@ -14,6 +14,7 @@
 #include "conf.h"
 #include "conn.h"
 #include "journal.h"
+#include "memconn.h"
 #include "stream.h"
 #include "tap.h"
 
@@ -25,39 +26,6 @@
  * whole answer exactly once: what a resuming reader reassembles is the text
  * of an uncut run, and the ids run 1, 2, 3, ... without a gap.
  */
-
-struct wire {
-	struct conn c;
-	int writes, fail_at;      /* writes from the fail_at-th on fail; 0: never */
-};
-
-static const char *
-no_param(struct conn *c, const char *name)
-{
-	(void)c;
-	(void)name;
-	return NULL;
-}
-
-static int
-put(struct conn *c, const char *b, size_t len)
-{
-	struct wire *w = (struct wire *)c;
-
-	(void)b;
-	(void)len;
-	w->writes++;
-	return w->fail_at > 0 && w->writes >= w->fail_at ? -1 : 0;
-}
-
-static int
-flushed(struct conn *c)
-{
-	(void)c;
-	return 0;
-}
-
-static const struct conn_ops wire_ops = { .param = no_param, .write = put, .flush = flushed };
 
 /* What a resuming reader makes of a journal: the text, the tokens, the usage. */
 struct replay {
@@ -157,7 +125,7 @@ static int
 run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
 {
 	const struct model_conf *m = cf->models;
-	struct wire w = { { &wire_ops, NULL, 0, 0 }, 0, fail_at };
+	struct memconn w;
 	struct chat_request req;
 	struct backend_result res = { NULL, 0, 0 };
 	struct cs_error err;
@@ -167,6 +135,7 @@ run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
 	enum backend_status st = BACKEND_MORE;
 	int i;
 
+	memconn_init(&w, 0, fail_at);
 	memset(&req, 0, sizeof(req));
 	req.prompt = prompt_of();
 	req.prompt_len = strlen(req.prompt);
@@ -200,6 +169,7 @@ run(struct conf *cf, enum producer what, int fail_at, struct replay *rp)
 	journal_flush(j);
 	journal_close(j);
 	stream_close(&s);
+	memconn_free(&w);
 	if (replay(cf, s.id, rp) == -1)
 		return -1;
 	return w.writes;

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "utf8.h"
+#include "helpers.h"
 #include "tap.h"
 
 #define BIG	(1u << 20)	/* output cap that the tests never reach */
@@ -291,20 +292,6 @@ ref_viable(const unsigned char *c, size_t len)
 		return 0;
 	ref_decode(c, len, 0, &r);
 	return r.len == 0 && r.errors == 0 && r.pending > 0;
-}
-
-/* --- deterministic PRNG (splitmix64) --- */
-
-static uint64_t rng_state = 0x5eed5eed5eedULL;
-
-static uint64_t
-rng(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-	return z ^ (z >> 31);
 }
 
 static uint32_t
@@ -1050,6 +1037,7 @@ test_cap_tripling(void)
 int
 main(void)
 {
+	rng_seed(0x5eed5eed5eedULL);
 	plan(84);
 	test_reference();
 	test_valid_classics();

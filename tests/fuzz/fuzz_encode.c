@@ -21,40 +21,12 @@
 #include "conf.h"
 #include "conn.h"
 #include "fuzz.h"
+#include "../memconn.h"
 #include "sse.h"
 #include "stream.h"
 #include "utf8.h"
 
 #define WIRE_CAP	(64u << 20)
-
-/* A connection that keeps what is written. */
-struct wire {
-	struct conn c;
-	struct buf bytes;
-};
-
-static const char *
-no_param(struct conn *c, const char *name)
-{
-	(void)c;
-	(void)name;
-	return NULL;
-}
-
-static int
-keep(struct conn *c, const char *b, size_t len)
-{
-	return buf_add(&((struct wire *)c)->bytes, b, len);
-}
-
-static int
-flushed(struct conn *c)
-{
-	(void)c;
-	return 0;
-}
-
-static const struct conn_ops wire_ops = { .param = no_param, .write = keep, .flush = flushed };
 
 /* The reading side: events as a WHATWG EventSource sees them. */
 struct reader {
@@ -243,7 +215,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct backend_result res = { "stop", 0, 0 };
 	struct utf8_carry carry = { { 0 }, 0 };
 	struct reader r;
-	struct wire w;
+	struct memconn w;
 	struct stream s;
 	struct conf cf;
 	struct buf expect;
@@ -258,9 +230,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (conf_defaults(&cf, NULL) == -1)
 		return 0;
 	cf.max_event = max_events[(how >> 2) & 3];
-	memset(&w, 0, sizeof(w));
-	w.c.ops = &wire_ops;
-	buf_init(&w.bytes, WIRE_CAP);
+	memconn_init(&w, WIRE_CAP, 0);
 	FUZZ_CHECK(stream_open(&s, &cf, conf_model(&cf, NULL), &w.c, (enum stream_format)format,
 	    NULL) == 0, "the stream did not open");
 	/* Tokens of 0 to 63 bytes (or up to 4095), heartbeats between some. */
@@ -305,6 +275,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&expect);
 	buf_free(&r.text);
 	buf_free(&r.data);
-	buf_free(&w.bytes);
+	memconn_free(&w);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /*
- * fuzz_route.c: splitting a request's URI into the mount and the route.
+ * fuzz_route.c: splitting a request's URI into the mount and the route, and
+ * looking the route up in the route table (a row, or an Allow that fits).
  * The route always starts with '/' and fits its buffer; the mount has no
  * trailing '/'; with a configured mount, the mount is exactly it.
  *
@@ -14,9 +15,15 @@
 #include "fuzz.h"
 #include "route.h"
 
-/* The routes the handler knows (handler.c). */
-static const char *const routes[] = {
-	"/health", "/v1/chat/completions", "/v1/models", "/streams/*", NULL
+/* The paths and methods of the handler's route table (handler.c). */
+static const struct route routes[] = {
+	{ .path = "/", .methods = "POST" },
+	{ .path = "/health", .methods = "GET, HEAD" },
+	{ .path = "/v1/chat/completions", .methods = "POST", .style = ERROR_OPENAI },
+	{ .path = "/v1/models", .methods = "GET, HEAD", .style = ERROR_OPENAI },
+	{ .path = "/streams/*", .methods = "GET" },
+	{ .path = "/streams/*", .methods = "DELETE" },
+	{ .path = NULL }
 };
 
 int
@@ -40,13 +47,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((size_t)(p - copy) <= in.n)
 			p += strlen(p) + 1;
 	}
-	if (request_route(field[0], field[1], field[2], field[3], routes, route,
+	if (route_resolve(field[0], field[1], field[2], field[3], routes, route,
 	    (set & 0x10) ? 16 : sizeof(route)) == -1)
 		return 0;
 	n = strlen(route);
 	FUZZ_CHECK(route[0] == '/', "a route that does not start with '/'");
 	FUZZ_CHECK(n < ((set & 0x10) ? 16 : sizeof(route)), "a route past its buffer");
-	request_mount(field[0], field[3], field[2], route, mount,
+	/* The route looked up with PATH_INFO as the method: a row, or an Allow that fits. */
+	{
+		enum error_style style = ERROR_NATIVE;
+		const struct route *r;
+		const char *arg;
+		char allow[64];
+		size_t asz = (set & 0x40) ? 8 : sizeof(allow);
+
+		r = route_lookup(routes, route, field[1] != NULL ? field[1] : "", &arg, &style,
+		    allow, asz);
+		FUZZ_CHECK(r == NULL || arg == NULL || (arg > route && arg < route + n),
+		    "an argument outside the route");
+		FUZZ_CHECK(r != NULL || memchr(allow, '\0', asz) != NULL,
+		    "an Allow past its buffer");
+	}
+	route_mount(field[0], field[3], field[2], route, mount,
 	    (set & 0x20) ? 8 : sizeof(mount));
 	n = strlen(mount);
 	FUZZ_CHECK(n < ((set & 0x20) ? 8 : sizeof(mount)), "a mount past its buffer");

@@ -9,7 +9,7 @@ and bench/relay.py, on top of harness.py:
                     [DONE]) decoded: text, finish_reason, usage, errors;
   fcgi_stream       a POST straight to a chatstream's FastCGI socket (the front
   FcgiReader        server's side, closable at will), read incrementally;
-  todo_ok           a TAP TODO test point, for a known chatstream bug;
+  todo_ok           tap.todo_ok, a TAP TODO test point, imported from here;
   find_secret       which files / byte strings contain a secret (raw or
   all_files         JSON-escaped); every file under a directory.
 
@@ -22,7 +22,7 @@ import time
 
 import fcgi
 import harness
-from harness import _clean, _out, _tap, bail, diag, scaled
+from harness import bail, diag, scaled, todo_ok  # noqa: F401 (todo_ok: for the tests)
 from sse import SSEParser
 
 
@@ -59,17 +59,6 @@ def start_named_lighttpd(fx, chatstream, name):
         fx.dump_logs()
         bail("lighttpd %s did not start" % name)
     return lt
-
-
-def todo_ok(cond, name, reason):
-    """A TAP TODO point: automake counts a failure as XFAIL (the suite
-    passes) and a pass as XPASS (the suite fails, so the marker gets removed
-    once the bug is fixed)."""
-    _tap["n"] += 1
-    cond = bool(cond)
-    _out("%s %d - %s # TODO %s" % ("ok" if cond else "not ok", _tap["n"], _clean(name),
-                                   _clean(reason)))
-    return cond
 
 
 class OpenAIView:

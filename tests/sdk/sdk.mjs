@@ -5,7 +5,8 @@
 // Usage: node sdk.mjs BASE_URL PROMPT
 //   BASE_URL  e.g. http://127.0.0.1:8080/chat/v1 (chatstream mounted at /chat/)
 // Models it expects chatstream to serve: demo (fast), stall (stalls with
-// heartbeats), fail (fails mid-stream), slow (paced, for the abort case).
+// heartbeats), fail (fails mid-stream), slow (paced, for the abort case),
+// slower (longer than a heartbeat), slowfail (fails after a heartbeat).
 // Every call has a timeout and no retries, so the script always ends.
 // SPDX-License-Identifier: ISC
 import OpenAI, { APIError } from 'openai';
@@ -86,6 +87,8 @@ async function whole(model) {
       role: c.choices?.[0]?.message?.role ?? null,
       finish_reason: c.choices?.[0]?.finish_reason ?? null,
       usage: c.usage ?? null,
+      bodyError: c.error ?? null,
+      hasChoices: Array.isArray(c.choices),
       error: null,
     };
   } catch (e) {
@@ -114,6 +117,8 @@ const result = {
   failStream: await streamed('fail'),
   failWhole: await whole('fail'),
   abort: await streamed('slow', 3),
+  slowWhole: await whole('slower'),
+  slowFailWhole: await whole('slowfail'),
   models: await models(),
 };
 process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,0 +1,307 @@
+/* unit_stream.c: the exact bytes a reader gets in each of the three formats. */
+/* SPDX-License-Identifier: ISC */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "conf.h"
+#include "memconn.h"
+#include "stream.h"
+#include "tap.h"
+
+/*
+ * Each case runs a stream into an in-memory connection and compares what it
+ * received, byte for byte, with the expected response: the head, then the
+ * events.  In the expected text @ID@ stands for the stream's id and @T@ for
+ * its creation time; the timings of a native done event (ttft_ms,
+ * duration_ms) are read as @MS@, as they depend on the clock.
+ */
+
+#define WIRE_CAP (1 << 20)
+
+#define SSE_HEAD \
+    "Status: 200 OK\r\n" \
+    "Content-Type: text/event-stream; charset=utf-8\r\n" \
+    "Cache-Control: no-cache\r\n" \
+    "X-Accel-Buffering: no\r\n" \
+    "X-Content-Type-Options: nosniff\r\n" \
+    "X-Stream-Id: @ID@\r\n" \
+    "\r\n"
+
+/* The head, the retry line, the comment, and the start of the meta event. */
+#define NATIVE_HEAD SSE_HEAD \
+    "retry: 3000\n" \
+    ": chatstream\n" \
+    "id: 1\nevent: meta\n"
+
+/* How every OpenAI chunk starts. */
+#define CHUNK "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion.chunk\"," \
+    "\"created\":@T@,\"model\":\"demo\",\"choices\":["
+
+#define JSON_HEAD \
+    "Status: 200 OK\r\n" \
+    "Content-Type: application/json\r\n" \
+    "Cache-Control: no-store\r\n" \
+    "X-Stream-Id: @ID@\r\n" \
+    "\r\n"
+
+/* want with @ID@ and @T@ filled in from s, into out. */
+static void
+expand(struct buf *out, const char *want, const struct stream *s)
+{
+	char t[32];
+
+	snprintf(t, sizeof(t), "%lld", (long long)s->created);
+	buf_reset(out);
+	while (*want != '\0') {
+		if (strncmp(want, "@ID@", 4) == 0) {
+			buf_adds(out, s->id);
+			want += 4;
+		} else if (strncmp(want, "@T@", 3) == 0) {
+			buf_adds(out, t);
+			want += 3;
+		} else
+			buf_addc(out, *want++);
+	}
+}
+
+/* got with the digits after "ttft_ms": and "duration_ms": as @MS@, into out. */
+static void
+mask_timings(struct buf *out, const char *got, size_t len)
+{
+	const char *end = got + len;
+
+	buf_reset(out);
+	while (got < end) {
+		if ((size_t)(end - got) > 10 && (strncmp(got, "\"ttft_ms\":", 10) == 0 ||
+		    strncmp(got, "\"duration_ms\":", 14) == 0)) {
+			size_t n = got[1] == 't' ? 10 : 14;
+
+			buf_add(out, got, n);
+			buf_adds(out, "@MS@");
+			for (got += n; got < end && isdigit((unsigned char)*got); got++)
+				continue;
+		} else
+			buf_addc(out, *got++);
+	}
+}
+
+/* Compares what w received (timings masked) with want, expanded for s. */
+static void
+is_wire(const struct memconn *w, const struct stream *s, const char *want, const char *what)
+{
+	struct buf got, exp;
+
+	buf_init(&got, WIRE_CAP);
+	buf_init(&exp, WIRE_CAP);
+	mask_timings(&got, w->bytes.data != NULL ? w->bytes.data : "", w->bytes.len);
+	expand(&exp, want, s);
+	is_mem(got.data, got.len, exp.data, exp.len, "%s", what);
+	buf_free(&got);
+	buf_free(&exp);
+}
+
+static void
+open_stream(struct stream *s, struct memconn *w, const struct conf *cf,
+    enum stream_format format)
+{
+	memconn_init(w, WIRE_CAP, 0);
+	if (stream_open(s, cf, conf_model(cf, NULL), &w->c, format, NULL) == -1) {
+		diag("stream_open failed");
+		exit(1);
+	}
+}
+
+static void
+close_stream(struct stream *s, struct memconn *w)
+{
+	stream_close(s);
+	memconn_free(w);
+}
+
+/* Tokens as a backend hands them: a UTF-8 character split over two, a quote, a newline. */
+static void
+tokens(struct stream *s)
+{
+	ok(stream_token(s, "Hello", 5) == 0, "a token");
+	ok(stream_token(s, ", w\xc3", 4) == 0, "a token ending in half a character");
+	ok(stream_token(s, "\xb6rld \"x\"\n", 9) == 0, "its other half, a quote, a newline");
+}
+
+static void
+native(const struct conf *cf)
+{
+	struct backend_result res = { NULL, 0, 0 };
+	struct memconn w;
+	struct stream s;
+
+	open_stream(&s, &w, cf, STREAM_NATIVE);
+	s.resume_url = "/chat/streams/x";
+	ok(stream_begin(&s) == 0, "native: begin");
+	is_int(w.flushes, 1, "native: the head and the meta event in one flush");
+	tokens(&s);
+	ok(stream_heartbeat(&s) == 0, "native: heartbeat");
+	ok(stream_done(&s, &res, 3) == 0, "native: done");
+	is_int(w.flushes, 6, "native: one flush per event and heartbeat");
+	is_wire(&w, &s, NATIVE_HEAD
+	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@,"
+	    "\"resume\":\"/chat/streams/x\"}\n\n"
+	    "id: 2\ndata: {\"text\":\"Hello\"}\n\n"
+	    "id: 3\ndata: {\"text\":\", w\"}\n\n"
+	    "id: 4\ndata: {\"text\":\"\xc3\xb6rld \\\"x\\\"\\n\"}\n\n"
+	    ": ping\n"
+	    "id: 5\nevent: done\ndata: {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":3,\"total_tokens\":6},\"ttft_ms\":@MS@,\"duration_ms\":@MS@}\n\n",
+	    "native: the whole response");
+	close_stream(&s, &w);
+}
+
+static void
+openai(const struct conf *cf)
+{
+	struct backend_result res = { "length", 4, 7 };
+	struct memconn w;
+	struct stream s;
+
+	open_stream(&s, &w, cf, STREAM_OPENAI);
+	s.include_usage = 1;
+	ok(stream_begin(&s) == 0, "openai: begin");
+	tokens(&s);
+	ok(stream_heartbeat(&s) == 0, "openai: heartbeat");
+	ok(stream_done(&s, &res, 3) == 0, "openai: done");
+	is_wire(&w, &s, SSE_HEAD
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+	    "\"finish_reason\":null}]}\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"Hello\"},"
+	    "\"finish_reason\":null}]}\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\", w\"},"
+	    "\"finish_reason\":null}]}\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"\xc3\xb6rld \\\"x\\\"\\n\"},"
+	    "\"finish_reason\":null}]}\n\n"
+	    ": ping\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
+	    "data: " CHUNK "],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7,"
+	    "\"total_tokens\":10}}\n\n"
+	    "data: [DONE]\n\n",
+	    "openai: the whole response");
+	close_stream(&s, &w);
+}
+
+#define COMPLETION(content) \
+    "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion\",\"created\":@T@," \
+    "\"model\":\"demo\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"," \
+    "\"content\":\"" content "\"},\"logprobs\":null," \
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3," \
+    "\"total_tokens\":6}}\n"
+
+static void
+openai_json(const struct conf *cf)
+{
+	struct backend_result res = { NULL, 0, 0 };
+	struct memconn w;
+	struct stream s;
+
+	/* An answer ready before any heartbeat: the head and the object, nothing else. */
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_begin(&s) == 0, "json: begin");
+	tokens(&s);
+	is_int(w.bytes.len, 0, "json: nothing is sent before the answer is whole");
+	ok(stream_done(&s, &res, 3) == 0, "json: done");
+	is_wire(&w, &s, JSON_HEAD COMPLETION("Hello, w\xc3\xb6rld \\\"x\\\"\\n"),
+	    "json: the whole response");
+	close_stream(&s, &w);
+
+	/* A slow answer: each heartbeat a space, the first with the head, each flushed. */
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_begin(&s) == 0, "json, slow: begin");
+	ok(stream_token(&s, "Hello", 5) == 0, "json, slow: a token");
+	ok(stream_heartbeat(&s) == 0, "json, slow: a heartbeat");
+	is_wire(&w, &s, JSON_HEAD " ", "json, slow: the head and a space, at the first heartbeat");
+	is_int(w.flushed, w.bytes.len, "json, slow: flushed");
+	ok(stream_token(&s, ", w\xc3", 4) == 0 && stream_heartbeat(&s) == 0 &&
+	    stream_token(&s, "\xb6rld \"x\"\n", 9) == 0, "json, slow: more tokens, a heartbeat");
+	ok(stream_done(&s, &res, 3) == 0, "json, slow: done");
+	is_wire(&w, &s, JSON_HEAD "  " COMPLETION("Hello, w\xc3\xb6rld \\\"x\\\"\\n"),
+	    "json, slow: the spaces, then the object");
+	close_stream(&s, &w);
+}
+
+static void
+errors(const struct conf *cf)
+{
+	struct memconn w;
+	struct stream s;
+
+	open_stream(&s, &w, cf, STREAM_NATIVE);
+	ok(stream_token(&s, "Hi", 2) == 0, "native error: a token commits the response");
+	ok(stream_error(&s, "timeout", "too slow") == 0, "native error: error");
+	is_wire(&w, &s, NATIVE_HEAD
+	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@}\n\n"
+	    "id: 2\ndata: {\"text\":\"Hi\"}\n\n"
+	    "id: 3\nevent: error\ndata: {\"error\":{\"type\":\"timeout\",\"message\":\"too slow\"}}\n\n",
+	    "native error: the whole response");
+	ok(stream_error(&s, "timeout", "again") == -1, "native error: nothing after the end");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_OPENAI);
+	ok(stream_token(&s, "Hi", 2) == 0, "openai error: a token commits the response");
+	ok(stream_error(&s, "upstream_error", "the upstream failed") == 0, "openai error: error");
+	is_wire(&w, &s, SSE_HEAD
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+	    "\"finish_reason\":null}]}\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"Hi\"},"
+	    "\"finish_reason\":null}]}\n\n"
+	    "data: {\"error\":{\"message\":\"the upstream failed\",\"type\":\"server_error\","
+	    "\"param\":null,\"code\":\"upstream_error\"}}\n\n",
+	    "openai error: the whole response");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_token(&s, "Hi", 2) == 0, "json error: a token");
+	ok(stream_error(&s, "upstream_error", "the upstream failed") == -1,
+	    "json error: refused before anything was sent (the caller sends a status)");
+	is_int(w.bytes.len, 0, "json error: nothing sent");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_token(&s, "Hi", 2) == 0 && stream_heartbeat(&s) == 0,
+	    "json error after a heartbeat: a token, a heartbeat");
+	ok(stream_error(&s, "upstream_error", "the upstream failed") == 0,
+	    "json error after a heartbeat: error");
+	is_wire(&w, &s, JSON_HEAD " {\"error\":{\"message\":\"the upstream failed\","
+	    "\"type\":\"server_error\",\"param\":null,\"code\":\"upstream_error\"}}\n",
+	    "json error after a heartbeat: status 200 is out; the body is OpenAI's error object");
+	ok(stream_done(&s, &(struct backend_result){ NULL, 0, 0 }, 0) == -1,
+	    "json error after a heartbeat: nothing after the end");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_NATIVE);
+	w.fail_at = 2;
+	ok(stream_begin(&s) == 0, "gone: begin");
+	ok(stream_token(&s, "Hi", 2) == -1 && s.gone, "gone: a failed write says the reader left");
+	ok(stream_heartbeat(&s) == -1, "gone: and so does the next heartbeat");
+	close_stream(&s, &w);
+}
+
+int
+main(void)
+{
+	struct conf cf;
+	struct cs_error err;
+
+	if (conf_defaults(&cf, &err) == -1) {
+		diag("no configuration: %s", err.message);
+		return 1;
+	}
+	native(&cf);
+	openai(&cf);
+	openai_json(&cf);
+	errors(&cf);
+	conf_free(&cf);
+	return done_testing();
+}
