@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh --tests    also what the whole suite needs (scripts/test-all.sh):
 #                                      the browser and SDK tests' chromium and node, systemd-analyze
 #                                      (t_front_systemd), openssl (t_relay_faults), the CPU hogs
-#                                      of scripts/test-loaded.sh (the npm packages are installed by
+#                                      of scripts/test-loaded.sh, the Debian packaging tools
+#                                      (t_deb) (the npm packages are installed by
 #                                      tests/browser/setup.sh and tests/sdk/setup.sh)
 # SPDX-License-Identifier: ISC
 set -euo pipefail
@@ -22,6 +23,7 @@ packages=(
 )
 if [ "${1:-}" = --tests ]; then
 	packages+=(chromium stress-ng systemd openssl prometheus)   # prometheus: t_metrics.py scrapes with the real server
+	packages+=(dpkg-dev debhelper fakeroot lintian)        # tests/t_deb.py builds and checks the .deb
 	# Debian's nodejs and npm, unless a node is there already (another repository's
 	# nodejs has npm built in and conflicts with Debian's npm)
 	command -v node >/dev/null 2>&1 || packages+=(nodejs)

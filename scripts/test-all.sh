@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-all.sh: the whole test suite on a fresh Debian 12 machine: installs what is missing, then
-# builds with -Werror and runs `make check`, again under ASan+UBSan, then `make distcheck`.
+# builds with -Werror and runs `make check`, again under ASan+UBSan, then `make distcheck`, then
+# builds the Debian package from the release tarball and installs, serves and purges it (as root).
 # A skipped test fails the run: everything a test needs is installed here (by install-deps.sh,
 # or by the test's own setup as root), so a skip means an install is missing.
 # Builds go to _build/{plain,sanitized} (results in _build/results); the source tree itself is
@@ -77,6 +78,22 @@ tests/fuzz/replay_request tests/fuzz/replay_sse_parse"
 	tail -50 "$results/distcheck.out" >&2
 	status=1
 }
+
+echo "=== deb"
+# The Debian package, built from the release tarball, installed, served from,
+# removed and purged (tests/t_deb.py).  It needs root and installs a package,
+# so it runs here and not in `make check`.
+deb_rc=0
+(cd "$top/_build/plain" && make dist >/dev/null && tarball=$(ls chatstream-*.tar.gz) &&
+	DEB_SOURCE="$top/_build/plain/$tarball" SRCDIR="$top" \
+	"${PYTHON3:-python3}" "$top/tests/t_deb.py" >"$results/deb.log" 2>&1) || deb_rc=$?
+grep -hE '^(ok|not ok)' "$results/deb.log" >"$results/deb.tap" || true
+grep -hiE '^ok [0-9]+[^#]*# *skip|^1\.\.0 *# *skip' "$results/deb.log" |
+	sed 's|^|deb: tests/t_deb: |' >>"$results/skipped.txt" || true
+if [ $deb_rc -ne 0 ] || grep -q '^not ok' "$results/deb.tap"; then
+	tail -60 "$results/deb.log" >&2
+	status=1
+fi
 
 if [ -s "$results/flaky.txt" ]; then
 	echo "=== FLAKY: these failed once and passed when rerun (first logs in $results):"
