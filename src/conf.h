@@ -47,6 +47,7 @@ struct conf {
 	enum log_format log_format;
 	int debug;
 	char *mount;              /* may be NULL: the URL prefix chatstream is mounted at */
+	char *cors_origins;       /* may be NULL: space-separated origins given CORS headers */
 	enum journal_kind journal;  /* where streams are kept for resuming */
 	char *spool_dir;          /* the file journal's directory */
 	int journal_ttl;          /* seconds a finished stream stays resumable */
