@@ -101,6 +101,7 @@ request_end(struct request_ctx *x)
 		atomic_fetch_sub(&x->rt->active, 1);
 	x->rec.duration_ms = clock_ms() - x->started_ms;
 	log_stream(&x->rec);
+	x->conn->head_extra = NULL;   /* it points into x */
 	/* After the log line: it names the route. */
 	if (x->route != unrouted)
 		free(x->route);
