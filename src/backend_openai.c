@@ -586,6 +586,45 @@ openai_pollfds(void *run, struct pollfd *pfd, int max, int64_t *wake)
 	return n;
 }
 
+/*
+ * The status a client gets for an upstream's non-2xx one: the same for a
+ * 4xx about the request (400, 404, 409, 413, 415, 422, 429), else 502.
+ */
+static int
+client_status(long upstream)
+{
+	switch (upstream) {
+	case 400: case 404: case 409: case 413: case 415: case 422: case 429:
+		return (int)upstream;
+	default:
+		return 502;
+	}
+}
+
+/*
+ * Copies the upstream error's string field name into out (size bytes), safe
+ * to show a client: a word of [A-Za-z0-9_.-] (anything else makes it ""),
+ * the API key masked as in messages.
+ */
+static void
+upstream_word(const struct openai_conf *cf, json_object *e, const char *name,
+    char *out, size_t size)
+{
+	json_object *v;
+	const char *w;
+	size_t n;
+
+	out[0] = '\0';
+	if (!json_object_object_get_ex(e, name, &v) || !json_object_is_type(v, json_type_string))
+		return;
+	w = json_object_get_string(v);
+	n = strlen(w);
+	if (n == 0 || n >= size || strspn(w, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-[]") != n)
+		return;
+	redact(cf->api_key, w, n, out, size);
+}
+
 /* Maps a finished transfer's outcome to the end of the stream. */
 static enum backend_status
 finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
@@ -603,24 +642,37 @@ finish(struct openai_run *r, struct backend_result *res, struct cs_error *err)
 	}
 	if (r->http_status < 200 || r->http_status >= 300) {
 		json_object *o = json_tokener_parse(r->errbody.data != NULL ? r->errbody.data : "");
-		json_object *e, *m;
+		json_object *e = NULL, *m;
 		const char *text = NULL;
+		int status = client_status(r->http_status);
 
 		if (o != NULL && json_object_object_get_ex(o, "error", &e))
 			text = json_object_is_type(e, json_type_string) ? json_object_get_string(e) :
 			    json_object_object_get_ex(e, "message", &m) ? json_object_get_string(m) : NULL;
 		/*
-		 * The client's request was valid, so the upstream's refusal is ours:
-		 * 502, except a rate limit, which the client can act on (retry later).
+		 * A refusal of the request itself (OpenAI's error object with a 4xx
+		 * but 401/403/407) is the client's to fix: its status and the
+		 * upstream's type, code and param pass on, so SDKs do not retry.
+		 * A rate limit may be retried later.  Anything else (5xx, a refused
+		 * key, a page that is no OpenAI error) is chatstream's upstream
+		 * failing: 502.
 		 */
 		if (r->http_status == 429) {
 			cs_fail(err, 429, "upstream_rate_limited", "the upstream is rate limiting: ");
 			/* Only the delta-seconds form; an HTTP date falls back to ours. */
 			err->retry_after = r->retry_after;
-		} else
+		} else if (status != 502 && e != NULL && json_object_is_type(e, json_type_object))
+			cs_fail(err, status, "upstream_rejected", "the upstream refused the request: ");
+		else
 			cs_fail(err, 502, "upstream_error", "the upstream answered %ld: ",
 			    r->http_status);
 		add_upstream_text(r->cf, err, text != NULL ? text : "no details");
+		if (err->status != 502 && err->status != 429 && e != NULL &&
+		    json_object_is_type(e, json_type_object)) {
+			upstream_word(r->cf, e, "type", err->kind, sizeof(err->kind));
+			upstream_word(r->cf, e, "code", err->code, sizeof(err->code));
+			upstream_word(r->cf, e, "param", err->param, sizeof(err->param));
+		}
 		json_object_put(o);
 		return BACKEND_FAILED;
 	}

@@ -14,6 +14,7 @@
 #include "backend.h"
 #include "buf.h"
 #include "conf.h"
+#include "cors.h"
 #include "num.h"
 
 #ifdef CS_SANITIZED
@@ -50,6 +51,7 @@ static const struct global_key global_keys[] = {
 	G("debug", K_BOOL, debug, 0, 1),
 	G("mount", K_STR, mount, 0, 0),
 	G("metrics", K_METRICS, metrics, 0, 0),
+	G("cors_origins", K_STR, cors_origins, 0, 0),
 	G("default_model", K_STR, default_model, 0, 0),
 	G("journal", K_JOURNAL, journal, 0, 0),
 	G("spool_dir", K_STR, spool_dir, 0, 0),
@@ -566,6 +568,8 @@ conf_validate(struct conf *c, struct buf *report, const char *path,
 		conf_err(&e, 0, "mount \"%s\" must start with /", c->mount);
 		note(report, path, first, &e, nerr);
 	}
+	if (c->cors_origins != NULL && cors_check(c->cors_origins, &e) == -1)
+		note(report, path, first, &e, nerr);
 	if (c->redis_password_env != NULL) {
 		const char *v = conf_secret_env(c->redis_password_env);
 
@@ -704,6 +708,7 @@ conf_free(struct conf *c)
 		free(m);
 	}
 	free(c->mount);
+	free(c->cors_origins);
 	free(c->spool_dir);
 	free(c->redis_address);
 	free(c->redis_prefix);

@@ -54,6 +54,7 @@ struct conf {
 	int debug;
 	char *mount;              /* may be NULL: the URL prefix chatstream is mounted at */
 	enum metrics_access metrics;  /* who may scrape /metrics; off records nothing */
+	char *cors_origins;       /* may be NULL: space-separated origins given CORS headers */
 	enum journal_kind journal;  /* where streams are kept for resuming */
 	char *spool_dir;          /* the file journal's directory */
 	int journal_ttl;          /* seconds a finished stream stays resumable */

@@ -8,6 +8,9 @@
 
 struct conn;
 
+/* The most bytes of head_extra (below). */
+#define CONN_HEAD_EXTRA_MAX 1024
+
 struct conn_ops {
 	/* Returns the CGI parameter name (borrowed, lives as long as the request), or NULL. */
 	const char *(*param)(struct conn *c, const char *name);
@@ -28,7 +31,20 @@ struct conn {
 	void *impl;               /* FCGX_Request * or NULL for CGI */
 	int broken;               /* a write failed: the client is gone */
 	short hup_events;         /* what to poll hangup_fd for (POLLHUP/ERR always count) */
+	/*
+	 * Borrowed, may be NULL: header lines (each ending in CRLF, at most
+	 * CONN_HEAD_EXTRA_MAX bytes in all) that every
+	 * response head of the request carries (http.c, stream_head()).
+	 */
+	const char *head_extra;
 };
+
+/* The connection's extra head lines, "" for none; c may be NULL. */
+static inline const char *
+conn_head_extra(const struct conn *c)
+{
+	return c != NULL && c->head_extra != NULL ? c->head_extra : "";
+}
 
 /* A connection over the process's environment, stdin and stdout (plain CGI). */
 void conn_cgi_init(struct conn *c);

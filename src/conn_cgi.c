@@ -83,6 +83,7 @@ conn_cgi_init(struct conn *c)
 	c->ops = &cgi_ops;
 	c->impl = NULL;
 	c->broken = 0;
+	c->head_extra = NULL;
 	/*
 	 * Not POLLRDHUP: under mod_cgid stdout is the request's socket, which
 	 * Apache half-closes once the body is sent.  A pipe's reader leaving

@@ -90,6 +90,7 @@ conn_fcgi_init(struct conn *c, FCGX_Request *req)
 	c->ops = &fcgi_ops;
 	c->impl = req;
 	c->broken = 0;
+	c->head_extra = NULL;
 	/* Front servers close the FastCGI connection when the client goes. */
 	c->hup_events = POLLRDHUP;
 }

@@ -15,6 +15,7 @@ cs_vfail(struct cs_error *err, int status, const char *type, const char *fmt,
 		return -1;
 	err->status = status;
 	err->type = type;
+	err->param[0] = err->code[0] = err->kind[0] = '\0';
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	return -1;
 }
@@ -27,6 +28,14 @@ cs_fail(struct cs_error *err, int status, const char *type, const char *fmt, ...
 	va_start(ap, fmt);
 	cs_vfail(err, status, type, fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+int
+cs_param(struct cs_error *err, const char *name)
+{
+	if (err != NULL)
+		snprintf(err->param, sizeof(err->param), "%s", name);
 	return -1;
 }
 

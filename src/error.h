@@ -19,6 +19,9 @@ struct cs_error {
 	char message[256];   /* human-readable, never contains secrets */
 	int line;            /* config line number, 0 when not applicable */
 	int retry_after;     /* seconds for a Retry-After header, 0 for none */
+	char param[64];      /* the request field at fault (OpenAI's "param"), "" for none */
+	char code[64];       /* an upstream's error code, passed on as OpenAI's "code"; "" for type */
+	char kind[64];       /* an upstream's error type (OpenAI's "type"); "" for the status's */
 };
 
 /* How error bodies are shaped: ours, or OpenAI's for the /v1 routes (http.c). */
@@ -31,6 +34,9 @@ int cs_fail(struct cs_error *err, int status, const char *type,
 /* The same with a va_list. */
 int cs_vfail(struct cs_error *err, int status, const char *type,
     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+/* Sets err's param to name (cut to fit); err may be NULL.  Returns -1. */
+int cs_param(struct cs_error *err, const char *name);
 
 /* Clears err to "no error". */
 void cs_error_clear(struct cs_error *err);

@@ -83,7 +83,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 	check = (int64_t)(cf->lease_timeout > 0 ? cf->lease_timeout : 3 * cf->heartbeat) * 1000 / 3;
 	if (check < 200)
 		check = 200;
-	if (stream_head(&out, 200, STREAM_NATIVE, id) == -1 ||
+	if (stream_head(&out, 200, STREAM_NATIVE, id, conn_head_extra(c)) == -1 ||
 	    sse_retry(&out, (unsigned)cf->retry_ms) == -1)
 		goto out;
 	{
@@ -98,7 +98,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 			/* Nothing after `after` and nothing to come: this stops EventSource. */
 			buf_reset(&out);
 			res->status = 204;
-			if (stream_head(&out, 204, STREAM_NATIVE, id) == -1 ||
+			if (stream_head(&out, 204, STREAM_NATIVE, id, conn_head_extra(c)) == -1 ||
 			    send_out(c, &out, res) == -1)
 				outcome = OUTCOME_CLIENT_GONE;
 			else

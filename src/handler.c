@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "event_id.h"
+#include "cors.h"
 #include "follow.h"
 #include "journal.h"
 #include "handler.h"
@@ -34,9 +35,11 @@ static void create_native(struct request_ctx *, const char *);
 static void create_openai(struct request_ctx *, const char *);
 static void health(struct request_ctx *, const char *);
 static void list_models(struct request_ctx *, const char *);
+static void get_model(struct request_ctx *, const char *);
 static void resume_stream(struct request_ctx *, const char *);
 static void cancel_stream(struct request_ctx *, const char *);
 static void serve_metrics(struct request_ctx *, const char *);
+static void set_head_extra(struct request_ctx *, const char *);
 
 /* Every route below the mount: one row a path and handler. */
 static const struct route routes[] = {
@@ -45,6 +48,7 @@ static const struct route routes[] = {
 	{ "/health",              "GET, HEAD", ERROR_NATIVE, health },
 	{ "/v1/chat/completions", "POST",      ERROR_OPENAI, create_openai },
 	{ "/v1/models",           "GET, HEAD", ERROR_OPENAI, list_models },
+	{ "/v1/models/*",         "GET, HEAD", ERROR_OPENAI, get_model },
 	{ "/streams/*",           "GET",       ERROR_NATIVE, resume_stream },
 	{ "/streams/*",           "DELETE",    ERROR_NATIVE, cancel_stream },
 	{ "/metrics",             "GET, HEAD", ERROR_NATIVE, serve_metrics },
@@ -76,6 +80,7 @@ struct request_ctx {
 	void *run;
 	struct journal *journal;
 	struct journal_reader *reader;
+	char head_extra[CONN_HEAD_EXTRA_MAX];  /* the lines every head carries (conn.h) */
 };
 
 static void
@@ -106,6 +111,7 @@ request_end(struct request_ctx *x)
 	log_stream(&x->rec);
 	metrics_request(&x->rec, x->stream_opened ? x->stream.tokens : 0);
 	metrics_gauge(MG_THREADS_BUSY, -1);
+	x->conn->head_extra = NULL;   /* it points into x */
 	/* After the log line: it names the route. */
 	if (x->route != unrouted)
 		free(x->route);
@@ -179,6 +185,31 @@ serve_metrics(struct request_ctx *x, const char *arg)
 	buf_free(&out);
 }
 
+/* OpenAI's model object for m; created is when the process started. */
+static json_object *
+model_object(const struct request_ctx *x, const struct model_conf *m)
+{
+	json_object *e = json_object_new_object();
+
+	json_object_object_add(e, "id", json_object_new_string(m->name));
+	json_object_object_add(e, "object", json_object_new_string("model"));
+	json_object_object_add(e, "created", json_object_new_int64(x->rt->started));
+	json_object_object_add(e, "owned_by", json_object_new_string("chatstream"));
+	return e;
+}
+
+/* Sends o (taken) as the 200 answer; nothing but the head for HEAD. */
+static void
+send_object(struct request_ctx *x, json_object *o)
+{
+	x->rec.status = 200;
+	x->rec.outcome = "done";
+	if (http_send_json(x->conn, 200, NULL, strcmp(x->method, "HEAD") == 0 ?
+	    NULL : o) == -1)
+		x->rec.outcome = "client_gone";
+	json_object_put(o);
+}
+
 /* GET /v1/models: the configured models in OpenAI's list shape. */
 static void
 list_models(struct request_ctx *x, const char *arg)
@@ -188,21 +219,28 @@ list_models(struct request_ctx *x, const char *arg)
 
 	(void)arg;
 	json_object_object_add(o, "object", json_object_new_string("list"));
-	for (m = x->rt->conf->models; m != NULL; m = m->next) {
-		json_object *e = json_object_new_object();
-
-		json_object_object_add(e, "id", json_object_new_string(m->name));
-		json_object_object_add(e, "object", json_object_new_string("model"));
-		json_object_object_add(e, "created", json_object_new_int64(0));
-		json_object_object_add(e, "owned_by", json_object_new_string("chatstream"));
-		json_object_array_add(data, e);
-	}
+	for (m = x->rt->conf->models; m != NULL; m = m->next)
+		json_object_array_add(data, model_object(x, m));
 	json_object_object_add(o, "data", data);
-	x->rec.status = 200;
-	x->rec.outcome = "done";
-	if (http_send_json(x->conn, 200, NULL, o) == -1)
-		x->rec.outcome = "client_gone";
-	json_object_put(o);
+	send_object(x, o);
+}
+
+/* GET /v1/models/<id>: one configured model, or 404 model_not_found. */
+static void
+get_model(struct request_ctx *x, const char *id)
+{
+	const struct model_conf *m;
+	struct cs_error e;
+
+	for (m = x->rt->conf->models; m != NULL; m = m->next)
+		if (strcmp(m->name, id) == 0) {
+			send_object(x, model_object(x, m));
+			return;
+		}
+	cs_error_clear(&e);
+	cs_fail(&e, 404, "model_not_found", "the model \"%.64s\" does not exist", id);
+	cs_param(&e, "model");
+	reject(x, &e, NULL);
 }
 
 /* Reads the whole body after checking its length and type. Returns 0, or -1 with e filled. */
@@ -359,6 +397,7 @@ resume_stream(struct request_ctx *x, const char *id)
 	}
 	metrics_count(MC_RESUMES, 1);
 	x->rec.stream_id = id;
+	set_head_extra(x, id);
 	o = follow_run(x->conn, x->rt, id, x->reader, after, 1, &fr);
 	x->rec.outcome = outcome_name(o);
 	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
@@ -450,6 +489,7 @@ retry_post(struct request_ctx *x, int openai)
 		return 1;
 	}
 	/* The stream ended and this client has it all: 200, empty, which ends the retries. */
+	set_head_extra(x, x->retried);
 	o = follow_run(x->conn, x->rt, x->retried, x->reader, after, 0, &fr);
 	x->rec.outcome = outcome_name(o);
 	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
@@ -523,6 +563,7 @@ follow_key(struct request_ctx *x, int openai, int *keyed)
 			history_lost(x, openai);
 		return 1;
 	}
+	set_head_extra(x, x->retried);
 	o = follow_run(x->conn, x->rt, x->retried, x->reader, 0, 0, &fr);
 	x->rec.outcome = outcome_name(o);
 	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
@@ -690,6 +731,7 @@ create_stream(struct request_ctx *x, int openai)
 	if ((m = conf_model(cf, x->req.model)) == NULL) {
 		cs_fail(&e, openai ? 404 : 400, openai ? "model_not_found" : "invalid_request",
 		    "unknown model \"%s\"", x->req.model);
+		cs_param(&e, "model");
 		reject(x, &e, NULL);
 		return;
 	}
@@ -704,6 +746,7 @@ create_stream(struct request_ctx *x, int openai)
 	x->stream.include_usage = x->req.include_usage;
 	x->stream_opened = 1;
 	x->rec.stream_id = x->stream.id;
+	set_head_extra(x, x->stream.id);
 	x->backend = m->backend;
 	if (m->backend->start(m, &x->req, &x->run, &e) == -1) {
 		x->run = NULL;
@@ -770,6 +813,54 @@ create_openai(struct request_ctx *x, const char *arg)
 	create_stream(x, 1);
 }
 
+/*
+ * The head lines of every answer: x-request-id (id: the stream's, else a
+ * fresh one) and, for an Origin that cors_origins lists, the CORS lines.
+ */
+static void
+set_head_extra(struct request_ctx *x, const char *id)
+{
+	const char *origin = conn_param(x->conn, "HTTP_ORIGIN");
+	char fresh[STREAM_ID_LEN + 1];
+
+	if (id == NULL)
+		id = stream_new_id(fresh) == 0 ? fresh : "-";
+	snprintf(x->head_extra, sizeof(x->head_extra), "X-Request-Id: %s\r\n", id);
+	if (cors_allowed(x->rt->conf->cors_origins, origin))
+		cors_head(x->head_extra, sizeof(x->head_extra), origin);
+	x->conn->head_extra = x->head_extra;
+}
+
+/*
+ * OPTIONS from an origin cors_origins lists: the CORS preflight's 204.
+ * Returns 0 when answered, -1 when it is not a preflight of an allowed
+ * origin (the caller answers 405 as for any other method).
+ */
+static int
+preflight(struct request_ctx *x, const char *allow)
+{
+	const char *origin = conn_param(x->conn, "HTTP_ORIGIN");
+	char buf[CONN_HEAD_EXTRA_MAX];
+	struct buf out;
+	int rc;
+
+	if (!cors_allowed(x->rt->conf->cors_origins, origin) ||
+	    conn_param(x->conn, "HTTP_ACCESS_CONTROL_REQUEST_METHOD") == NULL)
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", x->head_extra);
+	if (cors_preflight(buf, sizeof(buf), allow,
+	    conn_param(x->conn, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS")) == -1)
+		return -1;
+	buf_init(&out, sizeof(buf) + 64);
+	rc = buf_printf(&out, "Status: 204 No Content\r\n%s\r\n", buf) == -1 ||
+	    x->conn->ops->write(x->conn, out.data, out.len) == -1 ||
+	    x->conn->ops->flush(x->conn) == -1 ? -1 : 0;
+	buf_free(&out);
+	x->rec.status = 204;
+	x->rec.outcome = rc == 0 ? "done" : "client_gone";
+	return 0;
+}
+
 /* Answers the request for its route and method from the table. */
 static void
 dispatch(struct request_ctx *x, const char *method)
@@ -799,6 +890,8 @@ dispatch(struct request_ctx *x, const char *method)
 		reject(x, &e, NULL);
 		return;
 	}
+	if (strcmp(method, "OPTIONS") == 0 && preflight(x, allow) == 0)
+		return;
 	cs_fail(&e, 405, "method_not_allowed", "use %s here", allow);
 	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
 	reject(x, &e, hdr);
@@ -824,6 +917,7 @@ request_begin(struct request_ctx *x, struct conn *c, struct runtime *rt, struct 
 	x->rec.method = x->method;
 	x->route = unrouted;
 	x->rec.path = x->route;
+	set_head_extra(x, NULL);
 	cs_error_clear(e);
 	if (log_debug_enabled()) {
 		char m[40], pi[260], sn[260], ru[260];

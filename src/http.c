@@ -44,7 +44,7 @@ http_reason(int status)
 	"Content-Type: application/json; charset=utf-8\r\n" \
 	"Cache-Control: no-store\r\n" \
 	"X-Content-Type-Options: nosniff\r\n" \
-	"%s\r\n"
+	"%s%s\r\n"
 
 int
 http_send_json(struct conn *c, int status, const char *extra_headers,
@@ -58,10 +58,12 @@ http_send_json(struct conn *c, int status, const char *extra_headers,
 		text = json_object_to_json_string_ext(body,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	/* Sized to fit: the extra headers are the caller's, bounded by it. */
-	n = snprintf(NULL, 0, HEAD_FMT, status, http_reason(status), extra);
+	n = snprintf(NULL, 0, HEAD_FMT, status, http_reason(status), extra,
+	    conn_head_extra(c));
 	if (n < 0 || (head = malloc((size_t)n + 1)) == NULL)
 		return -1;
-	snprintf(head, (size_t)n + 1, HEAD_FMT, status, http_reason(status), extra);
+	snprintf(head, (size_t)n + 1, HEAD_FMT, status, http_reason(status), extra,
+	    conn_head_extra(c));
 	if (c->ops->write(c, head, (size_t)n) == -1)
 		goto out;
 	if (text != NULL && (c->ops->write(c, text, strlen(text)) == -1 ||
@@ -113,12 +115,17 @@ http_send_error(struct conn *c, enum error_style style, const struct cs_error *e
 
 	if (style == ERROR_OPENAI) {
 		json_object_object_add(err, "message", json_object_new_string(e->message));
-		json_object_object_add(err, "type", json_object_new_string(openai_type(status)));
-		json_object_object_add(err, "param", NULL);
-		json_object_object_add(err, "code", json_object_new_string(type));
+		json_object_object_add(err, "type", json_object_new_string(
+		    e->kind[0] != '\0' ? e->kind : openai_type(status)));
+		json_object_object_add(err, "param", e->param[0] != '\0' ?
+		    json_object_new_string(e->param) : NULL);
+		json_object_object_add(err, "code", json_object_new_string(
+		    e->code[0] != '\0' ? e->code : type));
 	} else {
 		json_object_object_add(err, "type", json_object_new_string(type));
 		json_object_object_add(err, "message", json_object_new_string(e->message));
+		if (e->param[0] != '\0')
+			json_object_object_add(err, "param", json_object_new_string(e->param));
 	}
 	json_object_object_add(body, "error", err);
 	rc = http_send_json(c, status, extra_headers, body);

@@ -5,6 +5,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,7 +17,33 @@
 #include "request.h"
 #include "utf8.h"
 
-#define BAD_REQUEST(err, ...) cs_fail(err, 400, "invalid_request", __VA_ARGS__)
+#define BAD_REQUEST(err, ...) bad_request(err, __VA_ARGS__)
+
+static int bad_request(struct cs_error *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * A 400 invalid_request whose param names the field at fault: the messages
+ * name it first in quotes ("max_tokens" must...), or start with messages.
+ */
+static int
+bad_request(struct cs_error *err, const char *fmt, ...)
+{
+	const char *q;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cs_vfail(err, 400, "invalid_request", fmt, ap);
+	va_end(ap);
+	if (err == NULL)
+		return -1;
+	if (strncmp(err->message, "message", 7) == 0)
+		return cs_param(err, "messages");
+	if ((q = strchr(err->message, '"')) != NULL && strchr(q + 1, '"') != NULL)
+		snprintf(err->param, sizeof(err->param), "%.*s",
+		    (int)(strchr(q + 1, '"') - q - 1), q + 1);
+	return -1;
+}
 
 /* RFC 9110 tchar: what a token (a parameter's name, or its value unquoted) is made of. */
 static int

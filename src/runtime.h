@@ -13,6 +13,7 @@ struct runtime {
 	int shutdown_fd;              /* eventfd: readable once shutdown began; -1 if none */
 	atomic_llong shutdown_at;     /* clock_ms() deadline for open streams; 0 while running */
 	atomic_int active;            /* streams open now */
+	int64_t started;              /* time(NULL) when the process started: the models' "created" */
 };
 
 #endif

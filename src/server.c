@@ -410,6 +410,7 @@ server_run_fastcgi(struct conf *cf, int listen_fd)
 
 	memset(&p, 0, sizeof(p));
 	p.rt.conf = cf;
+	p.rt.started = (int64_t)time(NULL);
 	p.listen_fd = listen_fd;
 	atomic_init(&p.rt.shutdown_at, 0);
 	atomic_init(&p.rt.active, 0);
@@ -489,6 +490,7 @@ server_run_cgi(struct conf *cf)
 
 	memset(&rt, 0, sizeof(rt));
 	rt.conf = cf;
+	rt.started = (int64_t)time(NULL);
 	atomic_init(&rt.shutdown_at, 0);
 	atomic_init(&rt.active, 0);
 	/*

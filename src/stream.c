@@ -23,8 +23,11 @@
 /* A buffer that grew past this for one big event is given back afterwards. */
 #define KEEP_BYTES (16 * 1024)
 
+/* chat.completion(.chunk)'s system_fingerprint: which chatstream answered. */
+#define SYSTEM_FINGERPRINT "chatstream-" PACKAGE_VERSION
+
 /* A token payload's bytes besides its text and chunk_head (the OpenAI shape is longest). */
-#define TOKEN_FRAME 64
+#define TOKEN_FRAME 96
 
 int
 stream_new_id(char *id)
@@ -72,7 +75,7 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	s->conn = conn;
 	s->format = format;
 	s->created = (int64_t)time(NULL);
-	buf_init(&s->out, cf->max_event + 256);
+	buf_init(&s->out, cf->max_event + 256 + CONN_HEAD_EXTRA_MAX);
 	buf_init(&s->payload, cf->max_event);
 	buf_init(&s->answer, cf->max_event * 8);
 	buf_init(&s->chunk_head, 1024);
@@ -83,7 +86,8 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	    "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion.chunk\","
 	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
 	    jsonw_string(&s->chunk_head, m->name, strlen(m->name)) == -1 ||
-	    buf_adds(&s->chunk_head, ",\"choices\":[") == -1))
+	    buf_adds(&s->chunk_head, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
+	    "\"choices\":[") == -1))
 		return cs_fail(err, 500, "internal_error", "model name too long");
 	/*
 	 * A token event's payload is its head, the text JSON-escaped (at most 6
@@ -171,6 +175,16 @@ emit_json(struct stream *s, const char *name, json_object *o)
 	return rc;
 }
 
+/*
+ * The end of a chunk after its choices: with stream_options.include_usage
+ * every chunk but the last has "usage": null, as OpenAI's do.
+ */
+static const char *
+chunk_end(const struct stream *s)
+{
+	return s->include_usage ? "],\"usage\":null}" : "]}";
+}
+
 /* Emits the chunk_head + rest (a JSON tail) as one OpenAI chunk event. */
 static int
 emit_chunk(struct stream *s, const char *rest)
@@ -187,17 +201,18 @@ emit_chunk(struct stream *s, const char *rest)
 }
 
 int
-stream_head(struct buf *out, int status, enum stream_format format, const char *id)
+stream_head(struct buf *out, int status, enum stream_format format, const char *id,
+    const char *extra)
 {
 	if (status == 204)
-		return buf_adds(out, "Status: 204 No Content\r\n\r\n");
+		return buf_printf(out, "Status: 204 No Content\r\n%s\r\n", extra);
 	if (format == STREAM_OPENAI_JSON)
 		return buf_printf(out,
 		    "Status: %d %s\r\n"
 		    "Content-Type: application/json\r\n"
 		    "Cache-Control: no-store\r\n"
 		    "X-Stream-Id: %s\r\n"
-		    "\r\n", status, http_reason(status), id);
+		    "%s\r\n", status, http_reason(status), id, extra);
 	return buf_printf(out,
 	    "Status: %d %s\r\n"
 	    "Content-Type: text/event-stream; charset=utf-8\r\n"
@@ -205,7 +220,7 @@ stream_head(struct buf *out, int status, enum stream_format format, const char *
 	    "X-Accel-Buffering: no\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "X-Stream-Id: %s\r\n"
-	    "\r\n", status, http_reason(status), id);
+	    "%s\r\n", status, http_reason(status), id, extra);
 }
 
 int
@@ -218,12 +233,16 @@ stream_begin(struct stream *s)
 	s->state = STREAM_BODY;
 	if (s->on_begin != NULL)
 		s->on_begin(s, s->on_begin_arg);
-	if (stream_head(&s->out, 200, s->format, s->id) == -1)
+	if (stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1)
 		return -1;
 	/* The head goes out with the first event: one flush, one FastCGI record. */
-	if (s->format == STREAM_OPENAI)
-		return emit_chunk(s, "{\"index\":0,\"delta\":{\"role\":\"assistant\","
-		    "\"content\":\"\"},\"finish_reason\":null}]}") == 0 ? 0 : -1;
+	if (s->format == STREAM_OPENAI) {
+		char rest[128];
+
+		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{\"role\":\"assistant\","
+		    "\"content\":\"\"},\"finish_reason\":null}%s", chunk_end(s));
+		return emit_chunk(s, rest) == 0 ? 0 : -1;
+	}
 	if (sse_retry(&s->out, (unsigned)s->conf->retry_ms) == -1 ||
 	    sse_comment(&s->out, "chatstream") == -1)
 		return -1;
@@ -263,7 +282,8 @@ emit_text(struct stream *s)
 			if (buf_add(&s->payload, s->chunk_head.data, s->chunk_head.len) == -1 ||
 			    buf_adds(&s->payload, "{\"index\":0,\"delta\":{\"content\":\"") == -1 ||
 			    jsonw_chars(&s->payload, s->text.data, s->text.len) == -1 ||
-			    buf_adds(&s->payload, "\"},\"finish_reason\":null}]}") == -1)
+			    buf_adds(&s->payload, "\"},\"finish_reason\":null}") == -1 ||
+			    buf_adds(&s->payload, chunk_end(s)) == -1)
 				rc = -2;
 		} else if (buf_add(&s->payload, "{\"text\":\"", 9) == -1 ||
 		    jsonw_chars(&s->payload, s->text.data, s->text.len) == -1 ||
@@ -360,7 +380,7 @@ static int
 json_heartbeat(struct stream *s)
 {
 	if (s->state == STREAM_HEAD) {
-		if (stream_head(&s->out, 200, s->format, s->id) == -1)
+		if (stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1)
 			return -1;
 		s->state = STREAM_BODY;
 	}
@@ -382,13 +402,14 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
 	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
 	    jsonw_string(b, s->model->name, strlen(s->model->name)) == -1 ||
-	    buf_adds(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+	    buf_adds(b, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
+	    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
 	    "\"content\":") == -1 ||
 	    jsonw_string(b, s->answer.data != NULL ? s->answer.data : "", s->answer.len) == -1 ||
 	    buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
 	    add_usage(b, prompt_tokens, completion_tokens) == -1 ||
 	    buf_adds(b, "}\n") == -1 ||
-	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id) == -1))
+	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
 		return -1;
 	s->state = STREAM_ENDED;
 	if (s->gone)
@@ -427,8 +448,8 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 		int rc, gone;
 
 		/* A reader gone on the way: the rest still goes to the journal, [DONE] last. */
-		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}]}",
-		    finish);
+		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}%s",
+		    finish, chunk_end(s));
 		if ((rc = emit_chunk(s, rest)) == -2)
 			return -1;
 		gone = rc == -1;

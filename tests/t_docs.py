@@ -194,7 +194,8 @@ def code_routes():
     for f in sorted(os.listdir(src)):
         if f.endswith(".c"):
             found |= set(re.findall(r'"(/[^"\\]*)"', read(os.path.join(src, f))))
-    return found
+    # a route table's "/streams/*" is the doc's /streams/<id>
+    return found | {r[:-1] for r in found if r.endswith("/*")}
 
 
 def layout_files(path):

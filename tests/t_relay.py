@@ -8,7 +8,8 @@ directly).  The text A's client receives equals what B's demo produces
 (demo_text, and B's own answer fetched directly); finish_reason and usage
 pass through; B's demo faults drive A's error paths (fail_after, a stall past
 A's idle_timeout, control characters, 1-byte chunks); an unknown upstream
-model and an unreachable upstream are HTTP errors before any stream;
+model (the upstream's 404, passed on) and an unreachable upstream (502) are
+HTTP errors before any stream;
 heartbeats reach A's client while B is silent; a client that leaves A ends
 B's stream too (both log client_gone, long before B's natural end); the API
 key reaches the upstream as `Authorization: Bearer KEY` (seen by
@@ -292,11 +293,14 @@ def main():
               {"model": "nomodel", "messages": m1, "stream": True})
         r = post(fx, a_url(path), pl, "nomodel " + label)
         e = (r.json() or {}).get("error") or {}
-        is_(r.status, 502, "unknown upstream model (%s): 502" % label)
+        # the upstream's 404 keeps its meaning: the client is not to retry
+        is_(r.status, 404, "unknown upstream model (%s): the upstream's 404" % label)
         like(r.header("Content-Type") or "", r"^application/json",
              "unknown upstream model (%s): a JSON body, no stream" % label)
-        is_(e.get("type") if not path else e.get("code"), "upstream_error",
-            "unknown upstream model (%s): upstream_error" % label)
+        is_(e.get("type") if not path else e.get("code"),
+            "upstream_rejected" if not path else "model_not_found",
+            "unknown upstream model (%s): %s" % (label, "upstream_rejected" if not path
+                                                 else "the upstream's code model_not_found"))
         like(e.get("message", ""), r"no-such-model",
              "unknown upstream model (%s): the upstream's reason is passed on" % label)
         if path:

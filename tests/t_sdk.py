@@ -8,7 +8,12 @@ a non-streaming call gives the same; an unknown model is raised as an APIError
 with status 404 (streaming and not); `: ping` heartbeats mid-stream (demo
 stall + heartbeat 1) do not disturb the SDK's parser; a mid-stream failure is
 raised as an APIError; aborting the SDK's request mid-stream ends chatstream's
-stream (client_gone); client.models.list() lists the configured models.
+stream (client_gone); client.models.list() lists the configured models; client.models.retrieve()
+gives one (unknown: NotFoundError); responses carry a request id
+(`_request_id`) and system_fingerprint.  An upstream's 400 (a fake upstream
+answering context_length_exceeded) is raised as BadRequestError with the
+upstream's code and param, and, with the SDK's default retries, the upstream
+sees exactly one request.
 A non-streaming answer slower than a heartbeat comes after spaces (one per
 heartbeat), which the SDK's JSON parsing takes; a failure after such a space
 comes with status 200 (it was out), and its body is OpenAI's error object:
@@ -25,6 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from fake_upstream import FakeUpstream  # noqa: E402
 from harness import (DEMO_FAST, SRCDIR, config, demo_text, demo_tokens, diag,  # noqa: E402
                      is_, like, ok, require_tools, run, setup, skip_all, word_count)
 
@@ -58,7 +64,9 @@ def main():
         skip_all("the OpenAI Node SDK could not be installed: %s"
                  % " ".join(out.strip().splitlines()[-2:]))
     diag(out.strip().splitlines()[-1] if out.strip() else "sdk ready")
+    up = FakeUpstream()
     fx, cs = setup(config({"heartbeat": 1}, {
+        "ctx": {"backend": "openai", "base_url": up.base_url, "model": "status400_context"},
         "demo": DEMO_FAST,
         "stall": dict(DEMO_FAST, stall_after=2, stall_seconds=STALL),
         "fail": dict(DEMO_FAST, fail_after=3),
@@ -66,6 +74,7 @@ def main():
         "slower": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 5},
         "slowfail": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 5, "fail_after": 8},
     }), "sdk")
+    fx.on_close(up.close)
     P = "hello from the SDK ü 🎉"
     toks = demo_tokens(P)
     words = word_count("be brief", P)
@@ -186,10 +195,31 @@ def main():
     m = res.get("models") or {}
     is_(m.get("error"), None, "models.list(): no error")
     is_(sorted(x.get("id") for x in m.get("models") or []),
-        ["demo", "fail", "slow", "slower", "slowfail", "stall"],
+        ["ctx", "demo", "fail", "slow", "slower", "slowfail", "stall"],
         "models.list(): the configured models")
     ok(all(x.get("object") == "model" for x in m.get("models") or []),
        "models.list(): object model")
+    m = res.get("retrieve") or {}
+    is_((m.get("error"), m.get("id"), m.get("object")), (None, "demo", "model"),
+        "models.retrieve('demo'): the model object")
+    ok(isinstance(m.get("created"), int) and m["created"] > 1000000000,
+       "models.retrieve: created is a real time (%r)" % m.get("created"))
+    ok(m.get("requestId"), "models.retrieve: _request_id is set (%r)" % m.get("requestId"))
+    e = (res.get("retrieveUnknown") or {}).get("error") or {}
+    is_((e.get("name"), e.get("status")), ("NotFoundError", 404),
+        "models.retrieve('no-such-model'): NotFoundError")
+    w = res.get("whole") or {}
+    ok(w.get("requestId"), "chat completion: _request_id is set (%r)" % w.get("requestId"))
+    ok(str(w.get("systemFingerprint") or "").startswith("chatstream-"),
+       "chat completion: system_fingerprint (%r)" % w.get("systemFingerprint"))
+
+    # an upstream 400: BadRequestError, not retried
+    e = (res.get("upstream400") or {}).get("error") or {}
+    is_((e.get("name"), e.get("status"), e.get("code"), (e.get("error") or {}).get("param")),
+        ("BadRequestError", 400, "context_length_exceeded", "messages"),
+        "upstream 400: BadRequestError with the upstream's code and param")
+    n = len([r for r in up.requests if r.path.endswith("/chat/completions")])
+    is_(n, 1, "upstream 400: the upstream saw exactly one request (no retries)")
 
 
 run(main)

@@ -41,7 +41,8 @@
 
 /* How every OpenAI chunk starts. */
 #define CHUNK "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion.chunk\"," \
-    "\"created\":@T@,\"model\":\"demo\",\"choices\":["
+    "\"created\":@T@,\"model\":\"demo\",\"system_fingerprint\":\"chatstream-" PACKAGE_VERSION "\"," \
+    "\"choices\":["
 
 #define JSON_HEAD \
     "Status: 200 OK\r\n" \
@@ -176,15 +177,15 @@ openai(const struct conf *cf)
 	ok(stream_done(&s, &res, 3) == 0, "openai: done");
 	is_wire(&w, &s, SSE_HEAD
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-	    "\"finish_reason\":null}]}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"Hello\"},"
-	    "\"finish_reason\":null}]}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\", w\"},"
-	    "\"finish_reason\":null}]}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"\xc3\xb6rld \\\"x\\\"\\n\"},"
-	    "\"finish_reason\":null}]}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\n\n"
 	    ": ping\n"
-	    "data: " CHUNK "{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":null}\n\n"
 	    "data: " CHUNK "],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7,"
 	    "\"total_tokens\":10}}\n\n"
 	    "data: [DONE]\n\n",
@@ -194,7 +195,8 @@ openai(const struct conf *cf)
 
 #define COMPLETION(content) \
     "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion\",\"created\":@T@," \
-    "\"model\":\"demo\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"," \
+    "\"model\":\"demo\",\"system_fingerprint\":\"chatstream-" PACKAGE_VERSION "\"," \
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\"," \
     "\"content\":\"" content "\"},\"logprobs\":null," \
     "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3," \
     "\"total_tokens\":6}}\n"

@@ -15,7 +15,7 @@ one chatstream config maps each [model NAME] to one scenario with
   ok, ok_close, ok_length, ok_filter, ascii_escapes, crlf_bom, pings, trickle,
   halflines, malformed, not_object, truncated, truncated_chunked, empty_200,
   done_late_end, done_then_hang, midstream_error, midstream_echo, status500,
-  status401, status401_filler, midstream_filler, status429, status429_huge,
+  status401, status400_context, status401_filler, midstream_filler, status429, status429_huge,
   status429_date, status429_sign, status404_html,
   big_event, big_multiline, stall_headers, slow500, endless
 
@@ -442,6 +442,14 @@ class _Handler(socketserver.BaseRequestHandler):
     def s_status500(self, req):
         self._json(500, {"error": {"message": "The model crashed: boom", "type": "server_error",
                                    "param": None, "code": None}})
+        return True
+
+    def s_status400_context(self, req):
+        """400 as OpenAI answers a prompt longer than the model's context."""
+        self._json(400, {"error": {"message": "This model's maximum context length is 8192 "
+                                   "tokens. However, your messages resulted in 9000 tokens.",
+                                   "type": "invalid_request_error", "param": "messages",
+                                   "code": "context_length_exceeded"}})
         return True
 
     def s_status401(self, req):

@@ -6,7 +6,8 @@
 //   BASE_URL  e.g. http://127.0.0.1:8080/chat/v1 (chatstream mounted at /chat/)
 // Models it expects chatstream to serve: demo (fast), stall (stalls with
 // heartbeats), fail (fails mid-stream), slow (paced, for the abort case),
-// slower (longer than a heartbeat), slowfail (fails after a heartbeat).
+// slower (longer than a heartbeat), slowfail (fails after a heartbeat),
+// ctx (an upstream that answers 400 context_length_exceeded).
 // Every call has a timeout and no retries, so the script always ends.
 // SPDX-License-Identifier: ISC
 import OpenAI, { APIError } from 'openai';
@@ -89,6 +90,8 @@ async function whole(model) {
       usage: c.usage ?? null,
       bodyError: c.error ?? null,
       hasChoices: Array.isArray(c.choices),
+      requestId: c._request_id ?? null,
+      systemFingerprint: c.system_fingerprint ?? null,
       error: null,
     };
   } catch (e) {
@@ -101,6 +104,28 @@ async function models() {
     const ids = [];
     for await (const m of client.models.list()) ids.push({ id: m.id, object: m.object });
     return { models: ids, error: null };
+  } catch (e) {
+    return { error: errInfo(e) };
+  }
+}
+
+async function retrieve(id) {
+  try {
+    const m = await client.models.retrieve(id);
+    return { id: m.id, object: m.object, created: m.created, owned_by: m.owned_by,
+      requestId: m._request_id ?? null, error: null };
+  } catch (e) {
+    return { error: errInfo(e) };
+  }
+}
+
+// An upstream's 400 (model "ctx", when chatstream serves it) with the SDK's
+// default retries: a BadRequestError is not retried.
+async function upstream400() {
+  const retrying = new OpenAI({ baseURL, apiKey: 'unused', timeout: 20000 });
+  try {
+    await retrying.chat.completions.create({ model: 'ctx', messages });
+    return { error: null };
   } catch (e) {
     return { error: errInfo(e) };
   }
@@ -120,5 +145,8 @@ const result = {
   slowWhole: await whole('slower'),
   slowFailWhole: await whole('slowfail'),
   models: await models(),
+  retrieve: await retrieve('demo'),
+  retrieveUnknown: await retrieve('no-such-model'),
+  upstream400: await upstream400(),
 };
 process.stdout.write(JSON.stringify(result) + '\n');
