@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: ISC
-"""t_stop.py: stop sequences through lighttpd for the demo and exec backends:
-the text ends right before the first stop sequence to appear, even one that
-spans tokens (or reads), the stop text is never sent, the stream ends with
+"""t_stop.py: stop sequences through lighttpd for the demo, exec and openai
+backends (an upstream that ignores them): the text ends right before the first
+stop sequence to appear, even one that spans tokens (or reads), the stop text is never sent, the stream ends with
 finish_reason "stop" (native done, OpenAI chunks and JSON) and the command is
 stopped; a resume replays the same cut text; a start of a sequence that never
 completes is sent at the end; more than 4 sequences is a 400."""
@@ -14,10 +14,12 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (DEMO_FAST, Fixture, check_stream, config, demo_text, demo_tokens,  # noqa: E402
                      diag, is_, ok, read_pid, require_tools, run, script, wait_gone)
+from fake_upstream import FAKE_TEXT, FakeUpstream  # noqa: E402
 from resume_util import meta_of, stream_path  # noqa: E402
 
 P = "where does it stop"
 EXEC_TEXT = "alpha beta STOP gamma"
+KEY_ENV = "CHATSTREAM_TEST_STOP_KEY"
 
 
 def v1(fx, model, stop, stream):
@@ -103,6 +105,18 @@ def exec_tests(fx, pidfile):
     both_formats(fx, "cmd", ["beta ST"], want, "exec")
 
 
+def relay_tests(fx, up):
+    """An upstream that ignores stop: chatstream cuts the text all the same."""
+    stop = "wörld! 日"
+    want = FAKE_TEXT[:FAKE_TEXT.find(stop)]
+    r = fx.chat({"prompt": P, "model": "relay", "stop": [stop]})
+    check_stream(r, want, "stop", model="relay", completion_tokens=False, label="relay")
+    q = up.last("ok")
+    is_((q.json or {}).get("stop") if q is not None else None, [stop],
+        "relay: stop is passed upstream")
+    both_formats(fx, "relay", [stop], want, "relay")
+
+
 def refusals(fx):
     for stop, what in [(["a", "b", "c", "d", "e"], "5 sequences"), ([""], "an empty one"),
                        (["a", 3], "a number"), ({"a": 1}, "an object")]:
@@ -127,13 +141,20 @@ def main():
     pidfile = fx.path("cmd.pid")
     cmd = script(fx, "cmd.sh", "echo $$ > %s\nprintf 'alpha be'\nsleep 0.2\n"
                  "printf 'ta STOP gamma'\nexec sleep 60\n" % pidfile)
+    up = FakeUpstream()
+    fx.on_close(up.close)
+    os.environ[KEY_ENV] = "sk-stop-test-%d" % os.getpid()
     cs = fx.start_chatstream(config({"spool_dir": fx.path("spool")}, {
         "demo": DEMO_FAST,
         "cmd": {"backend": "exec", "command": cmd},
+        "relay": {"backend": "openai", "base_url": up.base_url, "model": "ok",
+                  "api_key_env": KEY_ENV},
     }))
+    del os.environ[KEY_ENV]
     fx.start_lighttpd(cs)
     demo_tests(fx)
     exec_tests(fx, pidfile)
+    relay_tests(fx, up)
     refusals(fx)
     ok(cs.alive(), "chatstream still runs")
 
