@@ -6,7 +6,6 @@ servers in front of it; close() (also run at teardown) stops it all.
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import time
 import fcgi
 from clients import CurlStream, fcgi_params
 from fronts import Lighttpd
-from logs import read_text
+from logs import read_text, wait_text
 from procs import _alive, _children, _fixtures, _popen, _stop, free_port
 from tap import _tap, bail, diag, skip_all
 from testenv import CHATSTREAM, CURL, LIGHTTPD, SPAWN_FCGI, SRCDIR, scaled
@@ -142,17 +141,7 @@ class Chatstream:
 
     def wait_log(self, regex, timeout=5.0):
         """The first log line matching regex, polling (bounded); None if none."""
-        rx = re.compile(regex)
-        timeout = scaled(timeout)
-        end = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.05) + 2):
-            for ln in self.log_lines():
-                if rx.search(ln):
-                    return ln
-            if time.monotonic() > end:
-                return None
-            time.sleep(0.05)
-        return None
+        return wait_text(self.log_text, regex, timeout)
 
     def request(self, params, body=b"", timeout=10, stdin_chunk=fcgi.MAX_CONTENT):
         """A FastCGI request straight to the socket; (status, headers, body, client)."""

@@ -106,6 +106,23 @@ class WebServer:
 
     stop_wait = 5
 
+    def _make_dir(self, fx, name, mount, conf, subdirs=("www",)):
+        """DIR = fx.path(name) with subdirs and a www/index.html to probe;
+        the config (named conf), error log and stderr files are in DIR."""
+        self.fx = fx
+        self.name = name
+        self.mount = mount
+        self.dir = fx.path(name)
+        for sub in subdirs:
+            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
+        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
+            f.write("ok\n")
+        self.conf = os.path.join(self.dir, conf)
+        self.errorlog = os.path.join(self.dir, "error.log")
+        self.stderr = os.path.join(self.dir, "stderr.log")
+        self.proc = None
+        self.port = None
+
     def start(self, tries=3):
         last = None
         for _ in range(tries):
@@ -198,21 +215,10 @@ class Apache(WebServer):
     + mount + path."""
 
     def __init__(self, fx, modules, body, name="apache", mount=MOUNT, loglevel="info"):
-        self.fx = fx
-        self.name = name
+        self._make_dir(fx, name, mount, "httpd.conf")
         self.modules = list(modules)
         self.body = body
-        self.mount = mount
         self.loglevel = loglevel
-        self.dir = fx.path(name)
-        os.makedirs(os.path.join(self.dir, "www"), exist_ok=True)
-        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
-            f.write("ok\n")
-        self.conf = os.path.join(self.dir, "httpd.conf")
-        self.errorlog = os.path.join(self.dir, "error.log")
-        self.stderr = os.path.join(self.dir, "stderr.log")
-        self.proc = None
-        self.port = None
 
     def module_paths(self):
         return [os.path.join(APACHE_MODULES, "mod_%s.so" % m) for m in self.modules]
@@ -275,22 +281,10 @@ class Nginx(WebServer):
     of the snippet).  Both may hold {port} and {dir}."""
 
     def __init__(self, fx, http_body, server_body, name="nginx", mount=MOUNT):
-        self.fx = fx
-        self.name = name
+        self._make_dir(fx, name, mount, "nginx.conf", ("www", "tmp", "logs"))
         self.http_body = http_body
         self.server_body = server_body
-        self.mount = mount
-        self.dir = fx.path(name)
-        for sub in ("www", "tmp", "logs"):
-            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
-            f.write("ok\n")
         shutil.copyfile(NGINX_FASTCGI_PARAMS, os.path.join(self.dir, "fastcgi_params"))
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        self.errorlog = os.path.join(self.dir, "error.log")
-        self.stderr = os.path.join(self.dir, "stderr.log")
-        self.proc = None
-        self.port = None
 
     def _write_conf(self, port):
         d = self.dir
@@ -340,20 +334,8 @@ class LighttpdConf(WebServer):
     (bin-path, other mounts, other timeouts)."""
 
     def __init__(self, fx, body, name="lighttpd", mount=MOUNT):
-        self.fx = fx
-        self.name = name
+        self._make_dir(fx, name, mount, "lighttpd.conf", ("www", "upload"))
         self.body = body
-        self.mount = mount
-        self.dir = fx.path(name)
-        for sub in ("www", "upload"):
-            os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
-        with open(os.path.join(self.dir, "www", "index.html"), "w") as f:
-            f.write("ok\n")
-        self.conf = os.path.join(self.dir, "lighttpd.conf")
-        self.errorlog = os.path.join(self.dir, "error.log")
-        self.stderr = os.path.join(self.dir, "stderr.log")
-        self.proc = None
-        self.port = None
 
     def _write_conf(self, port):
         d = self.dir
