@@ -11,8 +11,8 @@
 /*
  * A text arrives in pieces; the matcher releases each byte as soon as no
  * sequence can start there, holds back the few that could still begin one,
- * and, at the first (leftmost) match, releases what precedes it and nothing
- * more.  Bytes are compared as bytes: sequences are UTF-8 without NUL.
+ * and, once a sequence is complete (the first to end; the longest of those
+ * ending together), releases what precedes it and nothing more.  Bytes are compared as bytes: sequences are UTF-8 without NUL.
  */
 struct stopseq {
 	const char *seq[STOPSEQ_MAX_N];   /* borrowed, NUL-terminated */
