@@ -744,6 +744,8 @@ create_stream(struct request_ctx *x, int openai)
 		return;
 	}
 	x->stream.include_usage = x->req.include_usage;
+	/* Matched here for every backend, even one whose upstream also applies them. */
+	stopseq_init(&x->stream.stop, x->req.stop, x->req.nstop);
 	x->stream_opened = 1;
 	x->rec.stream_id = x->stream.id;
 	set_head_extra(x, x->stream.id);

@@ -192,6 +192,12 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				(void)stream_begin(s);   /* a reader gone is seen next */
 			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
 				return OUTCOME_CLIENT_GONE;
+			if (s->stop.matched) {
+				/* A stop sequence ends the answer; the caller stops the backend. */
+				st = BACKEND_DONE;
+				res.finish_reason = "stop";
+				res.completion_tokens = 0;
+			}
 			if (st == BACKEND_DONE) {
 				/* The model's own count wins over our word count. */
 				if (stream_done(s, &res, res.prompt_tokens > 0 ?

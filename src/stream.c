@@ -345,15 +345,35 @@ send_text(struct stream *s, const char *bytes, size_t len, int final)
 int
 stream_token(struct stream *s, const char *bytes, size_t len)
 {
+	const char *held;
+	size_t nheld, nin;
+	int rc = 0, rc2;
+
 	if (s->lost)
 		return -2;
-	return send_text(s, bytes, len, 0);
+	/* What the stop sequences let through: held bytes released, then some of these. */
+	(void)stopseq_feed(&s->stop, bytes, len, &held, &nheld, &nin);
+	if (nheld > 0)
+		rc = send_text(s, held, nheld, 0);
+	if (rc != -2 && nin > 0 && (rc2 = send_text(s, bytes, nin, 0)) != 0)
+		rc = rc2;
+	return rc;
 }
 
-/* Flushes a held-back incomplete sequence (as U+FFFD) before the stream ends. */
+/*
+ * Flushes what is held back before the stream ends: the start of a stop
+ * sequence that never came, and an incomplete UTF-8 sequence (as U+FFFD).
+ */
 static int
 finish_text(struct stream *s)
 {
+	const char *held;
+	size_t nheld = stopseq_flush(&s->stop, &held);
+
+	if (s->lost)
+		return 0;
+	if (nheld > 0 && send_text(s, held, nheld, 0) == -1)
+		return -1;
 	if (s->carry.len == 0 || s->lost)
 		return 0;
 	return send_text(s, NULL, 0, 1) == -1 ? -1 : 0;

@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "conn.h"
+#include "stopseq.h"
 #include "utf8.h"
 
 struct journal;
@@ -65,6 +66,7 @@ struct stream {
 	int answer_cut;                     /* STREAM_OPENAI_JSON: the answer outgrew its cap */
 	struct buf chunk_head;              /* STREAM_OPENAI: how every chunk starts */
 	struct utf8_carry carry;            /* split UTF-8 held back */
+	struct stopseq stop;                /* the request's stop sequences; stop.matched: ended */
 	int64_t started_ms, first_token_ms, last_write_ms;
 	uint64_t events, bytes;
 	long tokens;                        /* token events sent */
@@ -84,7 +86,10 @@ int  stream_head(struct buf *out, int status, enum stream_format format, const c
 /* Fills a fresh random stream id into id (STREAM_ID_LEN + 1 bytes). Returns 0 or -1. */
 int  stream_new_id(char *id);
 
-/* Prepares s for a stream of model m to conn. Returns 0 or -1 (no random source). */
+/*
+ * Prepares s for a stream of model m to conn, with no stop sequences (set
+ * them with stopseq_init(&s->stop, ...)).  Returns 0 or -1 (no random source).
+ */
 int  stream_open(struct stream *s, const struct conf *cf,
     const struct model_conf *m, struct conn *conn, enum stream_format format,
     struct cs_error *err);
@@ -101,7 +106,10 @@ int  stream_begin(struct stream *s);
 /*
  * Sends bytes[0..len) as one token event, or several when its text passes
  * one event's cap (nothing when all of it is an incomplete UTF-8 sequence
- * held back for the next call).  Any bytes are accepted.  Returns 0; -1 when
+ * or the start of a stop sequence, held back for the next call).  Once a
+ * stop sequence is complete, s->stop.matched is set: the text before it is
+ * sent, the rest (now and later) dropped, and the caller ends the stream
+ * with finish_reason "stop".  Any bytes are accepted.  Returns 0; -1 when
  * the reader has gone, the bytes consumed all the same (every event of them
  * journaled when the stream has a journal: the caller must not send them
  * again); or -2 when text could not be sent (out of memory): the backend
