@@ -36,11 +36,6 @@ sse_event_of(struct buf *out, const char *stream, uint64_t id, const char *name,
 {
 	size_t mark = out->len, i = 0, start = 0;
 
-	if (id > 0 && (buf_add(out, "id: ", 4) == -1 ||
-	    (stream != NULL && (add_field_value(out, stream, strlen(stream)) == -1 ||
-	    buf_addc(out, '.') == -1)) ||
-	    buf_add_u64(out, id) == -1 || buf_addc(out, '\n') == -1))
-		goto overflow;
 	if (name != NULL && (buf_add(out, "event: ", 7) == -1 ||
 	    add_field_value(out, name, strlen(name)) == -1 ||
 	    buf_addc(out, '\n') == -1))
@@ -60,6 +55,16 @@ sse_event_of(struct buf *out, const char *stream, uint64_t id, const char *name,
 			i++;
 		start = ++i;
 	}
+	/*
+	 * The id last: a client that takes an id: line as read (as
+	 * fetch-event-source does), not when the event is dispatched, must not
+	 * skip an event it lost to a cut between its id and its end.
+	 */
+	if (id > 0 && (buf_add(out, "id: ", 4) == -1 ||
+	    (stream != NULL && (add_field_value(out, stream, strlen(stream)) == -1 ||
+	    buf_addc(out, '.') == -1)) ||
+	    buf_add_u64(out, id) == -1 || buf_addc(out, '\n') == -1))
+		goto overflow;
 	if (buf_addc(out, '\n') == -1)
 		goto overflow;
 	return 0;

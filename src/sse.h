@@ -9,10 +9,12 @@
 #include "buf.h"
 
 /*
- * Appends one complete event to out: `id:` (when id > 0), `event:` (when
- * name is not NULL; CR and LF are dropped from it), one `data:` line per
- * line of data (split on CRLF, CR and LF, so a bare CR cannot start a new
- * field), then the blank line that dispatches it.  LF line endings only.
+ * Appends one complete event to out: `event:` (when name is not NULL; CR
+ * and LF are dropped from it), one `data:` line per line of data (split on
+ * CRLF, CR and LF, so a bare CR cannot start a new field), `id:` (when
+ * id > 0; last, so a client that records an id as soon as it reads it has
+ * read the whole event by then), then the blank line that dispatches it.
+ * LF line endings only.
  * Returns 0, or -1 when out's cap would be exceeded (out is then unchanged).
  */
 int sse_event(struct buf *out, uint64_t id, const char *name,

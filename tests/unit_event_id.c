@@ -56,10 +56,10 @@ main(void)
 	/* What the encoder writes, the parser reads back. */
 	buf_init(&b, 4096);
 	ok(sse_event_of(&b, SID, 12, "meta", "{}", 2) == 0, "encoded");
-	is_str(b.data, "id: " SID ".12\nevent: meta\ndata: {}\n\n", "id names its stream");
+	is_str(b.data, "event: meta\ndata: {}\nid: " SID ".12\n\n", "id names its stream");
 	buf_reset(&b);
 	ok(sse_event_of(&b, NULL, 3, NULL, "x", 1) == 0 &&
-	    strcmp(b.data, "id: 3\ndata: x\n\n") == 0, "no stream: a bare number");
+	    strcmp(b.data, "data: x\nid: 3\n\n") == 0, "no stream: a bare number");
 	buf_free(&b);
 	return done_testing();
 }

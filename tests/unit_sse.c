@@ -345,9 +345,9 @@ static void
 test_exact(void)
 {
 	EV(0, NULL, "hello", "data: hello\n\n", "plain");
-	EV(7, "msg", "hello", "id: 7\nevent: msg\ndata: hello\n\n",
+	EV(7, "msg", "hello", "event: msg\ndata: hello\nid: 7\n\n",
 	    "id, event and data");
-	EV(UINT64_MAX, NULL, "x", "id: 18446744073709551615\ndata: x\n\n",
+	EV(UINT64_MAX, NULL, "x", "data: x\nid: 18446744073709551615\n\n",
 	    "largest id");
 	EV(0, NULL, "", "data: \n\n", "empty data");
 	EV(0, NULL, "a\nb", "data: a\ndata: b\n\n", "LF");
@@ -370,10 +370,10 @@ test_exact(void)
 	EV(0, NULL, " lead", "data:  lead\n\n", "leading space is kept");
 	EV(0, NULL, "a\0b", "data: a\0b\n\n", "NUL in data");
 	EV(0, NULL, "\0", "data: \0\n\n", "only NUL");
-	EV(1, "a\rb\nc", "x", "id: 1\nevent: abc\ndata: x\n\n",
+	EV(1, "a\rb\nc", "x", "event: abc\ndata: x\nid: 1\n\n",
 	    "CR and LF dropped from event name");
 	EV(1, "x\r\ndata: injected\r\n", "y",
-	    "id: 1\nevent: xdata: injected\ndata: y\n\n",
+	    "event: xdata: injected\ndata: y\nid: 1\n\n",
 	    "injection attempt in event name");
 	EV(0, "", "x", "event: \ndata: x\n\n", "empty event name");
 	EV(0, "\r\n", "x", "event: \ndata: x\n\n",
@@ -402,7 +402,7 @@ test_null_data(void)
 
 	buf_init(&out, BIG);
 	is_int(sse_event(&out, 3, NULL, NULL, 0), 0, "NULL data, len 0: 0");
-	is_str(out.data, "id: 3\ndata: \n\n", "NULL data, len 0: empty event");
+	is_str(out.data, "data: \nid: 3\n\n", "NULL data, len 0: empty event");
 	buf_free(&out);
 }
 
@@ -474,7 +474,7 @@ test_stream(void)
 	static const char want[] =
 	    ": hello\n"
 	    "retry: 3000\n"
-	    "id: 1\nevent: a\ndata: one\ndata: two\n\n"
+	    "event: a\ndata: one\ndata: two\nid: 1\n\n"
 	    ": keep-alive\n"
 	    "data: three\n\n";
 	struct sse_parse p;

@@ -37,7 +37,7 @@
 #define NATIVE_HEAD SSE_HEAD \
     "retry: 3000\n" \
     ": chatstream\n" \
-    "id: @ID@.1\nevent: meta\n"
+    "event: meta\n"
 
 /* How every OpenAI chunk starts. */
 #define CHUNK "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion.chunk\"," \
@@ -151,13 +151,14 @@ native(const struct conf *cf)
 	is_int(w.flushes, 6, "native: one flush per event and heartbeat");
 	is_wire(&w, &s, NATIVE_HEAD
 	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@,"
-	    "\"resume\":\"/chat/streams/x\"}\n\n"
-	    "id: @ID@.2\ndata: {\"text\":\"Hello\"}\n\n"
-	    "id: @ID@.3\ndata: {\"text\":\", w\"}\n\n"
-	    "id: @ID@.4\ndata: {\"text\":\"\xc3\xb6rld \\\"x\\\"\\n\"}\n\n"
+	    "\"resume\":\"/chat/streams/x\"}\nid: @ID@.1\n\n"
+	    "data: {\"text\":\"Hello\"}\nid: @ID@.2\n\n"
+	    "data: {\"text\":\", w\"}\nid: @ID@.3\n\n"
+	    "data: {\"text\":\"\xc3\xb6rld \\\"x\\\"\\n\"}\nid: @ID@.4\n\n"
 	    ": ping\n"
-	    "id: @ID@.5\nevent: done\ndata: {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":3,"
-	    "\"completion_tokens\":3,\"total_tokens\":6},\"ttft_ms\":@MS@,\"duration_ms\":@MS@}\n\n",
+	    "event: done\ndata: {\"finish_reason\":\"stop\",\"usage\":{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":3,\"total_tokens\":6},\"ttft_ms\":@MS@,\"duration_ms\":@MS@}\n"
+	    "id: @ID@.5\n\n",
 	    "native: the whole response");
 	close_stream(&s, &w);
 }
@@ -177,18 +178,18 @@ openai(const struct conf *cf)
 	ok(stream_done(&s, &res, 3) == 0, "openai: done");
 	is_wire(&w, &s, SSE_HEAD
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-	    "\"finish_reason\":null}],\"usage\":null}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.1\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"Hello\"},"
-	    "\"finish_reason\":null}],\"usage\":null}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.2\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\", w\"},"
-	    "\"finish_reason\":null}],\"usage\":null}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.3\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"\xc3\xb6rld \\\"x\\\"\\n\"},"
-	    "\"finish_reason\":null}],\"usage\":null}\n\n"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.4\n\n"
 	    ": ping\n"
-	    "data: " CHUNK "{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":null}\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}],\"usage\":null}\nid: @ID@.5\n\n"
 	    "data: " CHUNK "],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7,"
-	    "\"total_tokens\":10}}\n\n"
-	    "data: [DONE]\n\n",
+	    "\"total_tokens\":10}}\nid: @ID@.6\n\n"
+	    "data: [DONE]\nid: @ID@.7\n\n",
 	    "openai: the whole response");
 	close_stream(&s, &w);
 }
@@ -243,9 +244,10 @@ errors(const struct conf *cf)
 	ok(stream_token(&s, "Hi", 2) == 0, "native error: a token commits the response");
 	ok(stream_error(&s, "timeout", "too slow") == 0, "native error: error");
 	is_wire(&w, &s, NATIVE_HEAD
-	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@}\n\n"
-	    "id: @ID@.2\ndata: {\"text\":\"Hi\"}\n\n"
-	    "id: @ID@.3\nevent: error\ndata: {\"error\":{\"type\":\"timeout\",\"message\":\"too slow\"}}\n\n",
+	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@}\nid: @ID@.1\n\n"
+	    "data: {\"text\":\"Hi\"}\nid: @ID@.2\n\n"
+	    "event: error\ndata: {\"error\":{\"type\":\"timeout\",\"message\":\"too slow\"}}\n"
+	    "id: @ID@.3\n\n",
 	    "native error: the whole response");
 	ok(stream_error(&s, "timeout", "again") == -1, "native error: nothing after the end");
 	close_stream(&s, &w);
@@ -255,11 +257,11 @@ errors(const struct conf *cf)
 	ok(stream_error(&s, "upstream_error", "the upstream failed") == 0, "openai error: error");
 	is_wire(&w, &s, SSE_HEAD
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-	    "\"finish_reason\":null}]}\n\n"
+	    "\"finish_reason\":null}]}\nid: @ID@.1\n\n"
 	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"Hi\"},"
-	    "\"finish_reason\":null}]}\n\n"
+	    "\"finish_reason\":null}]}\nid: @ID@.2\n\n"
 	    "data: {\"error\":{\"message\":\"the upstream failed\",\"type\":\"server_error\","
-	    "\"param\":null,\"code\":\"upstream_error\"}}\n\n",
+	    "\"param\":null,\"code\":\"upstream_error\"}}\nid: @ID@.3\n\n",
 	    "openai error: the whole response");
 	close_stream(&s, &w);
 
