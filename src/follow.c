@@ -29,16 +29,21 @@ send_out(struct conn *c, struct buf *out, struct follow_result *res)
 
 /*
  * An error the reader must hear of, in the stream's format (OpenAI's: the
- * shape its SDKs raise mid-stream, chatstream's type as the code); it
- * carries no id, as no producer numbered it.
+ * shape its SDKs raise mid-stream, chatstream's type as the code; the
+ * Responses API's error event, numbered after `last`, the last event's id);
+ * it carries no id, as no producer numbered it.
  */
 static int
 send_error(struct conn *c, struct buf *out, enum journal_format format, const char *type,
-    const char *msg, struct follow_result *res)
+    const char *msg, uint64_t last, struct follow_result *res)
 {
-	char data[256];
+	char data[320];
 
-	if (format == JOURNAL_OPENAI)
+	if (format == JOURNAL_RESPONSES)
+		snprintf(data, sizeof(data), "{\"type\":\"error\",\"sequence_number\":%llu,"
+		    "\"code\":\"%s\",\"message\":\"%s\",\"param\":null}",
+		    (unsigned long long)last, type, msg);
+	else if (format == JOURNAL_OPENAI)
 		snprintf(data, sizeof(data), "{\"error\":{\"message\":\"%s\","
 		    "\"type\":\"server_error\",\"param\":null,\"code\":\"%s\"}}", msg, type);
 	else
@@ -122,7 +127,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 		if (jr.lost) {
 			metrics_count(MC_HISTORY_LOST, 1);
 			send_error(c, &out, format, "history_lost",
-			    "events after the given id are no longer kept", res);
+			    "events after the given id are no longer kept", after, res);
 			outcome = OUTCOME_ERROR;
 			break;
 		}
@@ -133,7 +138,7 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 		if (jr.interrupted) {
 			metrics_count(MC_INTERRUPTED, 1);
 			send_error(c, &out, format, "interrupted",
-			    "the process generating this stream stopped", res);
+			    "the process generating this stream stopped", after, res);
 			outcome = OUTCOME_ERROR;
 			break;
 		}
@@ -188,7 +193,8 @@ follow_run(struct conn *c, struct runtime *rt, const char *id,
 unavailable:
 	/* The store failed under a stream already begun: say so; the client may retry. */
 	send_out(c, &out, res);
-	send_error(c, &out, format, "journal_unavailable", "the stream store cannot be read", res);
+	send_error(c, &out, format, "journal_unavailable", "the stream store cannot be read",
+	    after, res);
 	outcome = OUTCOME_ERROR;
 out:
 	buf_free(&out);

@@ -24,8 +24,9 @@ struct follow_result {
  * are journaled, until done or error (an OpenAI-format stream's
  * data: [DONE]).  Sends an error of type history_lost when events after
  * `after` are no longer kept, and interrupted when the producer died:
- * `event: error`, or for an OpenAI-format stream OpenAI's
- * `data: {"error": ...}` with the type as its code.  Returns the outcome
+ * `event: error`, for an OpenAI-format stream OpenAI's
+ * `data: {"error": ...}` with the type as its code, and for a Responses
+ * stream its `error` event with that code.  Returns the outcome
  * for the log: OUTCOME_DONE (also for 204), OUTCOME_CLIENT_GONE,
  * OUTCOME_ERROR, OUTCOME_SHUTDOWN (this process stops; the stream goes on),
  * or OUTCOME_JOURNAL_UNAVAILABLE when the store failed before anything was

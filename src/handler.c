@@ -22,6 +22,7 @@
 #include "num.h"
 #include "pump.h"
 #include "request.h"
+#include "responses.h"
 #include "route.h"
 #include "sse.h"
 #include "stream.h"
@@ -33,6 +34,9 @@ struct request_ctx;
 /* The handlers of the route table; arg is what the row's '*' matched. */
 static void create_native(struct request_ctx *, const char *);
 static void create_openai(struct request_ctx *, const char *);
+static void create_response(struct request_ctx *, const char *);
+static void get_response(struct request_ctx *, const char *);
+static void cancel_response(struct request_ctx *, const char *);
 static void health(struct request_ctx *, const char *);
 static void list_models(struct request_ctx *, const char *);
 static void get_model(struct request_ctx *, const char *);
@@ -47,6 +51,9 @@ static const struct route routes[] = {
 	{ "/",                    "POST",      ERROR_NATIVE, create_native },
 	{ "/health",              "GET, HEAD", ERROR_NATIVE, health },
 	{ "/v1/chat/completions", "POST",      ERROR_OPENAI, create_openai },
+	{ "/v1/responses",        "POST",      ERROR_OPENAI, create_response },
+	{ "/v1/responses/*",      "GET",       ERROR_OPENAI, get_response },
+	{ "/v1/responses/*/cancel", "POST",    ERROR_OPENAI, cancel_response },
 	{ "/v1/models",           "GET, HEAD", ERROR_OPENAI, list_models },
 	{ "/v1/models/*",         "GET, HEAD", ERROR_OPENAI, get_model },
 	{ "/streams/*",           "GET",       ERROR_NATIVE, resume_stream },
@@ -74,6 +81,8 @@ struct request_ctx {
 	int counted;                  /* holds one of the rt->active slots */
 	char *body;
 	struct chat_request req;
+	struct responses_req rr;      /* POST /v1/responses: what the response echoes */
+	char response[STREAM_ID_LEN + 1];   /* /v1/responses/<id>: its stream's id */
 	struct stream stream;
 	int stream_opened;
 	const struct backend_ops *backend;
@@ -102,6 +111,7 @@ request_end(struct request_ctx *x)
 		stream_close(&x->stream);
 	}
 	chat_request_free(&x->req);
+	responses_req_free(&x->rr);
 	free(x->body);
 	if (x->counted) {
 		atomic_fetch_sub(&x->rt->active, 1);
@@ -659,7 +669,8 @@ attach_journal(struct request_ctx *x, struct cs_error *e)
 
 	if (journal_create(x->rt->conf, x->stream.id, user != NULL ? user : "",
 	    x->stream.model->name, x->stream.format == STREAM_OPENAI ? JOURNAL_OPENAI :
-	    JOURNAL_NATIVE, &x->journal, e) == -1) {
+	    x->stream.format == STREAM_RESPONSES ? JOURNAL_RESPONSES : JOURNAL_NATIVE,
+	    &x->journal, e) == -1) {
 		x->journal = NULL;
 		return -1;
 	}
@@ -685,14 +696,50 @@ begin_journal(struct stream *s, void *arg)
 		log_warnx("stream %s: not resumable: %s", s->id, e.message);
 }
 
+/* The APIs that start a stream. */
+enum api { API_NATIVE, API_CHAT, API_RESPONSES };
+
 /*
- * POST / (native events) and POST /v1/chat/completions (OpenAI's format):
- * check capacity, read and validate the body, start the backend, run the
- * stream.  Everything taken here is released by request_end().
+ * A background response (POST /v1/responses, "background": true) is
+ * answered at once with its object, status queued, like the native API's
+ * 202: its first events are journaled first, so that a GET that follows
+ * finds them.  Not inlined, as accepted().  Returns 0, or -1 when the
+ * client has gone.
+ */
+static __attribute__((noinline)) int
+accepted_response(struct request_ctx *x, struct conn *c)
+{
+	struct responses_view v;
+	struct buf b;
+	int rc;
+
+	(void)stream_begin(&x->stream);
+	journal_flush(x->journal);
+	memset(&v, 0, sizeof(v));
+	v.id = x->stream.id;
+	v.created = x->stream.created;
+	v.model = x->stream.model->name;
+	v.status = "queued";
+	v.rr = &x->rr;
+	buf_init(&b, x->rt->conf->max_event);
+	rc = responses_object(&b, &v) == -1 ? -1 :
+	    http_send_text(c, 200, "application/json", b.data, b.len);
+	buf_free(&b);
+	x->rec.status = 200;
+	c->ops->finish(c);
+	return rc;
+}
+
+/*
+ * POST / (native events), POST /v1/chat/completions (OpenAI's format) and
+ * POST /v1/responses (the Responses API's): check capacity, read and
+ * validate the body, start the backend, run the stream.  Everything taken
+ * here is released by request_end().
  */
 static void
-create_stream(struct request_ctx *x, int openai)
+create_stream(struct request_ctx *x, enum api api)
 {
+	int openai = api != API_NATIVE;
 	struct runtime *rt = x->rt;
 	const struct conf *cf = rt->conf;
 	const struct model_conf *m;
@@ -702,8 +749,9 @@ create_stream(struct request_ctx *x, int openai)
 	size_t len = 0;
 	char retry[64];
 	int keyed = 0, journaled;
-	/* 202 and a GET to follow: the native API only (OpenAI's clients read the POST). */
+	/* 202 and a GET to follow: the native API (OpenAI's clients read the POST)... */
 	int async = !openai && wants_async(x->conn);
+	struct conn *client = x->conn;
 
 	cs_error_clear(&e);
 	cs_error_clear(&early);
@@ -714,17 +762,30 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (retry_post(x, openai))
+	if (api != API_RESPONSES && retry_post(x, openai))
 		return;
 	if (take_slot(x) == -1)
 		return;
 	if (read_body(x, &len, &kind, &e) == -1 ||
 	    (openai && kind != BODY_JSON && cs_fail(&e, 415, "unsupported_media_type",
-	    "/v1/chat/completions takes application/json") == -1) ||
-	    request_parse(kind, x->body, len, cf->max_json_depth, &x->req, &e) == -1) {
+	    "%s takes application/json", api == API_CHAT ? "/v1/chat/completions" :
+	    "/v1/responses") == -1) ||
+	    (api == API_RESPONSES ? responses_parse(x->body, len, cf->max_json_depth, &x->req,
+	    &x->rr, &e) : request_parse(kind, x->body, len, cf->max_json_depth, &x->req,
+	    &e)) == -1) {
 		reject(x, &e, NULL);
 		return;
 	}
+	/* ...and background responses, which are answered with their object. */
+	if (api == API_RESPONSES && x->rr.background && cf->journal == JOURNAL_OFF) {
+		cs_fail(&e, 400, "invalid_request", "background responses need the journal, "
+		    "and this server keeps none (journal = off)");
+		cs_param(&e, "background");
+		reject(x, &e, NULL);
+		return;
+	}
+	if (api == API_RESPONSES)
+		async = x->rr.background && !x->req.stream;
 	/* The request holds copies: the body is not kept for the stream's life. */
 	free(x->body);
 	x->body = NULL;
@@ -735,8 +796,10 @@ create_stream(struct request_ctx *x, int openai)
 		reject(x, &e, NULL);
 		return;
 	}
-	if (openai)
+	if (api == API_CHAT)
 		format = x->req.stream ? STREAM_OPENAI : STREAM_OPENAI_JSON;
+	else if (api == API_RESPONSES)
+		format = x->req.stream || async ? STREAM_RESPONSES : STREAM_RESPONSES_JSON;
 	x->rec.model = m->name;
 	x->rec.backend = m->backend->name;
 	if (stream_open(&x->stream, cf, m, x->conn, format, &e) == -1) {
@@ -744,6 +807,8 @@ create_stream(struct request_ctx *x, int openai)
 		return;
 	}
 	x->stream.include_usage = x->req.include_usage;
+	x->stream.resp = &x->rr;
+	x->stream.background = x->rr.background;
 	/* Matched here for every backend, even one whose upstream also applies them. */
 	stopseq_init(&x->stream.stop, x->req.stop, x->req.nstop);
 	x->stream_opened = 1;
@@ -757,8 +822,8 @@ create_stream(struct request_ctx *x, int openai)
 		return;
 	}
 	/* Every stream is kept for resume; a stream: false answer is not a stream. */
-	journaled = format != STREAM_OPENAI_JSON && cf->journal != JOURNAL_OFF;
-	if (journaled && follow_key(x, openai, &keyed))
+	journaled = !STREAM_FORMAT_JSON(format) && cf->journal != JOURNAL_OFF;
+	if (journaled && api != API_RESPONSES && follow_key(x, openai, &keyed))
 		return;
 	if (journaled) {
 		if (!async && keyed) {
@@ -774,7 +839,14 @@ create_stream(struct request_ctx *x, int openai)
 			return;
 		}
 	}
-	if (x->journal != NULL && async) {
+	if (x->journal != NULL && async && api == API_RESPONSES) {
+		/* The response object now; the client polls or follows with GET. */
+		stream_detach(&x->stream);
+		if (accepted_response(x, client) == -1) {
+			x->rec.outcome = "client_gone";
+			return;
+		}
+	} else if (x->journal != NULL && async) {
 		/* 202: the client follows with GET (EventSource); the work goes on here. */
 		if (accepted(x) == -1) {
 			x->rec.outcome = "client_gone";
@@ -784,7 +856,7 @@ create_stream(struct request_ctx *x, int openai)
 	}
 	x->rec.outcome = outcome_name(pump_run(&x->stream, m->backend, x->run, rt,
 	    chat_request_words(&x->req), &x->rec.detail, &early));
-	if (x->rec.status == 202)
+	if (x->journal != NULL && async)
 		return;   /* answered already: a failure was the readers' error event */
 	if (x->stream.state != STREAM_HEAD) {
 		x->rec.status = 200;
@@ -804,7 +876,7 @@ static void
 create_native(struct request_ctx *x, const char *arg)
 {
 	(void)arg;
-	create_stream(x, 0);
+	create_stream(x, API_NATIVE);
 }
 
 /* POST /v1/chat/completions: a stream in OpenAI's format. */
@@ -812,7 +884,151 @@ static void
 create_openai(struct request_ctx *x, const char *arg)
 {
 	(void)arg;
-	create_stream(x, 1);
+	create_stream(x, API_CHAT);
+}
+
+/* POST /v1/responses: the Responses API, streamed, whole, or in the background. */
+static void
+create_response(struct request_ctx *x, const char *arg)
+{
+	(void)arg;
+	create_stream(x, API_RESPONSES);
+}
+
+/*
+ * The stream id of a response id, resp_<stream id>, into id (STREAM_ID_LEN
+ * + 1 bytes); arg may go on with "/..." (cancel).  Returns 0, or -1 with e
+ * filled (404).
+ */
+static int
+response_id(struct request_ctx *x, const char *arg, char *id, struct cs_error *e)
+{
+	size_t n = strcspn(arg, "/");
+
+	if (x->rt->conf->journal == JOURNAL_OFF)
+		return cs_fail(e, 404, "not_found", "responses are not kept (journal = off)");
+	if (n != 5 + STREAM_ID_LEN || strncmp(arg, "resp_", 5) != 0)
+		return cs_fail(e, 404, "not_found", "no such response");
+	memcpy(id, arg + 5, STREAM_ID_LEN);
+	id[STREAM_ID_LEN] = '\0';
+	return 0;
+}
+
+/* The value of query parameter name (its length in *len), or NULL. */
+static const char *
+query_param(struct request_ctx *x, const char *name, size_t *len)
+{
+	const char *p = conn_param(x->conn, "QUERY_STRING");
+	size_t n = strlen(name);
+
+	for (; p != NULL && *p != '\0'; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && p[n] == '=') {
+			*len = strcspn(p + n + 1, "&");
+			return p + n + 1;
+		}
+	return NULL;
+}
+
+/*
+ * GET /v1/responses/<id>: the response object as its journal holds it;
+ * with ?stream=true its events, those after ?starting_after=<n> (a
+ * sequence_number), then the new ones as they come.
+ */
+static void
+get_response(struct request_ctx *x, const char *arg)
+{
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	const char *v;
+	char *id = x->response;
+	struct follow_result fr;
+	json_object *o;
+	struct cs_error e;
+	uint64_t after = 0;
+	size_t len = 0;
+	enum outcome oc;
+
+	cs_error_clear(&e);
+	if (response_id(x, arg, id, &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	x->rec.stream_id = id;
+	set_head_extra(x, id);
+	if ((v = query_param(x, "stream", &len)) == NULL || len != 4 ||
+	    strncmp(v, "true", 4) != 0) {
+		if (responses_load(x->rt->conf, id, user, 0, &o, &e) == -1)
+			reject(x, &e, NULL);
+		else
+			send_object(x, o);
+		return;
+	}
+	if ((v = query_param(x, "starting_after", &len)) != NULL) {
+		/* sequence_number n is the event numbered n + 1. */
+		if (num_parse(v, len, UINT64_MAX - 1, &after) == -1) {
+			cs_fail(&e, 400, "invalid_request", "\"starting_after\" must be a "
+			    "sequence_number");
+			cs_param(&e, "starting_after");
+			reject(x, &e, NULL);
+			return;
+		}
+		after++;
+	}
+	if (take_slot(x) == -1)
+		return;
+	if (journal_open(x->rt->conf, id, user, &x->reader, &e) == -1 ||
+	    (journal_reader_format(x->reader) != JOURNAL_RESPONSES &&
+	    cs_fail(&e, 404, "not_found", "no such response") == -1)) {
+		reject(x, &e, NULL);
+		return;
+	}
+	metrics_count(MC_RESUMES, 1);
+	oc = follow_run(x->conn, x->rt, id, x->reader, after, 0, &fr);
+	x->rec.outcome = outcome_name(oc);
+	if (fr.status == 0 && oc == OUTCOME_JOURNAL_UNAVAILABLE) {
+		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
+		reject(x, &e, NULL);
+		return;
+	}
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
+}
+
+/* How long a cancel waits for the response to end, to answer with its last state. */
+#define CANCEL_WAIT_MS 5000
+
+/*
+ * POST /v1/responses/<id>/cancel: stops it, wherever it runs (as DELETE
+ * /streams/<id>), and answers with its object once it has ended.
+ */
+static void
+cancel_response(struct request_ctx *x, const char *arg)
+{
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	char *id = x->response;
+	json_object *o, *st;
+	struct cs_error e;
+
+	cs_error_clear(&e);
+	if (response_id(x, arg, id, &e) == -1 ||
+	    responses_load(x->rt->conf, id, user, 0, &o, &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	json_object_put(o);
+	x->rec.stream_id = id;
+	set_head_extra(x, id);
+	if (journal_cancel(x->rt->conf, id, user, &e) == -1 ||
+	    responses_load(x->rt->conf, id, user, CANCEL_WAIT_MS, &o, &e) == -1) {
+		reject(x, &e, NULL);
+		return;
+	}
+	/* Asked, and not ended in time: it is being cancelled. */
+	if (json_object_object_get_ex(o, "status", &st) &&
+	    (strcmp(json_object_get_string(st), "in_progress") == 0 ||
+	    strcmp(json_object_get_string(st), "queued") == 0))
+		json_object_object_add(o, "status", json_object_new_string("cancelled"));
+	send_object(x, o);
 }
 
 /*

@@ -117,13 +117,17 @@ journal_claim_key(const struct conf *cf, const char *owner, const char *key,
 const char *
 journal_format_name(enum journal_format f)
 {
-	return f == JOURNAL_OPENAI ? "openai" : "native";
+	return f == JOURNAL_OPENAI ? "openai" : f == JOURNAL_RESPONSES ? "responses" : "native";
 }
 
 enum journal_format
 journal_format_of(const char *name, size_t len)
 {
-	return len == 6 && memcmp(name, "openai", 6) == 0 ? JOURNAL_OPENAI : JOURNAL_NATIVE;
+	if (len == 6 && memcmp(name, "openai", 6) == 0)
+		return JOURNAL_OPENAI;
+	if (len == 9 && memcmp(name, "responses", 9) == 0)
+		return JOURNAL_RESPONSES;
+	return JOURNAL_NATIVE;
 }
 
 int

@@ -26,7 +26,8 @@ struct journal_reader;    /* one reader's handle */
 /* The shape of a stream's events, kept with it so that readers answer in kind. */
 enum journal_format {
 	JOURNAL_NATIVE,       /* chatstream's events, ending with event: done or error */
-	JOURNAL_OPENAI        /* OpenAI's chat.completion.chunk events, ending with data: [DONE] */
+	JOURNAL_OPENAI,       /* OpenAI's chat.completion.chunk events, ending with data: [DONE] */
+	JOURNAL_RESPONSES     /* the Responses API's response.* events */
 };
 
 /* What tick() tells the producer. */

@@ -26,7 +26,7 @@
  * <spool>/ holds, per stream:
  *   <id>          the journal: records "<seq> <name> <len>\n" + <len> bytes.
  *                 The first, "0 stream <len>\n", holds the owner, the model,
- *                 the creation time and the format (native, openai; none in
+ *                 the creation time and the format (native, openai, responses; none in
  *                 an older version's: native), one per line, whole or not
  *                 at all; it is written when the stream is created, before
  *                 its id is given out.  Each later record is an event and

@@ -22,7 +22,7 @@
 
 /*
  * Keys, for stream <id> under the configured prefix <p>:
- *   <p><id>          hash: owner, model, created, format (native, openai;
+ *   <p><id>          hash: owner, model, created, format (native, openai, responses;
  *                    none from an older version: native); ended and last
  *                    (the last seq) once the producer is done; cancel set
  *                    by a DELETE

@@ -26,7 +26,7 @@ earliest(int64_t a, int64_t b)
  * goes on without it: readers may follow it, and the one that left may come
  * back (a retry with Last-Event-ID); the pump ends it when nobody has read
  * it for the reconnect window (and, on_disconnect = continue, the model's
- * grace after it).  Without a journal nothing could resume: it ends now.
+ * grace after it), or, a background stream, never.  Without a journal nothing could resume: it ends now.
  * Returns 1 when it goes on.
  */
 static int
@@ -42,7 +42,7 @@ go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
 	    s->id, js.readers);
 	stream_detach(s);
 	*hup_fd = -1;
-	*alone_since = js.readers ? -1 : now;
+	*alone_since = js.readers || s->background ? -1 : now;
 	return 1;
 }
 
@@ -95,7 +95,8 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	/* A 202 stream waits for its first reader at least `grace`, whatever the window. */
 	const int64_t first_ms = alone_ms > grace_ms ? alone_ms : grace_ms;
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
-	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
+	/* Detached with no reader; a background stream runs to its end whoever reads. */
+	int64_t alone_since = s->conn == NULL && !s->background ? clock_ms() : -1;
 	int had_reader = s->conn != NULL;
 	const int answered = s->conn == NULL;  /* 202 sent: failures go to the readers */
 
@@ -166,7 +167,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			if (s->conn == NULL && js.readers) {
 				alone_since = -1;
 				had_reader = 1;
-			} else if (s->conn == NULL && alone_since < 0)
+			} else if (s->conn == NULL && alone_since < 0 && !s->background)
 				alone_since = now;
 		}
 		/* Nobody came back in time: nobody will read what follows. */

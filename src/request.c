@@ -681,3 +681,17 @@ chat_request_words(const struct chat_request *req)
 	}
 	return words;
 }
+
+/* For other request shapes (responses.c): the checks and copies of the chat parser. */
+int
+request_add_message(struct chat_request *req, const char *role, const char *content,
+    size_t len, struct cs_error *err)
+{
+	return add_message(req, role, content, len, err);
+}
+
+int
+request_finish(struct chat_request *req, struct cs_error *err)
+{
+	return finish(req, err);
+}

@@ -26,6 +26,16 @@ int request_parse(enum body_kind kind, const char *body, size_t len,
 
 void chat_request_free(struct chat_request *req);
 
+/*
+ * For parsers of other request shapes: appends a message (role "system",
+ * "user" or "assistant"; content copied, checked to be UTF-8), and checks
+ * that req ends up with a prompt (the last user message, not blank).
+ * Both return 0, or -1 with err filled (400, or 500 out of memory).
+ */
+int request_add_message(struct chat_request *req, const char *role,
+    const char *content, size_t len, struct cs_error *err);
+int request_finish(struct chat_request *req, struct cs_error *err);
+
 /* Counts whitespace-separated words over every message: the usage prompt_tokens. */
 long chat_request_words(const struct chat_request *req);
 

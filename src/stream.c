@@ -17,6 +17,7 @@
 #include "http.h"
 #include "journal.h"
 #include "jsonw.h"
+#include "responses.h"
 #include "sse.h"
 #include "stream.h"
 
@@ -28,6 +29,8 @@
 
 /* A token payload's bytes besides its text and chunk_head (the OpenAI shape is longest). */
 #define TOKEN_FRAME 96
+/* The same for a response.output_text.delta event (it has no chunk_head). */
+#define RESPONSES_FRAME 256
 
 int
 stream_new_id(char *id)
@@ -77,7 +80,8 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	s->created = (int64_t)time(NULL);
 	buf_init(&s->out, cf->max_event + 256 + CONN_HEAD_EXTRA_MAX);
 	buf_init(&s->payload, cf->max_event);
-	buf_init(&s->answer, cf->max_event * 8);
+	buf_init(&s->answer, format == STREAM_RESPONSES || format == STREAM_RESPONSES_JSON ?
+	    responses_answer_cap(cf) : cf->max_event * 8);
 	buf_init(&s->chunk_head, 1024);
 	s->started_ms = clock_ms();
 	s->last_write_ms = s->started_ms;
@@ -93,7 +97,8 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	 * A token event's payload is its head, the text JSON-escaped (at most 6
 	 * bytes a byte) and a tail: the text is capped so that it always fits.
 	 */
-	buf_init(&s->text, (cf->max_event - s->chunk_head.len - TOKEN_FRAME) / 6);
+	buf_init(&s->text, (cf->max_event - s->chunk_head.len - (format == STREAM_RESPONSES ?
+	    RESPONSES_FRAME : TOKEN_FRAME)) / 6);
 	if (s->text.cap < UTF8_MAX_OUT)
 		return cs_fail(err, 500, "internal_error", "max_event too small");
 	return 0;
@@ -139,22 +144,28 @@ deliver(struct stream *s)
  * the name (done for data: [DONE], error) only tells the journal which event
  * ends the stream.
  */
-static int
-stream_emit(struct stream *s, const char *name, const char *data, size_t len)
+int
+stream_emit_event(struct stream *s, const char *sse_name, const char *journal_name,
+    const char *data, size_t len)
 {
 	size_t mark = s->out.len;
 
-	if (sse_event_of(&s->out, s->id, s->seq + 1,
-	    s->format == STREAM_NATIVE ? name : NULL, data, len) == -1) {
+	if (sse_event_of(&s->out, s->id, s->seq + 1, sse_name, data, len) == -1) {
 		buf_reset(&s->out);
 		return -2;
 	}
 	s->seq++;
 	s->events++;
 	if (s->journal != NULL)
-		journal_append(s->journal, s->seq, name != NULL ? name : "message",
+		journal_append(s->journal, s->seq, journal_name != NULL ? journal_name : "message",
 		    s->out.data + mark, s->out.len - mark);
 	return deliver(s);
+}
+
+static int
+stream_emit(struct stream *s, const char *name, const char *data, size_t len)
+{
+	return stream_emit_event(s, s->format == STREAM_NATIVE ? name : NULL, name, data, len);
 }
 
 void
@@ -206,7 +217,7 @@ stream_head(struct buf *out, int status, enum stream_format format, const char *
 {
 	if (status == 204)
 		return buf_printf(out, "Status: 204 No Content\r\n%s\r\n", extra);
-	if (format == STREAM_OPENAI_JSON)
+	if (STREAM_FORMAT_JSON(format))
 		return buf_printf(out,
 		    "Status: %d %s\r\n"
 		    "Content-Type: application/json\r\n"
@@ -228,7 +239,7 @@ stream_begin(struct stream *s)
 {
 	json_object *meta;
 
-	if (s->state != STREAM_HEAD || s->format == STREAM_OPENAI_JSON)
+	if (s->state != STREAM_HEAD || STREAM_FORMAT_JSON(s->format))
 		return s->gone ? -1 : 0;
 	s->state = STREAM_BODY;
 	if (s->on_begin != NULL)
@@ -243,6 +254,8 @@ stream_begin(struct stream *s)
 		    "\"content\":\"\"},\"finish_reason\":null}%s", chunk_end(s));
 		return emit_chunk(s, rest) == 0 ? 0 : -1;
 	}
+	if (s->format == STREAM_RESPONSES)
+		return responses_begin(s) == 0 ? 0 : -1;
 	if (sse_retry(&s->out, (unsigned)s->conf->retry_ms) == -1 ||
 	    sse_comment(&s->out, "chatstream") == -1)
 		return -1;
@@ -272,6 +285,17 @@ emit_text(struct stream *s)
 		/* The answer is capped; what does not fit is lost, and said so at the end. */
 		if (!s->answer_cut && buf_add(&s->answer, s->text.data, s->text.len) == -1)
 			s->answer_cut = 1;
+	} else if (s->format == STREAM_RESPONSES_JSON) {
+		size_t mark = s->answer.len;
+
+		if (!s->answer_cut && jsonw_chars(&s->answer, s->text.data, s->text.len) == -1) {
+			s->answer.len = mark;
+			s->answer_cut = 1;
+		}
+	} else if (s->format == STREAM_RESPONSES) {
+		if (s->state == STREAM_HEAD)
+			(void)stream_begin(s);
+		rc = responses_delta(s);
 	} else {
 		/* A reader gone at the head: the token still goes to the journal. */
 		if (s->state == STREAM_HEAD)
@@ -419,7 +443,12 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	buf_reset(b);
 	if (s->answer_cut)
 		finish = "length";   /* the answer outgrew max_event * 8 */
-	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
+	if (s->format == STREAM_RESPONSES_JSON) {
+		if (responses_final(s, b, finish, prompt_tokens, completion_tokens) == -1 ||
+		    buf_addc(b, '\n') == -1 || (s->state == STREAM_HEAD &&
+		    stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
+			return -1;
+	} else if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
 	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
 	    jsonw_string(b, s->model->name, strlen(s->model->name)) == -1 ||
 	    buf_adds(b, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
@@ -460,9 +489,11 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
 	completion = res->completion_tokens > 0 ? res->completion_tokens : s->tokens;
-	if (s->format == STREAM_OPENAI_JSON)
+	if (STREAM_FORMAT_JSON(s->format))
 		return send_completion(s, finish, prompt_tokens, completion);
 	s->state = STREAM_ENDED;
+	if (s->format == STREAM_RESPONSES)
+		return responses_end(s, finish, prompt_tokens, completion) == 0 ? 0 : -1;
 	if (s->format == STREAM_OPENAI) {
 		char rest[128];
 		int rc, gone;
@@ -508,12 +539,14 @@ stream_error(struct stream *s, const char *type, const char *message)
 	json_object *o, *e;
 
 	if (s->state == STREAM_ENDED ||
-	    (s->state == STREAM_HEAD && s->format == STREAM_OPENAI_JSON))
+	    (s->state == STREAM_HEAD && STREAM_FORMAT_JSON(s->format)))
 		return -1;   /* nothing was sent: the caller answers with an HTTP error */
 	finish_text(s);
 	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
 	s->state = STREAM_ENDED;
+	if (s->format == STREAM_RESPONSES)
+		return responses_fail(s, type, message) == 0 ? 0 : -1;
 	o = json_object_new_object();
 	e = json_object_new_object();
 	if (s->format == STREAM_NATIVE) {
@@ -527,7 +560,7 @@ stream_error(struct stream *s, const char *type, const char *message)
 		json_object_object_add(e, "code", json_object_new_string(type));
 	}
 	json_object_object_add(o, "error", e);
-	if (s->format == STREAM_OPENAI_JSON) {
+	if (STREAM_FORMAT_JSON(s->format)) {
 		/* After heartbeats: the body is the error object (see json_heartbeat()). */
 		int rc = buf_adds(&s->out, json_object_to_json_string_ext(o,
 		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) == -1 ||
@@ -542,7 +575,7 @@ stream_error(struct stream *s, const char *type, const char *message)
 int
 stream_heartbeat(struct stream *s)
 {
-	if (s->format == STREAM_OPENAI_JSON)
+	if (STREAM_FORMAT_JSON(s->format))
 		return json_heartbeat(s);
 	if (s->state == STREAM_HEAD)
 		return stream_begin(s);

@@ -13,6 +13,7 @@
 #include "utf8.h"
 
 struct journal;
+struct responses_req;
 
 #define STREAM_ID_LEN 22   /* 128 random bits, base64url without padding */
 
@@ -20,9 +21,14 @@ struct journal;
 enum stream_format {
 	STREAM_NATIVE,        /* meta, {"text"} per token, done/error; ids <id>.1, <id>.2, ... */
 	STREAM_OPENAI,        /* OpenAI chat.completion.chunk events, then data: [DONE]; ids too */
-	STREAM_OPENAI_JSON    /* no stream: one chat.completion object at the end, after
+	STREAM_OPENAI_JSON,   /* no stream: one chat.completion object at the end, after
 	                         a space per heartbeat while the model works */
+	STREAM_RESPONSES,     /* the Responses API's typed events (responses_stream.c); ids too */
+	STREAM_RESPONSES_JSON /* no stream: one response object at the end, as OPENAI_JSON */
 };
+
+/* The formats without events: one JSON object at the end. */
+#define STREAM_FORMAT_JSON(f) ((f) == STREAM_OPENAI_JSON || (f) == STREAM_RESPONSES_JSON)
 
 /* Where the response is; it only moves forward. */
 enum stream_state {
@@ -57,13 +63,16 @@ struct stream {
 	enum stream_state state;
 	int gone;                           /* the reader has left (a write to it failed) */
 	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
+	const struct responses_req *resp;   /* borrowed: STREAM_RESPONSES(_JSON)'s request */
+	int background;                     /* runs to its end with no reader (pump.c) */
 	int64_t created;                    /* unix time */
 	uint64_t seq;                       /* id of the last event sent */
 	struct buf out;                     /* encoded bytes of one event */
 	struct buf payload;                 /* JSON payload of one token event */
 	struct buf text;                    /* sanitised text of one token */
-	struct buf answer;                  /* STREAM_OPENAI_JSON: the whole answer */
-	int answer_cut;                     /* STREAM_OPENAI_JSON: the answer outgrew its cap */
+	struct buf answer;                  /* the whole answer: OPENAI_JSON; RESPONSES(_JSON),
+	                                       JSON-escaped, for the object at the end */
+	int answer_cut;                     /* the answer outgrew its cap */
 	struct buf chunk_head;              /* STREAM_OPENAI: how every chunk starts */
 	struct utf8_carry carry;            /* split UTF-8 held back */
 	struct stopseq stop;                /* the request's stop sequences; stop.matched: ended */
@@ -135,6 +144,16 @@ int  stream_error(struct stream *s, const char *type, const char *message);
  * Returns 0 or -1 as above.
  */
 int  stream_heartbeat(struct stream *s);
+
+/*
+ * For the format writers (responses_stream.c): numbers data[0..len) (it
+ * must be the payload of event number s->seq + 1), frames it as SSE with
+ * the event name sse_name (NULL: none), appends it to the journal as
+ * journal_name (message, or done/error for the last one) and delivers it.
+ * Returns 0, -1 (reader gone; the event journaled) or -2 (did not fit).
+ */
+int  stream_emit_event(struct stream *s, const char *sse_name, const char *journal_name,
+    const char *data, size_t len);
 
 /* Goes on without the first reader: events then only reach the journal. */
 void stream_detach(struct stream *s);

@@ -1,0 +1,323 @@
+/* responses.c: a POST /v1/responses body into the chat_request every backend takes. */
+/* SPDX-License-Identifier: ISC */
+#include "config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "request.h"
+#include "responses.h"
+
+/* OpenAI's limits on metadata: 16 pairs, keys up to 64 characters, values up to 512. */
+#define META_PAIRS 16
+#define META_KEY 64
+#define META_VALUE 512
+
+static int bad(struct cs_error *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A 400 invalid_request about param. */
+static int
+bad(struct cs_error *err, const char *param, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cs_vfail(err, 400, "invalid_request", fmt, ap);
+	va_end(ap);
+	return cs_param(err, param);
+}
+
+static int
+is_null(json_object *v)
+{
+	return v == NULL || json_object_is_type(v, json_type_null);
+}
+
+/* root[name] when present and not null, else NULL. */
+static json_object *
+field(json_object *root, const char *name)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(root, name, &v) && !is_null(v) ? v : NULL;
+}
+
+static int
+is_number(json_object *v)
+{
+	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+/*
+ * A message's content: a string, or parts of type input_text or
+ * output_text, joined.  Other parts (images, files, audio) are refused.
+ * Returns 0 with *text owned by the caller, or -1.
+ */
+static int
+content_text(json_object *c, size_t i, char **text, size_t *len, struct cs_error *err)
+{
+	char param[64];
+	size_t j, n, total = 0;
+	char *p;
+
+	snprintf(param, sizeof(param), "input[%zu].content", i);
+	if (json_object_is_type(c, json_type_string)) {
+		n = (size_t)json_object_get_string_len(c);
+		if ((*text = malloc(n + 1)) == NULL)
+			return cs_fail(err, 500, "internal_error", "out of memory");
+		memcpy(*text, json_object_get_string(c), n + 1);
+		*len = n;
+		return 0;
+	}
+	if (!json_object_is_type(c, json_type_array))
+		return bad(err, param, "%s must be a string or an array of parts", param);
+	n = json_object_array_length(c);
+	for (j = 0; j < n; j++) {
+		json_object *part = json_object_array_get_idx(c, j), *t, *type;
+		const char *ty;
+
+		if (!json_object_is_type(part, json_type_object) ||
+		    (type = field(part, "type")) == NULL || !json_object_is_type(type, json_type_string))
+			return bad(err, param, "%s[%zu] must be a part with a \"type\"", param, j);
+		ty = json_object_get_string(type);
+		if (strcmp(ty, "input_text") != 0 && strcmp(ty, "output_text") != 0) {
+			char at[96];
+
+			snprintf(at, sizeof(at), "%s[%zu]", param, j);
+			return bad(err, at, "%s: parts of type \"%.32s\" are not supported; "
+			    "input_text and output_text are", at, ty);
+		}
+		if ((t = field(part, "text")) == NULL || !json_object_is_type(t, json_type_string))
+			return bad(err, param, "%s[%zu].text must be a string", param, j);
+		total += (size_t)json_object_get_string_len(t);
+	}
+	if ((p = malloc(total + 1)) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	*text = p;
+	*len = total;
+	for (j = 0; j < n; j++) {
+		json_object *t = field(json_object_array_get_idx(c, j), "text");
+
+		memcpy(p, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+		p += json_object_get_string_len(t);
+	}
+	*p = '\0';
+	return 0;
+}
+
+/* One item of "input": a message (developer becomes system). */
+static int
+input_item(struct chat_request *req, json_object *item, size_t i, struct cs_error *err)
+{
+	char param[32];
+	json_object *type, *role, *content;
+	const char *ty = "message", *r;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(param, sizeof(param), "input[%zu]", i);
+	if (!json_object_is_type(item, json_type_object))
+		return bad(err, param, "%s must be an object", param);
+	if ((type = field(item, "type")) != NULL) {
+		if (!json_object_is_type(type, json_type_string))
+			return bad(err, param, "%s.type must be a string", param);
+		ty = json_object_get_string(type);
+	}
+	if (strcmp(ty, "function_call") == 0 || strcmp(ty, "function_call_output") == 0)
+		return bad(err, param, "%s: %s items are not supported yet", param, ty);
+	if (strcmp(ty, "message") != 0)
+		return bad(err, param, "%s: items of type \"%.32s\" are not supported", param, ty);
+	if ((role = field(item, "role")) == NULL || !json_object_is_type(role, json_type_string))
+		return bad(err, param, "%s.role must be a string", param);
+	r = json_object_get_string(role);
+	if (strcmp(r, "user") != 0 && strcmp(r, "system") != 0 &&
+	    strcmp(r, "developer") != 0 && strcmp(r, "assistant") != 0)
+		return bad(err, param, "%s.role must be user, system, developer or assistant", param);
+	if ((content = field(item, "content")) == NULL)
+		return bad(err, param, "%s.content is missing", param);
+	if (content_text(content, i, &text, &len, err) == -1)
+		return -1;
+	rc = request_add_message(req, strcmp(r, "developer") == 0 ? "system" : r, text, len, err);
+	free(text);
+	if (rc == -1)
+		cs_param(err, param);
+	return rc;
+}
+
+/* "metadata": up to 16 string values, kept as JSON to echo. */
+static int
+metadata(struct responses_req *rr, json_object *v, struct cs_error *err)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_object))
+		return bad(err, "metadata", "\"metadata\" must be an object");
+	if (json_object_object_length(v) > META_PAIRS)
+		return bad(err, "metadata", "\"metadata\" holds at most %d pairs", META_PAIRS);
+	json_object_object_foreach(v, key, val) {
+		if (strlen(key) > META_KEY || !json_object_is_type(val, json_type_string) ||
+		    json_object_get_string_len(val) > META_VALUE)
+			return bad(err, "metadata", "\"metadata\" values must be strings of at most "
+			    "%d characters, keys at most %d", META_VALUE, META_KEY);
+	}
+	s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if ((rr->metadata = strdup(s)) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	return 0;
+}
+
+/* A boolean field into *out; absent or null leaves it. */
+static int
+boolean(json_object *root, const char *name, int *out, struct cs_error *err)
+{
+	json_object *v = field(root, name);
+
+	if (v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return bad(err, name, "\"%s\" must be true or false", name);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* A number field from lo to hi into *out, *has set; absent or null leaves them. */
+static int
+number(json_object *root, const char *name, double lo, double hi, double *out, int *has,
+    struct cs_error *err)
+{
+	json_object *v = field(root, name);
+	double d;
+
+	if (v == NULL)
+		return 0;
+	d = json_object_get_double(v);
+	if (!is_number(v) || !isfinite(d) || d < lo || d > hi)
+		return bad(err, name, "\"%s\" must be a number from %g to %g", name, lo, hi);
+	*out = d;
+	*has = 1;
+	return 0;
+}
+
+/* The body's fields, once it is known to be a JSON object. */
+static int
+fields(json_object *root, struct chat_request *req, struct responses_req *rr,
+    struct cs_error *err)
+{
+	json_object *v, *input;
+	size_t i, n;
+
+	if ((v = field(root, "previous_response_id")) != NULL)
+		return bad(err, "previous_response_id", "\"previous_response_id\" is not "
+		    "supported: responses are not stored as conversations; send the whole "
+		    "conversation in \"input\"");
+	if ((v = field(root, "conversation")) != NULL)
+		return bad(err, "conversation", "\"conversation\" is not supported: "
+		    "send the whole conversation in \"input\"");
+	if ((v = field(root, "model")) != NULL) {
+		size_t len = (size_t)json_object_get_string_len(v);
+
+		if (!json_object_is_type(v, json_type_string) || len == 0 || len > 128 ||
+		    memchr(json_object_get_string(v), '\0', len) != NULL)
+			return bad(err, "model", "\"model\" must be a model name");
+		if ((req->model = strdup(json_object_get_string(v))) == NULL)
+			return cs_fail(err, 500, "internal_error", "out of memory");
+	}
+	if ((v = field(root, "max_output_tokens")) != NULL) {
+		int64_t t = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || t < 1 || t > 1000000)
+			return bad(err, "max_output_tokens", "\"max_output_tokens\" must be an "
+			    "integer from 1 to 1000000");
+		rr->max_output_tokens = req->max_tokens = (long)t;
+	}
+	if (number(root, "temperature", 0, 2, &rr->temperature, &rr->has_temperature, err) == -1 ||
+	    number(root, "top_p", 0, 1, &rr->top_p, &rr->has_top_p, err) == -1 ||
+	    boolean(root, "stream", &req->stream, err) == -1 ||
+	    boolean(root, "background", &rr->background, err) == -1 ||
+	    boolean(root, "store", &rr->store, err) == -1)
+		return -1;
+	req->temperature = rr->temperature;
+	req->has_temperature = rr->has_temperature;
+	if ((v = field(root, "metadata")) != NULL && metadata(rr, v, err) == -1)
+		return -1;
+	if ((v = field(root, "tools")) != NULL && !json_object_is_type(v, json_type_array))
+		return bad(err, "tools", "\"tools\" must be an array");
+	if ((v = field(root, "instructions")) != NULL) {
+		if (!json_object_is_type(v, json_type_string))
+			return bad(err, "instructions", "\"instructions\" must be a string");
+		if (request_add_message(req, "system", json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v), err) == -1)
+			return cs_param(err, "instructions");
+	}
+	if ((input = field(root, "input")) == NULL)
+		return bad(err, "input", "\"input\" is required");
+	if (json_object_is_type(input, json_type_string)) {
+		if (request_add_message(req, "user", json_object_get_string(input),
+		    (size_t)json_object_get_string_len(input), err) == -1)
+			return cs_param(err, "input");
+	} else if (json_object_is_type(input, json_type_array)) {
+		for (i = 0, n = json_object_array_length(input); i < n; i++)
+			if (input_item(req, json_object_array_get_idx(input, i), i, err) == -1)
+				return -1;
+	} else
+		return bad(err, "input", "\"input\" must be a string or an array of items");
+	if (request_finish(req, err) == -1)
+		return cs_param(err, "input");
+	return 0;
+}
+
+int
+responses_parse(const char *body, size_t len, int max_depth, struct chat_request *req,
+    struct responses_req *rr, struct cs_error *err)
+{
+	json_tokener *tok;
+	json_object *root;
+	enum json_tokener_error jerr;
+	size_t end;
+	int rc = -1;
+
+	rr->store = 1;
+	if (len > INT32_MAX)
+		return cs_fail(err, 413, "payload_too_large", "body too large");
+	if ((tok = json_tokener_new_ex(max_depth + 1)) == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* Numbers are only complete once the end of input is seen. */
+		root = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
+	if (jerr == json_tokener_error_depth)
+		cs_fail(err, 400, "invalid_json", "JSON nested deeper than %d levels", max_depth);
+	else if (jerr != json_tokener_success)
+		cs_fail(err, 400, "invalid_json", "malformed JSON: %s", json_tokener_error_desc(jerr));
+	else if (end < len && strspn(body + end, " \t\r\n") < len - end)
+		cs_fail(err, 400, "invalid_json", "trailing data after the JSON value");
+	else if (!json_object_is_type(root, json_type_object))
+		cs_fail(err, 400, "invalid_request", "the body must be a JSON object");
+	else
+		rc = fields(root, req, rr, err);
+	json_object_put(root);
+	json_tokener_free(tok);
+	return rc;
+}
+
+void
+responses_req_free(struct responses_req *rr)
+{
+	free(rr->metadata);
+	memset(rr, 0, sizeof(*rr));
+}

@@ -1,0 +1,109 @@
+/* responses.h: OpenAI's Responses API (/v1/responses): its request, its object, its events. */
+/* SPDX-License-Identifier: ISC */
+#ifndef CS_RESPONSES_H
+#define CS_RESPONSES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "conf.h"
+#include "error.h"
+
+struct json_object;
+struct stream;
+
+/* What a Responses request asks besides the chat_request every backend sees. */
+struct responses_req {
+	int background;          /* "background": true: answered at once, runs detached */
+	int store;               /* "store", echoed (a stream is journaled either way) */
+	long max_output_tokens;  /* 0: none */
+	double temperature;
+	int has_temperature;
+	double top_p;
+	int has_top_p;
+	char *metadata;          /* owned, may be NULL: the "metadata" object, as JSON */
+};
+
+/*
+ * responses.c.  Parses a POST /v1/responses body into req (zeroed by the
+ * caller; release it with chat_request_free() whatever happens) and rr
+ * (zeroed; release with responses_req_free()): "input" (a string, or items:
+ * messages of role user, system, developer or assistant whose content is a
+ * string or input_text/output_text parts), "instructions" (a system message
+ * first), "model", "max_output_tokens", "temperature", "top_p", "stream",
+ * "background", "store", "metadata"; "tools" and the other fields OpenAI
+ * defines are accepted and not used.  previous_response_id, conversation,
+ * function_call(_output) items and non-text parts are 400s naming their
+ * param.  Returns 0, or -1 with err filled (400 invalid_json,
+ * invalid_request; 413; 500).
+ */
+int  responses_parse(const char *body, size_t len, int max_depth,
+    struct chat_request *req, struct responses_req *rr, struct cs_error *err);
+void responses_req_free(struct responses_req *rr);
+
+/* A response object, as responses_object() writes it. Every pointer borrowed. */
+struct responses_view {
+	const char *id;              /* the stream id: the object's is resp_<id> */
+	int64_t created;             /* unix time */
+	const char *model;
+	const char *status;          /* queued, in_progress, completed, incomplete, failed, cancelled */
+	const struct responses_req *rr;  /* may be NULL: parameters not echoed */
+	const char *text;            /* the answer, JSON-escaped; NULL: no output item */
+	size_t text_len;
+	const char *item_status;     /* the message item's: in_progress, completed, incomplete */
+	int has_usage;               /* usage is given (else null) */
+	long input_tokens, output_tokens;
+	const char *error_code;      /* NULL: "error": null */
+	const char *error_message;
+	const char *incomplete;      /* incomplete_details.reason; NULL: null */
+};
+
+/*
+ * responses_object.c.  Appends the response object v describes to b, or
+ * its message output item (the answer so far; with_content 0: no content
+ * part yet).  Both return 0, or -1 on b's cap.
+ */
+int  responses_object(struct buf *b, const struct responses_view *v);
+int  responses_item(struct buf *b, const char *id, const char *status,
+    const char *text, size_t text_len, int with_content);
+
+/*
+ * responses_stream.c: the events of a STREAM_RESPONSES stream, each sent
+ * through stream_emit_event() with its type as the SSE event name and its
+ * sequence_number (0, 1, 2, ...: the stream's event number less one).
+ * begin: response.created, response.in_progress, response.output_item.added,
+ * response.content_part.added.  delta: a response.output_text.delta of the
+ * text pending in s->text.  end: output_text.done, content_part.done,
+ * output_item.done, then response.completed, response.incomplete (finish
+ * "length", "content_filter") or response.failed with status cancelled
+ * (finish "cancelled").  fail: response.failed with the error.  All return
+ * 0, -1 (reader gone, the events journaled) or -2 (not sent: out of memory).
+ */
+int  responses_begin(struct stream *s);
+int  responses_delta(struct stream *s);
+int  responses_end(struct stream *s, const char *finish, long input_tokens,
+    long output_tokens);
+int  responses_fail(struct stream *s, const char *type, const char *message);
+/*
+ * The whole response object of a STREAM_RESPONSES_JSON stream (stream:
+ * false) into b, as responses_end() would finish it.  Returns 0 or -1.
+ */
+int  responses_final(const struct stream *s, struct buf *b, const char *finish,
+    long input_tokens, long output_tokens);
+/* The bytes of a stream's answer kept for the done events (text is JSON-escaped). */
+size_t responses_answer_cap(const struct conf *cf);
+
+/*
+ * responses_store.c.  The response object of stream id as its journal
+ * holds it now (for GET /v1/responses/<id>): the last one its events
+ * carried, with the answer so far; "failed" when its producer died.
+ * wait_ms > 0: first waits that long at most for the stream to end (for
+ * cancel).  *out is the caller's (json_object_put()).  Returns 0, or -1
+ * with err filled (404 unknown or someone else's, 503 store failure).
+ */
+int  responses_load(const struct conf *cf, const char *id, const char *user,
+    int wait_ms, struct json_object **out, struct cs_error *err);
+
+#endif
