@@ -14,7 +14,7 @@ exactly those after N (no gap, no duplicate); POST .../cancel stops a running
 one (status cancelled, also when retrieved later).  previous_response_id,
 conversation, function_call items and image parts are 400s naming their param;
 background without a journal is a 400; unknown ids and a chat completion's
-stream id are 404s."""
+stream id are 404s.  t_responses_redis.py runs it again with `journal = redis`."""
 
 import json
 import os
@@ -22,8 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from harness import (DEMO_FAST, config, demo_text, demo_tokens, fcgi_params, is_,  # noqa: E402
-                     ok, require_tools, run, setup, word_count)
+from harness import (DEMO_FAST, Fixture, config, demo_text, demo_tokens,  # noqa: E402
+                     fcgi_params, is_, ok, require_tools, run, word_count)
+from redis_server import journal_from_env  # noqa: E402
 
 P = "tell me about streams"
 INSTR = "be brief"
@@ -251,11 +252,13 @@ def refused(fx, cs_off):
 
 def main():
     require_tools()
-    fx, _ = setup(config({}, {
+    fx = Fixture("responses")
+    journal_from_env(fx)
+    fx.start_lighttpd(fx.start_chatstream(config({}, {
         "demo": DEMO_FAST,
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40},
         "stall": dict(DEMO_FAST, stall_after=3, stall_seconds=60),
-    }), "responses")
+    })))
     cs_off = fx.start_chatstream(config({"journal": "off"}), "nojournal")
     streaming(fx)
     whole(fx)
