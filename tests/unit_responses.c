@@ -1,0 +1,168 @@
+/* unit_responses.c: Responses API bodies into requests, and the response object they echo. */
+/* SPDX-License-Identifier: ISC */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "backend.h"
+#include "buf.h"
+#include "error.h"
+#include "request.h"
+#include "responses.h"
+#include "tap.h"
+
+#define DEPTH	32	/* the configured default max_json_depth */
+
+/* Parses body; 0 or -1 as responses_parse(), req and rr left for the caller to free. */
+static int
+parse(const char *body, struct chat_request *req, struct responses_req *rr, struct cs_error *e)
+{
+	memset(req, 0, sizeof(*req));
+	memset(rr, 0, sizeof(*rr));
+	cs_error_clear(e);
+	return responses_parse(body, strlen(body), DEPTH, req, rr, e);
+}
+
+static void
+refused(const char *body, const char *param, const char *what)
+{
+	struct chat_request req;
+	struct responses_req rr;
+	struct cs_error e;
+
+	is_int(parse(body, &req, &rr, &e), -1, "%s: refused", what);
+	is_int(e.status, 400, "%s: 400", what);
+	is_str(e.param, param, "%s: param %s", what, param);
+	chat_request_free(&req);
+	responses_req_free(&rr);
+}
+
+static void
+test_input(void)
+{
+	struct chat_request req;
+	struct responses_req rr;
+	struct cs_error e;
+
+	is_int(parse("{\"input\":\"hi there\",\"instructions\":\"be brief\"}", &req, &rr, &e), 0,
+	    "string input: accepted");
+	is_int((long long)req.nmessages, 2, "string input: instructions, then the user message");
+	is_str(req.messages[0].role, "system", "instructions: a system message");
+	is_str(req.messages[1].content, "hi there", "string input: the user's text");
+	is_mem(req.prompt, req.prompt_len, "hi there", 8, "string input: the prompt");
+	is_int(rr.store, 1, "store: true unless given");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+
+	is_int(parse("{\"model\":\"demo\",\"stream\":true,\"background\":true,\"store\":false,"
+	    "\"max_output_tokens\":7,\"temperature\":0.5,\"top_p\":0.9,\"tools\":[],"
+	    "\"metadata\":{\"a\":\"b\"},\"input\":[{\"role\":\"developer\",\"content\":\"sys\"},"
+	    "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+	    "\"text\":\"earlier\"}]},{\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
+	    "\"text\":\"one \"},{\"type\":\"input_text\",\"text\":\"two\"}]}]}", &req, &rr, &e), 0,
+	    "items: accepted");
+	is_int((long long)req.nmessages, 3, "items: three messages");
+	is_str(req.messages[0].role, "system", "items: developer becomes system");
+	is_str(req.messages[1].content, "earlier", "items: the assistant's output_text");
+	is_str(req.messages[2].content, "one two", "items: input_text parts joined");
+	is_str(req.model, "demo", "model");
+	ok(req.stream && rr.background && !rr.store, "stream, background, store");
+	is_int(req.max_tokens, 7, "max_output_tokens is the backend's max_tokens");
+	ok(req.has_temperature && req.temperature == 0.5, "temperature");
+	ok(rr.has_top_p && rr.top_p == 0.9, "top_p kept to echo");
+	is_str(rr.metadata, "{\"a\":\"b\"}", "metadata kept to echo");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+}
+
+static void
+test_refused(void)
+{
+	refused("{\"input\":\"x\",\"previous_response_id\":\"resp_1\"}", "previous_response_id",
+	    "previous_response_id");
+	refused("{\"input\":\"x\",\"conversation\":\"c\"}", "conversation", "conversation");
+	refused("{}", "input", "no input");
+	refused("{\"input\":\"  \"}", "input", "a blank prompt");
+	refused("{\"input\":[{\"role\":\"assistant\",\"content\":\"x\"}]}", "input",
+	    "no user message");
+	refused("{\"input\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "input[0]", "role tool");
+	refused("{\"input\":[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\","
+	    "\"arguments\":\"{}\"}]}", "input[0]", "a function_call item");
+	refused("{\"input\":[{\"type\":\"item_reference\",\"id\":\"x\"}]}", "input[0]",
+	    "an item_reference");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+	    "\"a\"},{\"type\":\"input_image\",\"image_url\":\"u\"}]}]}", "input[0].content[1]",
+	    "an image part");
+	refused("{\"input\":\"x\",\"max_output_tokens\":0}", "max_output_tokens",
+	    "max_output_tokens 0");
+	refused("{\"input\":\"x\",\"temperature\":2.5}", "temperature", "temperature 2.5");
+	refused("{\"input\":\"x\",\"top_p\":\"1\"}", "top_p", "top_p a string");
+	refused("{\"input\":\"x\",\"background\":1}", "background", "background not a boolean");
+	refused("{\"input\":\"x\",\"metadata\":{\"a\":1}}", "metadata", "metadata not strings");
+	refused("{\"input\":\"x\",\"tools\":{}}", "tools", "tools not an array");
+	refused("{\"input\":\"x\",\"model\":\"\"}", "model", "an empty model");
+}
+
+static void
+test_object(void)
+{
+	struct responses_req rr;
+	struct responses_view v;
+	struct buf b;
+	json_object *o, *x;
+
+	memset(&rr, 0, sizeof(rr));
+	rr.store = 1;
+	rr.max_output_tokens = 5;
+	rr.metadata = "{\"k\":\"v\"}";
+	memset(&v, 0, sizeof(v));
+	v.id = "ID";
+	v.created = 7;
+	v.model = "m\"odel";
+	v.status = "completed";
+	v.rr = &rr;
+	v.text = "a\\nb";
+	v.text_len = 4;
+	v.item_status = "completed";
+	v.has_usage = 1;
+	v.input_tokens = 2;
+	v.output_tokens = 3;
+	buf_init(&b, 8192);
+	is_int(responses_object(&b, &v), 0, "object: written");
+	o = json_tokener_parse(b.data);
+	ok(o != NULL, "object: JSON");
+	ok(json_object_object_get_ex(o, "id", &x) && strcmp(json_object_get_string(x),
+	    "resp_ID") == 0, "object: id resp_<id>");
+	ok(json_object_object_get_ex(o, "model", &x) && strcmp(json_object_get_string(x),
+	    "m\"odel") == 0, "object: the model, escaped");
+	ok(json_object_object_get_ex(o, "output", &x) &&
+	    strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(
+	    json_object_object_get(json_object_array_get_idx(x, 0), "content"), 0), "text")),
+	    "a\nb") == 0, "object: output[0].content[0].text");
+	ok(json_object_object_get_ex(o, "usage", &x) &&
+	    json_object_get_int(json_object_object_get(x, "total_tokens")) == 5,
+	    "object: usage.total_tokens");
+	ok(json_object_object_get_ex(o, "metadata", &x) &&
+	    strcmp(json_object_get_string(json_object_object_get(x, "k")), "v") == 0,
+	    "object: metadata");
+	ok(json_object_object_get_ex(o, "max_output_tokens", &x) && json_object_get_int(x) == 5,
+	    "object: max_output_tokens");
+	json_object_put(o);
+	buf_free(&b);
+	buf_init(&b, 64);
+	is_int(responses_object(&b, &v), -1, "object: -1 past the buffer's cap");
+	buf_free(&b);
+}
+
+int
+main(void)
+{
+	test_input();
+	test_refused();
+	test_object();
+	return done_testing();
+}
