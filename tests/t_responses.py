@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from harness import (DEMO_FAST, Fixture, config, demo_text, demo_tokens,  # noqa: E402
+from harness import (DEMO_FAST, Fixture, Held, config, demo_text, demo_tokens,  # noqa: E402
                      fcgi_params, is_, ok, require_tools, run, word_count)
 from redis_server import journal_from_env  # noqa: E402
 
@@ -155,7 +155,7 @@ def whole(fx):
         "stream false: metadata and temperature echoed")
 
 
-def background(fx):
+def background(fx, held):
     r = post(fx, {"model": "slow", "input": P, "background": True})
     o = r.json() or {}
     is_(r.status, 200, "background: 200 at once (as OpenAI, not 202)")
@@ -178,18 +178,24 @@ def background(fx):
     is_((r.status, (r.json() or {}).get("error", {}).get("param")), (400, "starting_after"),
         "background: a bad starting_after is a 400")
 
-    # Live: resumed while it runs, the stream follows it to its end.
-    o = post(fx, {"model": "slow", "input": P, "background": True}).json() or {}
+    # Live: resumed while it runs (a held model), the stream follows it to its end.
+    tag = Held.tag("bg")
+    o = post(fx, {"model": "held", "input": held.prompt(tag, "bg"),
+                  "background": True}).json() or {}
     rid = o.get("id", "")
-    part = wait_for(fx, rid, lambda x: len(text_of(x) or "") > 0)
-    ok(part is not None and part.get("status") == "in_progress" and
-       demo_text(P).startswith(text_of(part) or "x"),
-       "background: retrieved mid-way: in_progress, the text so far")
-    evs = events(fx.curl("v1/responses/%s?stream=true&starting_after=2" % rid))
+    part = wait_for(fx, rid, lambda x: len(text_of(x) or "") > 0) or {}
+    is_((part.get("status"), text_of(part)), ("in_progress", "bg waiting "),
+        "background: retrieved mid-way: in_progress, the text so far")
+    follow = fx.curl_start("v1/responses/%s?stream=true&starting_after=2" % rid)
+    ok(follow.read_until(lambda res: any(e.type == "response.output_text.delta"
+                                         for e in res.events), 20),
+       "background: the replay comes while the model is held")
+    held.release(tag)
+    evs = events(follow.finish())
     ok(sequence_ok(evs, 3), "background: followed from 3 on, consecutive")
     is_(evs[-1][0] if evs else None, "response.completed", "background: followed to the end")
     is_("".join(d["delta"] for t, d in evs if t == "response.output_text.delta"),
-        demo_text(P), "background: followed after the opening events: the whole text")
+        Held.text("bg"), "background: replayed, then followed live: the whole text")
 
 
 def cancel(fx):
@@ -254,7 +260,9 @@ def main():
     require_tools()
     fx = Fixture("responses")
     journal_from_env(fx)
+    held = Held(fx)
     fx.start_lighttpd(fx.start_chatstream(config({}, {
+        "held": held.model(),
         "demo": DEMO_FAST,
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40},
         "stall": dict(DEMO_FAST, stall_after=3, stall_seconds=60),
@@ -262,7 +270,7 @@ def main():
     cs_off = fx.start_chatstream(config({"journal": "off"}), "nojournal")
     streaming(fx)
     whole(fx)
-    background(fx)
+    background(fx, held)
     cancel(fx)
     refused(fx, cs_off)
 

@@ -7,7 +7,8 @@ sequence_number 0, 1, 2, ..., one delta per token, response.completed with the
 usage) and not (output_text, usage, a request id); its stream helper's
 finalResponse(); background: true (queued at once), responses.retrieve until
 completed, responses.retrieve(id, {stream: true}) and with starting_after
-(exactly the events after it), also while the response runs;
+(exactly the events after it), also while the response runs (a held model
+the script releases once it reads the replay);
 responses.cancel (cancelled, and so when retrieved again); previous_response_id
 raised as a 400 BadRequestError naming the param.  The Vercel AI SDK's default
 provider, openai("demo"), which speaks the Responses API: streamText gives the
@@ -24,8 +25,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from harness import (DEMO_FAST, config, demo_text, demo_tokens, diag, is_,  # noqa: E402
-                     ok, require_tools, run, setup, skip_all, word_count)
+from harness import (DEMO_FAST, Fixture, Held, config, demo_text, demo_tokens,  # noqa: E402
+                     diag, is_, ok, require_tools, run, skip_all, word_count)
 from sdk_util import install, sdk_dir  # noqa: E402
 
 OPENING = ["response.created", "response.in_progress", "response.output_item.added",
@@ -42,17 +43,22 @@ def main():
         skip_all("the JS clients could not be installed: %s"
                  % " ".join(out.strip().splitlines()[-2:]))
     diag(out.strip().splitlines()[-1] if out.strip() else "clients ready")
-    fx, _ = setup(config({}, {
+    fx = Fixture("sdk-responses")
+    held = Held(fx)
+    fx.start_lighttpd(fx.start_chatstream(config({}, {
+        "held": held.model(),
         "demo": DEMO_FAST,
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40},
         "stall": dict(DEMO_FAST, stall_after=3, stall_seconds=60),
-    }), "sdk-responses")
+    })))
+    tag = Held.tag("sdk")
     P = "responses ü 🎉"
     toks = demo_tokens(P)
     text = demo_text(P)
     t0 = time.monotonic()
     try:
-        p = subprocess.run(["node", os.path.join(where, "responses.mjs"), fx.url("v1"), P],
+        p = subprocess.run(["node", os.path.join(where, "responses.mjs"), fx.url("v1"), P,
+                            held.prompt(tag, "sdk"), os.path.join(held.dir, tag + ".go")],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=180, cwd=where)
     except subprocess.TimeoutExpired:
@@ -110,14 +116,15 @@ def main():
         "the same events")
 
     lv = res.get("live") or {}
-    ok(((lv.get("part") or {}).get("status") == "in_progress" and
-        text.startswith((lv.get("part") or {}).get("output_text") or "x")),
-       "live: retrieved while it runs: in_progress, the text so far")
+    is_(((lv.get("part") or {}).get("status"), (lv.get("part") or {}).get("output_text")),
+        ("in_progress", "sdk waiting "), "live: retrieved while it runs (held): in_progress, "
+        "the text so far")
     la = lv.get("after") or {}
     is_(la.get("seqs"), list(range(4, 4 + len(la.get("seqs") or []))) or None,
         "live: starting_after 3 follows from 4 on, consecutive")
     is_((la.get("types") or [None])[-1], "response.completed", "live: followed to the end")
-    is_("".join(la.get("deltas") or []), text, "live: the whole text")
+    is_("".join(la.get("deltas") or []), Held.text("sdk"),
+        "live: replayed, then (released) followed live: the whole text")
 
     c = res.get("cancel") or {}
     is_((c.get("part") or {}).get("status"), "in_progress", "cancel: running first")

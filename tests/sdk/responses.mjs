@@ -4,19 +4,23 @@
 // the versions pinned in package.json, and prints what they got as one JSON
 // object on stdout, for tests/t_sdk_responses.py.
 //
-// Usage: node responses.mjs BASE_URL PROMPT
-//   BASE_URL  e.g. http://127.0.0.1:8080/chat/v1 (chatstream mounted at /chat/)
+// Usage: node responses.mjs BASE_URL PROMPT HELD_PROMPT GATE
+//   BASE_URL     e.g. http://127.0.0.1:8080/chat/v1 (chatstream mounted at /chat/)
+//   HELD_PROMPT  the prompt of the held model (tests/lib/models.py's Held)
+//   GATE         the file that releases it, made once the script has seen
+//                the response running
 // Models it expects chatstream to serve: demo (fast), slow (paced, for
-// background runs), stall (stalls after a few tokens, for cancel).
+// background runs), stall (stalls after a few tokens, for cancel), held.
 // Every call has a timeout and no retries, so the script always ends.
 // SPDX-License-Identifier: ISC
+import { writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
 
-const [baseURL, prompt] = process.argv.slice(2);
-if (!baseURL || prompt === undefined) {
-  console.error('usage: node responses.mjs BASE_URL PROMPT');
+const [baseURL, prompt, heldPrompt, gate] = process.argv.slice(2);
+if (!baseURL || prompt === undefined || !heldPrompt || !gate) {
+  console.error('usage: node responses.mjs BASE_URL PROMPT HELD_PROMPT GATE');
   process.exit(2);
 }
 const TIMEOUT = 20000;
@@ -42,10 +46,12 @@ async function attempt(fn) {
   }
 }
 
-// The events of a Responses stream: their types, sequence_numbers, deltas, last object.
-async function collect(stream) {
+// The events of a Responses stream: their types, sequence_numbers, deltas,
+// last object; first() runs after the first event.
+async function collect(stream, first = () => {}) {
   const out = { types: [], seqs: [], deltas: [], last: null };
   for await (const ev of stream) {
+    if (out.types.length === 0) first();
     out.types.push(ev.type);
     out.seqs.push(ev.sequence_number);
     if (ev.type === 'response.output_text.delta') out.deltas.push(ev.delta);
@@ -94,12 +100,13 @@ result.background = await attempt(async () => {
   return { created: summary(created), done: summary(done), all, after };
 });
 
-// Resumed while it runs: the replay, then the live events, to the end.
+// Resumed while it runs (held): the replay, then, released, the live events to the end.
 result.live = await attempt(async () => {
-  const created = await client.responses.create({ model: 'slow', input: prompt, background: true });
+  const created = await client.responses.create({ model: 'held', input: heldPrompt,
+    background: true });
   const part = await until(created.id, (r) => r.output_text.length > 0);
   const after = await collect(await client.responses.retrieve(created.id,
-    { stream: true, starting_after: 3 }));
+    { stream: true, starting_after: 3 }), () => writeFileSync(gate, ''));
   return { part: summary(part), after };
 });
 
