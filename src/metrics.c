@@ -66,6 +66,8 @@ route_label(const char *path)
 {
 	if (path != NULL && strncmp(path, "/streams/", 9) == 0)
 		return 4;
+	if (path != NULL && strncmp(path, "/v1/responses/", 14) == 0)
+		return 7;
 	return label(routes, MR_N, path);
 }
 
@@ -105,8 +107,8 @@ metrics_request(const struct stream_record *r, long tokens)
 	}
 	if (r->ttft_ms >= 0)
 		observe(MH_TTFT, r->ttft_ms);
-	/* Streams: an answer (POST /, /v1/chat/completions) or a resumed reading. */
-	if (route == 0 || route == 1 || route == 4)
+	/* Streams: an answer (POST /, /v1/chat/completions, /v1/responses) or a resumed reading. */
+	if (route == 0 || route == 1 || route == 4 || route == 6)
 		observe(MH_DURATION, r->duration_ms);
 	if (tokens > 0)
 		add(MI_TOKENS, (uint64_t)tokens);

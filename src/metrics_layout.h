@@ -10,8 +10,9 @@
 
 /* Label values; the last of each set takes everything else. */
 #define METRICS_ROUTES \
-	"/", "/v1/chat/completions", "/v1/models", "/health", "/streams/*", "/metrics", "other"
-#define MR_N 7
+	"/", "/v1/chat/completions", "/v1/models", "/health", "/streams/*", "/metrics", \
+	"/v1/responses", "/v1/responses/*", "other"
+#define MR_N 9
 #define METRICS_OUTCOMES \
 	"done", "client_gone", "cancelled", "error", "timeout", "shutdown", "rejected", \
 	"journal_unavailable", "other"

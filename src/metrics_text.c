@@ -117,7 +117,8 @@ metrics_render(struct buf *o)
 	histogram(bad, o, &t, MH_TTFT, "chatstream_time_to_first_token_seconds",
 	    "From the request's start to its first token sent.");
 	histogram(bad, o, &t, MH_DURATION, "chatstream_stream_duration_seconds",
-	    "Whole streams (POST /, /v1/chat/completions, GET /streams/<id>) not rejected.");
+	    "Whole streams (POST /, /v1/chat/completions, /v1/responses, GET /streams/<id>) "
+	    "not rejected.");
 	counter(bad, o, "chatstream_tokens_sent_total", t.c[MI_TOKENS],
 	    "Token events sent to streams' first readers.");
 	counter(bad, o, "chatstream_events_sent_total", t.c[MI_EVENTS],
