@@ -73,9 +73,9 @@ int  responses_item(struct buf *b, const char *id, const char *status,
  * responses_stream.c: the events of a STREAM_RESPONSES stream, each sent
  * through stream_emit_event() with its type as the SSE event name and its
  * sequence_number (0, 1, 2, ...: the stream's event number less one).
- * begin: response.created, response.in_progress, response.output_item.added,
- * response.content_part.added.  delta: a response.output_text.delta of the
- * text pending in s->text.  end: output_text.done, content_part.done,
+ * begin: response.created, response.in_progress.  delta: the message item
+ * first (response.output_item.added, response.content_part.added, once),
+ * then a response.output_text.delta of the text pending in s->text.  end: output_text.done, content_part.done,
  * output_item.done, then response.completed, response.incomplete (finish
  * "length", "content_filter") or response.failed with status cancelled
  * (finish "cancelled").  fail: response.failed with the error.  All return

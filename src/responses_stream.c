@@ -108,8 +108,25 @@ responses_begin(struct stream *s)
 	if (object_event(s, "response.created", &v) == -1 ||
 	    send(s, "response.created", NULL, &gone) == -2 ||
 	    object_event(s, "response.in_progress", &v) == -1 ||
-	    send(s, "response.in_progress", NULL, &gone) == -2 ||
-	    start(s, "response.output_item.added") == -1 ||
+	    send(s, "response.in_progress", NULL, &gone) == -2)
+		return -2;
+	return gone ? -1 : 0;
+}
+
+/*
+ * The message item and its output_text part, added before its first text
+ * (or at the end, empty): output items are added as they come, so that
+ * other kinds (function calls) can take their turn.
+ */
+static int
+open_message(struct stream *s)
+{
+	int gone = 0;
+
+	if (s->message_open)
+		return 0;
+	s->message_open = 1;
+	if (start(s, "response.output_item.added") == -1 ||
 	    buf_adds(&s->payload, ",\"output_index\":0,\"item\":") == -1 ||
 	    responses_item(&s->payload, s->id, "in_progress", NULL, 0, 0) == -1 ||
 	    buf_addc(&s->payload, '}') == -1 ||
@@ -126,8 +143,10 @@ int
 responses_delta(struct stream *s)
 {
 	size_t from;
-	int rc;
+	int rc, opened;
 
+	if ((opened = open_message(s)) == -2)
+		return -2;
 	if (text_head(s, "response.output_text.delta") == -1 ||
 	    buf_adds(&s->payload, ",\"delta\":\"") == -1)
 		return -2;
@@ -143,7 +162,7 @@ responses_delta(struct stream *s)
 	rc = stream_emit_event(s, "response.output_text.delta", NULL, s->payload.data,
 	    s->payload.len);
 	buf_reset(&s->payload);
-	return rc;
+	return rc == 0 ? opened : rc;
 }
 
 int
@@ -160,6 +179,9 @@ responses_end(struct stream *s, const char *finish, long input_tokens, long outp
 	v.has_usage = 1;
 	v.input_tokens = input_tokens;
 	v.output_tokens = output_tokens;
+	if ((gone = open_message(s)) == -2)
+		return -2;
+	gone = gone == -1;
 	if (text_head(s, "response.output_text.done") == -1 ||
 	    buf_adds(&s->payload, ",\"text\":\"") == -1 ||
 	    buf_add(&s->payload, text, s->answer.len) == -1 ||

@@ -65,6 +65,7 @@ struct stream {
 	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
 	const struct responses_req *resp;   /* borrowed: STREAM_RESPONSES(_JSON)'s request */
 	int background;                     /* runs to its end with no reader (pump.c) */
+	int message_open;                   /* STREAM_RESPONSES: its message item was added */
 	int64_t created;                    /* unix time */
 	uint64_t seq;                       /* id of the last event sent */
 	struct buf out;                     /* encoded bytes of one event */

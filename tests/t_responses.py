@@ -11,7 +11,9 @@ background: true answers 200 at once with the object (queued); GET
 /v1/responses/<id> retrieves it (in progress with the answer so far, then
 completed); GET ?stream=true replays its events, and with starting_after=N
 exactly those after N (no gap, no duplicate); POST .../cancel stops a running
-one (status cancelled, also when retrieved later).  previous_response_id,
+one (status cancelled, also when retrieved later).  A streamed background
+response runs to its end after its reader left; one not in the background
+ends then (reconnect_window 0).  previous_response_id,
 conversation, function_call items and image parts are 400s naming their param;
 background without a journal is a 400; unknown ids and a chat completion's
 stream id are 404s.  t_responses_redis.py runs it again with `journal = redis`."""
@@ -198,6 +200,35 @@ def background(fx, held):
         Held.text("bg"), "background: replayed, then followed live: the whole text")
 
 
+def streamed(fx, held, background):
+    """A streamed response of the held model, read to its first delta: (curl, id, tag)."""
+    tag = Held.tag("left")
+    body = json.dumps({"model": "held", "input": held.prompt(tag, "left"), "stream": True,
+                       "background": background}).encode()
+    s = fx.curl_start("v1/responses", body=body, content_type="application/json")
+    ok(s.read_until(lambda res: any(e.type == "response.output_text.delta"
+                                    for e in res.events), 20),
+       "background %s, streamed: the first delta came" % background)
+    return s, (events(s.res)[0][1] or {}).get("response", {}).get("id", ""), tag
+
+
+def streamed_background(fx, held):
+    bg, bg_id, bg_tag = streamed(fx, held, True)
+    fg, fg_id, _ = streamed(fx, held, False)
+    bg.kill()
+    fg.kill()
+    # The heartbeat (1 s) makes lighttpd notice; the background one's came first.
+    got = wait_for(fx, fg_id, lambda x: x.get("status") != "in_progress") or {}
+    is_(got.get("status"), "cancelled", "not background, streamed: ends when its reader "
+        "leaves (reconnect_window 0)")
+    got = retrieve(fx, bg_id).json() or {}
+    is_(got.get("status"), "in_progress", "background, streamed: runs on without its reader")
+    held.release(bg_tag)
+    got = wait_for(fx, bg_id, lambda x: x.get("status") != "in_progress") or {}
+    is_((got.get("status"), text_of(got)), ("completed", Held.text("left")),
+        "background, streamed: completed without its reader, the whole text kept")
+
+
 def cancel(fx):
     o = post(fx, {"model": "stall", "input": P, "background": True}).json() or {}
     rid = o.get("id", "")
@@ -261,7 +292,7 @@ def main():
     fx = Fixture("responses")
     journal_from_env(fx)
     held = Held(fx)
-    fx.start_lighttpd(fx.start_chatstream(config({}, {
+    fx.start_lighttpd(fx.start_chatstream(config({"heartbeat": 1}, {
         "held": held.model(),
         "demo": DEMO_FAST,
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40},
@@ -272,6 +303,7 @@ def main():
     whole(fx)
     background(fx, held)
     cancel(fx)
+    streamed_background(fx, held)
     refused(fx, cs_off)
 
 
