@@ -6,7 +6,8 @@ response.in_progress, output_item.added, content_part.added, one
 output_text.delta per token, output_text.done, content_part.done,
 output_item.done, response.completed), the SSE event name equal to each data's
 type, sequence_number 0, 1, 2, ... and the usage; stream: false gives the
-response object; max_output_tokens ends with response.incomplete.
+response object; max_output_tokens ends with response.incomplete.  An openai
+backend (a fake upstream) is sent the request as a chat completion.
 background: true answers 200 at once with the object (queued); GET
 /v1/responses/<id> retrieves it (in progress with the answer so far, then
 completed); GET ?stream=true replays its events, and with starting_after=N
@@ -26,6 +27,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (DEMO_FAST, Fixture, Held, config, demo_text, demo_tokens,  # noqa: E402
                      fcgi_params, is_, ok, require_tools, run, word_count)
+from fake_upstream import FAKE_TEXT, FakeUpstream  # noqa: E402
 from redis_server import journal_from_env  # noqa: E402
 
 P = "tell me about streams"
@@ -138,6 +140,26 @@ def streaming(fx):
         "max_output_tokens: incomplete_details.reason")
     is_(len([1 for t, _ in evs if t == "response.output_text.delta"]), 3,
         "max_output_tokens: 3 deltas")
+
+
+def relayed(fx, up):
+    """An openai backend: the request goes upstream as a chat completion."""
+    r = post(fx, {"model": "relay", "input": [{"role": "user", "content": P}],
+                  "instructions": INSTR, "stream": True, "max_output_tokens": 50,
+                  "temperature": 0.25})
+    evs = events(r)
+    is_("".join(d["delta"] for t, d in evs if t == "response.output_text.delta"), FAKE_TEXT,
+        "openai backend: the upstream's text as deltas")
+    is_(evs[-1][0] if evs else None, "response.completed", "openai backend: completed")
+    req = (up.last("ok").json or {}) if up.last("ok") else {}
+    is_(req.get("messages"), [{"role": "system", "content": INSTR},
+                              {"role": "user", "content": P}],
+        "openai backend: instructions and input sent upstream as chat messages")
+    is_((req.get("max_tokens"), req.get("temperature")), (50, 0.25),
+        "openai backend: max_output_tokens as max_tokens, temperature")
+    o = post(fx, {"model": "relay", "input": P}).json() or {}
+    is_((o.get("status"), text_of(o)), ("completed", FAKE_TEXT),
+        "openai backend, stream false: the response object")
 
 
 def whole(fx):
@@ -292,7 +314,10 @@ def main():
     fx = Fixture("responses")
     journal_from_env(fx)
     held = Held(fx)
+    up = FakeUpstream()
+    fx.on_close(up.close)
     fx.start_lighttpd(fx.start_chatstream(config({"heartbeat": 1}, {
+        "relay": {"backend": "openai", "base_url": up.base_url, "model": "ok"},
         "held": held.model(),
         "demo": DEMO_FAST,
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40},
@@ -301,6 +326,7 @@ def main():
     cs_off = fx.start_chatstream(config({"journal": "off"}), "nojournal")
     streaming(fx)
     whole(fx)
+    relayed(fx, up)
     background(fx, held)
     cancel(fx)
     streamed_background(fx, held)
