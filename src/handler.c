@@ -342,6 +342,27 @@ accepted(struct request_ctx *x)
 	return rc;
 }
 
+/*
+ * The value of parameter name (with its '=') in query string qs (may be
+ * NULL), its length in *len; a parameter without '=' matches name without
+ * it (its value is empty).  NULL when absent.
+ */
+static const char *
+query_param(const char *qs, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+	const char *p;
+
+	for (p = qs; p != NULL; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, name, nl) == 0 && (p[nl] == '=' || p[nl] == '&' ||
+		    p[nl] == '\0')) {
+			p += nl + (p[nl] == '=');
+			*len = strcspn(p, "&");
+			return p;
+		}
+	return NULL;
+}
+
 /* GET /streams/<id>: replay after Last-Event-ID, then follow. */
 static void
 resume_stream(struct request_ctx *x, const char *id)
@@ -366,17 +387,8 @@ resume_stream(struct request_ctx *x, const char *id)
 	}
 	if (lei != NULL)
 		lei_len = strlen(lei);
-	else if (qs != NULL) {
-		/* ?last_event_id=N, anywhere among the query's parameters. */
-		const char *p;
-
-		for (p = qs; p != NULL; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
-			if (strncmp(p, "last_event_id=", 14) == 0) {
-				lei = p + 14;
-				lei_len = strcspn(lei, "&");
-				break;
-			}
-	}
+	else if ((lei = query_param(qs, "last_event_id", &lei_len)) == NULL)
+		lei_len = 0;
 	/* An event id as stream_emit() writes it, <id>.<n>, or the bare <n>. */
 	if (lei_len > 0 && event_id_parse(lei, lei_len, named, &after) == -1) {
 		cs_fail(&e, 400, "invalid_request", "Last-Event-ID must be an event id");
@@ -577,25 +589,32 @@ follow_key(struct request_ctx *x, int openai, int *keyed)
 	return 1;
 }
 
-/* DELETE /streams/<id>: ask the producer, wherever it runs, to stop. */
+/*
+ * DELETE /streams/<id>: ask the producer, wherever it runs, to stop; with
+ * ?leaving (a page going away, which cannot tell a reload from a closed
+ * tab), to stop unless a reader is back within leave_window.
+ */
 static void
 cancel_stream(struct request_ctx *x, const char *id)
 {
 	const char *user = conn_param(x->conn, "REMOTE_USER");
+	size_t n;
+	int leaving = query_param(conn_param(x->conn, "QUERY_STRING"), "leaving", &n) != NULL;
 	json_object *o;
 	struct cs_error e;
 
 	cs_error_clear(&e);
 	if (x->rt->conf->journal == JOURNAL_OFF)
 		cs_fail(&e, 404, "not_found", "streams are not kept (journal = off)");
-	if (e.status != 0 || journal_cancel(x->rt->conf, id, user, &e) == -1) {
+	if (e.status != 0 || journal_cancel(x->rt->conf, id, user,
+	    leaving ? JOURNAL_STOP_LEAVING : JOURNAL_STOP_NOW, &e) == -1) {
 		reject(x, &e, NULL);
 		return;
 	}
 	x->rec.stream_id = id;
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "cancelled", json_object_new_boolean(1));
+	json_object_object_add(o, leaving ? "leaving" : "cancelled", json_object_new_boolean(1));
 	x->rec.status = 202;
 	x->rec.outcome = "done";
 	if (http_send_json(x->conn, 202, NULL, o) == -1)
