@@ -432,31 +432,16 @@ resume_stream(struct request_ctx *x, const char *id)
 static void
 history_lost(struct request_ctx *x, int openai)
 {
-	static const char msg[] = "the stream this retry continues is no longer kept; "
-	    "send the request again without Last-Event-ID";
-	struct buf out;
+	struct follow_result fr;
 
-	buf_init(&out, 1024);
-	x->rec.status = 200;
 	x->rec.outcome = "error";
 	x->rec.detail = "history_lost";
-	if (buf_adds(&out, "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "X-Content-Type-Options: nosniff\r\n\r\n") == -1 ||
-	    (openai ? buf_printf(&out, "data: {\"error\":{\"message\":\"%s\","
-	    "\"type\":\"server_error\",\"param\":null,\"code\":\"history_lost\"}}\n\n", msg) :
-	    buf_printf(&out, "event: error\ndata: {\"error\":{\"type\":\"history_lost\","
-	    "\"message\":\"%s\"}}\n\n", msg)) == -1 ||
-	    x->conn->ops->write(x->conn, out.data, out.len) == -1 ||
-	    x->conn->ops->flush(x->conn) == -1)
+	if (follow_lost(x->conn, x->retried, openai ? JOURNAL_OPENAI : JOURNAL_NATIVE,
+	    &fr) == -1)
 		x->rec.outcome = "client_gone";
-	else {
-		x->rec.events = 1;
-		x->rec.bytes = out.len;
-	}
-	buf_free(&out);
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
 }
 
 /*
