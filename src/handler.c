@@ -847,7 +847,6 @@ preflight(struct request_ctx *x, const char *allow)
 {
 	const char *origin = conn_param(x->conn, "HTTP_ORIGIN");
 	char buf[CONN_HEAD_EXTRA_MAX];
-	struct buf out;
 	int rc;
 
 	if (!cors_allowed(x->rt->conf->cors_origins, origin) ||
@@ -857,11 +856,7 @@ preflight(struct request_ctx *x, const char *allow)
 	if (cors_preflight(buf, sizeof(buf), allow,
 	    conn_param(x->conn, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS")) == -1)
 		return -1;
-	buf_init(&out, sizeof(buf) + 64);
-	rc = buf_printf(&out, "Status: 204 No Content\r\n%s\r\n", buf) == -1 ||
-	    x->conn->ops->write(x->conn, out.data, out.len) == -1 ||
-	    x->conn->ops->flush(x->conn) == -1 ? -1 : 0;
-	buf_free(&out);
+	rc = http_send_empty(x->conn, 204, buf);
 	x->rec.status = 204;
 	x->rec.outcome = rc == 0 ? "done" : "client_gone";
 	return 0;
