@@ -445,6 +445,46 @@ history_lost(struct request_ctx *x, int openai)
 }
 
 /*
+ * A POST that follows stream x->retried instead of generating (a retry with
+ * Last-Event-ID, or one with a known Idempotency-Key): the events after
+ * `after`, live or replayed; history_lost when the stream is not kept; 503
+ * when the store cannot be read.
+ */
+static void
+follow_retried(struct request_ctx *x, int openai, uint64_t after)
+{
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	struct follow_result fr;
+	enum outcome o;
+	struct cs_error e;
+	char retry[64];
+
+	cs_error_clear(&e);
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
+	x->rec.stream_id = x->retried;
+	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
+		x->reader = NULL;
+		if (e.status == 503)
+			reject(x, &e, retry);   /* the store is down: a retry may do */
+		else
+			history_lost(x, openai);
+		return;
+	}
+	/* A stream that ended and this client has it all: 200, empty, which ends the retries. */
+	set_head_extra(x, x->retried);
+	o = follow_run(x->conn, x->rt, x->retried, x->reader, after, 0, &fr);
+	x->rec.outcome = outcome_name(o);
+	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
+		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
+		reject(x, &e, retry);
+		return;
+	}
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
+}
+
+/*
  * A POST carrying Last-Event-ID is a client retrying after a drop with the
  * same body (fetch-event-source does so by default): it follows the stream
  * the id names, after that event, in the stream's own format, instead of
@@ -458,17 +498,10 @@ static int
 retry_post(struct request_ctx *x, int openai)
 {
 	const char *lei = conn_param(x->conn, "HTTP_LAST_EVENT_ID");
-	const char *user = conn_param(x->conn, "REMOTE_USER");
-	struct follow_result fr;
-	enum outcome o;
 	uint64_t after;
-	struct cs_error e;
-	char retry[64];
 
 	if (lei == NULL || *lei == '\0')
 		return 0;
-	cs_error_clear(&e);
-	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
 	if (event_id_parse(lei, strlen(lei), x->retried, &after) == -1 ||
 	    x->retried[0] == '\0' || x->rt->conf->journal == JOURNAL_OFF) {
 		history_lost(x, openai);
@@ -476,27 +509,7 @@ retry_post(struct request_ctx *x, int openai)
 	}
 	if (take_slot(x) == -1)
 		return 1;
-	x->rec.stream_id = x->retried;
-	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
-		x->reader = NULL;
-		if (e.status == 503)
-			reject(x, &e, retry);   /* the store is down: a retry may do */
-		else
-			history_lost(x, openai);
-		return 1;
-	}
-	/* The stream ended and this client has it all: 200, empty, which ends the retries. */
-	set_head_extra(x, x->retried);
-	o = follow_run(x->conn, x->rt, x->retried, x->reader, after, 0, &fr);
-	x->rec.outcome = outcome_name(o);
-	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
-		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
-		reject(x, &e, retry);
-		return 1;
-	}
-	x->rec.status = fr.status;
-	x->rec.events = fr.events;
-	x->rec.bytes = fr.bytes;
+	follow_retried(x, openai, after);
 	return 1;
 }
 
@@ -513,8 +526,6 @@ follow_key(struct request_ctx *x, int openai, int *keyed)
 {
 	const char *key = conn_param(x->conn, "HTTP_IDEMPOTENCY_KEY");
 	const char *user = conn_param(x->conn, "REMOTE_USER");
-	struct follow_result fr;
-	enum outcome o;
 	struct cs_error e;
 	size_t i, n;
 	int rc;
@@ -547,30 +558,7 @@ follow_key(struct request_ctx *x, int openai, int *keyed)
 	stream_close(&x->stream);
 	x->stream_opened = 0;
 	x->rec.model = x->rec.backend = NULL;
-	x->rec.stream_id = x->retried;
-	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
-		x->reader = NULL;
-		if (e.status == 503) {
-			char retry[64];
-
-			snprintf(retry, sizeof(retry), "Retry-After: %d\r\n",
-			    x->rt->conf->retry_after);
-			reject(x, &e, retry);
-		} else
-			history_lost(x, openai);
-		return 1;
-	}
-	set_head_extra(x, x->retried);
-	o = follow_run(x->conn, x->rt, x->retried, x->reader, 0, 0, &fr);
-	x->rec.outcome = outcome_name(o);
-	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
-		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
-		reject(x, &e, NULL);
-		return 1;
-	}
-	x->rec.status = fr.status;
-	x->rec.events = fr.events;
-	x->rec.bytes = fr.bytes;
+	follow_retried(x, openai, 0);
 	return 1;
 }
 
