@@ -105,12 +105,15 @@ const image = {
   ] }],
 };
 
+const round = { model: 'demo', messages: history, tools };
+
 const result = {
   sdkVersion: (await import('openai/version')).VERSION,
   sent: { agent, jsonMode },
+  sentRound: round,
   agent: await streamed(agent),
   jsonMode: await whole(jsonMode),
-  demoRound: await whole({ model: 'demo', messages: history, tools }),
+  demoRound: await whole(round),
   demoImage: await whole(image),
 };
 console.log(JSON.stringify(result));
