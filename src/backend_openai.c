@@ -180,8 +180,8 @@ drop_fields(struct openai_conf *c, const struct conf_option *o, struct cs_error 
 			return opt_err(err, o, "out of memory");
 		c->ndrop++;
 		if (is_own_field(d[c->ndrop - 1]))
-			return opt_err(err, o, "model, messages, stream and stream_options "
-			    "are chatstream's to set");
+			return opt_err(err, o, "model, messages, stream, stream_options, "
+			    "prompt and system are chatstream's to set");
 		p += n;
 	}
 }
