@@ -290,11 +290,11 @@ text_part(json_object *part, json_object **t)
  * object with a string "type".  The text parts are joined into m->content;
  * the others (image_url, input_audio, file...) are counted, and the first of
  * the request is noted for the backends that take text only.  m->content is
- * then owned by the caller.
+ * borrowed from c, or joined in *joined, which the caller frees.
  */
 static int
 json_content(struct chat_request *req, size_t i, const char *role, json_object *c,
-    struct chat_message *m, struct cs_error *err)
+    struct chat_message *m, char **joined, struct cs_error *err)
 {
 	size_t j, n, total = 0;
 	char at[64], *p;
@@ -305,13 +305,13 @@ json_content(struct chat_request *req, size_t i, const char *role, json_object *
 		/* Only an assistant's turn may be all tool calls, or a refusal. */
 		if (strcmp(role, "assistant") != 0)
 			return bad_at(err, at, "is missing");
-		return (m->content = strdup("")) == NULL ?
-		    cs_fail(err, 500, "internal_error", "out of memory") : 0;
+		m->content = (char *)"";
+		return 0;
 	}
 	if (json_object_is_type(c, json_type_string)) {
+		m->content = (char *)json_object_get_string(c);
 		m->content_len = (size_t)json_object_get_string_len(c);
-		return (m->content = copy_text(json_object_get_string(c), m->content_len)) == NULL ?
-		    cs_fail(err, 500, "internal_error", "out of memory") : 0;
+		return 0;
 	}
 	if (!json_object_is_type(c, json_type_array))
 		return bad_at(err, at, "must be a string or an array of content parts");
@@ -339,7 +339,7 @@ json_content(struct chat_request *req, size_t i, const char *role, json_object *
 			    json_object_get_string(type));
 		}
 	}
-	if ((p = malloc(total + 1)) == NULL)
+	if ((p = *joined = malloc(total + 1)) == NULL)
 		return cs_fail(err, 500, "internal_error", "out of memory");
 	m->content = p;
 	m->content_len = total;
@@ -375,7 +375,7 @@ json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
 		json_object *o = json_object_array_get_idx(arr, i), *role, *content = NULL, *id;
 		struct chat_message tmp;
 		const char *r;
-		char at[64];
+		char at[64], *joined = NULL;
 		int rc;
 
 		memset(&tmp, 0, sizeof(tmp));
@@ -396,11 +396,11 @@ json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
 		    !json_object_is_type(id, json_type_string)))
 			return bad_at(err, at, "must be a string: a tool message answers a tool call");
 		json_object_object_get_ex(o, "content", &content);
-		if (json_content(req, i, r, content, &tmp, err) == -1)
+		if (json_content(req, i, r, content, &tmp, &joined, err) == -1)
 			return -1;
 		rc = add_message(req, strcmp(r, "developer") == 0 ? "system" : r,
 		    tmp.content, tmp.content_len, o, err);
-		free(tmp.content);
+		free(joined);
 		if (rc == -1)
 			return -1;
 		req->messages[req->nmessages - 1].other_parts = tmp.other_parts;
