@@ -34,7 +34,7 @@ struct reader {
 	struct buf data;          /* the event being read */
 	char type[64];
 	char id[32];
-	uint64_t next_id;         /* native: the id the next event must carry */
+	uint64_t next_id;         /* the number the next event's id must carry */
 	int format, events, ended;
 	int raw;                  /* keep the last event as it is (type, data, id) */
 	char raw_type[64], raw_id[32];
@@ -59,8 +59,12 @@ dispatch(struct reader *r)
 		goto reset;
 	}
 	r->events++;
-	if (r->format == STREAM_NATIVE) {
-		FUZZ_CHECK(strtoull(r->id, NULL, 10) == r->next_id, "an event out of order");
+	if (r->format == STREAM_NATIVE || r->format == STREAM_OPENAI) {
+		const char *n = strrchr(r->id, '.');
+
+		/* <stream id>.<n>: the number after the last dot. */
+		FUZZ_CHECK(n != NULL && strtoull(n + 1, NULL, 10) == r->next_id,
+		    "an event out of order");
 		r->next_id++;
 	}
 	if (r->format == STREAM_OPENAI && strcmp(r->data.data, "[DONE]") == 0) {
