@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "request.h"
 #include "stream.h"
 
 /*
@@ -84,6 +85,10 @@ demo_start(const struct model_conf *m, const struct chat_request *req, void **ou
 	struct demo_run *r = calloc(1, sizeof(*r));
 	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
 
+	if (chat_request_text_only(req, m->name, err) == -1) {
+		free(r);
+		return -1;
+	}
 	if (r == NULL || (r->text = malloc(hl + req->prompt_len + tl)) == NULL) {
 		free(r);
 		return cs_fail(err, 500, "internal_error", "out of memory");
