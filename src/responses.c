@@ -207,6 +207,58 @@ number(json_object *root, const char *name, double lo, double hi, double *out, i
 	return 0;
 }
 
+/* Adds root[from] to body as name, when given. */
+static void
+pass(json_object *body, const char *name, json_object *root, const char *from)
+{
+	json_object *v = field(root, from);
+
+	if (v != NULL)
+		json_object_object_add(body, name, json_object_get(v));
+}
+
+/*
+ * The chat-completions fields an openai backend passes upstream
+ * (chat_request.body; the messages are req's own): max_output_tokens as
+ * max_tokens, temperature, top_p, user (or safety_identifier),
+ * reasoning.effort as reasoning_effort, text.format as response_format.
+ * Tools wait for their events in this format.  Returns 0 or -1.
+ */
+static int
+chat_body(json_object *root, struct chat_request *req, struct cs_error *err)
+{
+	json_object *body = json_object_new_object(), *v, *f;
+
+	if (body == NULL)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	pass(body, "max_tokens", root, "max_output_tokens");
+	pass(body, "temperature", root, "temperature");
+	pass(body, "top_p", root, "top_p");
+	pass(body, "user", root, "safety_identifier");
+	pass(body, "user", root, "user");
+	if ((v = field(root, "reasoning")) != NULL && json_object_is_type(v, json_type_object))
+		pass(body, "reasoning_effort", v, "effort");
+	if ((v = field(root, "text")) != NULL && json_object_is_type(v, json_type_object) &&
+	    (f = field(v, "format")) != NULL && json_object_is_type(f, json_type_object) &&
+	    (v = field(f, "type")) != NULL && json_object_is_type(v, json_type_string)) {
+		if (strcmp(json_object_get_string(v), "json_schema") == 0) {
+			/* Flat here, nested under json_schema there. */
+			json_object *rf = json_object_new_object(), *js = json_object_new_object();
+
+			json_object_object_add(rf, "type", json_object_new_string("json_schema"));
+			pass(js, "name", f, "name");
+			pass(js, "description", f, "description");
+			pass(js, "schema", f, "schema");
+			pass(js, "strict", f, "strict");
+			json_object_object_add(rf, "json_schema", js);
+			json_object_object_add(body, "response_format", rf);
+		} else if (strcmp(json_object_get_string(v), "json_object") == 0)
+			json_object_object_add(body, "response_format", json_object_get(f));
+	}
+	req->body = body;
+	return 0;
+}
+
 /* The body's fields, once it is known to be a JSON object. */
 static int
 fields(json_object *root, struct chat_request *req, struct responses_req *rr,
@@ -272,7 +324,7 @@ fields(json_object *root, struct chat_request *req, struct responses_req *rr,
 		return bad(err, "input", "\"input\" must be a string or an array of items");
 	if (request_finish(req, err) == -1)
 		return cs_param(err, "input");
-	return 0;
+	return chat_body(root, req, err);
 }
 
 int

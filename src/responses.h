@@ -34,7 +34,9 @@ struct responses_req {
  * string or input_text/output_text parts), "instructions" (a system message
  * first), "model", "max_output_tokens", "temperature", "top_p", "stream",
  * "background", "store", "metadata"; "tools" and the other fields OpenAI
- * defines are accepted and not used.  previous_response_id, conversation,
+ * defines are accepted and not used.  req->body gets the fields an openai
+ * backend passes on, in chat-completions terms (max_tokens, temperature,
+ * top_p, user, reasoning_effort, response_format).  previous_response_id, conversation,
  * function_call(_output) items and non-text parts are 400s naming their
  * param.  Returns 0, or -1 with err filled (400 invalid_json,
  * invalid_request; 413; 500).

@@ -7,7 +7,8 @@ output_text.delta per token, output_text.done, content_part.done,
 output_item.done, response.completed), the SSE event name equal to each data's
 type, sequence_number 0, 1, 2, ... and the usage; stream: false gives the
 response object; max_output_tokens ends with response.incomplete.  An openai
-backend (a fake upstream) is sent the request as a chat completion.
+backend (a fake upstream) is sent the request as a chat completion (top_p, user,
+reasoning.effort and text.format translated).
 background: true answers 200 at once with the object (queued); GET
 /v1/responses/<id> retrieves it (in progress with the answer so far, then
 completed); GET ?stream=true replays its events, and with starting_after=N
@@ -157,6 +158,16 @@ def relayed(fx, up):
         "openai backend: instructions and input sent upstream as chat messages")
     is_((req.get("max_tokens"), req.get("temperature")), (50, 0.25),
         "openai backend: max_output_tokens as max_tokens, temperature")
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    r = post(fx, {"model": "relay", "input": P, "stream": True, "top_p": 0.5, "user": "u1",
+                  "reasoning": {"effort": "low"}, "text": {"format": {
+                      "type": "json_schema", "name": "n", "schema": schema, "strict": True}}})
+    req = (up.last("ok").json or {}) if up.last("ok") else {}
+    is_((req.get("top_p"), req.get("user"), req.get("reasoning_effort")), (0.5, "u1", "low"),
+        "openai backend: top_p, user, reasoning.effort as reasoning_effort")
+    is_(req.get("response_format"), {"type": "json_schema", "json_schema": {
+        "name": "n", "schema": schema, "strict": True}},
+        "openai backend: text.format as response_format")
     o = post(fx, {"model": "relay", "input": P}).json() or {}
     is_((o.get("status"), text_of(o)), ("completed", FAKE_TEXT),
         "openai backend, stream false: the response object")
