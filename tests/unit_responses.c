@@ -75,6 +75,9 @@ test_input(void)
 	ok(req.has_temperature && req.temperature == 0.5, "temperature");
 	ok(rr.has_top_p && rr.top_p == 0.9, "top_p kept to echo");
 	is_str(rr.metadata, "{\"a\":\"b\"}", "metadata kept to echo");
+	is_str(json_object_to_json_string_ext(req.body, JSON_C_TO_STRING_PLAIN),
+	    "{\"max_tokens\":7,\"temperature\":0.5,\"top_p\":0.9}",
+	    "the body an openai backend passes on: chat-completions names");
 	chat_request_free(&req);
 	responses_req_free(&rr);
 }
