@@ -162,9 +162,16 @@ stream_emit_event(struct stream *s, const char *sse_name, const char *journal_na
 	return deliver(s);
 }
 
+/*
+ * The native and chat-completions shapes' route.  A Responses stream's
+ * events are all written by responses_stream.c: a payload of another shape
+ * meant for it (what it does not carry yet) is dropped, not sent unnumbered.
+ */
 static int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
+	if (s->format == STREAM_RESPONSES || s->format == STREAM_RESPONSES_JSON)
+		return s->gone ? -1 : 0;
 	return stream_emit_event(s, s->format == STREAM_NATIVE ? name : NULL, name, data, len);
 }
 
