@@ -453,12 +453,7 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	buf_reset(b);
 	if (s->answer_cut)
 		finish = "length";   /* the answer outgrew max_event * 8 */
-	if (s->format == STREAM_RESPONSES_JSON) {
-		if (responses_final(s, b, finish, prompt_tokens, completion_tokens) == -1 ||
-		    buf_addc(b, '\n') == -1 || (s->state == STREAM_HEAD &&
-		    stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
-			return -1;
-	} else if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
+	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
 	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
 	    jsonw_string(b, s->model->name, strlen(s->model->name)) == -1 ||
 	    buf_adds(b, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
@@ -484,6 +479,39 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	return 0;
 }
 
+/* STREAM_RESPONSES_JSON: the whole response object, as send_completion() its own. */
+static int
+send_response(struct stream *s, const char *finish, long prompt_tokens,
+    long completion_tokens)
+{
+	struct buf b;
+	int rc = -1;
+
+	/* The answer is capped to leave the object room in one max_event. */
+	buf_init(&b, s->conf->max_event);
+	if (s->answer_cut)
+		finish = "length";
+	if (responses_final(s, &b, finish, prompt_tokens, completion_tokens) == -1 ||
+	    buf_addc(&b, '\n') == -1 || (s->state == STREAM_HEAD &&
+	    stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
+		goto out;
+	s->state = STREAM_ENDED;
+	if (s->gone)
+		goto out;
+	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
+	    s->conn->ops->write(s->conn, b.data, b.len) == -1 ||
+	    s->conn->ops->flush(s->conn) == -1) {
+		s->gone = 1;
+		goto out;
+	}
+	s->bytes += s->out.len + b.len;
+	buf_reset(&s->out);
+	rc = 0;
+out:
+	buf_free(&b);
+	return rc;
+}
+
 int
 stream_done(struct stream *s, const struct backend_result *res, long prompt_tokens)
 {
@@ -499,7 +527,9 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
 	completion = res->completion_tokens > 0 ? res->completion_tokens : s->tokens;
-	if (STREAM_FORMAT_JSON(s->format))
+	if (s->format == STREAM_RESPONSES_JSON)
+		return send_response(s, finish, prompt_tokens, completion);
+	if (s->format == STREAM_OPENAI_JSON)
 		return send_completion(s, finish, prompt_tokens, completion);
 	s->state = STREAM_ENDED;
 	if (s->format == STREAM_RESPONSES)
