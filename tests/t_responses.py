@@ -6,7 +6,8 @@ response.in_progress, output_item.added, content_part.added, one
 output_text.delta per token, output_text.done, content_part.done,
 output_item.done, response.completed), the SSE event name equal to each data's
 type, sequence_number 0, 1, 2, ... and the usage; stream: false gives the
-response object; max_output_tokens ends with response.incomplete.  An openai
+response object; max_output_tokens ends with response.incomplete; a backend
+failing mid-way ends with response.failed (and is retrieved as failed).  An openai
 backend (a fake upstream) is sent the request as a chat completion (top_p, user,
 reasoning.effort and text.format translated).
 background: true answers 200 at once with the object (queued); GET
@@ -141,6 +142,22 @@ def streaming(fx):
         "max_output_tokens: incomplete_details.reason")
     is_(len([1 for t, _ in evs if t == "response.output_text.delta"]), 3,
         "max_output_tokens: 3 deltas")
+
+
+def failed(fx):
+    """A backend failing mid-way: response.failed, kept as failed."""
+    r = post(fx, {"model": "fail", "input": P, "stream": True})
+    evs = events(r)
+    ok(sequence_ok(evs), "failure: numbered and typed like the rest")
+    last = evs[-1][1].get("response", {}) if evs else {}
+    is_((evs[-1][0] if evs else None, last.get("status"), (last.get("error") or {}).get("code")),
+        ("response.failed", "failed", "backend_error"),
+        "failure: response.failed, status failed, the error's code")
+    is_(len([1 for t, _ in evs if t == "response.output_text.delta"]), 3,
+        "failure: the 3 deltas before it")
+    got = retrieve(fx, last.get("id", "")).json() or {}
+    is_((got.get("status"), text_of(got)), ("failed", "".join(demo_tokens(P)[:3])),
+        "failure: retrieved: failed, with the text so far")
 
 
 def relayed(fx, up):
@@ -333,10 +350,12 @@ def main():
         "demo": DEMO_FAST,
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 40},
         "stall": dict(DEMO_FAST, stall_after=3, stall_seconds=60),
+        "fail": dict(DEMO_FAST, fail_after=3),
     })))
     cs_off = fx.start_chatstream(config({"journal": "off"}), "nojournal")
     streaming(fx)
     whole(fx)
+    failed(fx)
     relayed(fx, up)
     background(fx, held)
     cancel(fx)
