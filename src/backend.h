@@ -10,9 +10,10 @@
 #include "error.h"
 
 struct stream;
+struct json_object;
 
 struct chat_message {
-	char *role;      /* "system", "user" or "assistant"; owned */
+	char *role;      /* "system", "user", "assistant" or "tool"; owned */
 	char *content;   /* UTF-8, owned, NUL-terminated; may hold NULs itself */
 	size_t content_len;
 };
@@ -32,6 +33,8 @@ struct chat_request {
 	size_t nstop;
 	int stream;                  /* /v1/chat/completions: "stream": true */
 	int include_usage;           /* "stream_options": {"include_usage": true} */
+	struct json_object *tools;   /* owned reference: the "tools" array, or NULL */
+	struct json_object *tool_choice;   /* owned reference: "tool_choice", or NULL */
 };
 
 enum backend_status {

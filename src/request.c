@@ -313,12 +313,17 @@ json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
 		    !json_object_is_type(role, json_type_string))
 			return BAD_REQUEST(err, "messages[%zu].role must be a string", i);
 		r = json_object_get_string(role);
-		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 &&
+		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 && strcmp(r, "tool") != 0 &&
 		    strcmp(r, "assistant") != 0 && strcmp(r, "developer") != 0)
-			return BAD_REQUEST(err, "messages[%zu].role must be system, user or assistant", i);
-		if (!json_object_object_get_ex(m, "content", &content))
+			return BAD_REQUEST(err, "messages[%zu].role must be system, user, assistant or tool", i);
+		/* An assistant's tool calls may come without content (null). */
+		if (strcmp(r, "assistant") == 0 && json_object_object_get_ex(m, "tool_calls", NULL) &&
+		    (!json_object_object_get_ex(m, "content", &content) ||
+		    json_object_is_type(content, json_type_null)))
+			tmp.content = (char *)"";
+		else if (!json_object_object_get_ex(m, "content", &content))
 			return BAD_REQUEST(err, "messages[%zu].content is missing", i);
-		if (json_content(content, &tmp, err) == -1)
+		else if (json_content(content, &tmp, err) == -1)
 			return -1;
 		rc = add_message(req, strcmp(r, "developer") == 0 ? "system" : r,
 		    tmp.content, tmp.content_len, err);
@@ -466,6 +471,15 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 	}
 	if (json_object_object_get_ex(root, "stop", &v) && json_stop(req, v, err) == -1)
 		goto out;
+	if (json_object_object_get_ex(root, "tools", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_array)) {
+			BAD_REQUEST(err, "\"tools\" must be an array");
+			goto out;
+		}
+		req->tools = json_object_get(v);
+	}
+	if (json_object_object_get_ex(root, "tool_choice", &v) && !json_object_is_type(v, json_type_null))
+		req->tool_choice = json_object_get(v);
 	json_object_object_get_ex(root, "prompt", &prompt);
 	json_object_object_get_ex(root, "system", &system);
 	json_object_object_get_ex(root, "messages", &messages);
@@ -659,6 +673,8 @@ chat_request_free(struct chat_request *req)
 		free(req->stop[i]);
 	free(req->stop);
 	free(req->model);
+	json_object_put(req->tools);
+	json_object_put(req->tool_choice);
 	memset(req, 0, sizeof(*req));
 }
 

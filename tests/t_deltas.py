@@ -21,80 +21,17 @@ characters:
     and after any of them (Last-Event-ID), native and OpenAI format.
 Processes: chatstream behind lighttpd; the fake upstream as threads."""
 
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import Fixture, config, diag, is_, ok, require_tools, run  # noqa: E402
 from fake_upstream import PARTS, FakeUpstream  # noqa: E402
+from deltas import native_collect, v1_collect  # noqa: E402
 from resume_util import evlist, meta_of, stream_path  # noqa: E402
 
 P = "what is the weather in Paris"
 CALLS = [{"id": i, "name": n, "arguments": a} for i, n, a in PARTS["calls"]]
-
-
-def jl(data):
-    try:
-        return json.loads(data)
-    except (TypeError, ValueError):
-        return {}
-
-
-def v1_collect(r):
-    """Reassembles a /v1 stream as an OpenAI SDK does: a dict of its parts."""
-    out = {"reasoning_content": "", "reasoning": "", "content": "", "refusal": "",
-           "calls": {}, "finish": None, "usage": None, "logprobs": [], "done": False,
-           "types_ok": True}
-    for e in r.events:
-        if e.data == "[DONE]":
-            out["done"] = True
-            continue
-        c = jl(e.data)
-        if c.get("usage"):
-            out["usage"] = c["usage"]
-        for ch in c.get("choices") or []:
-            d = ch.get("delta") or {}
-            for k in ("reasoning_content", "reasoning", "content", "refusal"):
-                if isinstance(d.get(k), str):
-                    out[k] += d[k]
-            if ch.get("logprobs"):
-                out["logprobs"] += ch["logprobs"].get("content") or []
-            for tc in d.get("tool_calls") or []:
-                call = out["calls"].setdefault(tc["index"], {"id": None, "name": None,
-                                                             "arguments": ""})
-                if "id" in tc:
-                    call["id"] = tc["id"]
-                    out["types_ok"] &= tc.get("type") == "function"
-                fn = tc.get("function") or {}
-                if "name" in fn:
-                    call["name"] = fn["name"]
-                call["arguments"] += fn.get("arguments") or ""
-            out["finish"] = ch.get("finish_reason") or out["finish"]
-    out["calls"] = [out["calls"][k] for k in sorted(out["calls"])]
-    return out
-
-
-def native_collect(r):
-    out = {"reasoning": "", "refusal": "", "text": "", "calls": {}, "done": None}
-    for e in r.events:
-        d = jl(e.data)
-        if e.type == "reasoning":
-            out["reasoning"] += d.get("text", "")
-        elif e.type == "refusal":
-            out["refusal"] += d.get("text", "")
-        elif e.type == "message":
-            out["text"] += d.get("text", "")
-        elif e.type == "tool_call":
-            call = out["calls"].setdefault(d.get("index"), {"id": None, "name": None,
-                                                            "arguments": ""})
-            call["id"] = d.get("id", call["id"])
-            call["name"] = d.get("name", call["name"])
-            call["arguments"] += d.get("arguments", "")
-        elif e.type == "done":
-            out["done"] = d
-    out["calls"] = [out["calls"][k] for k in sorted(out["calls"])]
-    return out
 
 
 def v1(fx, model, stream):
