@@ -163,6 +163,8 @@ send_piece(struct stream *s, struct piece *p, const char *bytes, size_t len)
 		return -2;
 	if (s->state == STREAM_ENDED || (gone && s->journal == NULL))
 		return -1;
+	if (s->stop.matched)
+		return gone ? -1 : 0;   /* the answer ended at a stop sequence */
 	if (p->kind == PIECE_TOOL)
 		room -= p->id.len + p->name.len;
 	if (s->format != STREAM_OPENAI_JSON && s->state == STREAM_HEAD)

@@ -143,7 +143,7 @@ well_formed(const struct chat_request *r)
 		    !utf8_valid(m->content, m->content_len) || m->content[m->content_len] != '\0')
 			return 0;
 		if (strcmp(m->role, "system") != 0 && strcmp(m->role, "user") != 0 &&
-		    strcmp(m->role, "assistant") != 0)
+		    strcmp(m->role, "assistant") != 0 && strcmp(m->role, "tool") != 0)
 			return 0;
 	}
 	if (r->prompt != NULL && !utf8_valid(r->prompt, r->prompt_len))
@@ -466,7 +466,26 @@ test_json_messages(void)
 	bad_req("{\"messages\":[null]}", "messages: element null");
 	bad_req("{\"messages\":[{\"content\":\"hi\"}]}", "messages: role missing");
 	bad_req("{\"messages\":[{\"role\":5,\"content\":\"hi\"}]}", "messages: role a number");
-	bad_req("{\"messages\":[{\"role\":\"tool\",\"content\":\"hi\"}]}", "messages: role tool");
+	bad_req("{\"messages\":[{\"role\":\"tool\",\"content\":\"hi\"}]}",
+	    "messages: a tool result without a user message");
+	bad_req("{\"messages\":[{\"role\":\"function\",\"content\":\"hi\"}]}", "messages: role function");
+	bad_req("{\"prompt\":\"hi\",\"tools\":{}}", "tools: an object");
+	{
+		static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},"
+		    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\"}]},"
+		    "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"sunny\"}],"
+		    "\"tools\":[{\"type\":\"function\"}],\"tool_choice\":\"auto\"}";
+
+		if (ok_parse(&p, BODY_JSON, body, sizeof(body) - 1, "w?", 2, "a tool loop's history")) {
+			is_int(p.req.nmessages, 3, "tool loop: three messages");
+			is_str(p.req.messages[1].content, "", "tool loop: content null is empty");
+			is_str(p.req.messages[2].role, "tool", "tool loop: the tool's result");
+			is_str(p.req.messages[2].content, "sunny", "tool loop: its content");
+			ok(p.req.tools != NULL && p.req.tool_choice != NULL,
+			    "tool loop: tools and tool_choice kept");
+		}
+		done(&p);
+	}
 	bad_req("{\"messages\":[{\"role\":\"User\",\"content\":\"hi\"}]}", "messages: role User");
 	bad_req("{\"messages\":[{\"role\":\"\",\"content\":\"hi\"}]}", "messages: empty role");
 	bad_req("{\"messages\":[{\"role\":\"user\"}]}", "messages: content missing");
