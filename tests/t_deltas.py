@@ -18,16 +18,22 @@ characters:
     `event: refusal`, reassembled the same, done with finish_reason
     tool_calls and the usage details;
   - resume: GET /streams/<id> replays those events exactly, from the start
-    and after any of them (Last-Event-ID), native and OpenAI format.
-Processes: chatstream behind lighttpd; the fake upstream as threads."""
+    and after any of them (Last-Event-ID), native and OpenAI format;
+  - the relay chain A -> lighttpd -> B (chatstream's demo that reasons and
+    calls tools): B's reasoning and tool call reach A's clients, /v1 and
+    native.
+Processes: chatstream A behind lighttpd, chatstream B behind lighttpd-b; the
+fake upstream as threads."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from harness import Fixture, config, diag, is_, ok, require_tools, run  # noqa: E402
+from harness import (DEMO_FAST, Fixture, config, demo_text, diag, is_, ok, require_tools, run,  # noqa: E402
+                     todo_ok)
 from fake_upstream import PARTS, FakeUpstream  # noqa: E402
 from deltas import native_collect, v1_collect  # noqa: E402
+from relay import start_named_lighttpd  # noqa: E402
 from resume_util import evlist, meta_of, stream_path  # noqa: E402
 
 P = "what is the weather in Paris"
@@ -129,12 +135,37 @@ def resume_tests(fx, r):
         "/v1 resume: the arguments' end comes again")
 
 
+WHY = "B reasons first: ünïcode 🎉, then answers."
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {
+    "type": "object", "properties": {"q": {"type": "string"}}}}}
+
+
+def chain_tests(fx):
+    """A relays B's demo, which reasons and calls tools."""
+    r = fx.chat({"model": "chain", "stream": True, "tools": [TOOL],
+                 "messages": [{"role": "user", "content": P}]}, path="v1/chat/completions")
+    got = v1_collect(r)
+    is_(got["reasoning_content"], WHY, "chain, /v1 stream: B's reasoning reaches A's client")
+    todo_ok(got["calls"] == [{"id": got["calls"][0]["id"] if got["calls"] else None,
+                              "name": "lookup", "arguments": '{"q":"%s"}' % P}] and
+            got["finish"] == "tool_calls", "chain, /v1 stream: B's tool call reaches A's client",
+            "the tools of a request are not yet passed upstream")
+    r = fx.chat({"model": "chain", "prompt": P})
+    got = native_collect(r)
+    is_((got["reasoning"], got["text"]), (WHY, demo_text(P)),
+        "chain, native: event: reasoning, then the text")
+
+
 def main():
     require_tools()
     fx = Fixture("deltas")
     up = FakeUpstream()
     fx.on_close(up.close)
+    b = fx.start_chatstream(config({}, {"agent": dict(DEMO_FAST, reasoning=WHY)}), name="B")
+    ltb = start_named_lighttpd(fx, b, "lighttpd-b")
     cs = fx.start_chatstream(config({"spool_dir": fx.path("spool")}, {
+        "chain": {"backend": "openai", "base_url": "http://127.0.0.1:%d/chat/v1" % ltb.port,
+                  "model": "agent"},
         "tools": {"backend": "openai", "base_url": up.base_url, "model": "tools"},
         "tools_r": {"backend": "openai", "base_url": up.base_url, "model": "tools_reasoning"},
         "refusal": {"backend": "openai", "base_url": up.base_url, "model": "refusal"},
@@ -144,6 +175,7 @@ def main():
     v1_json_tests(fx)
     r = native_tests(fx)
     resume_tests(fx, r)
+    chain_tests(fx)
     ok(cs.alive(), "chatstream still runs")
     if not cs.alive():
         diag("\n".join(cs.log_lines()[-20:]))
