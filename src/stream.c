@@ -409,7 +409,7 @@ finish_text(struct stream *s)
 		return 0;
 	if (nheld > 0 && send_text(s, held, nheld, 0) == -1)
 		return -1;
-	if (s->carry.len > 0 && !s->lost && send_text(s, NULL, 0, 1) == -1)
+	if (s->carry.len > 0 && !s->lost && send_text(s, "", 0, 1) == -1)
 		return -1;
 	/* Logprobs whose text never came (held back, then dropped by a stop). */
 	return s->lost ? 0 : stream_delta_flush(s) == -1 ? -1 : 0;
@@ -451,9 +451,11 @@ static int
 send_completion(struct stream *s, const char *finish, long prompt_tokens,
     long completion_tokens)
 {
-	struct buf *b = &s->payload;
+	struct buf body, *b = &body;
+	int rc = -1;
 
-	buf_reset(b);
+	/* Room for every part JSON-escaped (6 bytes a byte at most), and the frame. */
+	buf_init(b, 6 * (s->answer.len + strlen(s->model->name)) + stream_delta_size(s) + 1024);
 	if (s->answer_cut)
 		finish = "length";   /* the answer outgrew max_event * 8 */
 	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
@@ -475,19 +477,22 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	    add_usage(s, b, prompt_tokens, completion_tokens) == -1 ||
 	    buf_adds(b, "}\n") == -1 ||
 	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
-		return -1;
+		goto out;
 	s->state = STREAM_ENDED;
 	if (s->gone)
-		return -1;
+		goto out;
 	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
 	    s->conn->ops->write(s->conn, b->data, b->len) == -1 ||
 	    s->conn->ops->flush(s->conn) == -1) {
 		s->gone = 1;
-		return -1;
+		goto out;
 	}
 	s->bytes += s->out.len + b->len;
 	buf_reset(&s->out);
-	return 0;
+	rc = 0;
+out:
+	buf_free(b);
+	return rc;
 }
 
 int

@@ -374,6 +374,17 @@ stream_delta_usage(const struct stream *s, struct buf *b)
 	    buf_add(b, s->usage_extra.data, s->usage_extra.len) == -1 ? -1 : 0;
 }
 
+size_t
+stream_delta_size(const struct stream *s)
+{
+	size_t n = 6 * (s->reasoning.len + s->refusal.len) + s->logprobs.len +
+	    s->usage_extra.len + 256, i;
+
+	for (i = 0; i < s->ncalls; i++)
+		n += 6 * (s->calls[i].id.len + s->calls[i].name.len + s->calls[i].args.len) + 96;
+	return n;
+}
+
 /* Appends ,"key":"text" (JSON-escaped). */
 static int
 member(struct buf *b, const char *key, const struct buf *text)

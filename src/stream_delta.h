@@ -29,6 +29,9 @@ int  stream_delta_flush(struct stream *s);
  */
 int  stream_delta_message(const struct stream *s, struct buf *b);
 
+/* The most bytes stream_delta_message() and stream_delta_usage() append, with logprobs. */
+size_t stream_delta_size(const struct stream *s);
+
 /* Appends the usage members the backend added, each after a comma. Returns 0 or -1. */
 int  stream_delta_usage(const struct stream *s, struct buf *b);
 

@@ -439,6 +439,33 @@ long_call(const struct conf *base)
 	close_stream(&s, &w);
 }
 
+/* A stream:false answer longer than one event (max_event) still goes out whole. */
+static void
+long_json(const struct conf *base)
+{
+	struct conf cf = *base;
+	struct memconn w;
+	struct stream s;
+	char text[1000];
+	int i, ok_all = 1;
+	const char *body;
+
+	cf.max_event = 4096;
+	memset(text, 'a', sizeof(text));
+	open_stream(&s, &w, &cf, STREAM_OPENAI_JSON);
+	for (i = 0; i < 6; i++)
+		ok_all &= stream_token(&s, text, sizeof(text)) == 0 &&
+		    stream_reasoning(&s, NULL, "\"", 1) == 0;
+	ok(ok_all && stream_tool_call(&s, 0, "c", "f", text, sizeof(text)) == 0,
+	    "long json: 6000 bytes of text, 6 quotes of reasoning, 1000 of arguments");
+	ok(stream_done(&s, &(struct backend_result){ NULL, 0, 0 }, 1) == 0, "long json: done");
+	body = w.bytes.data != NULL ? strstr(w.bytes.data, "\r\n\r\n") : NULL;
+	ok(body != NULL && w.bytes.len - (size_t)(body - w.bytes.data) > 7000 &&
+	    strstr(body, "\"reasoning_content\":\"\\\"\\\"\\\"\\\"\\\"\\\"\"") != NULL &&
+	    w.bytes.data[w.bytes.len - 2] == '}', "long json: the whole object, over max_event");
+	close_stream(&s, &w);
+}
+
 int
 main(void)
 {
@@ -455,6 +482,7 @@ main(void)
 	errors(&cf);
 	delta(&cf);
 	long_call(&cf);
+	long_json(&cf);
 	conf_free(&cf);
 	return done_testing();
 }
