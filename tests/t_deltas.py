@@ -22,6 +22,7 @@ characters:
   - the relay chain A -> lighttpd -> B (chatstream's demo that reasons and
     calls tools): B's reasoning and tool call reach A's clients, /v1 and
     native.
+t_deltas_redis.py runs it all again with the journal in Redis.
 Processes: chatstream A behind lighttpd, chatstream B behind lighttpd-b; the
 fake upstream as threads."""
 
@@ -33,6 +34,7 @@ from harness import (DEMO_FAST, Fixture, config, demo_text, diag, is_, ok, requi
                      todo_ok)
 from fake_upstream import PARTS, FakeUpstream  # noqa: E402
 from deltas import native_collect, v1_collect  # noqa: E402
+from redis_server import journal_from_env  # noqa: E402
 from relay import start_named_lighttpd  # noqa: E402
 from resume_util import evlist, meta_of, stream_path  # noqa: E402
 
@@ -159,6 +161,7 @@ def chain_tests(fx):
 def main():
     require_tools()
     fx = Fixture("deltas")
+    journal_from_env(fx)
     up = FakeUpstream()
     fx.on_close(up.close)
     b = fx.start_chatstream(config({}, {"agent": dict(DEMO_FAST, reasoning=WHY)}), name="B")
