@@ -13,9 +13,13 @@ struct stream;
 struct json_object;
 
 struct chat_message {
-	char *role;      /* "system", "user", "assistant" or "tool"; owned */
-	char *content;   /* UTF-8, owned, NUL-terminated; may hold NULs itself */
+	char *role;      /* "system" (also for "developer"), "user", "assistant" or "tool"; owned */
+	char *content;   /* its text parts joined ("" for none): UTF-8, owned, NUL-terminated;
+	                    may hold NULs itself */
 	size_t content_len;
+	int other_parts; /* content parts that are not text (image_url, input_audio, file...) */
+	struct json_object *json;  /* borrowed from chat_request.body: the message as sent,
+	                              NULL for one chatstream made (prompt, system, a form) */
 };
 
 /* A validated request, as every backend sees it. Owned by the request parser. */
@@ -33,8 +37,15 @@ struct chat_request {
 	size_t nstop;
 	int stream;                  /* /v1/chat/completions: "stream": true */
 	int include_usage;           /* "stream_options": {"include_usage": true} */
-	struct json_object *tools;   /* owned reference: the "tools" array, or NULL */
-	struct json_object *tool_choice;   /* owned reference: "tool_choice", or NULL */
+	long n;                      /* "n": the choices asked for, 1 to 128; 0 when absent */
+	/*
+	 * Owned: the JSON body as parsed, so that a relay can pass on the fields
+	 * chatstream does not read itself; NULL for form and text bodies.
+	 */
+	struct json_object *body;
+	char other_param[64];        /* "" or where the first part that is not text is,
+	                                e.g. "messages[2].content[1]" */
+	char other_type[32];         /* that part's "type" */
 };
 
 enum backend_status {

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "request.h"
 #include "stream.h"
 
 /*
@@ -133,26 +134,27 @@ demo_unconfigure(struct model_conf *m)
 static const char *
 tool_to_call(const struct demo_conf *cf, const struct chat_request *req, json_object **params)
 {
-	json_object *t, *fn, *v, *name;
+	json_object *tools, *choice, *t, *fn, *v, *name;
 	size_t i;
 	const char *want = cf->tool_call;
 
 	*params = NULL;
-	if (req->tools == NULL || json_object_array_length(req->tools) == 0 ||
+	if (req->body == NULL || !json_object_object_get_ex(req->body, "tools", &tools) ||
+	    !json_object_is_type(tools, json_type_array) ||
 	    (req->nmessages > 0 && strcmp(req->messages[req->nmessages - 1].role, "tool") == 0))
 		return NULL;
-	if (req->tool_choice != NULL) {
-		if (json_object_is_type(req->tool_choice, json_type_string) &&
-		    strcmp(json_object_get_string(req->tool_choice), "none") == 0)
+	if (json_object_object_get_ex(req->body, "tool_choice", &choice)) {
+		if (json_object_is_type(choice, json_type_string) &&
+		    strcmp(json_object_get_string(choice), "none") == 0)
 			return NULL;
 		/* {"type": "function", "function": {"name": ...}} */
-		if (json_object_object_get_ex(req->tool_choice, "function", &fn) &&
+		if (json_object_object_get_ex(choice, "function", &fn) &&
 		    json_object_object_get_ex(fn, "name", &v) &&
 		    json_object_is_type(v, json_type_string))
 			want = json_object_get_string(v);
 	}
-	for (i = 0; i < json_object_array_length(req->tools); i++) {
-		t = json_object_array_get_idx(req->tools, i);
+	for (i = 0; i < json_object_array_length(tools); i++) {
+		t = json_object_array_get_idx(tools, i);
 		if (!json_object_object_get_ex(t, "function", &fn) ||
 		    !json_object_object_get_ex(fn, "name", &name) ||
 		    !json_object_is_type(name, json_type_string))
@@ -240,6 +242,10 @@ demo_start(const struct model_conf *m, const struct chat_request *req, void **ou
 	size_t hl = strlen(h), pl = tool ? last->content_len : req->prompt_len;
 	size_t tl = tool ? 0 : sizeof(tail) - 1;
 
+	if (chat_request_text_only(req, m->name, err) == -1) {
+		free(r);
+		return -1;
+	}
 	if (r == NULL || (r->text = malloc(hl + pl + tl)) == NULL) {
 		free(r);
 		return cs_fail(err, 500, "internal_error", "out of memory");

@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "clock.h"
 #include "log.h"
+#include "request.h"
 #include "stream.h"
 
 extern char **environ;
@@ -201,11 +202,18 @@ make_input(struct exec_run *r, const struct chat_request *req)
 	o = json_object_new_object();
 	arr = json_object_new_array();
 	for (i = 0; i < req->nmessages; i++) {
-		json_object *m = json_object_new_object();
+		static const char *const keep[] = { "name", "tool_call_id", "tool_calls" };
+		json_object *m = json_object_new_object(), *v;
+		size_t k;
 
 		json_object_object_add(m, "role", json_object_new_string(req->messages[i].role));
 		json_object_object_add(m, "content", json_object_new_string_len(
 		    req->messages[i].content, (int)req->messages[i].content_len));
+		/* A tool call and its answer reach the command as they were sent. */
+		for (k = 0; k < sizeof(keep) / sizeof(keep[0]); k++)
+			if (req->messages[i].json != NULL &&
+			    json_object_object_get_ex(req->messages[i].json, keep[k], &v))
+				json_object_object_add(m, keep[k], json_object_get(v));
 		json_object_array_add(arr, m);
 	}
 	json_object_object_add(o, "messages", arr);
@@ -243,6 +251,10 @@ exec_start(const struct model_conf *m, const struct chat_request *req, void **ou
 	sigset_t none, deflt;
 	int rc;
 
+	if (chat_request_text_only(req, m->name, err) == -1) {
+		free(r);
+		return -1;
+	}
 	if (r == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
 	r->cf = m->backend_conf;

@@ -45,6 +45,9 @@ struct openai_conf {
 	char *ca_file;
 	int tls_verify;
 	long max_line;            /* cap on one upstream SSE line or event */
+	char **drop;              /* request fields not passed on (drop_fields) */
+	size_t ndrop;
+	long max_tokens;          /* ceiling on max_tokens / max_completion_tokens; 0: none */
 };
 
 struct sock {
@@ -95,6 +98,9 @@ free_conf(struct openai_conf *c)
 		free(c->headers[i]);
 	free(c->headers);
 	free(c->ca_file);
+	for (i = 0; i < c->ndrop; i++)
+		free(c->drop[i]);
+	free(c->drop);
 	free(c);
 }
 
@@ -133,6 +139,62 @@ read_key_file(const char *path, const char **why)
 		return NULL;
 	}
 	return strdup(line);
+}
+
+/* Fields chatstream sets itself in the upstream request: never dropped, never the client's. */
+static const char *const own_fields[] = {
+	"model", "messages", "stream", "stream_options", "prompt", "system"
+};
+
+static int
+is_own_field(const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(own_fields) / sizeof(own_fields[0]); i++)
+		if (strcmp(k, own_fields[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* drop_fields = NAME...: the request fields the upstream must not see. */
+static int
+drop_fields(struct openai_conf *c, const struct conf_option *o, struct cs_error *err)
+{
+	const char *p = o->value;
+
+	for (;;) {
+		size_t n;
+		char **d;
+
+		p += strspn(p, " \t");
+		if ((n = strcspn(p, " \t")) == 0)
+			return 0;
+		if (n > 64 || strspn(p, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") < n)
+			return opt_err(err, o, "expected field names of [A-Za-z0-9_.-]");
+		if ((d = realloc(c->drop, (c->ndrop + 1) * sizeof(*d))) == NULL)
+			return opt_err(err, o, "out of memory");
+		c->drop = d;
+		if ((d[c->ndrop] = strndup(p, n)) == NULL)
+			return opt_err(err, o, "out of memory");
+		c->ndrop++;
+		if (is_own_field(d[c->ndrop - 1]))
+			return opt_err(err, o, "model, messages, stream, stream_options, "
+			    "prompt and system are chatstream's to set");
+		p += n;
+	}
+}
+
+static int
+dropped(const struct openai_conf *cf, const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < cf->ndrop; i++)
+		if (strcmp(k, cf->drop[i]) == 0)
+			return 1;
+	return 0;
 }
 
 static int
@@ -211,10 +273,13 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 	}
 	if ((o = conf_opt(m, "ca_file")) != NULL && (c->ca_file = strdup(o->value)) == NULL)
 		goto oom;
+	if ((o = conf_opt(m, "drop_fields")) != NULL && drop_fields(c, o, err) == -1)
+		goto fail;
 	if (conf_opt_int(m, "connect_timeout", 1, 600, &c->connect_timeout, err) == -1 ||
 	    conf_opt_int(m, "idle_timeout", 1, 86400, &c->idle_timeout, err) == -1 ||
 	    conf_opt_int(m, "max_duration", 1, 86400, &c->max_duration, err) == -1 ||
 	    conf_opt_int(m, "max_line", 1024, 64L * 1024 * 1024, &c->max_line, err) == -1 ||
+	    conf_opt_int(m, "max_tokens", 1, 1000000, &c->max_tokens, err) == -1 ||
 	    conf_opt_bool(m, "tls_verify", &c->tls_verify, err) == -1)
 		goto fail;
 	m->backend_conf = c;
@@ -530,37 +595,79 @@ on_timer(CURLM *m, long timeout_ms, void *ud)
 	return 0;
 }
 
-/* The chat-completions request body. Returns a json-c string owned by o. */
+/*
+ * The chat-completions request body: the client's, with every field
+ * chatstream does not set itself passed on as it came (tools, tool_choice,
+ * response_format, seed, logprobs, n, unknown ones...) but those the model
+ * section drops; the messages as sent; the section's model; a stream with
+ * usage; max_tokens under the section's ceiling.  Caller puts it.
+ */
 static json_object *
 request_body(const struct openai_conf *cf, const struct chat_request *req)
 {
-	json_object *o = json_object_new_object(), *msgs = json_object_new_array(), *so;
+	static const char *const limits[] = { "max_tokens", "max_completion_tokens" };
+	json_object *o = json_object_new_object(), *msgs = json_object_new_array(), *so, *v;
 	size_t i;
+	int capped = 0;
 
 	json_object_object_add(o, "model", json_object_new_string(cf->upstream_model));
 	for (i = 0; i < req->nmessages; i++) {
-		json_object *m = json_object_new_object();
+		const struct chat_message *cm = &req->messages[i];
+		json_object *m;
 
-		json_object_object_add(m, "role", json_object_new_string(req->messages[i].role));
-		json_object_object_add(m, "content", json_object_new_string_len(
-		    req->messages[i].content, (int)req->messages[i].content_len));
+		if (cm->json != NULL) {
+			json_object_array_add(msgs, json_object_get(cm->json));
+			continue;
+		}
+		m = json_object_new_object();
+		json_object_object_add(m, "role", json_object_new_string(cm->role));
+		json_object_object_add(m, "content",
+		    json_object_new_string_len(cm->content, (int)cm->content_len));
 		json_object_array_add(msgs, m);
 	}
 	json_object_object_add(o, "messages", msgs);
+	if (req->body != NULL) {
+		json_object_object_foreach(req->body, k, val) {
+			if (!is_own_field(k) && !dropped(cf, k))
+				json_object_object_add(o, k, json_object_get(val));
+		}
+	}
 	json_object_object_add(o, "stream", json_object_new_boolean(1));
+	/* The client's stream options, but usage always: done carries it. */
 	so = json_object_new_object();
+	if (req->body != NULL && json_object_object_get_ex(req->body, "stream_options", &v) &&
+	    json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, k, val)
+			json_object_object_add(so, k, json_object_get(val));
+	}
 	json_object_object_add(so, "include_usage", json_object_new_boolean(1));
 	json_object_object_add(o, "stream_options", so);
-	if (req->max_tokens > 0)
+	if (req->body == NULL && req->max_tokens > 0)
 		json_object_object_add(o, "max_tokens", json_object_new_int64(req->max_tokens));
-	if (req->has_temperature)
+	if (req->body == NULL && req->has_temperature)
 		json_object_object_add(o, "temperature", json_object_new_double(req->temperature));
-	if (req->nstop > 0) {
+	if (req->body == NULL && req->nstop > 0) {
 		json_object *stop = json_object_new_array();
 
 		for (i = 0; i < req->nstop; i++)
 			json_object_array_add(stop, json_object_new_string(req->stop[i]));
 		json_object_object_add(o, "stop", stop);
+	}
+	if (cf->max_tokens > 0) {
+		for (i = 0; i < 2; i++)
+			if (json_object_object_get_ex(o, limits[i], &v) && !json_object_is_type(v,
+			    json_type_null)) {
+				capped = 1;
+				if (json_object_get_int64(v) > cf->max_tokens)
+					json_object_object_add(o, limits[i],
+					    json_object_new_int64(cf->max_tokens));
+			}
+		/* None asked for: the ceiling is the limit, under a name not dropped. */
+		for (i = 0; i < 2 && !capped; i++)
+			if (!dropped(cf, limits[i])) {
+				json_object_object_add(o, limits[i], json_object_new_int64(cf->max_tokens));
+				capped = 1;
+			}
 	}
 	return o;
 }
@@ -597,6 +704,13 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 
 	if (r == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
+	/* The stream carries one choice: the upstream's others would be mixed into it. */
+	if (req->n > 1) {
+		free(r);
+		cs_fail(err, 400, "invalid_request", "model \"%s\" relays one choice: "
+		    "\"n\" must be 1", m->name);
+		return cs_param(err, "n");
+	}
 	r->cf = cf;
 	/* curl sets its timer when the transfer is added; until then, step() at once. */
 	r->timer_ms = clock_ms();

@@ -45,6 +45,7 @@ static const struct global_key global_keys[] = {
 	G("shutdown_grace", K_INT, shutdown_grace, 0, 3600),
 	G("retry_ms", K_INT, retry_ms, 0, 3600000),
 	G("reconnect_window", K_INT, reconnect_window, 0, 86400),
+	G("leave_window", K_INT, leave_window, 0, 86400),
 	G("retry_after", K_INT, retry_after, 0, 3600),
 	G("backlog", K_INT, backlog, 1, 65535),
 	G("log_format", K_LOGFMT, log_format, 0, 0),
@@ -80,6 +81,7 @@ conf_set_defaults(struct conf *c)
 	c->shutdown_grace = 10;
 	c->retry_ms = 3000;
 	c->reconnect_window = -1;   /* from retry_ms: conf_reconnect_window_ms() */
+	c->leave_window = 5;        /* a reload is back well within it */
 	c->retry_after = 2;
 	c->backlog = 1024;
 	c->log_format = LOG_FORMAT_TEXT;

@@ -48,6 +48,7 @@ struct conf {
 	int shutdown_grace;       /* seconds open streams get after SIGTERM */
 	int retry_ms;             /* the `retry:` sent to EventSource clients */
 	int reconnect_window;     /* seconds a journaled stream waits for a reader; -1: from retry_ms */
+	int leave_window;         /* the same once a reader said it leaves (DELETE ?leaving) */
 	int retry_after;          /* Retry-After seconds on 503 */
 	int backlog;              /* listen(2) backlog when chatstream binds itself */
 	enum log_format log_format;

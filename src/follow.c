@@ -27,6 +27,27 @@ send_out(struct conn *c, struct buf *out, struct follow_result *res)
 	return 0;
 }
 
+static int send_error(struct conn *, struct buf *, enum journal_format, const char *,
+    const char *, struct follow_result *);
+
+int
+follow_lost(struct conn *c, const char *id, enum journal_format format,
+    struct follow_result *res)
+{
+	struct buf out;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	res->status = 200;
+	buf_init(&out, 1024);
+	rc = stream_head(&out, 200, format == JOURNAL_OPENAI ? STREAM_OPENAI : STREAM_NATIVE,
+	    id, conn_head_extra(c)) == -1 ? -1 : send_error(c, &out, format, "history_lost",
+	    "the stream this retry continues is no longer kept; send the request again "
+	    "without Last-Event-ID", res);
+	buf_free(&out);
+	return rc;
+}
+
 /*
  * An error the reader must hear of, in the stream's format (OpenAI's: the
  * shape its SDKs raise mid-stream, chatstream's type as the code); it

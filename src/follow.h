@@ -35,4 +35,13 @@ enum outcome follow_run(struct conn *c, struct runtime *rt, const char *id,
     struct journal_reader *r, uint64_t after, int no_content,
     struct follow_result *res);
 
+/*
+ * Answers a POST retry whose stream cannot be followed (id: the one it
+ * names, "" for none): a 200 stream with only an error of type
+ * history_lost, in format's shape.  Returns 0, or -1 when the reader has
+ * gone; res as follow_run() fills it.
+ */
+int follow_lost(struct conn *c, const char *id, enum journal_format format,
+    struct follow_result *res);
+
 #endif

@@ -342,6 +342,27 @@ accepted(struct request_ctx *x)
 	return rc;
 }
 
+/*
+ * The value of parameter name (with its '=') in query string qs (may be
+ * NULL), its length in *len; a parameter without '=' matches name without
+ * it (its value is empty).  NULL when absent.
+ */
+static const char *
+query_param(const char *qs, const char *name, size_t *len)
+{
+	size_t nl = strlen(name);
+	const char *p;
+
+	for (p = qs; p != NULL; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
+		if (strncmp(p, name, nl) == 0 && (p[nl] == '=' || p[nl] == '&' ||
+		    p[nl] == '\0')) {
+			p += nl + (p[nl] == '=');
+			*len = strcspn(p, "&");
+			return p;
+		}
+	return NULL;
+}
+
 /* GET /streams/<id>: replay after Last-Event-ID, then follow. */
 static void
 resume_stream(struct request_ctx *x, const char *id)
@@ -366,17 +387,8 @@ resume_stream(struct request_ctx *x, const char *id)
 	}
 	if (lei != NULL)
 		lei_len = strlen(lei);
-	else if (qs != NULL) {
-		/* ?last_event_id=N, anywhere among the query's parameters. */
-		const char *p;
-
-		for (p = qs; p != NULL; p = strchr(p, '&') != NULL ? strchr(p, '&') + 1 : NULL)
-			if (strncmp(p, "last_event_id=", 14) == 0) {
-				lei = p + 14;
-				lei_len = strcspn(lei, "&");
-				break;
-			}
-	}
+	else if ((lei = query_param(qs, "last_event_id", &lei_len)) == NULL)
+		lei_len = 0;
 	/* An event id as stream_emit() writes it, <id>.<n>, or the bare <n>. */
 	if (lei_len > 0 && event_id_parse(lei, lei_len, named, &after) == -1) {
 		cs_fail(&e, 400, "invalid_request", "Last-Event-ID must be an event id");
@@ -420,31 +432,56 @@ resume_stream(struct request_ctx *x, const char *id)
 static void
 history_lost(struct request_ctx *x, int openai)
 {
-	static const char msg[] = "the stream this retry continues is no longer kept; "
-	    "send the request again without Last-Event-ID";
-	struct buf out;
+	struct follow_result fr;
 
-	buf_init(&out, 1024);
-	x->rec.status = 200;
 	x->rec.outcome = "error";
 	x->rec.detail = "history_lost";
-	if (buf_adds(&out, "Status: 200 OK\r\n"
-	    "Content-Type: text/event-stream; charset=utf-8\r\n"
-	    "Cache-Control: no-cache\r\n"
-	    "X-Accel-Buffering: no\r\n"
-	    "X-Content-Type-Options: nosniff\r\n\r\n") == -1 ||
-	    (openai ? buf_printf(&out, "data: {\"error\":{\"message\":\"%s\","
-	    "\"type\":\"server_error\",\"param\":null,\"code\":\"history_lost\"}}\n\n", msg) :
-	    buf_printf(&out, "event: error\ndata: {\"error\":{\"type\":\"history_lost\","
-	    "\"message\":\"%s\"}}\n\n", msg)) == -1 ||
-	    x->conn->ops->write(x->conn, out.data, out.len) == -1 ||
-	    x->conn->ops->flush(x->conn) == -1)
+	if (follow_lost(x->conn, x->retried, openai ? JOURNAL_OPENAI : JOURNAL_NATIVE,
+	    &fr) == -1)
 		x->rec.outcome = "client_gone";
-	else {
-		x->rec.events = 1;
-		x->rec.bytes = out.len;
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
+}
+
+/*
+ * A POST that follows stream x->retried instead of generating (a retry with
+ * Last-Event-ID, or one with a known Idempotency-Key): the events after
+ * `after`, live or replayed; history_lost when the stream is not kept; 503
+ * when the store cannot be read.
+ */
+static void
+follow_retried(struct request_ctx *x, int openai, uint64_t after)
+{
+	const char *user = conn_param(x->conn, "REMOTE_USER");
+	struct follow_result fr;
+	enum outcome o;
+	struct cs_error e;
+	char retry[64];
+
+	cs_error_clear(&e);
+	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
+	x->rec.stream_id = x->retried;
+	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
+		x->reader = NULL;
+		if (e.status == 503)
+			reject(x, &e, retry);   /* the store is down: a retry may do */
+		else
+			history_lost(x, openai);
+		return;
 	}
-	buf_free(&out);
+	/* A stream that ended and this client has it all: 200, empty, which ends the retries. */
+	set_head_extra(x, x->retried);
+	o = follow_run(x->conn, x->rt, x->retried, x->reader, after, 0, &fr);
+	x->rec.outcome = outcome_name(o);
+	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
+		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
+		reject(x, &e, retry);
+		return;
+	}
+	x->rec.status = fr.status;
+	x->rec.events = fr.events;
+	x->rec.bytes = fr.bytes;
 }
 
 /*
@@ -461,17 +498,10 @@ static int
 retry_post(struct request_ctx *x, int openai)
 {
 	const char *lei = conn_param(x->conn, "HTTP_LAST_EVENT_ID");
-	const char *user = conn_param(x->conn, "REMOTE_USER");
-	struct follow_result fr;
-	enum outcome o;
 	uint64_t after;
-	struct cs_error e;
-	char retry[64];
 
 	if (lei == NULL || *lei == '\0')
 		return 0;
-	cs_error_clear(&e);
-	snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", x->rt->conf->retry_after);
 	if (event_id_parse(lei, strlen(lei), x->retried, &after) == -1 ||
 	    x->retried[0] == '\0' || x->rt->conf->journal == JOURNAL_OFF) {
 		history_lost(x, openai);
@@ -479,27 +509,7 @@ retry_post(struct request_ctx *x, int openai)
 	}
 	if (take_slot(x) == -1)
 		return 1;
-	x->rec.stream_id = x->retried;
-	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
-		x->reader = NULL;
-		if (e.status == 503)
-			reject(x, &e, retry);   /* the store is down: a retry may do */
-		else
-			history_lost(x, openai);
-		return 1;
-	}
-	/* The stream ended and this client has it all: 200, empty, which ends the retries. */
-	set_head_extra(x, x->retried);
-	o = follow_run(x->conn, x->rt, x->retried, x->reader, after, 0, &fr);
-	x->rec.outcome = outcome_name(o);
-	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
-		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
-		reject(x, &e, retry);
-		return 1;
-	}
-	x->rec.status = fr.status;
-	x->rec.events = fr.events;
-	x->rec.bytes = fr.bytes;
+	follow_retried(x, openai, after);
 	return 1;
 }
 
@@ -516,8 +526,6 @@ follow_key(struct request_ctx *x, int openai, int *keyed)
 {
 	const char *key = conn_param(x->conn, "HTTP_IDEMPOTENCY_KEY");
 	const char *user = conn_param(x->conn, "REMOTE_USER");
-	struct follow_result fr;
-	enum outcome o;
 	struct cs_error e;
 	size_t i, n;
 	int rc;
@@ -550,52 +558,36 @@ follow_key(struct request_ctx *x, int openai, int *keyed)
 	stream_close(&x->stream);
 	x->stream_opened = 0;
 	x->rec.model = x->rec.backend = NULL;
-	x->rec.stream_id = x->retried;
-	if (journal_open(x->rt->conf, x->retried, user, &x->reader, &e) == -1) {
-		x->reader = NULL;
-		if (e.status == 503) {
-			char retry[64];
-
-			snprintf(retry, sizeof(retry), "Retry-After: %d\r\n",
-			    x->rt->conf->retry_after);
-			reject(x, &e, retry);
-		} else
-			history_lost(x, openai);
-		return 1;
-	}
-	set_head_extra(x, x->retried);
-	o = follow_run(x->conn, x->rt, x->retried, x->reader, 0, 0, &fr);
-	x->rec.outcome = outcome_name(o);
-	if (fr.status == 0 && o == OUTCOME_JOURNAL_UNAVAILABLE) {
-		cs_fail(&e, 503, "journal_unavailable", "the stream store cannot be read");
-		reject(x, &e, NULL);
-		return 1;
-	}
-	x->rec.status = fr.status;
-	x->rec.events = fr.events;
-	x->rec.bytes = fr.bytes;
+	follow_retried(x, openai, 0);
 	return 1;
 }
 
-/* DELETE /streams/<id>: ask the producer, wherever it runs, to stop. */
+/*
+ * DELETE /streams/<id>: ask the producer, wherever it runs, to stop; with
+ * ?leaving (a page going away, which cannot tell a reload from a closed
+ * tab), to stop unless a reader is back within leave_window.
+ */
 static void
 cancel_stream(struct request_ctx *x, const char *id)
 {
 	const char *user = conn_param(x->conn, "REMOTE_USER");
+	size_t n;
+	int leaving = query_param(conn_param(x->conn, "QUERY_STRING"), "leaving", &n) != NULL;
 	json_object *o;
 	struct cs_error e;
 
 	cs_error_clear(&e);
 	if (x->rt->conf->journal == JOURNAL_OFF)
 		cs_fail(&e, 404, "not_found", "streams are not kept (journal = off)");
-	if (e.status != 0 || journal_cancel(x->rt->conf, id, user, &e) == -1) {
+	if (e.status != 0 || journal_cancel(x->rt->conf, id, user,
+	    leaving ? JOURNAL_STOP_LEAVING : JOURNAL_STOP_NOW, &e) == -1) {
 		reject(x, &e, NULL);
 		return;
 	}
 	x->rec.stream_id = id;
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_string(id));
-	json_object_object_add(o, "cancelled", json_object_new_boolean(1));
+	json_object_object_add(o, leaving ? "leaving" : "cancelled", json_object_new_boolean(1));
 	x->rec.status = 202;
 	x->rec.outcome = "done";
 	if (http_send_json(x->conn, 202, NULL, o) == -1)
@@ -843,7 +835,6 @@ preflight(struct request_ctx *x, const char *allow)
 {
 	const char *origin = conn_param(x->conn, "HTTP_ORIGIN");
 	char buf[CONN_HEAD_EXTRA_MAX];
-	struct buf out;
 	int rc;
 
 	if (!cors_allowed(x->rt->conf->cors_origins, origin) ||
@@ -853,11 +844,7 @@ preflight(struct request_ctx *x, const char *allow)
 	if (cors_preflight(buf, sizeof(buf), allow,
 	    conn_param(x->conn, "HTTP_ACCESS_CONTROL_REQUEST_HEADERS")) == -1)
 		return -1;
-	buf_init(&out, sizeof(buf) + 64);
-	rc = buf_printf(&out, "Status: 204 No Content\r\n%s\r\n", buf) == -1 ||
-	    x->conn->ops->write(x->conn, out.data, out.len) == -1 ||
-	    x->conn->ops->flush(x->conn) == -1 ? -1 : 0;
-	buf_free(&out);
+	rc = http_send_empty(x->conn, 204, buf);
 	x->rec.status = 204;
 	x->rec.outcome = rc == 0 ? "done" : "client_gone";
 	return 0;

@@ -76,6 +76,19 @@ out:
 }
 
 int
+http_send_empty(struct conn *c, int status, const char *extra)
+{
+	struct buf out;
+	int rc;
+
+	buf_init(&out, strlen(extra) + 64);
+	rc = buf_printf(&out, "Status: %d %s\r\n%s\r\n", status, http_reason(status),
+	    extra) == -1 || c->ops->write(c, out.data, out.len) == -1 ? -1 : c->ops->flush(c);
+	buf_free(&out);
+	return rc;
+}
+
+int
 http_send_text(struct conn *c, int status, const char *content_type, const char *body,
     size_t len)
 {

@@ -20,6 +20,13 @@ int http_send_json(struct conn *c, int status, const char *extra_headers,
     json_object *body);
 
 /*
+ * Sends a response without a body (a 204): the Status line and the header
+ * lines of extra (each ending in "\r\n").  Returns 0, or -1 when the client
+ * is gone.
+ */
+int http_send_empty(struct conn *c, int status, const char *extra);
+
+/*
  * Sends a complete response of len bytes of body (NULL or 0 for a head
  * only) with the given Content-Type.  Returns 0, or -1 when the client is gone.
  */

@@ -236,7 +236,8 @@ journal_reader_close(struct journal_reader *r)
 }
 
 int
-journal_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
+journal_cancel(const struct conf *cf, const char *id, const char *user,
+    enum journal_stop how, struct cs_error *err)
 {
 	const struct journal_store *s = store_of(cf);
 
@@ -244,7 +245,7 @@ journal_cancel(const struct conf *cf, const char *id, const char *user, struct c
 		return cs_fail(err, 404, "not_found", "streams are not kept (journal = off)");
 	if (!journal_valid_id(id))
 		return journal_not_found(err);
-	return s->cancel(cf, id, user, err);
+	return s->cancel(cf, id, user, how, err);
 }
 
 void

@@ -33,6 +33,7 @@ enum journal_format {
 struct journal_state {
 	int count_readers;    /* in: the caller needs `readers` (a store may skip it otherwise) */
 	int cancel;           /* someone asked to stop the stream (DELETE) */
+	int leaving;          /* a reader said it is leaving (DELETE ?leaving) since the last tick */
 	int readers;          /* readers other than the producer's own connection */
 };
 
@@ -94,9 +95,15 @@ int  journal_read(struct journal_reader *r, uint64_t after, struct buf *out,
 int  journal_reader_fd(struct journal_reader *r);
 void journal_reader_close(struct journal_reader *r);
 
+/* How journal_cancel() asks a stream to stop. */
+enum journal_stop {
+	JOURNAL_STOP_NOW,     /* at once (DELETE) */
+	JOURNAL_STOP_LEAVING  /* a reader leaves: stop unless one is back within leave_window */
+};
+
 /* Asks the producer of stream id to stop. 404 as journal_open(); 0 when asked. */
 int  journal_cancel(const struct conf *cf, const char *id, const char *user,
-    struct cs_error *err);
+    enum journal_stop how, struct cs_error *err);
 
 /*
  * Idempotency-Key: records that owner's ("" for nobody) key names stream

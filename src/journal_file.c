@@ -40,6 +40,8 @@
  *                 readers by trying an exclusive one.
  *   <id>.cancel   created by a DELETE; the producer looks for it at every
  *                 tick (every POLL_MS)
+ *   <id>.leave    created by a DELETE ?leaving (a reader leaves); the
+ *                 producer takes it (removes it) at its next tick
  *   k<hash>.key   an Idempotency-Key: "owner\nkey\nid\n" (see journal_key_name());
  *                 made with O_EXCL by the first request with the key, kept
  *                 while stream <id>'s journal is
@@ -436,9 +438,12 @@ file_tick(struct journal *base, int64_t now, struct journal_state *st)
 {
 	struct file_journal *j = (struct file_journal *)base;
 	struct stat cancel;
+	char leave[96];
 	int fd;
 
 	st->cancel = fstatat(j->spool, j->cancel_name, &cancel, AT_SYMLINK_NOFOLLOW) == 0;
+	/* Taken once: a later leave is a new one. */
+	st->leaving = unlinkat(j->spool, named(leave, j->name, ".leave"), 0) == 0;
 	/* A reader holds a shared lock; an exclusive one is free only with none. */
 	st->readers = 0;
 	if (st->count_readers) {
@@ -778,7 +783,8 @@ file_reader_close(struct journal_reader *base)
 }
 
 static int
-file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
+file_cancel(const struct conf *cf, const char *id, const char *user,
+    enum journal_stop how, struct cs_error *err)
 {
 	char name[96];
 	int events, fd;
@@ -793,7 +799,8 @@ file_cancel(const struct conf *cf, const char *id, const char *user, struct cs_e
 	if (events != -1)
 		close(events);
 	/* Not O_EXCL: a second DELETE finds it there. */
-	if ((fd = openat(spool_fd(cf->spool_dir, NULL), named(name, id, ".cancel"),
+	if ((fd = openat(spool_fd(cf->spool_dir, NULL), named(name, id,
+	    how == JOURNAL_STOP_LEAVING ? ".leave" : ".cancel"),
 	    O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600)) == -1)
 		return cs_fail(err, 503, "journal_unavailable", "cannot reach the stream");
 	close(fd);
@@ -828,7 +835,7 @@ last_seq_of(int fd)
 static void
 remove_stream(int spoolfd, const char *id)
 {
-	static const char *const suffixes[] = { "", ".cancel", ".expired", ".tmp" };
+	static const char *const suffixes[] = { "", ".cancel", ".leave", ".expired", ".tmp" };
 	char name[96];
 	size_t i;
 
@@ -982,7 +989,7 @@ file_sweep(const struct conf *cf)
 			if (now - st.st_mtim.tv_sec > 10 * ttl)
 				remove_stream(sfd, id);
 		} else if (dot != NULL && (strcmp(dot + 1, "cancel") == 0 ||
-		    strcmp(dot + 1, "tmp") == 0) && now - st.st_mtim.tv_sec > dead &&
+		    strcmp(dot + 1, "leave") == 0 || strcmp(dot + 1, "tmp") == 0) && now - st.st_mtim.tv_sec > dead &&
 		    fstatat(sfd, id, &other, AT_SYMLINK_NOFOLLOW) == -1 &&
 		    fstatat(sfd, named(name, id, ".expired"), &other, AT_SYMLINK_NOFOLLOW) == -1)
 			unlinkat(sfd, e->d_name, 0);

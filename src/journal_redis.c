@@ -25,7 +25,8 @@
  *   <p><id>          hash: owner, model, created, format (native, openai;
  *                    none from an older version: native); ended and last
  *                    (the last seq) once the producer is done; cancel set
- *                    by a DELETE
+ *                    by a DELETE; leave counted up by each DELETE ?leaving
+ *                    (a reader leaves)
  *   <p><id>:events   stream: entry <seq>-0 with fields n (the event's name)
  *                    and f (its SSE frame, exactly as a reader gets it)
  *   <p><id>:lease    the producer's lease: renewed with PX while it lives
@@ -82,6 +83,8 @@ struct redis_journal {
 	int events_expire;         /* the events key exists and needs its expiry set */
 	size_t bytes;
 	int overflowed, cancel, readers;
+	long long leaves;          /* the leave count last seen */
+	int leaving;               /* it grew since the last tick */
 	int meta_failed;           /* Redis refused the hash or the lease: send them again */
 	uint64_t last_seq;
 	int64_t skew;              /* Redis' clock minus ours, ms */
@@ -160,6 +163,7 @@ enum want {
 	W_META,         /* the hash, its expiry, the lease: refused, they are sent again */
 	W_EXPIRE,       /* the events' expiry: refused, it is set again */
 	W_CANCEL,       /* HGET cancel */
+	W_LEAVE,        /* HGET leave */
 	W_READERS,      /* ZCOUNT of the readers */
 	W_TIME          /* TIME */
 };
@@ -213,6 +217,14 @@ take_reply(struct redis_journal *j, redisReply *r)
 			j->next_tick = clock_ms();
 		}
 		break;
+	case W_LEAVE: {
+		long long n = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+
+		if (n > j->leaves)
+			j->leaving = 1;
+		j->leaves = n;
+		break;
+	}
 	case W_READERS:
 		if (r->type == REDIS_REPLY_INTEGER)
 			j->readers = (int)r->integer;
@@ -411,6 +423,7 @@ redis_tick(struct journal *base, int64_t now, struct journal_state *st)
 			j->events_expire = 1;
 		}
 		cmd(j, W_CANCEL, "HGET %s cancel", j->k.meta);
+		cmd(j, W_LEAVE, "HGET %s leave", j->k.meta);
 		/* Readers' memberships are in Redis' time: hosts' clocks may differ. */
 		cmd(j, W_READERS, "ZCOUNT %s %lld +inf", j->k.readers,
 		    (long long)(clock_wall_ms() + j->skew));
@@ -427,6 +440,8 @@ redis_tick(struct journal *base, int64_t now, struct journal_state *st)
 	}
 	st->cancel = j->cancel;
 	st->readers = j->readers;
+	st->leaving = j->leaving;
+	j->leaving = 0;
 }
 
 static void
@@ -905,7 +920,8 @@ redis_open(const struct conf *cf, const char *id, const char *user,
 }
 
 static int
-redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_error *err)
+redis_cancel(const struct conf *cf, const char *id, const char *user,
+    enum journal_stop how, struct cs_error *err)
 {
 	redisContext *rc;
 	struct keys k;
@@ -915,7 +931,10 @@ redis_cancel(const struct conf *cf, const char *id, const char *user, struct cs_
 	if ((rc = open_stream(cf, &k, user, err)) == NULL)
 		return -1;
 	/* Should the hash expire in between, the flag must not live on alone. */
-	redisAppendCommand(rc, "HSETNX %s cancel 1", k.meta);
+	if (how == JOURNAL_STOP_LEAVING)
+		redisAppendCommand(rc, "HINCRBY %s leave 1", k.meta);
+	else
+		redisAppendCommand(rc, "HSETNX %s cancel 1", k.meta);
 	redisAppendCommand(rc, "PEXPIRE %s %lld", k.meta, 10LL * cf->journal_ttl * 1000 +
 	    journal_lease_ms(cf));
 	ok = redis_conn_skip(rc, 2);

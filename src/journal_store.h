@@ -32,7 +32,7 @@ struct journal_store {
 	int  (*reader_fd)(struct journal_reader *r);
 	void (*reader_close)(struct journal_reader *r);
 	int  (*cancel)(const struct conf *cf, const char *id, const char *user,
-	    struct cs_error *err);
+	    enum journal_stop how, struct cs_error *err);
 	int  (*claim_key)(const struct conf *cf, const char *owner, const char *key,
 	    const char *id, char *found, struct cs_error *err);
 	void (*sweep)(const struct conf *cf);

@@ -11,6 +11,16 @@
 #include "log.h"
 #include "pump.h"
 
+/*
+ * Who reads a detached stream, as the journal's ticks tell: `seen` readers at
+ * the last tick, and `left` once one said it leaves (DELETE ?leaving, a page
+ * going away) until a reader arrives after it (a reload is back).
+ */
+struct readers {
+	int seen;
+	int left;
+};
+
 static int64_t
 earliest(int64_t a, int64_t b)
 {
@@ -30,9 +40,9 @@ earliest(int64_t a, int64_t b)
  * Returns 1 when it goes on.
  */
 static int
-go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
+go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since, struct readers *rd)
 {
-	struct journal_state js = { 1, 0, 0 };
+	struct journal_state js = { .count_readers = 1 };
 	int64_t now = clock_ms();
 
 	if (s->journal == NULL)
@@ -43,6 +53,8 @@ go_on_alone(struct stream *s, int *hup_fd, int64_t *alone_since)
 	stream_detach(s);
 	*hup_fd = -1;
 	*alone_since = js.readers ? -1 : now;
+	rd->left |= js.leaving;
+	rd->seen = js.readers;
 	return 1;
 }
 
@@ -95,8 +107,13 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 	/* A 202 stream waits for its first reader at least `grace`, whatever the window. */
 	const int64_t first_ms = alone_ms > grace_ms ? alone_ms : grace_ms;
 	int64_t stop_at = -1;     /* shutdown deadline, once seen */
+	/* A reader that said it leaves: the shorter leave_window, never longer. */
+	const int64_t leave_ms = (int64_t)s->conf->leave_window * 1000 < alone_ms ?
+	    (int64_t)s->conf->leave_window * 1000 : alone_ms;
 	int64_t alone_since = s->conn == NULL ? clock_ms() : -1;  /* detached, no reader */
+	int64_t window;
 	int had_reader = s->conn != NULL;
+	struct readers rd = { 0, 0 };
 	const int answered = s->conn == NULL;  /* 202 sent: failures go to the readers */
 
 	*detail = NULL;
@@ -124,9 +141,9 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 		deadline = earliest(earliest(wake, s->last_write_ms + heartbeat_ms), stop_at);
 		if (s->journal != NULL)
 			deadline = earliest(deadline, journal_next_tick(s->journal));
+		window = rd.left ? leave_ms : had_reader ? alone_ms : first_ms;
 		if (alone_since >= 0)
-			deadline = earliest(deadline, alone_since +
-			    (had_reader ? alone_ms : first_ms));
+			deadline = earliest(deadline, alone_since + window);
 		/*
 		 * Readers see every event before we wait; a producer with more ready
 		 * at once (no wait) goes on filling the batch (the store writes a full
@@ -152,10 +169,10 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				jready = 1;
 		}
 		now = clock_ms();
-		if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
+		if (s->gone && !go_on_alone(s, &hup_fd, &alone_since, &rd))
 			return OUTCOME_CLIENT_GONE;
 		if (s->journal != NULL && (jready || now >= journal_next_tick(s->journal))) {
-			struct journal_state js = { s->conn == NULL, 0, 0 };
+			struct journal_state js = { .count_readers = s->conn == NULL };
 
 			journal_tick(s->journal, now, &js);
 			if (js.cancel) {
@@ -163,6 +180,11 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				stream_done(s, &res, prompt_tokens);
 				return OUTCOME_CANCELLED;
 			}
+			if (js.leaving)
+				rd.left = 1;
+			else if (js.readers > rd.seen)
+				rd.left = 0;     /* someone came back after the leave */
+			rd.seen = js.readers;
 			if (s->conn == NULL && js.readers) {
 				alone_since = -1;
 				had_reader = 1;
@@ -170,11 +192,12 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				alone_since = now;
 		}
 		/* Nobody came back in time: nobody will read what follows. */
-		if (alone_since >= 0 && now >= alone_since + (had_reader ? alone_ms : first_ms)) {
+		window = rd.left ? leave_ms : had_reader ? alone_ms : first_ms;
+		if (alone_since >= 0 && now >= alone_since + window) {
 			res.finish_reason = "cancelled";
 			stream_done(s, &res, prompt_tokens);
-			*detail = "abandoned";
-			return OUTCOME_CLIENT_GONE;
+			*detail = rd.left ? "left" : "abandoned";
+			return rd.left ? OUTCOME_CANCELLED : OUTCOME_CLIENT_GONE;
 		}
 		if (stop_at >= 0 && now >= stop_at) {
 			*detail = "shutdown";
@@ -190,7 +213,7 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 			st = b->step(run, pfd, nb, s, &res, &err);
 			if (st == BACKEND_BEGIN)
 				(void)stream_begin(s);   /* a reader gone is seen next */
-			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since))
+			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since, &rd))
 				return OUTCOME_CLIENT_GONE;
 			if (s->stop.matched) {
 				/* A stop sequence ends the answer; the caller stops the backend. */

@@ -173,9 +173,10 @@ is_blank(const char *s, size_t len)
 	return 1;
 }
 
+/* Appends a message; json (may be NULL) is the message as sent, borrowed from req->body. */
 static int
 add_message(struct chat_request *req, const char *role, const char *content,
-    size_t len, struct cs_error *err)
+    size_t len, json_object *json, struct cs_error *err)
 {
 	struct chat_message *m;
 
@@ -192,12 +193,14 @@ add_message(struct chat_request *req, const char *role, const char *content,
 		req->messages_cap = cap;
 	}
 	m = &req->messages[req->nmessages];
+	memset(m, 0, sizeof(*m));
 	if ((m->role = strdup(role)) == NULL ||
 	    (m->content = copy_text(content, len)) == NULL) {
 		free(m->role);
 		return cs_fail(err, 500, "internal_error", "out of memory");
 	}
 	m->content_len = len;
+	m->json = json;
 	req->nmessages++;
 	return 0;
 }
@@ -216,7 +219,8 @@ finish(struct chat_request *req, struct cs_error *err)
 		}
 	if (req->prompt == NULL)
 		return BAD_REQUEST(err, "a prompt is required (\"prompt\", or a \"user\" message)");
-	if (is_blank(req->prompt, req->prompt_len))
+	/* An image, a sound or a file is a prompt too (for the backends that take them). */
+	if (is_blank(req->prompt, req->prompt_len) && req->messages[i].other_parts == 0)
 		return BAD_REQUEST(err, "the prompt is empty");
 	return 0;
 }
@@ -251,46 +255,112 @@ set_temperature(struct chat_request *req, double v, struct cs_error *err)
 	return 0;
 }
 
-/* A message's content: a string, or OpenAI's array of {"type":"text","text":...} parts. */
+/* A 400 about the field at (e.g. "messages[2].content"), which is its param. */
 static int
-json_content(json_object *c, struct chat_message *tmp, struct cs_error *err)
+bad_at(struct cs_error *err, const char *at, const char *what)
 {
-	size_t i, n, total = 0;
-	char *p;
+	cs_fail(err, 400, "invalid_request", "%s %s", at, what);
+	return cs_param(err, at);
+}
 
+/*
+ * Whether part is text: a "text" part (or one with a "text" and no type)
+ * or an assistant's "refusal".  *t is then its text, NULL when it has none.
+ */
+static int
+text_part(json_object *part, json_object **t)
+{
+	json_object *type;
+	const char *ty = NULL;
+
+	*t = NULL;
+	if (json_object_object_get_ex(part, "type", &type))
+		ty = json_object_get_string(type);
+	if (ty == NULL || strcmp(ty, "text") == 0)
+		return json_object_object_get_ex(part, "text", t) || ty != NULL;
+	if (strcmp(ty, "refusal") != 0)
+		return 0;
+	json_object_object_get_ex(part, "refusal", t);
+	return 1;
+}
+
+/*
+ * messages[i]'s content c (may be NULL: absent): a string, null (as an
+ * assistant's with tool_calls), or OpenAI's array of content parts, each an
+ * object with a string "type".  The text parts are joined into m->content;
+ * the others (image_url, input_audio, file...) are counted, and the first of
+ * the request is noted for the backends that take text only.  m->content is
+ * borrowed from c, or joined in *joined, which the caller frees.
+ */
+static int
+json_content(struct chat_request *req, size_t i, const char *role, json_object *c,
+    struct chat_message *m, char **joined, struct cs_error *err)
+{
+	size_t j, n, total = 0;
+	char at[64], *p;
+
+	snprintf(at, sizeof(at), "messages[%zu].content", i);
+
+	if (c == NULL || json_object_is_type(c, json_type_null)) {
+		/* Only an assistant's turn may be all tool calls, or a refusal. */
+		if (strcmp(role, "assistant") != 0)
+			return bad_at(err, at, "is missing");
+		m->content = (char *)"";
+		return 0;
+	}
 	if (json_object_is_type(c, json_type_string)) {
-		tmp->content = (char *)json_object_get_string(c);
-		tmp->content_len = (size_t)json_object_get_string_len(c);
+		m->content = (char *)json_object_get_string(c);
+		m->content_len = (size_t)json_object_get_string_len(c);
 		return 0;
 	}
 	if (!json_object_is_type(c, json_type_array))
-		return BAD_REQUEST(err, "message \"content\" must be a string");
+		return bad_at(err, at, "must be a string or an array of content parts");
 	n = json_object_array_length(c);
-	for (i = 0; i < n; i++) {
-		json_object *part = json_object_array_get_idx(c, i), *t;
+	for (j = 0; j < n; j++) {
+		json_object *part = json_object_array_get_idx(c, j), *type = NULL, *t;
 
-		if (!json_object_is_type(part, json_type_object) ||
-		    !json_object_object_get_ex(part, "text", &t) ||
-		    !json_object_is_type(t, json_type_string))
-			return BAD_REQUEST(err, "only text content parts are supported");
-		total += (size_t)json_object_get_string_len(t);
+		snprintf(at, sizeof(at), "messages[%zu].content[%zu]", i, j);
+		if (!json_object_is_type(part, json_type_object))
+			return bad_at(err, at, "must be a content part (an object)");
+		if (json_object_object_get_ex(part, "type", &type) &&
+		    !json_object_is_type(type, json_type_string))
+			return bad_at(err, at, "has a \"type\" that is not a string");
+		if (text_part(part, &t)) {
+			if (t == NULL || !json_object_is_type(t, json_type_string))
+				return bad_at(err, at, "has a text that is not a string");
+			total += (size_t)json_object_get_string_len(t);
+			continue;
+		}
+		if (type == NULL)
+			return bad_at(err, at, "has no \"type\"");
+		if (m->other_parts++ == 0 && req->other_param[0] == '\0') {
+			memcpy(req->other_param, at, sizeof(at));
+			snprintf(req->other_type, sizeof(req->other_type), "%s",
+			    json_object_get_string(type));
+		}
 	}
-	if ((p = malloc(total + 1)) == NULL)
+	if ((p = *joined = malloc(total + 1)) == NULL)
 		return cs_fail(err, 500, "internal_error", "out of memory");
-	tmp->content = p;
-	tmp->content_len = total;
-	for (i = 0; i < n; i++) {
+	m->content = p;
+	m->content_len = total;
+	for (j = 0; j < n; j++) {
 		json_object *t;
 
-		json_object_object_get_ex(json_object_array_get_idx(c, i), "text", &t);
-		memcpy(p, json_object_get_string(t), (size_t)json_object_get_string_len(t));
-		p += json_object_get_string_len(t);
+		if (text_part(json_object_array_get_idx(c, j), &t)) {
+			memcpy(p, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+			p += json_object_get_string_len(t);
+		}
 	}
 	*p = '\0';
-	tmp->role = p;   /* marks content as allocated here */
 	return 0;
 }
 
+/*
+ * OpenAI's messages: system, developer (kept as system), user, assistant
+ * (content null or absent with tool_calls) and tool (with tool_call_id).
+ * Each keeps its JSON for the relay; what else it holds (name, tool_calls)
+ * is the upstream's to check.
+ */
 static int
 json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
 {
@@ -302,35 +372,38 @@ json_messages(struct chat_request *req, json_object *arr, struct cs_error *err)
 	if (n == 0)
 		return BAD_REQUEST(err, "\"messages\" is empty");
 	for (i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(arr, i), *role, *content;
-		struct chat_message tmp = { NULL, NULL, 0 };
+		json_object *o = json_object_array_get_idx(arr, i), *role, *content = NULL, *id;
+		struct chat_message tmp;
 		const char *r;
+		char at[64], *joined = NULL;
 		int rc;
 
-		if (!json_object_is_type(m, json_type_object))
-			return BAD_REQUEST(err, "messages[%zu] must be an object", i);
-		if (!json_object_object_get_ex(m, "role", &role) ||
+		memset(&tmp, 0, sizeof(tmp));
+		snprintf(at, sizeof(at), "messages[%zu]", i);
+		if (!json_object_is_type(o, json_type_object))
+			return bad_at(err, at, "must be an object");
+		snprintf(at, sizeof(at), "messages[%zu].role", i);
+		if (!json_object_object_get_ex(o, "role", &role) ||
 		    !json_object_is_type(role, json_type_string))
-			return BAD_REQUEST(err, "messages[%zu].role must be a string", i);
+			return bad_at(err, at, "must be a string");
 		r = json_object_get_string(role);
-		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 && strcmp(r, "tool") != 0 &&
-		    strcmp(r, "assistant") != 0 && strcmp(r, "developer") != 0)
-			return BAD_REQUEST(err, "messages[%zu].role must be system, user, assistant or tool", i);
-		/* An assistant's tool calls may come without content (null). */
-		if (strcmp(r, "assistant") == 0 && json_object_object_get_ex(m, "tool_calls", NULL) &&
-		    (!json_object_object_get_ex(m, "content", &content) ||
-		    json_object_is_type(content, json_type_null)))
-			tmp.content = (char *)"";
-		else if (!json_object_object_get_ex(m, "content", &content))
-			return BAD_REQUEST(err, "messages[%zu].content is missing", i);
-		else if (json_content(content, &tmp, err) == -1)
+		if (strcmp(r, "system") != 0 && strcmp(r, "user") != 0 &&
+		    strcmp(r, "assistant") != 0 && strcmp(r, "developer") != 0 &&
+		    strcmp(r, "tool") != 0)
+			return bad_at(err, at, "must be system, developer, user, assistant or tool");
+		snprintf(at, sizeof(at), "messages[%zu].tool_call_id", i);
+		if (strcmp(r, "tool") == 0 && (!json_object_object_get_ex(o, "tool_call_id", &id) ||
+		    !json_object_is_type(id, json_type_string)))
+			return bad_at(err, at, "must be a string: a tool message answers a tool call");
+		json_object_object_get_ex(o, "content", &content);
+		if (json_content(req, i, r, content, &tmp, &joined, err) == -1)
 			return -1;
 		rc = add_message(req, strcmp(r, "developer") == 0 ? "system" : r,
-		    tmp.content, tmp.content_len, err);
-		if (tmp.role != NULL)
-			free(tmp.content);
+		    tmp.content, tmp.content_len, o, err);
+		free(joined);
 		if (rc == -1)
 			return -1;
+		req->messages[req->nmessages - 1].other_parts = tmp.other_parts;
 	}
 	return 0;
 }
@@ -464,22 +537,16 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 			req->include_usage = json_object_get_boolean(u);
 		}
 	}
-	if (json_object_object_get_ex(root, "n", &v) && !json_object_is_type(v, json_type_null) &&
-	    (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) != 1)) {
-		BAD_REQUEST(err, "only \"n\": 1 is supported");
-		goto out;
+	if (json_object_object_get_ex(root, "n", &v) && !json_object_is_type(v, json_type_null)) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
+		    json_object_get_int64(v) > 128) {
+			BAD_REQUEST(err, "\"n\" must be an integer from 1 to 128");
+			goto out;
+		}
+		req->n = (long)json_object_get_int64(v);
 	}
 	if (json_object_object_get_ex(root, "stop", &v) && json_stop(req, v, err) == -1)
 		goto out;
-	if (json_object_object_get_ex(root, "tools", &v) && !json_object_is_type(v, json_type_null)) {
-		if (!json_object_is_type(v, json_type_array)) {
-			BAD_REQUEST(err, "\"tools\" must be an array");
-			goto out;
-		}
-		req->tools = json_object_get(v);
-	}
-	if (json_object_object_get_ex(root, "tool_choice", &v) && !json_object_is_type(v, json_type_null))
-		req->tool_choice = json_object_get(v);
 	json_object_object_get_ex(root, "prompt", &prompt);
 	json_object_object_get_ex(root, "system", &system);
 	json_object_object_get_ex(root, "messages", &messages);
@@ -492,7 +559,7 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 		goto out;
 	}
 	if (system != NULL && add_message(req, "system", json_object_get_string(system),
-	    (size_t)json_object_get_string_len(system), err) == -1)
+	    (size_t)json_object_get_string_len(system), NULL, err) == -1)
 		goto out;
 	if (prompt != NULL) {
 		if (!json_object_is_type(prompt, json_type_string)) {
@@ -500,13 +567,14 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 			goto out;
 		}
 		if (add_message(req, "user", json_object_get_string(prompt),
-		    (size_t)json_object_get_string_len(prompt), err) == -1)
+		    (size_t)json_object_get_string_len(prompt), NULL, err) == -1)
 			goto out;
 	} else if (messages != NULL && json_messages(req, messages, err) == -1)
 		goto out;
 	rc = finish(req, err);
 out:
-	json_object_put(root);
+	/* Kept, parsed, for the relay; the messages borrow from it. */
+	req->body = root;
 	json_tokener_free(tok);
 	return rc;
 }
@@ -629,9 +697,9 @@ bad:
 		free(val);
 		goto out;
 	}
-	if (system != NULL && add_message(req, "system", system, system_len, err) == -1)
+	if (system != NULL && add_message(req, "system", system, system_len, NULL, err) == -1)
 		goto out;
-	if (prompt != NULL && add_message(req, "user", prompt, prompt_len, err) == -1)
+	if (prompt != NULL && add_message(req, "user", prompt, prompt_len, NULL, err) == -1)
 		goto out;
 	rc = finish(req, err);
 out:
@@ -652,7 +720,7 @@ request_parse(enum body_kind kind, const char *body, size_t len, int max_depth,
 	case BODY_TEXT:
 		if (!utf8_valid(body, len))
 			return BAD_REQUEST(err, "the body is not valid UTF-8");
-		if (add_message(req, "user", body, len, err) == -1)
+		if (add_message(req, "user", body, len, NULL, err) == -1)
 			return -1;
 		return finish(req, err);
 	}
@@ -673,9 +741,25 @@ chat_request_free(struct chat_request *req)
 		free(req->stop[i]);
 	free(req->stop);
 	free(req->model);
-	json_object_put(req->tools);
-	json_object_put(req->tool_choice);
+	json_object_put(req->body);
 	memset(req, 0, sizeof(*req));
+}
+
+int
+chat_request_text_only(const struct chat_request *req, const char *model,
+    struct cs_error *err)
+{
+	if (req->other_param[0] != '\0') {
+		cs_fail(err, 400, "invalid_request", "%s is a \"%s\" part: model \"%s\" "
+		    "takes text only", req->other_param, req->other_type, model);
+		return cs_param(err, req->other_param);
+	}
+	if (req->n > 1) {
+		cs_fail(err, 400, "invalid_request", "model \"%s\" gives one choice: "
+		    "\"n\" must be 1", model);
+		return cs_param(err, "n");
+	}
+	return 0;
 }
 
 long

@@ -26,6 +26,14 @@ int request_parse(enum body_kind kind, const char *body, size_t len,
 
 void chat_request_free(struct chat_request *req);
 
+/*
+ * For a backend of model that takes text and gives one choice: a 400 naming
+ * the first content part that is not text (param "messages[i].content[j]"),
+ * or "n" above 1.  Returns 0 or -1.
+ */
+int chat_request_text_only(const struct chat_request *req, const char *model,
+    struct cs_error *err);
+
 /* Counts whitespace-separated words over every message: the usage prompt_tokens. */
 long chat_request_words(const struct chat_request *req);
 

@@ -206,6 +206,9 @@ int
 stream_head(struct buf *out, int status, enum stream_format format, const char *id,
     const char *extra)
 {
+	/* No stream to name (a retry naming none): no X-Stream-Id. */
+	const char *sid = *id != '\0' ? "X-Stream-Id: " : "", *eol = *id != '\0' ? "\r\n" : "";
+
 	if (status == 204)
 		return buf_printf(out, "Status: 204 No Content\r\n%s\r\n", extra);
 	if (format == STREAM_OPENAI_JSON)
@@ -213,16 +216,16 @@ stream_head(struct buf *out, int status, enum stream_format format, const char *
 		    "Status: %d %s\r\n"
 		    "Content-Type: application/json\r\n"
 		    "Cache-Control: no-store\r\n"
-		    "X-Stream-Id: %s\r\n"
-		    "%s\r\n", status, http_reason(status), id, extra);
+		    "%s%s%s"
+		    "%s\r\n", status, http_reason(status), sid, id, eol, extra);
 	return buf_printf(out,
 	    "Status: %d %s\r\n"
 	    "Content-Type: text/event-stream; charset=utf-8\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "X-Accel-Buffering: no\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
-	    "X-Stream-Id: %s\r\n"
-	    "%s\r\n", status, http_reason(status), id, extra);
+	    "%s%s%s"
+	    "%s\r\n", status, http_reason(status), sid, id, eol, extra);
 }
 
 int

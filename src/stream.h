@@ -89,8 +89,9 @@ struct stream {
  * Appends to out the head of a response about stream id: status 200 with
  * format's content type (text/event-stream, or application/json for
  * STREAM_OPENAI_JSON), or status 204 (nothing to read), which stops
- * EventSource.  extra: header lines (each ending in CRLF) added as they are,
- * "" for none.  Returns 0, or -1 when out is full.
+ * EventSource.  id "" (no stream to name) sends no X-Stream-Id.  extra:
+ * header lines (each ending in CRLF) added as they are, "" for none.
+ * Returns 0, or -1 when out is full.
  */
 int  stream_head(struct buf *out, int status, enum stream_format format, const char *id,
     const char *extra);

@@ -13,9 +13,12 @@ chatstream's log:
 - the reloaded answer was generated once, to its end (one POST,
   outcome=done with all its events), and read again after the reload
   from where the page was;
-- a tab closed in the middle of an answer stops the model before the end
-  of its answer (the page leaves the stream to the reconnect window, so
-  that a reload can continue it);
+- the reload's pagehide said the page leaves (DELETE ?leaving), and the
+  reloaded page was back in time: the answer went on;
+- a tab closed in the middle of an answer says the same as it goes, and
+  nobody comes back: the model stops at the end of leave_window, before
+  the reconnect window would have (outcome=cancelled detail=left, not
+  client_gone detail=abandoned), and before the end of its answer;
 - the same tab with sessionStorage refusing writes (nothing a reload could
   continue) stops it at once: the page's DELETE as it goes, then
   outcome=cancelled.
@@ -108,14 +111,24 @@ def main():
     if not line:
         diag("\n".join(cs.stream_lines()[-12:]))
 
+    leaves = [ln for ln in cs.stream_lines()
+              if "method=DELETE path=/streams/%s" % (data.get("reload_stream_id") or [""])[0] in ln]
+    ok(leaves and all(field(ln, "status") == "202" for ln in leaves),
+       "server: the reload's pagehide said the page leaves (DELETE ?leaving: 202), "
+       "and the answer went on")
+
     # --- the closed tabs: the model stopped before the end of its answer
     long_full = len(demo_tokens(LONG)) + 2
     sid = (data.get("closed_stream_id") or [""])[0]
+    dline = stream_line(cs, sid, "DELETE", harness.scaled(10))
+    ok(dline and field(dline, "status") == "202",
+       "server: a tab closed mid-answer said it leaves (DELETE ?leaving: 202)")
     line = stream_line(cs, sid, "POST", harness.scaled(60))
-    ok(line and field(line, "outcome") != "done" and field(line, "events").isdigit()
-       and int(field(line, "events")) < long_full,
-       "server: a tab closed mid-answer stopped the model before its end (outcome=%s, "
-       "%s of %d events)" % (field(line, "outcome"), field(line, "events"), long_full))
+    ok(line and field(line, "outcome") == "cancelled" and field(line, "detail") == "left"
+       and field(line, "events").isdigit() and int(field(line, "events")) < long_full,
+       "server: and nobody came back: the model stopped at the end of leave_window, "
+       "before its answer's end (outcome=%s detail=%s, %s of %d events)"
+       % (field(line, "outcome"), field(line, "detail"), field(line, "events"), long_full))
     shown = (data.get("closed_shown_tokens") or [0])[0]
     m = re.search(r" events=(\d+) ", line or "")
     if m and shown:

@@ -160,7 +160,8 @@ def main():
     for label, body, param in (
             ("max_tokens a string", {"max_tokens": "x"}, "max_tokens"),
             ("messages not an array", {"messages": "hi"}, "messages"),
-            ("a message without content", {"messages": [{"role": "user"}]}, "messages"),
+            ("a message without content", {"messages": [{"role": "user"}]},
+             "messages[0].content"),
             ("temperature 9", {"temperature": 9}, "temperature"),
             ("unknown model", {"model": "nope"}, "model")):
         req = dict({"model": "demo", "messages": [{"role": "user", "content": "hi"}]}, **body)

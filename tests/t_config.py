@@ -88,6 +88,24 @@ def main():
                             (13, "unknown option \"speed\"")]:
             ok(("%s:%d: " % (bad, line)) in err and words in err.split("%s:%d: " % (bad, line), 1)[1].split("\n", 1)[0],
                "model section problem on line %d: %s" % (line, words))
+        # an openai section's drop_fields and max_tokens ceiling
+        with open(bad, "w") as f:
+            f.write("[model a]\nbackend = openai\nbase_url = http://127.0.0.1:9/v1\n"
+                    "drop_fields = user model\n"
+                    "[model b]\nbackend = openai\nbase_url = http://127.0.0.1:9/v1\n"
+                    "drop_fields = user log$it\n"
+                    "[model c]\nbackend = openai\nbase_url = http://127.0.0.1:9/v1\n"
+                    "max_tokens = 0\n"
+                    "[model d]\nbackend = openai\nbase_url = http://127.0.0.1:9/v1\n"
+                    "drop_fields =  logit_bias\tuser  \nmax_tokens = 4096\n")
+        rc, out, err = cs("-c", bad, "--check-config")
+        is_(rc, 1, "openai field options: exit 1")
+        diag(err)
+        for line, words in [(4, "chatstream's to set"), (8, "field names"), (12, "max_tokens")]:
+            ok(("%s:%d: " % (bad, line)) in err and words in err.split("%s:%d: " % (bad, line), 1)[1].split("\n", 1)[0],
+               "openai section problem on line %d: %s" % (line, words))
+        ok(":16:" not in err and ":17:" not in err,
+           "a good drop_fields list and max_tokens ceiling are taken")
         rc, out, err = cs("-c", os.path.join(d, "missing.conf"), "--check-config")
         is_(rc, 1, "a missing file: exit 1")
         ok("cannot open" in err, "a missing file is named as such")

@@ -20,8 +20,8 @@ characters:
   - resume: GET /streams/<id> replays those events exactly, from the start
     and after any of them (Last-Event-ID), native and OpenAI format;
   - the relay chain A -> lighttpd -> B (chatstream's demo that reasons and
-    calls tools): B's reasoning and tool call reach A's clients, /v1 and
-    native.
+    calls tools): the request's tools reach B, B's reasoning and tool call
+    reach A's clients, /v1 and native.
 t_deltas_redis.py runs it all again with the journal in Redis.
 Processes: chatstream A behind lighttpd, chatstream B behind lighttpd-b; the
 fake upstream as threads."""
@@ -30,8 +30,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from harness import (DEMO_FAST, Fixture, config, demo_text, diag, is_, ok, require_tools, run,  # noqa: E402
-                     todo_ok)
+from harness import (DEMO_FAST, Fixture, config, demo_text, diag, is_, ok, require_tools,  # noqa: E402
+                     run)
 from fake_upstream import PARTS, FakeUpstream  # noqa: E402
 from deltas import native_collect, v1_collect  # noqa: E402
 from redis_server import journal_from_env  # noqa: E402
@@ -148,10 +148,11 @@ def chain_tests(fx):
                  "messages": [{"role": "user", "content": P}]}, path="v1/chat/completions")
     got = v1_collect(r)
     is_(got["reasoning_content"], WHY, "chain, /v1 stream: B's reasoning reaches A's client")
-    todo_ok(got["calls"] == [{"id": got["calls"][0]["id"] if got["calls"] else None,
-                              "name": "lookup", "arguments": '{"q":"%s"}' % P}] and
-            got["finish"] == "tool_calls", "chain, /v1 stream: B's tool call reaches A's client",
-            "the tools of a request are not yet passed upstream")
+    is_(([(c["name"], c["arguments"]) for c in got["calls"]], got["finish"]),
+        ([("lookup", '{"q":"%s"}' % P)], "tool_calls"),
+        "chain, /v1 stream: the tools reach B, B's tool call reaches A's client")
+    ok(all((c["id"] or "").startswith("call_demo_") for c in got["calls"]),
+       "chain, /v1 stream: with B's call id")
     r = fx.chat({"model": "chain", "prompt": P})
     got = native_collect(r)
     is_((got["reasoning"], got["text"]), (WHY, demo_text(P)),

@@ -352,8 +352,9 @@ def judge(st, hs, rb, method, path):
                 return "200 stream with events %r" % types[:5] + "..." + repr(types[-3:])
             if types[-1] == "error":
                 return "200 stream ended in an error event: %r" % p.events[-1].data[:200]
+            sid = next((v for k, v in hs if k.lower() == "x-stream-id"), "")
             ids = [e.last_event_id for e in p.events]
-            if ids != [str(i) for i in range(1, len(ids) + 1)]:
+            if ids != ["%s.%d" % (sid, i) for i in range(1, len(ids) + 1)]:
                 return "200 stream ids not consecutive"
             return None
         if ct.lower().startswith("application/json"):

@@ -65,6 +65,26 @@ def lint(path):
     return out
 
 
+def code_options():
+    """The options src/main.c takes: {"-c", "--config", ...} from its getopt_long call."""
+    src = read(os.path.join(TOP, "src", "main.c"))
+    opts = set("--" + n for n in re.findall(r'\{\s*"([a-z-]+)",\s*(?:no|required)_argument', src))
+    m = re.search(r'getopt_long\(argc, argv, "([^"]*)"', src)
+    if m:
+        opts |= set("-" + c for c in m.group(1).replace(":", ""))
+    return opts
+
+
+def page_options(page):
+    """The options chatstream(1) describes: each .It Fl entry of its list."""
+    opts = set()
+    for line in page.splitlines():
+        if line.startswith(".It Fl "):
+            for f in re.findall(r"Fl (-?[A-Za-z-]+)", line):
+                opts.add("-" + f)
+    return opts
+
+
 def main():
     code = code_keys()
     ok(len(code["global"]) >= 20, "%d global keys found in src/conf.c" % len(code["global"]))
@@ -93,6 +113,15 @@ def main():
         diag("missing from conf/chatstream.conf: " + " ".join(missing))
     unknown = sorted(set(re.findall(r"^[ \t]*([a-z0-9_]+)[ \t]*=", sample, re.M)) - every)
     is_(unknown, [], "conf/chatstream.conf sets no key the code does not take")
+
+    want = code_options()
+    ok(len(want) >= 10, "src/main.c's options found (%s)" % " ".join(sorted(want)))
+    have = page_options(read(PAGES[1]))
+    is_(sorted(have ^ want), [], "chatstream(1) documents exactly the options src/main.c takes")
+    if have - want:
+        diag("in man/chatstream.1 but not taken: " + " ".join(sorted(have - want)))
+    if want - have:
+        diag("missing from man/chatstream.1: " + " ".join(sorted(want - have)))
 
     for path in PAGES:
         name = os.path.basename(path)

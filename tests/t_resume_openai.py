@@ -49,7 +49,7 @@ from sdk_util import install, sdk_dir  # noqa: E402
 
 PROMPT = "an OpenAI stream, cut and resumed ü 🎉"
 LONG = " ".join("word%d" % i for i in range(300))
-CUT_AFTER = (700, 1900, 3100)
+CUT_AFTER = (1000, 1900, 3100)
 CONTINUE = {"on_disconnect": "continue", "grace": 10}
 
 

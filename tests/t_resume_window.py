@@ -24,6 +24,12 @@ client is real curl.
 - A model's own reconnect_window (0) wins over the global one.
 - DELETE still stops at once: a 202 stream nobody reads, deleted within the
   window, ends outcome=cancelled (not abandoned).
+- A reader that says it leaves (DELETE ?leaving, what the chat page sends on
+  pagehide): 202; a reader back on the other process in time (a reload)
+  finds the stream going on; when it says it leaves too and nobody comes
+  back, the producer ends outcome=cancelled detail=left (leave_window, not
+  the reconnect window's abandoned), with fewer tokens than the whole
+  answer.
 - GET /streams/<id> still takes the bare number (Last-Event-ID: 5 and
   ?last_event_id=5), takes the new form, and answers 400 to a new-form id
   naming another stream.
@@ -268,6 +274,42 @@ def leaves(fx, c, fc):
        "leave: fewer tokens were generated than the whole answer (%s of about %d)" % (n, total))
 
 
+def leaving(fx, a, b, fa, fb):
+    """DELETE ?leaving: a reload is back in time and the answer goes on; a closed tab is not."""
+    total = len(demo_tokens(LONGER, max_tokens=1000))
+    st = fa.start(body=body_of(LONGER, "slow"), method="POST", timeout=60)
+    ok(st.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 3, 20),
+       "leaving: the POST streams")
+    sid = meta_of(st.res).get("id", "?")
+    k = seq(ids_of(st.res)[-1]) or 0
+    d = fa.curl("streams/%s?leaving" % sid, method="DELETE")
+    ok(d.status == 202 and (d.json() or {}).get("leaving") is True,
+       "leaving: DELETE ?leaving: 202 {\"leaving\": true}")
+    st.kill()
+    back = fb.start("streams/%s" % sid, headers=["Last-Event-ID: %s.%d" % (sid, k)], timeout=60)
+    got = back.read_until(lambda r: len([e for e in r.events if e.type == "message"]) >= 4, 20)
+    ok(got and back.res.stream().done is None,
+       "leaving: a reader back in time (a reload, on the other process) finds it going on")
+    k = seq(ids_of(back.res)[-1]) or k
+    d = fb.curl("streams/%s?leaving" % sid, method="DELETE")
+    is_(d.status, 202, "leaving: that reader says it leaves too: 202")
+    back.kill()
+    lines = wait_lines([a], lambda ln: "id=%s " % sid in ln and "method=POST" in ln, 1, 40)
+    line = lines[0] if lines else ""
+    ok("outcome=cancelled" in line and "detail=left" in line,
+       "leaving: nobody back -> outcome=cancelled detail=left, at the end of leave_window "
+       "(not client_gone detail=abandoned, the reconnect window's)")
+    gets = [ln for ln in b.stream_lines() if "id=%s " % sid in ln and "method=GET" in ln]
+    ok(gets and "method=GET" in gets[0],
+       "leaving: the returning reader was served by the other process (its GET is in b's log)")
+    r = fb.curl("streams/%s" % sid, headers=["Last-Event-ID: %s.%d" % (sid, k)], timeout=20)
+    dn = r.stream().done or {}
+    n = (dn.get("usage") or {}).get("completion_tokens")
+    ok(dn.get("finish_reason") == "cancelled" and isinstance(n, int) and 0 < n < total,
+       "leaving: a late GET gets done cancelled, fewer tokens than the whole answer (%s of "
+       "about %d)" % (n, total))
+
+
 def delete_now(fx, c, fc):
     r = fc.curl(body=body_of(LONGER, "slow"), method="POST", headers=["Accept: application/json"])
     sid = (r.json() or {}).get("id", "?") if r.status == 202 else "?"
@@ -348,7 +390,8 @@ def main():
     }
     # retry_ms as shipped: the window is derived from it (14 s)
     text = config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
-                   "retry_ms": 3000, "reconnect_window": None}, models)
+                   "retry_ms": 3000, "reconnect_window": None,
+                   "leave_window": max(5, int(scaled(5)))}, models)
     a = fx.start_chatstream(text, name="a")
     b = fx.start_chatstream(text, name="b")
     c = fx.start_chatstream(config({"heartbeat": 2, "threads": 8, "spool_dir": fx.path("spool"),
@@ -367,6 +410,7 @@ def main():
         own_window(fx, a, fa)
         leaves(fx, c, fc)
         delete_now(fx, c, fc)
+        leaving(fx, a, b, fa, fb)
     finally:
         explain_journal_failures(fx.chatstreams)
 

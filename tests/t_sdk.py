@@ -26,34 +26,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from fake_upstream import FakeUpstream  # noqa: E402
-from harness import (DEMO_FAST, SRCDIR, config, demo_text, demo_tokens, diag,  # noqa: E402
+from sdk_util import install, sdk_dir  # noqa: E402
+from harness import (DEMO_FAST, config, demo_text, demo_tokens, diag,  # noqa: E402
                      is_, like, ok, require_tools, run, setup, skip_all, word_count)
 
 STALL = 3
-SDK_SRC = os.path.join(SRCDIR, "tests", "sdk")
-
-
-def sdk_dir():
-    """tests/sdk when it is writable, else a temp dir (read-only source tree)."""
-    if os.access(SDK_SRC, os.W_OK):
-        return SDK_SRC
-    return os.path.join(tempfile.gettempdir(), "chatstream-sdk-%d" % os.getuid())
-
-
-def install(where):
-    try:
-        p = subprocess.run(["bash", os.path.join(SDK_SRC, "setup.sh"), where],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=600)
-    except subprocess.TimeoutExpired:
-        return False, "setup.sh took longer than 600 s"
-    out = p.stdout.decode("utf-8", "replace")
-    return p.returncode == 0, out
 
 
 def main():

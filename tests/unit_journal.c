@@ -352,7 +352,7 @@ main(void)
 	struct cs_error err;
 	struct journal *j, *k;
 	struct journal_reader *r;
-	struct journal_state st = { 1, 0, 0 };
+	struct journal_state st = { .count_readers = 1 };
 	struct journal_read res;
 	struct buf b, want, big;
 	char p[128], victim[128], text[64];
@@ -401,7 +401,7 @@ main(void)
 	    "running: last_seq 3, not finished, not interrupted");
 	is_int(read_all(&cf, id, "bob", 0, &b, &res), -404, "someone else: 404");
 	is_int(read_all(&cf, id, NULL, 0, &b, &res), -404, "nobody authenticated: 404");
-	is_int(journal_cancel(&cf, id, "bob", &err), -1, "someone else cannot cancel");
+	is_int(journal_cancel(&cf, id, "bob", JOURNAL_STOP_NOW, &err), -1, "someone else cannot cancel");
 
 	/* Ticks: readers are counted, a cancel is seen. */
 	journal_tick(j, 0, &st);
@@ -412,7 +412,14 @@ main(void)
 	journal_reader_close(r);
 	journal_tick(j, 0, &st);
 	is_int(st.readers, 0, "tick: none once it closed");
-	is_int(journal_cancel(&cf, id, "alice", &err), 0, "the owner cancels");
+	is_int(journal_cancel(&cf, id, "bob", JOURNAL_STOP_LEAVING, &err), -1,
+	    "someone else cannot say the reader leaves");
+	is_int(journal_cancel(&cf, id, "alice", JOURNAL_STOP_LEAVING, &err), 0, "the owner's reader leaves");
+	journal_tick(j, 0, &st);
+	ok(st.leaving == 1 && st.cancel == 0, "tick: the leave seen, not a cancel");
+	journal_tick(j, 0, &st);
+	ok(st.leaving == 0 && !exists("AAAAAAAAAAAAAAAAAAAAAA.leave"), "tick: a leave is seen once");
+	is_int(journal_cancel(&cf, id, "alice", JOURNAL_STOP_NOW, &err), 0, "the owner cancels");
 	journal_tick(j, 0, &st);
 	ok(st.cancel == 1 && exists("AAAAAAAAAAAAAAAAAAAAAA.cancel"), "tick: cancel seen (<id>.cancel)");
 	is_int(journal_fd(j), -1, "the producer holds no inotify instance");
@@ -495,7 +502,7 @@ main(void)
 	/* A symlink where chatstream writes is never followed. */
 	snprintf(victim, sizeof(victim), "%s-victim", spool);
 	symlink(victim, path_of(p, sizeof(p), "BBBBBBBBBBBBBBBBBBBBBB.cancel"));
-	journal_cancel(&cf, free_id, NULL, &err);
+	journal_cancel(&cf, free_id, NULL, JOURNAL_STOP_NOW, &err);
 	ok(access(victim, F_OK) == -1, "cancel: a symlink planted as <id>.cancel is not followed");
 	unlink(p);
 	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC, 0600);

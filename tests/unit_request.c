@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "backend.h"
 #include "error.h"
 #include "request.h"
@@ -466,26 +468,15 @@ test_json_messages(void)
 	bad_req("{\"messages\":[null]}", "messages: element null");
 	bad_req("{\"messages\":[{\"content\":\"hi\"}]}", "messages: role missing");
 	bad_req("{\"messages\":[{\"role\":5,\"content\":\"hi\"}]}", "messages: role a number");
-	bad_req("{\"messages\":[{\"role\":\"tool\",\"content\":\"hi\"}]}",
-	    "messages: a tool result without a user message");
-	bad_req("{\"messages\":[{\"role\":\"function\",\"content\":\"hi\"}]}", "messages: role function");
-	bad_req("{\"prompt\":\"hi\",\"tools\":{}}", "tools: an object");
-	{
-		static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"w?\"},"
-		    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c\"}]},"
-		    "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"sunny\"}],"
-		    "\"tools\":[{\"type\":\"function\"}],\"tool_choice\":\"auto\"}";
-
-		if (ok_parse(&p, BODY_JSON, body, sizeof(body) - 1, "w?", 2, "a tool loop's history")) {
-			is_int(p.req.nmessages, 3, "tool loop: three messages");
-			is_str(p.req.messages[1].content, "", "tool loop: content null is empty");
-			is_str(p.req.messages[2].role, "tool", "tool loop: the tool's result");
-			is_str(p.req.messages[2].content, "sunny", "tool loop: its content");
-			ok(p.req.tools != NULL && p.req.tool_choice != NULL,
-			    "tool loop: tools and tool_choice kept");
-		}
-		done(&p);
-	}
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"role\":\"tool\",\"content\":\"hi\"}]}", "messages: tool without tool_call_id");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"role\":\"tool\",\"content\":\"hi\",\"tool_call_id\":5}]}",
+	    "messages: tool_call_id a number");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"c\"}]}", "messages: tool without content");
+	bad_req("{\"messages\":[{\"role\":\"function\",\"content\":\"hi\"}]}",
+	    "messages: role function");
 	bad_req("{\"messages\":[{\"role\":\"User\",\"content\":\"hi\"}]}", "messages: role User");
 	bad_req("{\"messages\":[{\"role\":\"\",\"content\":\"hi\"}]}", "messages: empty role");
 	bad_req("{\"messages\":[{\"role\":\"user\"}]}", "messages: content missing");
@@ -493,8 +484,13 @@ test_json_messages(void)
 	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages: content a number");
 	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":{\"text\":\"x\"}}]}",
 	    "messages: content an object");
-	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
-	    "\"image_url\":{\"url\":\"x\"}}]}]}", "messages: image part");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[{\"image_url\":{\"url\":\"x\"}}]}]}",
+	    "messages: part without a type");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":5}]}]}",
+	    "messages: part type a number");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}",
+	    "messages: text part without text");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":null}]}", "messages: user content null");
 	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[\"x\"]}]}",
 	    "messages: part a string");
 	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":5}]}]}",
@@ -511,6 +507,83 @@ test_json_messages(void)
 	    "messages: a bad message after a good one");
 	bad_req("{\"prompt\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"y\"}]}",
 	    "both prompt and messages");
+}
+
+/* Tool calls, their answers and content parts of every kind, kept as sent. */
+static void
+test_json_tools(void)
+{
+	struct parsed p;
+	struct cs_error e;
+	static const char round[] =
+	    "{\"messages\":["
+	    "{\"role\":\"user\",\"content\":\"weather in Paris?\",\"name\":\"ann\"},"
+	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"w\",\"arguments\":\"{}\"}}]},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"18 C\"},"
+	    "{\"role\":\"assistant\",\"tool_calls\":[]},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"call_2\","
+	    "\"content\":[{\"type\":\"text\",\"text\":\"sunny\"}]}"
+	    "],\"tools\":[{\"type\":\"function\"}],\"seed\":7}";
+	static const char media[] =
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+	    "{\"role\":\"assistant\",\"content\":[{\"type\":\"refusal\",\"refusal\":\"no\"}]},"
+	    "{\"role\":\"user\",\"content\":["
+	    "{\"type\":\"text\",\"text\":\"what is \"},"
+	    "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AA==\"}},"
+	    "{\"type\":\"text\",\"text\":\"this?\"},"
+	    "{\"type\":\"input_audio\",\"input_audio\":{\"data\":\"AA==\",\"format\":\"wav\"}}]}]}";
+	static const char image_only[] =
+	    "{\"messages\":[{\"role\":\"user\",\"content\":["
+	    "{\"type\":\"file\",\"file\":{\"file_id\":\"f\"}}]}],\"n\":2}";
+
+	if (OKP(&p, BODY_JSON, round, "weather in Paris?", "tool round trip")) {
+		if (is_int(p.req.nmessages, 5, "tool round trip: five messages")) {
+			is_str(p.req.messages[1].role, "assistant", "tool calls: assistant");
+			is_int(p.req.messages[1].content_len, 0, "tool calls: content null is \"\"");
+			is_str(p.req.messages[2].role, "tool", "tool answer: role tool");
+			is_str(p.req.messages[2].content, "18 C", "tool answer: its content");
+			is_str(p.req.messages[4].content, "sunny", "tool answer: text parts");
+			ok(p.req.messages[1].json == json_object_array_get_idx(
+			    json_object_object_get(p.req.body, "messages"), 1),
+			    "tool calls: the message as sent is kept");
+		}
+		ok(p.req.body != NULL && json_object_object_get(p.req.body, "tools") != NULL &&
+		    json_object_get_int(json_object_object_get(p.req.body, "seed")) == 7,
+		    "tool round trip: the body keeps the fields chatstream does not read");
+		is_str(p.req.other_param, "", "tool round trip: text only");
+		is_int(chat_request_text_only(&p.req, "demo", &e), 0,
+		    "tool round trip: fine for a text-only backend");
+	}
+	done(&p);
+
+	if (OKP(&p, BODY_JSON, media, "what is this?", "media parts: the text parts are the prompt")) {
+		is_str(p.req.messages[1].content, "no", "refusal part: its text");
+		is_int(p.req.messages[2].other_parts, 2, "media parts: two that are not text");
+		is_str(p.req.other_param, "messages[2].content[1]", "media parts: the first noted");
+		is_int(chat_request_text_only(&p.req, "demo", &e), -1,
+		    "media parts: refused by a text-only backend");
+		is_int(e.status, 400, "media parts: 400");
+		is_str(e.param, "messages[2].content[1]", "media parts: param names the part");
+		ok(strstr(e.message, "image_url") != NULL && strstr(e.message, "demo") != NULL,
+		    "media parts: the message names the part's type and the model");
+	}
+	done(&p);
+
+	if (OKP(&p, BODY_JSON, image_only, "", "a file alone is a prompt")) {
+		is_int(p.req.n, 2, "n 2 kept");
+		is_str(p.req.other_param, "messages[0].content[0]", "file part noted");
+	}
+	done(&p);
+	if (OKP(&p, BODY_JSON, "{\"prompt\":\"x\",\"n\":3}", "x", "n 3")) {
+		is_int(chat_request_text_only(&p.req, "demo", &e), -1, "n 3: refused by demo");
+		is_str(e.param, "n", "n 3: param n");
+	}
+	done(&p);
+	bad_req("{\"prompt\":\"x\",\"n\":0}", "n 0");
+	bad_req("{\"prompt\":\"x\",\"n\":129}", "n 129");
+	bad_req("{\"prompt\":\"x\",\"n\":\"2\"}", "n a string");
+	bad_req("{\"messages\":[{\"role\":\"user\",\"content\":[]}]}", "no parts at all");
 }
 
 static void
@@ -852,6 +925,7 @@ main(void)
 	test_json_surrogates();
 	test_json_bad_utf8();
 	test_json_messages();
+	test_json_tools();
 	test_json_types();
 	test_json_syntax();
 	test_form();

@@ -30,8 +30,9 @@
  * page shows the conversation again and reopens the running answer's
  * stream with ?last_event_id=that id: the answer carries on from the
  * next token, each token once.  Leaving the page therefore does not stop
- * the answer: chatstream does when nobody comes back within its reconnect
- * window (see Page.prototype.leave).
+ * the answer at once: it tells chatstream it leaves, and chatstream stops
+ * the model when nobody is back within its leave_window (see
+ * Page.prototype.leave).
  *
  * Fallback: a server that cannot keep streams (chatstream with journal = off,
  * or an older one) answers the POST with 200 text/event-stream instead of
@@ -435,17 +436,17 @@
 	/**
 	 * The page goes away: a reload, another page in this tab, or the tab
 	 * closing.  pagehide cannot tell these apart (it fires alike, persisted
-	 * false, before each of them), and a DELETE sent now would stop the very
-	 * answer a reload is about to continue.  So the page leaves a stream it
-	 * has saved to chatstream: a reader that leaves is not a cancel until
-	 * the reconnect window has passed.  A reload comes back well within it
-	 * and carries on; a closed tab does not, and chatstream stops the model
-	 * when the window ends (on_disconnect = cancel).  A stream the page
-	 * could not save (sessionStorage off or full) is one no reload can
-	 * continue: that one is stopped at once, with a DELETE that outlives
-	 * the page (keepalive; sendBeacon can only POST).  A page kept in the
-	 * back/forward cache (persisted) may come back: nothing is sent then
-	 * either (see pageshow in bind()).
+	 * false, before each of them), and a plain DELETE now would stop the
+	 * very answer a reload is about to continue.  So for a stream it has
+	 * saved, the page says it leaves (DELETE ?leaving): chatstream stops
+	 * the model unless a reader is back within leave_window (5 s).  A
+	 * reload is back well within it and carries on; a closed tab is not,
+	 * and the model stops then.  A stream the page could not save
+	 * (sessionStorage off or full) is one no reload can continue: that one
+	 * is stopped at once.  Either request outlives the page (keepalive;
+	 * sendBeacon can only POST).  A page kept in the back/forward cache
+	 * (persisted) may come back: nothing is sent then (see pageshow in
+	 * bind()).
 	 */
 	Page.prototype.leave = function (ev) {
 		var run = this.current;
@@ -453,11 +454,15 @@
 		// What unloading does to the streams (an aborted fetch, a closed
 		// EventSource) is not how the answer ended: keep the saved state.
 		this.unloading = !ev.persisted;
-		if (!run || run.finished || run.stopped || !run.url || ev.persisted || this.store.ok) {
+		if (!run || run.finished || run.stopped || !run.url || ev.persisted) {
 			return;
 		}
+		var url = new URL(run.url);
+		if (this.store.ok) {
+			url.searchParams.set("leaving", "");
+		}
 		try {
-			fetch(run.url, { method: "DELETE", keepalive: true, cache: "no-store" }).catch(function () {});
+			fetch(url, { method: "DELETE", keepalive: true, cache: "no-store" }).catch(function () {});
 		} catch (e) {
 			/* the page is going away: nothing more to do */
 		}

@@ -38,7 +38,7 @@ struct reader {
 	struct buf data;          /* the event being read */
 	char type[64];
 	char id[32];
-	uint64_t next_id;         /* native: the id the next event must carry */
+	uint64_t next_id;         /* the number the next event's id must carry */
 	int format, events, ended;
 	int raw;                  /* keep the last event as it is (type, data, id) */
 	char raw_type[64], raw_id[32];
@@ -63,11 +63,11 @@ dispatch(struct reader *r)
 		goto reset;
 	}
 	r->events++;
-	if (r->format == STREAM_NATIVE) {
-		/* <stream id>.<n>: the number after the last dot. */
+	if (r->format == STREAM_NATIVE || r->format == STREAM_OPENAI) {
 		const char *n = strrchr(r->id, '.');
 
-		FUZZ_CHECK(strtoull(n != NULL ? n + 1 : r->id, NULL, 10) == r->next_id,
+		/* <stream id>.<n>: the number after the last dot. */
+		FUZZ_CHECK(n != NULL && strtoull(n + 1, NULL, 10) == r->next_id,
 		    "an event out of order");
 		r->next_id++;
 	}

@@ -21,21 +21,28 @@ static void
 check_request(const struct chat_request *req)
 {
 	size_t i;
-	int prompt_found = 0;
+	int prompt_found = 0, prompt_media = 0;
 
 	FUZZ_CHECK(req->nmessages >= 1 && req->messages != NULL, "no message");
 	for (i = 0; i < req->nmessages; i++) {
 		const struct chat_message *m = &req->messages[i];
 
 		FUZZ_CHECK(strcmp(m->role, "system") == 0 || strcmp(m->role, "user") == 0 ||
-		    strcmp(m->role, "assistant") == 0, "a role other than system, user, assistant");
+		    strcmp(m->role, "assistant") == 0 || strcmp(m->role, "tool") == 0,
+		    "a role other than system, user, assistant, tool");
+		FUZZ_CHECK(m->other_parts == 0 || req->other_param[0] != '\0',
+		    "a part that is not text, not noted");
 		FUZZ_CHECK(m->content[m->content_len] == '\0', "content not NUL-terminated");
 		FUZZ_CHECK(utf8_valid(m->content, m->content_len), "content not valid UTF-8");
-		if (req->prompt == m->content && strcmp(m->role, "user") == 0)
+		if (req->prompt == m->content && strcmp(m->role, "user") == 0) {
 			prompt_found = 1;
+			prompt_media = m->other_parts > 0;
+		}
 	}
 	FUZZ_CHECK(prompt_found, "the prompt is not a user message");
-	FUZZ_CHECK(req->prompt_len > 0, "an empty prompt");
+	/* An image (or a sound, a file) alone is a prompt. */
+	FUZZ_CHECK(req->prompt_len > 0 || prompt_media, "an empty prompt");
+	FUZZ_CHECK(req->n >= 0 && req->n <= 128, "n out of range");
 	FUZZ_CHECK(req->model == NULL || (strlen(req->model) > 0 && strlen(req->model) <= 128 &&
 	    utf8_valid(req->model, strlen(req->model))), "a bad model name");
 	FUZZ_CHECK(req->max_tokens >= 0 && req->max_tokens <= 1000000, "max_tokens out of range");
@@ -45,7 +52,7 @@ check_request(const struct chat_request *req)
 	for (i = 0; i < req->nstop; i++)
 		FUZZ_CHECK(strlen(req->stop[i]) >= 1 && strlen(req->stop[i]) <= 256,
 		    "a stop sequence of the wrong size");
-	FUZZ_CHECK(chat_request_words(req) >= 1, "a prompt without a word");
+	FUZZ_CHECK(chat_request_words(req) >= 1 || prompt_media, "a prompt without a word");
 }
 
 int
