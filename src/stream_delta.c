@@ -118,7 +118,7 @@ static int
 gather(struct stream *s, const struct piece *p, const char *text, size_t len)
 {
 	struct stream_call *c;
-	size_t i;
+	size_t i, total;
 
 	switch (p->kind) {
 	case PIECE_REASONING:
@@ -140,6 +140,11 @@ gather(struct stream *s, const struct piece *p, const char *text, size_t len)
 		}
 		s->ncalls = (size_t)p->index + 1;
 	}
+	/* The calls' arguments share one cap, as the answer has its own. */
+	for (i = 0, total = len; i < s->ncalls; i++)
+		total += s->calls[i].args.len;
+	if (total > s->conf->max_event * 8)
+		return -1;
 	c = &s->calls[p->index];
 	if ((p->has_id && p->id.len > 0 && (buf_reset(&c->id), buf_add(&c->id, p->id.data,
 	    p->id.len)) == -1) ||
