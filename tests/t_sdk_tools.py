@@ -8,8 +8,8 @@ three JS clients (tests/sdk/tools.mjs, versions pinned in tests/sdk):
     tool's result), its streaming helper (argument deltas, the call
     assembled by finalChatCompletion()) and runTools() (the SDK's own loop);
   - LangChain JS ChatOpenAI.bindTools(): invoke() gives tool_calls with
-    parsed args, a ToolMessage gets the answer, stream() assembles the
-    same call from tool_call_chunks;
+    parsed args (and the reasoning in additional_kwargs), a ToolMessage gets
+    the answer, stream() assembles the same call from tool_call_chunks;
   - the Vercel AI SDK's chat provider (openai.chat(id)) streamText with an
     executing tool: tool-input deltas token by token, the tool-call, its
     result, then the answer's text in the second step.
@@ -86,6 +86,8 @@ def main():
     o = res.get("langchain") or {}
     is_(((o.get("call") or {}).get("name"), (o.get("call") or {}).get("args")),
         ("get_weather", {"city": P}), "LangChain bindTools: invoke() gives the tool call, args parsed")
+    is_((o.get("reasoning"), o.get("streamedReasoning")), (WHY, WHY),
+        "LangChain: the reasoning in additional_kwargs.reasoning_content, invoked and streamed")
     is_(o.get("answer"), ANSWER, "LangChain: after a ToolMessage, the answer quotes the result")
     is_(o.get("streamed"), o.get("call") and dict(o["call"]),
         "LangChain stream(): the chunks assemble to the same call")

@@ -115,6 +115,8 @@ async function langchain() {
   const streamed = acc?.tool_calls?.[0];
   return {
     call: { id: call.id, name: call.name, args: call.args }, result, answer: answer.content,
+    reasoning: ai.additional_kwargs?.reasoning_content ?? null,
+    streamedReasoning: acc?.additional_kwargs?.reasoning_content ?? null,
     streamed: streamed && { id: streamed.id, name: streamed.name, args: streamed.args },
     chunks,
   };
