@@ -35,8 +35,9 @@ enum stream_state {
  * A stream numbers its events 1, 2, 3, ..., frames them as SSE and delivers
  * them to its reader (the POST's own connection, if any) and to its journal,
  * if it has one (for readers that resume: stream_emit() in stream.c appends
- * every event to it).  Backends only hand it text; the SSE encoder only sees
- * finished payloads.  This file writes every response head of a stream
+ * every event to it).  Backends only hand it bytes (text, reasoning, tool
+ * calls' arguments: see stream_delta.c for what is not text); the SSE
+ * encoder only sees finished payloads.  This file writes every response head of a stream
  * (stream_head()).
  *
  * The response is committed (status 200 sent, state STREAM_BODY) by
