@@ -355,10 +355,19 @@ relay_delta(struct openai_run *r, json_object *c)
 	if (!json_object_object_get_ex(c, "delta", &delta) ||
 	    !json_object_is_type(delta, json_type_object))
 		return 0;
-	for (i = 0; i < 2; i++)
-		if ((t = str_of(delta, reasoning[i], &len)) != NULL && len > 0 &&
-		    stream_reasoning(r->s, reasoning[i], t, len) == -2)
+	for (i = 0; i < 2; i++) {
+		const char *first;
+		size_t flen;
+
+		if ((t = str_of(delta, reasoning[i], &len)) == NULL || len == 0)
+			continue;
+		/* The same text under both keys (a server keeping the old name too): once. */
+		if (i == 1 && (first = str_of(delta, reasoning[0], &flen)) != NULL &&
+		    flen == len && memcmp(first, t, len) == 0)
+			continue;
+		if (stream_reasoning(r->s, reasoning[i], t, len) == -2)
 			return -2;
+	}
 	if (json_object_object_get_ex(c, "logprobs", &v) &&
 	    json_object_is_type(v, json_type_object) &&
 	    (t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |

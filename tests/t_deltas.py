@@ -6,7 +6,8 @@ chatstream cannot produce reasoning or refusals) that sends it in pieces of
 a few characters, its bytes cut in pieces of 1..23 that split lines and
 characters:
   - /v1/chat/completions streamed: delta.reasoning_content (and
-    delta.reasoning, under the upstream's key), delta.content with its
+    delta.reasoning, under the upstream's key; the same text under both
+    keys at once, once), delta.content with its
     logprobs in the same chunk, delta.tool_calls fragments (index, id, type,
     function.name, function.arguments) that reassemble to the upstream's
     exact calls, finish_reason tool_calls, usage details in the usage chunk;
@@ -69,6 +70,12 @@ def v1_stream_tests(fx):
             (PARTS["usage"]["completion_tokens_details"], PARTS["usage"]["prompt_tokens_details"]),
             "%s, /v1 stream: usage details pass through" % model)
         ok(got["done"], "%s, /v1 stream: [DONE]" % model)
+    r = fx.chat({"prompt": P, "model": "tools_b"})
+    is_(native_collect(r)["reasoning"], PARTS["reasoning"],
+        "the same reasoning under both keys at once: native, once")
+    got = v1_collect(v1(fx, "tools_b", True))
+    is_((got["reasoning_content"], got["reasoning"]), (PARTS["reasoning"], ""),
+        "the same reasoning under both keys at once: /v1, once, as reasoning_content")
     r = v1(fx, "refusal", True)
     got = v1_collect(r)
     is_(got["refusal"], PARTS["refusal"], "refusal, /v1 stream: delta.refusal reassembles")
@@ -172,6 +179,7 @@ def main():
                   "model": "agent"},
         "tools": {"backend": "openai", "base_url": up.base_url, "model": "tools"},
         "tools_r": {"backend": "openai", "base_url": up.base_url, "model": "tools_reasoning"},
+        "tools_b": {"backend": "openai", "base_url": up.base_url, "model": "tools_both"},
         "refusal": {"backend": "openai", "base_url": up.base_url, "model": "refusal"},
     }))
     fx.start_lighttpd(cs)

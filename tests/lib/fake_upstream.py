@@ -18,8 +18,8 @@ one chatstream config maps each [model NAME] to one scenario with
   status401, status400_context, status401_filler, midstream_filler, status429, status429_huge,
   status429_date, status429_sign, status404_html,
   big_event, big_multiline, stall_headers, slow500, endless,
-  tools, tools_reasoning, refusal (what is not text, in tiny pieces: see
-  parts_body)
+  tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
+  pieces: see parts_body)
 
 Every request is recorded (method, path, headers, body, connection number,
 arrival time), and so is the time each connection was closed by the client.
@@ -86,7 +86,8 @@ def pieces(text, n=3):
 
 def parts_body(kind, reasoning_key="reasoning_content"):
     """The events of an answer with what is not text, every part in pieces of
-    a few characters: kind "tools" (reasoning, text with logprobs, two tool
+    a few characters: kind "tools" (reasoning under reasoning_key, or under
+    both keys with "both"; text with logprobs, two tool
     calls whose arguments come 3 characters at a time, finish tool_calls) or
     "refusal" (a refusal, finish stop); usage with details either way."""
     out = [sse(chunk_obj({"role": "assistant", "content": None}))]
@@ -96,7 +97,8 @@ def parts_body(kind, reasoning_key="reasoning_content"):
         finish = "stop"
     else:
         for p in pieces(PARTS["reasoning"], 2):
-            out.append(sse(chunk_obj({reasoning_key: p})))
+            keys = ["reasoning_content", "reasoning"] if reasoning_key == "both" else [reasoning_key]
+            out.append(sse(chunk_obj({k: p for k in keys})))
         c = chunk_obj({"content": PARTS["content"]})
         c["choices"][0]["logprobs"] = PARTS["logprobs"]
         out.append(sse(c))
@@ -430,6 +432,10 @@ class _Handler(socketserver.BaseRequestHandler):
     def s_tools_reasoning(self, req):
         """The same with reasoning under "reasoning", as some servers send it."""
         return self._parts(parts_body("tools", "reasoning"))
+
+    def s_tools_both(self, req):
+        """The reasoning under both keys at once, the same text."""
+        return self._parts(parts_body("tools", "both"))
 
     def s_refusal(self, req):
         return self._parts(parts_body("refusal"))
