@@ -17,6 +17,9 @@
  */
 #define CALL_FRAME 16
 
+/* A buffer that grew past this for one big event is given back afterwards. */
+#define KEEP_BYTES (16 * 1024)
+
 enum piece_kind { PIECE_REASONING, PIECE_REFUSAL, PIECE_TOOL };
 
 /* One non-text event's kind and, for a tool call, what comes before its arguments. */
@@ -217,8 +220,14 @@ send_piece(struct stream *s, struct piece *p, const char *bytes, size_t len)
 		buf_reset(&p->id);
 		buf_reset(&p->name);
 		if (!left)
-			return gone ? -1 : 0;
+			break;
 	}
+	/* Buffers grown for one big piece are given back, as stream.c does. */
+	if (s->payload.alloc > KEEP_BYTES)
+		buf_free(&s->payload);
+	if (s->piece.alloc > KEEP_BYTES)
+		buf_free(&s->piece);
+	return gone ? -1 : 0;
 }
 
 int
