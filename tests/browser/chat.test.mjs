@@ -11,6 +11,7 @@
 //   CS_MODEL       paced demo model (the whole answer takes a few seconds)
 //   CS_SLOW_MODEL  a much slower model, for Stop
 //   CS_FAIL_MODEL  a model that sends event: error after a few tokens
+//   CS_THINK_MODEL a model that streams CS_REASONING as event: reasoning first
 //   CS_PLAIN       (optional) the mount of a chatstream without resumable
 //                  streams (journal = off), e.g. /plain/: the page's fetch()
 //                  fallback is driven through ?endpoint=CS_PLAIN
@@ -32,6 +33,8 @@ const EXPECTED = env.CS_EXPECTED;
 const MODEL = env.CS_MODEL || 'demo';
 const SLOW = env.CS_SLOW_MODEL || 'slow';
 const FAIL = env.CS_FAIL_MODEL || 'broken';
+const THINK = env.CS_THINK_MODEL || '';
+const REASONING = env.CS_REASONING || '';
 const ARTIFACTS = env.CS_ARTIFACTS;
 const PLAIN = env.CS_PLAIN || '';
 
@@ -217,6 +220,35 @@ async function accessibility(page) {
     turns: document.querySelectorAll('#transcript .turn').length }));
   ok(v.v === 'line one\nline two' && v.turns === 0, 'keyboard: Shift+Enter adds a line and sends nothing', JSON.stringify(v));
   await page.fill('#prompt', '');
+}
+
+// The model's reasoning (event: reasoning): folded above its answer, and kept on a reload.
+async function reasoning(page) {
+  if (!THINK) return;
+  const why = () => page.evaluate(() => {
+    const ts = document.querySelectorAll('#transcript .turn');
+    const t = ts[ts.length - 1];
+    const d = t && t.querySelector('details.why');
+    return d ? { hidden: d.hidden, open: d.open, text: d.querySelector('.why-text').textContent,
+      answer: t.querySelector('.answer').textContent } : null;
+  });
+  await page.selectOption('#model', THINK);
+  await page.fill('#prompt', PROMPT);
+  await page.keyboard.press('Enter');
+  const fin = await until(async () => {
+    const s = await lastTurn(page);
+    return FINAL.has(s.state) ? s : null;
+  }, 20000, 50);
+  is(fin && fin.state, 'done', 'reasoning model: the answer ends as "done"');
+  const w = await why();
+  is(w && w.text, REASONING, 'reasoning model: the reasoning is shown, exactly');
+  ok(w && !w.hidden && !w.open, 'reasoning model: folded (a <details> to open) above the answer', JSON.stringify(w));
+  is(w && w.answer, EXPECTED, 'reasoning model: the answer is apart from it');
+  await page.reload();
+  await page.waitForSelector('#transcript .turn');
+  const r = await why();
+  is(r && r.text, REASONING, 'reasoning model: the reasoning is kept on a reload');
+  await page.selectOption('#model', MODEL);
 }
 
 async function fullStream(page) {
@@ -495,6 +527,7 @@ async function main() {
   await parserChecks(page);
   await accessibility(page);
   await fullStream(page);
+  await reasoning(page);
   await stopStream(page);
   await stopEarly(page);
   await markup(page);
