@@ -9,7 +9,8 @@ streams and that the final text is exactly the demo's answer, stops a slow
 stream with the Stop button (a DELETE of the stream: chatstream must log the
 DELETE and outcome=cancelled for the producer), shows HTTP and in-stream
 errors, shows a model's reasoning (event: reasoning) folded above its
-answer and keeps it on a reload, and is labelled and keyboard operable.  A second chatstream without
+answer and keeps it on a reload, shows the tools a model calls (an `openai`
+model relaying tests/lib/fake_upstream.py's tool calls), and is labelled and keyboard operable.  A second chatstream without
 resumable streams (journal = off, mounted at /plain/) answers the POST with
 200 text/event-stream: the page's fetch() fallback reads it, and Stop aborts
 it (outcome=client_gone).  Screenshots go to tests/artifacts/ (or
@@ -35,6 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import harness  # noqa: E402
 from harness import (SRCDIR, bail, config, demo_text, demo_tokens, diag, is_, ok,  # noqa: E402
                      require_tools, run, skip_all, Fixture)
+from fake_upstream import PARTS, FakeUpstream  # noqa: E402
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
 WWW = os.path.join(SRCDIR, "www")
@@ -222,6 +224,8 @@ def main():
     require_tools()
     fx = Fixture("browser")
     deps = run_setup(fx)
+    up = FakeUpstream()          # a model that calls tools, for the page to show
+    fx.on_close(up.close)
     models = {
         # paced, so the answer takes a few seconds and can be seen growing
         "demo": {"backend": "demo", "ttft_ms": 200, "tokens_per_second": 10},
@@ -231,6 +235,8 @@ def main():
         # reasons first (event: reasoning), then the demo's answer
         "thinker": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0,
                     "reasoning": REASONING},
+        # an upstream that reasons, says a word and calls two tools
+        "caller": {"backend": "openai", "base_url": up.base_url, "model": "tools"},
     }
     cs = fx.start_chatstream(config({"heartbeat": 2, "spool_dir": fx.path("spool")}, models))
     # the same models without resumable streams: the page falls back to fetch()
@@ -260,6 +266,9 @@ def main():
         "CS_FAIL_MODEL": "broken",
         "CS_THINK_MODEL": "thinker",
         "CS_REASONING": REASONING,
+        "CS_CALL_MODEL": "caller",
+        "CS_CALLS": "\n".join("%s(%s)" % (n, a) for _, n, a in PARTS["calls"]),
+        "CS_CALL_TEXT": PARTS["content"],
         "CS_PLAIN": "/plain/",
         "CS_PROFILE": profile,
         "CS_ARTIFACTS": arts,

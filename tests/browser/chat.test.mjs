@@ -12,6 +12,8 @@
 //   CS_SLOW_MODEL  a much slower model, for Stop
 //   CS_FAIL_MODEL  a model that sends event: error after a few tokens
 //   CS_THINK_MODEL a model that streams CS_REASONING as event: reasoning first
+//   CS_CALL_MODEL  a model that says CS_CALL_TEXT and calls tools: CS_CALLS,
+//                  one "name(arguments)" a line
 //   CS_PLAIN       (optional) the mount of a chatstream without resumable
 //                  streams (journal = off), e.g. /plain/: the page's fetch()
 //                  fallback is driven through ?endpoint=CS_PLAIN
@@ -35,6 +37,7 @@ const SLOW = env.CS_SLOW_MODEL || 'slow';
 const FAIL = env.CS_FAIL_MODEL || 'broken';
 const THINK = env.CS_THINK_MODEL || '';
 const REASONING = env.CS_REASONING || '';
+const CALLER = env.CS_CALL_MODEL || '';
 const ARTIFACTS = env.CS_ARTIFACTS;
 const PLAIN = env.CS_PLAIN || '';
 
@@ -248,6 +251,29 @@ async function reasoning(page) {
   await page.waitForSelector('#transcript .turn');
   const r = await why();
   is(r && r.text, REASONING, 'reasoning model: the reasoning is kept on a reload');
+  await page.selectOption('#model', MODEL);
+}
+
+// The tools a model calls (event: tool_call): below its answer, one a line.
+async function toolCalls(page) {
+  if (!CALLER) return;
+  await page.selectOption('#model', CALLER);
+  await page.fill('#prompt', PROMPT);
+  await page.keyboard.press('Enter');
+  const fin = await until(async () => {
+    const s = await lastTurn(page);
+    return FINAL.has(s.state) ? s : null;
+  }, 20000, 50);
+  is(fin && fin.state, 'done', 'tool calls: the answer ends as "done"');
+  const c = await page.evaluate(() => {
+    const ts = document.querySelectorAll('#transcript .turn');
+    const p = ts[ts.length - 1].querySelector('pre.calls');
+    return p ? { hidden: p.hidden, text: p.textContent } : null;
+  });
+  is(c && c.text, env.CS_CALLS, 'tool calls: each call shown as name(arguments), exactly');
+  ok(c && !c.hidden, 'tool calls: visible below the answer', JSON.stringify(c));
+  is(fin && fin.text, env.CS_CALL_TEXT, 'tool calls: the answer\'s text apart from them');
+  ok(/tool_calls$/.test(fin && fin.stats), 'tool calls: the stats say tool_calls', JSON.stringify(fin && fin.stats));
   await page.selectOption('#model', MODEL);
 }
 
@@ -528,6 +554,7 @@ async function main() {
   await accessibility(page);
   await fullStream(page);
   await reasoning(page);
+  await toolCalls(page);
   await stopStream(page);
   await stopEarly(page);
   await markup(page);
