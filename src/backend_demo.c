@@ -2,8 +2,11 @@
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "backend.h"
 #include "clock.h"
@@ -15,7 +18,16 @@
  * a run of whitespace followed by a run of non-whitespace (the last token may
  * be whitespace only), so the tokens concatenate to TEXT exactly.
  * doc/backends.md documents this; the tests compute the same thing independently.
+ *
+ * Like a real model it may reason first (the `reasoning` text, streamed the
+ * same way as reasoning) and call a tool: when the request offers tools (and
+ * tool_choice is not "none") and its last message is not a tool's result, the
+ * answer is one call of the first tool (or of tool_choice's, or of
+ * `tool_call`'s) with finish_reason tool_calls, its arguments in fragments of
+ * ARG_BYTES; after a tool's result, TEXT = "The tool returned: " + result.
  */
+#define ARG_BYTES 8
+static const char tool_head[] = "The tool returned: ";
 static const char head[] = "You said: ";
 static const char tail[] = "\n\nThis is chatstream's demo model, streaming token by "
     "token: na\xc3\xafve caf\xc3\xa9, \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae"
@@ -32,6 +44,9 @@ struct demo_conf {
 	long stall_seconds;
 	long chunk_bytes;         /* 0: whole tokens */
 	int control_chars;
+	char *reasoning;          /* NULL: none */
+	char *tool_call;          /* NULL: the first tool offered */
+	char *tool_arguments;     /* NULL: made from the tool's parameters */
 };
 
 struct demo_run {
@@ -43,12 +58,30 @@ struct demo_run {
 	int control_pending;
 	int stalled;
 	int64_t next_ms;          /* when the next token is due */
+	size_t rpos;              /* reasoning bytes already sent */
+	char *args;               /* owned: a tool call's arguments; NULL: no call */
+	size_t alen, apos;
+	char *call_name;          /* owned */
+	char call_id[32];
+	int call_begun;
 };
+
+static void
+free_conf(struct demo_conf *c)
+{
+	if (c == NULL)
+		return;
+	free(c->reasoning);
+	free(c->tool_call);
+	free(c->tool_arguments);
+	free(c);
+}
 
 static int
 demo_configure(struct model_conf *m, struct cs_error *err)
 {
 	struct demo_conf *c = calloc(1, sizeof(*c));
+	struct conf_option *o;
 
 	if (c == NULL)
 		return cs_fail(err, 500, "config", "out of memory");
@@ -63,41 +96,169 @@ demo_configure(struct model_conf *m, struct cs_error *err)
 	    conf_opt_int(m, "stall_after", 0, 10000000, &c->stall_after, err) == -1 ||
 	    conf_opt_int(m, "stall_seconds", 0, 86400, &c->stall_seconds, err) == -1 ||
 	    conf_opt_int(m, "chunk_bytes", 0, 1 << 20, &c->chunk_bytes, err) == -1 ||
-	    conf_opt_bool(m, "control_chars", &c->control_chars, err) == -1) {
-		free(c);
-		return -1;
+	    conf_opt_bool(m, "control_chars", &c->control_chars, err) == -1)
+		goto fail;
+	if ((o = conf_opt(m, "tool_arguments")) != NULL) {
+		json_object *a = json_tokener_parse(o->value);
+		int obj = a != NULL && json_object_is_type(a, json_type_object);
+
+		json_object_put(a);
+		if (!obj) {
+			cs_fail(err, 500, "config", "tool_arguments: must be a JSON object");
+			err->line = o->line;
+			goto fail;
+		}
+	}
+	if (((o = conf_opt(m, "reasoning")) != NULL && (c->reasoning = strdup(o->value)) == NULL) ||
+	    ((o = conf_opt(m, "tool_call")) != NULL && (c->tool_call = strdup(o->value)) == NULL) ||
+	    ((o = conf_opt(m, "tool_arguments")) != NULL &&
+	    (c->tool_arguments = strdup(o->value)) == NULL)) {
+		cs_fail(err, 500, "config", "out of memory");
+		goto fail;
 	}
 	m->backend_conf = c;
 	return 0;
+fail:
+	free_conf(c);
+	return -1;
 }
 
 static void
 demo_unconfigure(struct model_conf *m)
 {
-	free(m->backend_conf);
+	free_conf(m->backend_conf);
 	m->backend_conf = NULL;
 }
+
+/* The name of the tool the request makes the demo call, or NULL for none. */
+static const char *
+tool_to_call(const struct demo_conf *cf, const struct chat_request *req, json_object **params)
+{
+	json_object *tools, *choice, *t, *fn, *v, *name;
+	size_t i;
+	const char *want = cf->tool_call;
+
+	*params = NULL;
+	if (req->body == NULL || !json_object_object_get_ex(req->body, "tools", &tools) ||
+	    !json_object_is_type(tools, json_type_array) ||
+	    (req->nmessages > 0 && strcmp(req->messages[req->nmessages - 1].role, "tool") == 0))
+		return NULL;
+	if (json_object_object_get_ex(req->body, "tool_choice", &choice)) {
+		if (json_object_is_type(choice, json_type_string) &&
+		    strcmp(json_object_get_string(choice), "none") == 0)
+			return NULL;
+		/* {"type": "function", "function": {"name": ...}} */
+		if (json_object_object_get_ex(choice, "function", &fn) &&
+		    json_object_object_get_ex(fn, "name", &v) &&
+		    json_object_is_type(v, json_type_string))
+			want = json_object_get_string(v);
+	}
+	for (i = 0; i < json_object_array_length(tools); i++) {
+		t = json_object_array_get_idx(tools, i);
+		if (!json_object_object_get_ex(t, "function", &fn) ||
+		    !json_object_object_get_ex(fn, "name", &name) ||
+		    !json_object_is_type(name, json_type_string))
+			continue;
+		if (want != NULL && strcmp(want, json_object_get_string(name)) != 0)
+			continue;
+		json_object_object_get_ex(fn, "parameters", params);
+		return json_object_get_string(name);
+	}
+	return NULL;
+}
+
+/*
+ * Arguments for the parameters' schema, the same for the same request: each
+ * property a string (the prompt), a number (42), a boolean (true), an array
+ * ([]), an object ({}), or null.  Returns a malloc'ed JSON text or NULL.
+ */
+static char *
+make_arguments(json_object *params, const struct chat_request *req)
+{
+	json_object *args = json_object_new_object(), *props, *type;
+	char *out;
+
+	if (params != NULL && json_object_object_get_ex(params, "properties", &props) &&
+	    json_object_is_type(props, json_type_object)) {
+		json_object_object_foreach(props, k, p) {
+			const char *ty = json_object_object_get_ex(p, "type", &type) &&
+			    json_object_is_type(type, json_type_string) ?
+			    json_object_get_string(type) : "";
+			json_object *v = NULL;
+
+			if (strcmp(ty, "string") == 0)
+				v = json_object_new_string_len(req->prompt, (int)req->prompt_len);
+			else if (strcmp(ty, "number") == 0 || strcmp(ty, "integer") == 0)
+				v = json_object_new_int(42);
+			else if (strcmp(ty, "boolean") == 0)
+				v = json_object_new_boolean(1);
+			else if (strcmp(ty, "array") == 0)
+				v = json_object_new_array();
+			else if (strcmp(ty, "object") == 0)
+				v = json_object_new_object();
+			json_object_object_add(args, k, v);
+		}
+	}
+	out = strdup(json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(args);
+	return out;
+}
+
+/* Sets up r's tool call, if the request makes one. Returns 0, or -1 out of memory. */
+static int
+plan_call(struct demo_run *r, const struct chat_request *req)
+{
+	json_object *params;
+	const char *name = tool_to_call(r->cf, req, &params);
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	if (name == NULL)
+		return 0;
+	if ((r->call_name = strdup(name)) == NULL ||
+	    (r->args = r->cf->tool_arguments != NULL ? strdup(r->cf->tool_arguments) :
+	    make_arguments(params, req)) == NULL)
+		return -1;
+	r->alen = strlen(r->args);
+	/* An id that is the same for the same prompt (FNV-1a), as a test wants it. */
+	for (i = 0; i < req->prompt_len; i++)
+		h = (h ^ (unsigned char)req->prompt[i]) * 16777619u;
+	snprintf(r->call_id, sizeof(r->call_id), "call_demo_%08x", (unsigned)h);
+	return 0;
+}
+
+static void demo_stop(void *run);
 
 static int
 demo_start(const struct model_conf *m, const struct chat_request *req, void **out,
     struct cs_error *err)
 {
 	struct demo_run *r = calloc(1, sizeof(*r));
-	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
+	const struct chat_message *last = req->nmessages > 0 ?
+	    &req->messages[req->nmessages - 1] : NULL;
+	int tool = last != NULL && strcmp(last->role, "tool") == 0;
+	const char *h = tool ? tool_head : head, *p = tool ? last->content : req->prompt;
+	size_t hl = strlen(h), pl = tool ? last->content_len : req->prompt_len;
+	size_t tl = tool ? 0 : sizeof(tail) - 1;
 
 	if (chat_request_text_only(req, m->name, err) == -1) {
 		free(r);
 		return -1;
 	}
-	if (r == NULL || (r->text = malloc(hl + req->prompt_len + tl)) == NULL) {
+	if (r == NULL || (r->text = malloc(hl + pl + tl)) == NULL) {
 		free(r);
 		return cs_fail(err, 500, "internal_error", "out of memory");
 	}
 	r->cf = m->backend_conf;
-	memcpy(r->text, head, hl);
-	memcpy(r->text + hl, req->prompt, req->prompt_len);
-	memcpy(r->text + hl + req->prompt_len, tail, tl);
-	r->len = hl + req->prompt_len + tl;
+	memcpy(r->text, h, hl);
+	memcpy(r->text + hl, p, pl);
+	memcpy(r->text + hl + pl, tail, tl);
+	r->len = hl + pl + tl;
+	if (plan_call(r, req) == -1) {
+		demo_stop(r);
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	}
 	r->limit = r->cf->max_tokens;
 	if (req->max_tokens > 0 && req->max_tokens < r->limit)
 		r->limit = req->max_tokens;
@@ -124,21 +285,69 @@ is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Length of the next token at pos: whitespace run + non-whitespace run. */
+/* Length of the next token of text at pos: whitespace run + non-whitespace run. */
+static size_t
+word_at(const char *text, size_t len, size_t pos)
+{
+	size_t i = pos;
+
+	while (i < len && is_ws(text[i]))
+		i++;
+	while (i < len && !is_ws(text[i]))
+		i++;
+	return i - pos;
+}
+
+/* Length of the next token at pos (raw chunks with chunk_bytes). */
 static size_t
 next_token(const struct demo_run *r)
 {
-	size_t i = r->pos;
-
 	if (r->cf->chunk_bytes > 0) {
 		size_t left = r->len - r->pos;
 		return left < (size_t)r->cf->chunk_bytes ? left : (size_t)r->cf->chunk_bytes;
 	}
-	while (i < r->len && is_ws(r->text[i]))
-		i++;
-	while (i < r->len && !is_ws(r->text[i]))
-		i++;
-	return i - r->pos;
+	return word_at(r->text, r->len, r->pos);
+}
+
+/* Length of the next argument fragment: ARG_BYTES or so, whole characters. */
+static size_t
+next_fragment(const struct demo_run *r)
+{
+	size_t n = r->alen - r->apos < ARG_BYTES ? r->alen - r->apos : ARG_BYTES;
+
+	while (r->apos + n < r->alen && ((unsigned char)r->args[r->apos + n] & 0xC0) == 0x80)
+		n++;
+	return n;
+}
+
+/*
+ * Sends what comes before the text: a reasoning token, or a tool-call
+ * fragment (instead of the text).  Returns 1 when it sent one (*rc set),
+ * 0 when the text is next.
+ */
+static int
+before_text(struct demo_run *r, struct stream *s, int *rc)
+{
+	const char *why = r->cf->reasoning;
+	size_t n;
+
+	if (why != NULL && r->rpos < strlen(why)) {
+		n = word_at(why, strlen(why), r->rpos);
+		*rc = stream_reasoning(s, NULL, why + r->rpos, n);
+		r->rpos += n;
+		return 1;
+	}
+	if (r->args == NULL)
+		return 0;
+	if (!r->call_begun) {
+		r->call_begun = 1;
+		*rc = stream_tool_call(s, 0, r->call_id, r->call_name, "", 0);
+		return 1;
+	}
+	n = next_fragment(r);
+	*rc = stream_tool_call(s, 0, NULL, NULL, r->args + r->apos, n);
+	r->apos += n;
+	return 1;
 }
 
 static enum backend_status
@@ -156,7 +365,13 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 		size_t tl;
 		int rc;
 
-		if ((r->pos >= r->len && !r->control_pending) || r->sent >= r->limit) {
+		if (r->sent < r->limit && r->args != NULL && r->call_begun && r->apos >= r->alen) {
+			res->finish_reason = "tool_calls";
+			res->completion_tokens = r->sent;
+			return BACKEND_DONE;
+		}
+		if (r->args == NULL && ((r->pos >= r->len && !r->control_pending) ||
+		    r->sent >= r->limit)) {
 			res->finish_reason = r->pos >= r->len && !r->control_pending ? "stop" : "length";
 			res->completion_tokens = r->sent;
 			return BACKEND_DONE;
@@ -171,7 +386,14 @@ demo_step(void *run, const struct pollfd *pfd, int n, struct stream *s,
 			r->next_ms = now + cf->stall_seconds * 1000;
 			return BACKEND_MORE;
 		}
-		if (r->control_pending) {
+		if (r->sent >= r->limit) {
+			res->finish_reason = "length";
+			res->completion_tokens = r->sent;
+			return BACKEND_DONE;
+		}
+		if (before_text(r, s, &rc))
+			r->sent++;
+		else if (r->control_pending) {
 			r->control_pending = 0;
 			r->sent++;
 			rc = stream_token(s, control, sizeof(control) - 1);
@@ -204,6 +426,8 @@ demo_stop(void *run)
 	if (r == NULL)
 		return;
 	free(r->text);
+	free(r->args);
+	free(r->call_name);
 	free(r);
 }
 

@@ -326,6 +326,109 @@ add_upstream_text(const struct openai_conf *cf, struct cs_error *err, const char
 	redact(cf->api_key, text, strlen(text), err->message + n, sizeof(err->message) - n);
 }
 
+/* A string member of o, or NULL. */
+static const char *
+str_of(json_object *o, const char *key, size_t *len)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	*len = (size_t)json_object_get_string_len(v);
+	return json_object_get_string(v);
+}
+
+/*
+ * Relays what choice c (the first; n > 1 is not relayed) brings, losslessly:
+ * reasoning (under the upstream's key), logprobs with their text, a
+ * refusal, tool-call fragments.  Returns 0, -2 (the stream failed) or -3
+ * (a tool call without a usable index).
+ */
+static int
+relay_delta(struct openai_run *r, json_object *c)
+{
+	static const char *const reasoning[] = { "reasoning_content", "reasoning" };
+	json_object *delta, *v;
+	const char *t;
+	size_t len, i, n;
+
+	if (!json_object_object_get_ex(c, "delta", &delta) ||
+	    !json_object_is_type(delta, json_type_object))
+		return 0;
+	for (i = 0; i < 2; i++) {
+		const char *first;
+		size_t flen;
+
+		if ((t = str_of(delta, reasoning[i], &len)) == NULL || len == 0)
+			continue;
+		/* The same text under both keys (a server keeping the old name too): once. */
+		if (i == 1 && (first = str_of(delta, reasoning[0], &flen)) != NULL &&
+		    flen == len && memcmp(first, t, len) == 0)
+			continue;
+		if (stream_reasoning(r->s, reasoning[i], t, len) == -2)
+			return -2;
+	}
+	if (json_object_object_get_ex(c, "logprobs", &v) &&
+	    json_object_is_type(v, json_type_object) &&
+	    (t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE)) != NULL &&
+	    stream_logprobs(r->s, t, strlen(t)) == -2)
+		return -2;
+	if ((t = str_of(delta, "content", &len)) != NULL && len > 0 &&
+	    stream_token(r->s, t, len) == -2)
+		return -2;
+	if ((t = str_of(delta, "refusal", &len)) != NULL && len > 0 &&
+	    stream_refusal(r->s, t, len) == -2)
+		return -2;
+	if (!json_object_object_get_ex(delta, "tool_calls", &v) ||
+	    !json_object_is_type(v, json_type_array))
+		return 0;
+	n = json_object_array_length(v);
+	for (i = 0; i < n; i++) {
+		json_object *tc = json_object_array_get_idx(v, i), *ix, *fn = NULL;
+		const char *id, *name = NULL, *args = NULL;
+		size_t idlen, nlen, alen = 0;
+		int64_t index;
+
+		if (!json_object_is_type(tc, json_type_object))
+			continue;
+		/* Some upstreams leave the index out of a whole call: its place then. */
+		index = json_object_object_get_ex(tc, "index", &ix) ?
+		    (json_object_is_type(ix, json_type_int) ? json_object_get_int64(ix) : -1) :
+		    (int64_t)i;
+		if (index < 0 || index >= STREAM_MAX_CALLS)
+			return -3;
+		id = str_of(tc, "id", &idlen);
+		if (json_object_object_get_ex(tc, "function", &fn) &&
+		    json_object_is_type(fn, json_type_object)) {
+			name = str_of(fn, "name", &nlen);
+			args = str_of(fn, "arguments", &alen);
+		}
+		if (stream_tool_call(r->s, (int)index, id, name, args != NULL ? args : "",
+		    alen) == -2)
+			return -2;
+	}
+	return 0;
+}
+
+/* The upstream's usage members beyond the counts (*_details...) go to the client. */
+static void
+usage_details(struct openai_run *r, json_object *usage)
+{
+	json_object *x = json_object_new_object();
+	const char *t;
+
+	json_object_object_foreach(usage, k, v) {
+		if (strcmp(k, "prompt_tokens") != 0 && strcmp(k, "completion_tokens") != 0 &&
+		    strcmp(k, "total_tokens") != 0 && !json_object_is_type(v, json_type_null))
+			json_object_object_add(x, k, json_object_get(v));
+	}
+	if (json_object_object_length(x) > 0 && (t = json_object_to_json_string_ext(x,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) != NULL)
+		(void)stream_usage_details(r->s, t, strlen(t));
+	json_object_put(x);
+}
+
 static int
 on_event(void *ctx, const char *type, const char *data, size_t len)
 {
@@ -368,16 +471,14 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 	    json_object_is_type(choices, json_type_array) &&
 	    json_object_array_length(choices) > 0 &&
 	    json_object_is_type(c0 = json_object_array_get_idx(choices, 0), json_type_object)) {
-		json_object *delta, *content, *fr;
+		json_object *fr;
+		int rc = relay_delta(r, c0);
 
-		if (json_object_object_get_ex(c0, "delta", &delta) &&
-		    json_object_object_get_ex(delta, "content", &content) &&
-		    json_object_is_type(content, json_type_string) &&
-		    json_object_get_string_len(content) > 0 &&
-		    stream_token(r->s, json_object_get_string(content),
-		    (size_t)json_object_get_string_len(content)) == -2) {
+		if (rc != 0) {
 			json_object_put(o);
-			return fail(r, 500, "internal_error", "the answer could not be sent");
+			return rc == -3 ? fail(r, 502, "upstream_protocol_error",
+			    "the upstream sent a tool call without a valid index") :
+			    fail(r, 500, "internal_error", "the answer could not be sent");
 		}
 		if (json_object_object_get_ex(c0, "finish_reason", &fr) &&
 		    json_object_is_type(fr, json_type_string)) {
@@ -397,6 +498,7 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 			r->prompt_tokens = (long)json_object_get_int64(n);
 		if (json_object_object_get_ex(v, "completion_tokens", &n))
 			r->completion_tokens = (long)json_object_get_int64(n);
+		usage_details(r, v);
 	}
 	json_object_put(o);
 	return 0;

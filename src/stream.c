@@ -20,6 +20,7 @@
 #include "responses.h"
 #include "sse.h"
 #include "stream.h"
+#include "stream_delta.h"
 
 /* A buffer that grew past this for one big event is given back afterwards. */
 #define KEEP_BYTES (16 * 1024)
@@ -99,8 +100,9 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	 */
 	buf_init(&s->text, (cf->max_event - s->chunk_head.len - (format == STREAM_RESPONSES ?
 	    RESPONSES_FRAME : TOKEN_FRAME)) / 6);
-	if (s->text.cap < UTF8_MAX_OUT)
+	if (s->text.cap < UTF8_MAX_OUT + 32)
 		return cs_fail(err, 500, "internal_error", "max_event too small");
+	stream_delta_open(s);
 	return 0;
 }
 
@@ -167,7 +169,7 @@ stream_emit_event(struct stream *s, const char *sse_name, const char *journal_na
  * events are all written by responses_stream.c: a payload of another shape
  * meant for it (what it does not carry yet) is dropped, not sent unnumbered.
  */
-static int
+int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
 	if (s->format == STREAM_RESPONSES || s->format == STREAM_RESPONSES_JSON)
@@ -197,8 +199,8 @@ emit_json(struct stream *s, const char *name, json_object *o)
  * The end of a chunk after its choices: with stream_options.include_usage
  * every chunk but the last has "usage": null, as OpenAI's do.
  */
-static const char *
-chunk_end(const struct stream *s)
+const char *
+stream_chunk_end(const struct stream *s)
 {
 	return s->include_usage ? "],\"usage\":null}" : "]}";
 }
@@ -261,7 +263,7 @@ stream_begin(struct stream *s)
 		char rest[128];
 
 		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{\"role\":\"assistant\","
-		    "\"content\":\"\"},\"finish_reason\":null}%s", chunk_end(s));
+		    "\"content\":\"\"},\"finish_reason\":null}%s", stream_chunk_end(s));
 		return emit_chunk(s, rest) == 0 ? 0 : -1;
 	}
 	if (s->format == STREAM_RESPONSES)
@@ -276,6 +278,43 @@ stream_begin(struct stream *s)
 	if (s->resume_url != NULL)
 		json_object_object_add(meta, "resume", json_object_new_string(s->resume_url));
 	return emit_json(s, "meta", meta) == 0 ? 0 : -1;
+}
+
+/*
+ * Builds the payload of a token event of s->text in s->payload, with the
+ * pending logprobs when lp is set (they are then taken).  The payload is
+ * built in a reused buffer: no allocation per token.  Returns 0 or -1 (cap).
+ */
+static int
+text_payload(struct stream *s, int lp)
+{
+	struct buf *b = &s->payload;
+	int rc;
+
+	buf_reset(b);
+	if (s->format == STREAM_OPENAI)
+		rc = buf_add(b, s->chunk_head.data, s->chunk_head.len) == -1 ||
+		    buf_adds(b, "{\"index\":0,\"delta\":{\"content\":\"") == -1 ||
+		    jsonw_chars(b, s->text.data, s->text.len) == -1 ||
+		    buf_adds(b, "\"}") == -1 ||
+		    (lp && (buf_adds(b, ",\"logprobs\":") == -1 ||
+		    buf_add(b, s->logprobs.data, s->logprobs.len) == -1)) ||
+		    buf_adds(b, ",\"finish_reason\":null}") == -1 ||
+		    buf_adds(b, stream_chunk_end(s)) == -1;
+	else
+		rc = buf_add(b, "{\"text\":\"", 9) == -1 ||
+		    jsonw_chars(b, s->text.data, s->text.len) == -1 ||
+		    buf_addc(b, '"') == -1 ||
+		    (lp && (buf_adds(b, ",\"logprobs\":") == -1 ||
+		    buf_add(b, s->logprobs.data, s->logprobs.len) == -1)) ||
+		    buf_addc(b, '}') == -1;
+	if (rc != 0) {
+		buf_reset(b);
+		return -1;
+	}
+	if (lp)
+		buf_reset(&s->logprobs);
+	return 0;
 }
 
 /*
@@ -307,24 +346,20 @@ emit_text(struct stream *s)
 			(void)stream_begin(s);
 		rc = responses_delta(s);
 	} else {
+		int built, rc2;
+
 		/* A reader gone at the head: the token still goes to the journal. */
 		if (s->state == STREAM_HEAD)
 			(void)stream_begin(s);
-		/* The payload is built in a reused buffer: no allocation per token. */
-		buf_reset(&s->payload);
-		if (s->format == STREAM_OPENAI) {
-			if (buf_add(&s->payload, s->chunk_head.data, s->chunk_head.len) == -1 ||
-			    buf_adds(&s->payload, "{\"index\":0,\"delta\":{\"content\":\"") == -1 ||
-			    jsonw_chars(&s->payload, s->text.data, s->text.len) == -1 ||
-			    buf_adds(&s->payload, "\"},\"finish_reason\":null}") == -1 ||
-			    buf_adds(&s->payload, chunk_end(s)) == -1)
-				rc = -2;
-		} else if (buf_add(&s->payload, "{\"text\":\"", 9) == -1 ||
-		    jsonw_chars(&s->payload, s->text.data, s->text.len) == -1 ||
-		    buf_add(&s->payload, "\"}", 2) == -1)
+		/* Logprobs go with the text, or alone first when both do not fit. */
+		built = s->logprobs.len > 0 && text_payload(s, 1) == 0;
+		if (!built && s->logprobs.len > 0)
+			rc = stream_delta_flush(s);
+		if (rc != -2 && !built && text_payload(s, 0) == -1)
 			rc = -2;
-		if (rc == 0)
-			rc = stream_emit(s, NULL, s->payload.data, s->payload.len);
+		if (rc != -2 && (rc2 = stream_emit(s, NULL, s->payload.data,
+		    s->payload.len)) != 0)
+			rc = rc2;
 		if (s->payload.alloc > KEEP_BYTES)
 			buf_free(&s->payload);
 	}
@@ -408,17 +443,19 @@ finish_text(struct stream *s)
 		return 0;
 	if (nheld > 0 && send_text(s, held, nheld, 0) == -1)
 		return -1;
-	if (s->carry.len == 0 || s->lost)
-		return 0;
-	return send_text(s, NULL, 0, 1) == -1 ? -1 : 0;
+	if (s->carry.len > 0 && !s->lost && send_text(s, "", 0, 1) == -1)
+		return -1;
+	/* Logprobs whose text never came (held back, then dropped by a stop). */
+	return s->lost ? 0 : stream_delta_flush(s) == -1 ? -1 : 0;
 }
 
 static int
-add_usage(struct buf *b, long prompt_tokens, long completion_tokens)
+add_usage(const struct stream *s, struct buf *b, long prompt_tokens, long completion_tokens)
 {
 	return buf_printf(b, "{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
-	    "\"total_tokens\":%ld}", prompt_tokens, completion_tokens,
-	    prompt_tokens + completion_tokens);
+	    "\"total_tokens\":%ld", prompt_tokens, completion_tokens,
+	    prompt_tokens + completion_tokens) == -1 || stream_delta_usage(s, b) == -1 ||
+	    buf_addc(b, '}') == -1 ? -1 : 0;
 }
 
 /*
@@ -448,9 +485,11 @@ static int
 send_completion(struct stream *s, const char *finish, long prompt_tokens,
     long completion_tokens)
 {
-	struct buf *b = &s->payload;
+	struct buf body, *b = &body;
+	int rc = -1;
 
-	buf_reset(b);
+	/* Room for every part JSON-escaped (6 bytes a byte at most), and the frame. */
+	buf_init(b, 6 * (s->answer.len + strlen(s->model->name)) + stream_delta_size(s) + 1024);
 	if (s->answer_cut)
 		finish = "length";   /* the answer outgrew max_event * 8 */
 	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
@@ -459,24 +498,35 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	    buf_adds(b, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
 	    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
 	    "\"content\":") == -1 ||
-	    jsonw_string(b, s->answer.data != NULL ? s->answer.data : "", s->answer.len) == -1 ||
-	    buf_printf(b, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
-	    add_usage(b, prompt_tokens, completion_tokens) == -1 ||
+	    /* No text beside tool calls or a refusal: null, as OpenAI's. */
+	    (s->answer.len == 0 && (s->ncalls > 0 || s->refusal.len > 0) ?
+	    buf_adds(b, "null") :
+	    jsonw_string(b, s->answer.data != NULL ? s->answer.data : "", s->answer.len)) == -1 ||
+	    stream_delta_message(s, b) == -1 ||
+	    buf_adds(b, "},\"logprobs\":") == -1 ||
+	    (s->logprobs.len > 0 ? buf_adds(b, "{\"content\":[") == -1 ||
+	    buf_add(b, s->logprobs.data, s->logprobs.len) == -1 || buf_adds(b, "]}") == -1 :
+	    buf_adds(b, "null") == -1) ||
+	    buf_printf(b, ",\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
+	    add_usage(s, b, prompt_tokens, completion_tokens) == -1 ||
 	    buf_adds(b, "}\n") == -1 ||
 	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
-		return -1;
+		goto out;
 	s->state = STREAM_ENDED;
 	if (s->gone)
-		return -1;
+		goto out;
 	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
 	    s->conn->ops->write(s->conn, b->data, b->len) == -1 ||
 	    s->conn->ops->flush(s->conn) == -1) {
 		s->gone = 1;
-		return -1;
+		goto out;
 	}
 	s->bytes += s->out.len + b->len;
 	buf_reset(&s->out);
-	return 0;
+	rc = 0;
+out:
+	buf_free(b);
+	return rc;
 }
 
 /* STREAM_RESPONSES_JSON: the whole response object, as send_completion() its own. */
@@ -540,7 +590,7 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 
 		/* A reader gone on the way: the rest still goes to the journal, [DONE] last. */
 		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}%s",
-		    finish, chunk_end(s));
+		    finish, stream_chunk_end(s));
 		if ((rc = emit_chunk(s, rest)) == -2)
 			return -1;
 		gone = rc == -1;
@@ -549,7 +599,7 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 
 			buf_init(&u, 256);
 			rc = buf_adds(&u, "],\"usage\":") == -1 ||
-			    add_usage(&u, prompt_tokens, completion) == -1 ||
+			    add_usage(s, &u, prompt_tokens, completion) == -1 ||
 			    buf_addc(&u, '}') == -1 ? -2 : emit_chunk(s, u.data);
 			buf_free(&u);
 			if (rc == -2)
@@ -566,6 +616,21 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	json_object_object_add(usage, "completion_tokens", json_object_new_int64(completion));
 	json_object_object_add(usage, "total_tokens", json_object_new_int64(prompt_tokens +
 	    completion));
+	if (s->usage_extra.len > 0) {
+		/* The backend's usage members, e.g. completion_tokens_details. */
+		struct buf x;
+		json_object *e;
+
+		buf_init(&x, s->usage_extra.len + 2);
+		if (buf_addc(&x, '{') == 0 && buf_add(&x, s->usage_extra.data,
+		    s->usage_extra.len) == 0 && buf_addc(&x, '}') == 0 &&
+		    (e = json_tokener_parse(x.data)) != NULL) {
+			json_object_object_foreach(e, k, v)
+				json_object_object_add(usage, k, json_object_get(v));
+			json_object_put(e);
+		}
+		buf_free(&x);
+	}
 	json_object_object_add(o, "usage", usage);
 	json_object_object_add(o, "ttft_ms", s->first_token_ms < 0 ? NULL :
 	    json_object_new_int64(s->first_token_ms - s->started_ms));
@@ -632,4 +697,5 @@ stream_close(struct stream *s)
 	buf_free(&s->text);
 	buf_free(&s->answer);
 	buf_free(&s->chunk_head);
+	stream_delta_close(s);
 }

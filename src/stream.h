@@ -41,8 +41,9 @@ enum stream_state {
  * A stream numbers its events 1, 2, 3, ..., frames them as SSE and delivers
  * them to its reader (the POST's own connection, if any) and to its journal,
  * if it has one (for readers that resume: stream_emit() in stream.c appends
- * every event to it).  Backends only hand it text; the SSE encoder only sees
- * finished payloads.  This file writes every response head of a stream
+ * every event to it).  Backends only hand it bytes (text, reasoning, tool
+ * calls' arguments: see stream_delta.c for what is not text); the SSE
+ * encoder only sees finished payloads.  This file writes every response head of a stream
  * (stream_head()).
  *
  * The response is committed (status 200 sent, state STREAM_BODY) by
@@ -81,7 +82,19 @@ struct stream {
 	uint64_t events, bytes;
 	long tokens;                        /* token events sent */
 	int lost;                           /* some text could not be sent */
+	/* What is not text (stream_delta.c): */
+	struct buf piece;                   /* sanitised text of one non-text event */
+	struct buf logprobs;                /* logprobs for the next text event; JSON: all items */
+	struct buf usage_extra;             /* usage members the backend added, e.g. *_details */
+	struct buf reasoning, refusal;      /* STREAM_OPENAI_JSON: the whole of each */
+	const char *reasoning_field;        /* STREAM_OPENAI_JSON: the key reasoning came as */
+	struct stream_call *calls;          /* STREAM_OPENAI_JSON: the tool calls, by index */
+	size_t ncalls;
 };
+
+/* The most tool calls one answer may make, and the longest id or name of one. */
+#define STREAM_MAX_CALLS 128
+#define STREAM_CALL_WORD 256
 
 /*
  * Appends to out the head of a response about stream id: status 200 with
@@ -127,6 +140,43 @@ int  stream_begin(struct stream *s);
  * then fails the stream, and stream_done() would send an error.
  */
 int  stream_token(struct stream *s, const char *bytes, size_t len);
+
+/*
+ * What is not text, each as its own event(s), numbered and journaled like
+ * tokens (stream_delta.c).  In the OpenAI chunk format a delta of
+ * `tool_calls`, `reasoning_content` (or the field given), `refusal`; in the
+ * native one `event: tool_call`, `event: reasoning`, `event: refusal`;
+ * STREAM_OPENAI_JSON gathers them into the message.  Text is sanitised as
+ * tokens' is (each call on its own: give whole characters) and split over
+ * several events when it passes one event's cap.  Returns as stream_token().
+ *
+ * stream_tool_call(): a fragment of tool call index (0..STREAM_MAX_CALLS-1):
+ * id and name (NULL when absent; cut to STREAM_CALL_WORD bytes) come with a
+ * call's first fragment, args[0..len) is the next piece of its arguments
+ * (the pieces concatenate to the JSON text of them).
+ */
+int  stream_tool_call(struct stream *s, int index, const char *id, const char *name,
+    const char *args, size_t len);
+
+/* Reasoning text; field: the OpenAI delta key ("reasoning"), NULL for reasoning_content. */
+int  stream_reasoning(struct stream *s, const char *field, const char *text, size_t len);
+
+int  stream_refusal(struct stream *s, const char *text, size_t len);
+
+/*
+ * The logprobs object (JSON text, as OpenAI's choice has it) of the text
+ * handed over next: it goes in the same event, or in one of its own when
+ * both do not fit in one; STREAM_OPENAI_JSON gathers its "content" items.
+ * One bigger than an event is dropped.  Returns as stream_token().
+ */
+int  stream_logprobs(struct stream *s, const char *json, size_t len);
+
+/*
+ * Members to add to the usage object at the end (JSON text of an object,
+ * e.g. {"completion_tokens_details":{...}}), replacing earlier ones.
+ * Returns 0, or -1 when they do not fit (they are dropped).
+ */
+int  stream_usage_details(struct stream *s, const char *json, size_t len);
 
 /* Ends the stream with `event: done`. Returns 0 or -1 as above. */
 int  stream_done(struct stream *s, const struct backend_result *res,

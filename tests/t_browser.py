@@ -8,7 +8,9 @@ EventSource on the stream's url) and checks that partial text shows while it
 streams and that the final text is exactly the demo's answer, stops a slow
 stream with the Stop button (a DELETE of the stream: chatstream must log the
 DELETE and outcome=cancelled for the producer), shows HTTP and in-stream
-errors, and is labelled and keyboard operable.  A second chatstream without
+errors, shows a model's reasoning (event: reasoning) folded above its
+answer and keeps it on a reload, shows the tools a model calls (an `openai`
+model relaying tests/lib/fake_upstream.py's tool calls), and is labelled and keyboard operable.  A second chatstream without
 resumable streams (journal = off, mounted at /plain/) answers the POST with
 200 text/event-stream: the page's fetch() fallback reads it, and Stop aborts
 it (outcome=client_gone).  Screenshots go to tests/artifacts/ (or
@@ -34,11 +36,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import harness  # noqa: E402
 from harness import (SRCDIR, bail, config, demo_text, demo_tokens, diag, is_, ok,  # noqa: E402
                      require_tools, run, skip_all, Fixture)
+from fake_upstream import PARTS, FakeUpstream  # noqa: E402
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
 WWW = os.path.join(SRCDIR, "www")
 PAGE_FILES = ("index.html", "app.js", "app.css")
 PROMPT = "Hello from a real browser"
+REASONING = "The user greets me from a browser: I will answer <b>plainly</b>."
 SETUP_TIMEOUT = 1200        # a fresh machine downloads chromium first
 NODE_TIMEOUT = harness.scaled(90)   # the node script's own deadline is 60 s, scaled alike
 
@@ -220,12 +224,19 @@ def main():
     require_tools()
     fx = Fixture("browser")
     deps = run_setup(fx)
+    up = FakeUpstream()          # a model that calls tools, for the page to show
+    fx.on_close(up.close)
     models = {
         # paced, so the answer takes a few seconds and can be seen growing
         "demo": {"backend": "demo", "ttft_ms": 200, "tokens_per_second": 10},
         # 23 tokens at 2/s: about 12 s for its answer, unless Stop ends it
         "slow": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 2},
         "broken": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 20, "fail_after": 3},
+        # reasons first (event: reasoning), then the demo's answer
+        "thinker": {"backend": "demo", "ttft_ms": 0, "tokens_per_second": 0,
+                    "reasoning": REASONING},
+        # an upstream that reasons, says a word and calls two tools
+        "caller": {"backend": "openai", "base_url": up.base_url, "model": "tools"},
     }
     cs = fx.start_chatstream(config({"heartbeat": 2, "spool_dir": fx.path("spool")}, models))
     # the same models without resumable streams: the page falls back to fetch()
@@ -253,6 +264,11 @@ def main():
         "CS_MODEL": "demo",
         "CS_SLOW_MODEL": "slow",
         "CS_FAIL_MODEL": "broken",
+        "CS_THINK_MODEL": "thinker",
+        "CS_REASONING": REASONING,
+        "CS_CALL_MODEL": "caller",
+        "CS_CALLS": "\n".join("%s(%s)" % (n, a) for _, n, a in PARTS["calls"]),
+        "CS_CALL_TEXT": PARTS["content"],
         "CS_PLAIN": "/plain/",
         "CS_PROFILE": profile,
         "CS_ARTIFACTS": arts,

@@ -292,6 +292,180 @@ errors(const struct conf *cf)
 	close_stream(&s, &w);
 }
 
+/* What is not text, as a backend hands it: reasoning, a tool call in fragments, logprobs. */
+#define LOGPROBS "{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.5,\"top_logprobs\":[]}]}"
+
+static void
+parts(struct stream *s, const char *field)
+{
+	ok(stream_reasoning(s, field, "Think \"x\"\n", 10) == 0, "reasoning");
+	ok(stream_logprobs(s, LOGPROBS, strlen(LOGPROBS)) == 0 && stream_token(s, "Hi", 2) == 0,
+	    "logprobs, then their text");
+	ok(stream_tool_call(s, 0, "call_1", "get_weather", "", 0) == 0,
+	    "a tool call's first fragment: id and name, no arguments");
+	ok(stream_tool_call(s, 0, NULL, NULL, "{\"city\":", 8) == 0 &&
+	    stream_tool_call(s, 0, NULL, NULL, "\"Paris\"}", 8) == 0, "its arguments in two");
+	ok(stream_tool_call(s, 1, "call_2", "now", "{}", 2) == 0, "a second call, whole");
+	ok(stream_refusal(s, "No.", 3) == 0, "a refusal");
+	ok(stream_usage_details(s, "{\"completion_tokens_details\":{\"reasoning_tokens\":1}}",
+	    52) == 0, "usage details");
+}
+
+static void
+delta(const struct conf *cf)
+{
+	struct backend_result res = { "tool_calls", 0, 0 };
+	struct memconn w;
+	struct stream s;
+
+	open_stream(&s, &w, cf, STREAM_NATIVE);
+	ok(stream_begin(&s) == 0, "native parts: begin");
+	parts(&s, NULL);
+	ok(stream_done(&s, &res, 3) == 0, "native parts: done");
+	is_wire(&w, &s, NATIVE_HEAD
+	    "data: {\"id\":\"@ID@\",\"model\":\"demo\",\"created\":@T@}\nid: @ID@.1\n\n"
+	    "event: reasoning\ndata: {\"text\":\"Think \\\"x\\\"\\n\"}\nid: @ID@.2\n\n"
+	    "data: {\"text\":\"Hi\",\"logprobs\":" LOGPROBS "}\nid: @ID@.3\n\n"
+	    "event: tool_call\ndata: {\"index\":0,\"id\":\"call_1\",\"name\":\"get_weather\","
+	    "\"arguments\":\"\"}\nid: @ID@.4\n\n"
+	    "event: tool_call\ndata: {\"index\":0,\"arguments\":\"{\\\"city\\\":\"}\nid: @ID@.5\n\n"
+	    "event: tool_call\ndata: {\"index\":0,\"arguments\":\"\\\"Paris\\\"}\"}\nid: @ID@.6\n\n"
+	    "event: tool_call\ndata: {\"index\":1,\"id\":\"call_2\",\"name\":\"now\","
+	    "\"arguments\":\"{}\"}\nid: @ID@.7\n\n"
+	    "event: refusal\ndata: {\"text\":\"No.\"}\nid: @ID@.8\n\n"
+	    "event: done\ndata: {\"finish_reason\":\"tool_calls\",\"usage\":{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":7,\"total_tokens\":10,\"completion_tokens_details\":"
+	    "{\"reasoning_tokens\":1}},\"ttft_ms\":@MS@,\"duration_ms\":@MS@}\nid: @ID@.9\n\n",
+	    "native parts: named events for what is not text");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_OPENAI);
+	s.include_usage = 1;
+	ok(stream_begin(&s) == 0, "openai parts: begin");
+	parts(&s, "reasoning");
+	ok(stream_done(&s, &res, 3) == 0, "openai parts: done");
+	is_wire(&w, &s, SSE_HEAD
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.1\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"reasoning\":\"Think \\\"x\\\"\\n\"},"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.2\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"logprobs\":" LOGPROBS ","
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.3\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.4\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+	    "{\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null}],\"usage\":null}\nid: @ID@.5\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+	    "{\"arguments\":\"\\\"Paris\\\"}\"}}]},\"finish_reason\":null}],\"usage\":null}\nid: @ID@.6\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":\"{}\"}}]},"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.7\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{\"refusal\":\"No.\"},"
+	    "\"finish_reason\":null}],\"usage\":null}\nid: @ID@.8\n\n"
+	    "data: " CHUNK "{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],"
+	    "\"usage\":null}\nid: @ID@.9\n\n"
+	    "data: " CHUNK "],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7,"
+	    "\"total_tokens\":10,\"completion_tokens_details\":{\"reasoning_tokens\":1}}}\n"
+	    "id: @ID@.10\n\n"
+	    "data: [DONE]\nid: @ID@.11\n\n",
+	    "openai parts: tool_calls, reasoning, refusal and logprobs deltas");
+	close_stream(&s, &w);
+
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	parts(&s, NULL);
+	ok(stream_done(&s, &res, 3) == 0, "json parts: done");
+	is_wire(&w, &s, JSON_HEAD
+	    "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion\",\"created\":@T@,"
+	    "\"model\":\"demo\",\"system_fingerprint\":\"chatstream-" PACKAGE_VERSION "\","
+	    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hi\","
+	    "\"reasoning_content\":\"Think \\\"x\\\"\\n\",\"refusal\":\"No.\",\"tool_calls\":["
+	    "{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+	    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+	    "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"now\","
+	    "\"arguments\":\"{}\"}}]},"
+	    "\"logprobs\":{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.5,\"top_logprobs\":[]}]},"
+	    "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":3,"
+	    "\"completion_tokens\":7,\"total_tokens\":10,\"completion_tokens_details\":"
+	    "{\"reasoning_tokens\":1}}}\n",
+	    "json parts: the message gathers tool_calls (arguments joined), reasoning, refusal");
+	close_stream(&s, &w);
+
+	/* Only a tool call: content is null, as OpenAI's. */
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_tool_call(&s, 0, "c", "f", "{}", 2) == 0, "json, a call only: the call");
+	ok(stream_done(&s, &res, 3) == 0, "json, a call only: done");
+	ok(strstr(w.bytes.data, "\"message\":{\"role\":\"assistant\",\"content\":null,"
+	    "\"tool_calls\":[{\"id\":\"c\",") != NULL, "json, a call only: content null");
+	close_stream(&s, &w);
+}
+
+/* Arguments longer than one event: several fragments, the id and name in the first only. */
+static void
+long_call(const struct conf *base)
+{
+	struct conf cf = *base;
+	struct memconn w;
+	struct stream s;
+	char args[3000];
+	struct buf joined;
+	const char *p;
+	int events = 0, named = 0;
+	size_t i;
+
+	cf.max_event = 4096;
+	for (i = 0; i < sizeof(args); i++)
+		args[i] = "abc\"\n"[i % 5];
+	open_stream(&s, &w, &cf, STREAM_NATIVE);
+	ok(stream_tool_call(&s, 3, "id", "fn", args, sizeof(args)) == 0, "long call: sent");
+	buf_init(&joined, sizeof(args) * 2);
+	for (p = w.bytes.data; (p = strstr(p, "event: tool_call\ndata: ")) != NULL; events++) {
+		const char *a = strstr(p, "\"arguments\":\"") + 13, *end = strstr(a, "\"}\n");
+
+		named += strstr(p, "\"name\":\"fn\"") != NULL && strstr(p, "\"name\":\"fn\"") < end;
+		for (; a < end; a++) {
+			if (*a == '\\') {
+				a++;
+				buf_addc(&joined, *a == 'n' ? '\n' : *a);
+			} else
+				buf_addc(&joined, *a);
+		}
+		p = end;
+	}
+	ok(events > 1, "long call: %d events", events);
+	is_int(named, 1, "long call: the name in the first only");
+	is_mem(joined.data, joined.len, args, sizeof(args), "long call: the fragments join");
+	buf_free(&joined);
+	close_stream(&s, &w);
+}
+
+/* A stream:false answer longer than one event (max_event) still goes out whole. */
+static void
+long_json(const struct conf *base)
+{
+	struct conf cf = *base;
+	struct memconn w;
+	struct stream s;
+	char text[1000];
+	int i, ok_all = 1;
+	const char *body;
+
+	cf.max_event = 4096;
+	memset(text, 'a', sizeof(text));
+	open_stream(&s, &w, &cf, STREAM_OPENAI_JSON);
+	for (i = 0; i < 6; i++)
+		ok_all &= stream_token(&s, text, sizeof(text)) == 0 &&
+		    stream_reasoning(&s, NULL, "\"", 1) == 0;
+	ok(ok_all && stream_tool_call(&s, 0, "c", "f", text, sizeof(text)) == 0,
+	    "long json: 6000 bytes of text, 6 quotes of reasoning, 1000 of arguments");
+	ok(stream_done(&s, &(struct backend_result){ NULL, 0, 0 }, 1) == 0, "long json: done");
+	body = w.bytes.data != NULL ? strstr(w.bytes.data, "\r\n\r\n") : NULL;
+	ok(body != NULL && w.bytes.len - (size_t)(body - w.bytes.data) > 7000 &&
+	    strstr(body, "\"reasoning_content\":\"\\\"\\\"\\\"\\\"\\\"\\\"\"") != NULL &&
+	    w.bytes.data[w.bytes.len - 2] == '}', "long json: the whole object, over max_event");
+	close_stream(&s, &w);
+}
+
 int
 main(void)
 {
@@ -306,6 +480,9 @@ main(void)
 	openai(&cf);
 	openai_json(&cf);
 	errors(&cf);
+	delta(&cf);
+	long_call(&cf);
+	long_json(&cf);
 	conf_free(&cf);
 	return done_testing();
 }

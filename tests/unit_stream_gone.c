@@ -25,7 +25,9 @@
  * lets the producer go on.  Whatever N, the journal must then hold the
  * whole answer exactly once: what a resuming reader reassembles is the text
  * of an uncut run, and the ids (<stream id>.<n>) run 1, 2, 3, ... without a
- * gap.  The same in OpenAI's format, whose journal must end with data: [DONE].
+ * gap.  The same in OpenAI's format, whose journal must end with data: [DONE];
+ * and the same for reasoning and a tool call's argument fragments, whose
+ * text a reader reassembles with the answer's.
  */
 
 /* What a resuming reader makes of a journal: the text, the tokens, the usage. */
@@ -79,12 +81,21 @@ replay_frames(const char *p, const char *end, struct replay *rp)
 			/* An OpenAI chunk: the content of its delta, or the usage. */
 			json_object *c = json_object_array_get_idx(v, 0), *d;
 
-			if (c != NULL && json_object_object_get_ex(c, "delta", &d) &&
-			    json_object_object_get_ex(d, "content", &d) &&
-			    json_object_get_string_len(d) > 0) {
-				buf_add(&rp->text, json_object_get_string(d),
-				    (size_t)json_object_get_string_len(d));
-				rp->tokens++;
+			if (c != NULL && json_object_object_get_ex(c, "delta", &d)) {
+				json_object *t = NULL;
+
+				/* Text, reasoning, or a tool call's arguments: one token each. */
+				if (json_object_object_get_ex(d, "tool_calls", &t))
+					t = json_object_array_get_idx(t, 0);
+				if ((t != NULL && json_object_object_get_ex(t, "function", &t) &&
+				    json_object_object_get_ex(t, "arguments", &t)) ||
+				    (json_object_object_get_ex(d, "content", &t) &&
+				    json_object_get_string_len(t) > 0) ||
+				    json_object_object_get_ex(d, "reasoning_content", &t)) {
+					buf_add(&rp->text, json_object_get_string(t),
+					    (size_t)json_object_get_string_len(t));
+					rp->tokens++;
+				}
 			}
 			if (json_object_object_get_ex(o, "usage", &v) &&
 			    json_object_object_get_ex(v, "completion_tokens", &v))
@@ -92,7 +103,13 @@ replay_frames(const char *p, const char *end, struct replay *rp)
 			json_object_put(o);
 			continue;
 		}
-		if (strcmp(ev, "message") == 0 && json_object_object_get_ex(o, "text", &v)) {
+		if ((strcmp(ev, "message") == 0 || strcmp(ev, "reasoning") == 0) &&
+		    json_object_object_get_ex(o, "text", &v)) {
+			buf_add(&rp->text, json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v));
+			rp->tokens++;
+		} else if (strcmp(ev, "tool_call") == 0 &&
+		    json_object_object_get_ex(o, "arguments", &v)) {
 			buf_add(&rp->text, json_object_get_string(v),
 			    (size_t)json_object_get_string_len(v));
 			rp->tokens++;
@@ -134,8 +151,11 @@ replay(const struct conf *cf, const char *id, struct replay *rp)
 	return rc;
 }
 
-/* What the producer does: the demo model, or big chunks as the exec backend reads them. */
-enum producer { DEMO, CHUNKS };
+/*
+ * What the producer does: the demo model, big chunks as the exec backend
+ * reads them, or reasoning and a tool call in big fragments.
+ */
+enum producer { DEMO, CHUNKS, CALLS };
 
 static const char *
 prompt_of(void)
@@ -181,6 +201,22 @@ run(struct conf *cf, enum producer what, enum stream_format format, int fail_at,
 				stream_detach(&s);   /* the pump, on_disconnect = continue */
 		}
 		m->backend->stop(r);
+	} else if (what == CALLS) {
+		char chunk[3000];
+
+		for (i = 0; i < 5; i++) {
+			memset(chunk, 'a' + i, sizeof(chunk));
+			memcpy(chunk + 1000, "\xe6\x97\xa5\"\n", 5);
+			/* Each consumed even when the reader has gone: it is journaled. */
+			if (i == 0 && stream_tool_call(&s, 0, "call_1", "f", "", 0) == -1 && s.gone)
+				stream_detach(&s);
+			if (stream_reasoning(&s, NULL, chunk, 1500) == -1 && s.gone)
+				stream_detach(&s);
+			if (stream_tool_call(&s, 0, NULL, NULL, chunk, sizeof(chunk)) == -1 && s.gone)
+				stream_detach(&s);
+		}
+		res.finish_reason = "tool_calls";
+		st = BACKEND_DONE;
 	} else {
 		char chunk[3000];
 
@@ -309,6 +345,8 @@ main(void)
 	cf.max_event = 1024;
 	cuts(&cf, CHUNKS, STREAM_NATIVE, "chunks over an event's cap");
 	cuts(&cf, CHUNKS, STREAM_OPENAI, "chunks over an event's cap, OpenAI's format");
+	cuts(&cf, CALLS, STREAM_NATIVE, "reasoning and a tool call over an event's cap");
+	cuts(&cf, CALLS, STREAM_OPENAI, "reasoning and a tool call, OpenAI's format");
 
 	conf_free(&cf);
 	remove_spool(spool);

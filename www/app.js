@@ -240,7 +240,7 @@
 	 */
 	var STORE_VERSION = 1;
 	var TURN_FIELDS = ["prompt", "model", "who", "text", "state", "stats", "title", "error",
-		"streamId", "url", "lastEventId"];
+		"streamId", "url", "lastEventId", "reasoning", "calls"];
 
 	function Store(endpoint) {
 		this.key = "chatstream:" + endpoint.href;
@@ -517,6 +517,9 @@
 			var ui = self.addTurn(rec.prompt, rec.model);
 			ui.who.textContent = rec.who || rec.model || "model";
 			ui.text.data = rec.text;
+			ui.whyText.data = rec.reasoning;
+			ui.why.hidden = rec.reasoning === "";
+			showCalls(ui, rec);
 			ui.stats.textContent = rec.stats;
 			if (rec.title) {
 				ui.stats.title = rec.title;
@@ -624,22 +627,48 @@
 		you.appendChild(el("div", "bubble", prompt));
 		var bot = el("div", "msg bot");
 		var who = el("p", "who", model || "model");
+		// The model's reasoning (event: reasoning), folded, before its answer.
+		var why = el("details", "why");
+		var whyText = document.createTextNode("");
+		why.appendChild(el("summary", null, "Reasoning"));
+		why.appendChild(el("div", "why-text")).appendChild(whyText);
+		why.hidden = true;
 		var answer = el("div", "bubble answer");
 		var text = document.createTextNode("");
 		answer.appendChild(text);
+		// The tools it calls (event: tool_call), one line a call.
+		var calls = el("pre", "calls");
+		calls.hidden = true;
 		var stats = el("p", "stats");
 		var err = el("p", "error");
 		err.setAttribute("role", "alert");
 		err.hidden = true;
 		bot.appendChild(who);
+		bot.appendChild(why);
 		bot.appendChild(answer);
+		bot.appendChild(calls);
 		bot.appendChild(err);
 		bot.appendChild(stats);
 		turn.appendChild(you);
 		turn.appendChild(bot);
 		this.transcript.appendChild(turn);
-		return { turn: turn, who: who, answer: answer, text: text, stats: stats, err: err };
+		return { turn: turn, who: who, answer: answer, text: text, stats: stats, err: err,
+			why: why, whyText: whyText, calls: calls };
 	};
+
+	/** rec.calls (JSON text of [{name, arguments}]) as lines "name(arguments)". */
+	function showCalls(ui, rec) {
+		var calls = [];
+		try {
+			calls = JSON.parse(rec.calls || "[]");
+		} catch (e) {
+			calls = [];
+		}
+		ui.calls.textContent = calls.filter(Boolean).map(function (c) {
+			return (c.name || "?") + "(" + (c.arguments || "") + ")";
+		}).join("\n");
+		ui.calls.hidden = ui.calls.textContent === "";
+	}
 
 	Page.prototype.scrollDown = function (force) {
 		var root = document.scrollingElement || document.documentElement;
@@ -749,7 +778,8 @@
 			body.max_tokens = Number(mt);
 		}
 		var rec = { prompt: prompt, model: body.model || "", who: "", text: "", state: "connecting",
-			stats: "", title: "", error: "", streamId: "", url: "", lastEventId: "", tokens: 0 };
+			stats: "", title: "", error: "", streamId: "", url: "", lastEventId: "", tokens: 0,
+			reasoning: "", calls: "" };
 		var run = this.newRun(rec, this.addTurn(prompt, body.model));
 		this.turns.push(rec);
 		this.current = run;
@@ -950,6 +980,9 @@
 				};
 				es.addEventListener("meta", relay("meta"));
 				es.addEventListener("message", relay("message"));
+				es.addEventListener("reasoning", relay("reasoning"));
+				es.addEventListener("tool_call", relay("tool_call"));
+				es.addEventListener("refusal", relay("refusal"));
 				es.addEventListener("done", relay("done"));
 				es.addEventListener("error", function (ev) {
 					if (typeof ev.data === "string") {
@@ -984,7 +1017,30 @@
 		var d = parseJSON(ev.data);
 		var rec = run.rec;
 		rec.lastEventId = ev.lastEventId;
-		if (ev.type === "message") {
+		if (ev.type === "reasoning") {
+			if (d && typeof d.text === "string") {
+				run.ui.whyText.appendData(d.text);
+				run.ui.why.hidden = false;
+				rec.reasoning += d.text;
+			}
+		} else if (ev.type === "tool_call") {
+			if (d && typeof d.index === "number" && d.index >= 0 && d.index < 128) {
+				var calls = [];
+				try {
+					calls = JSON.parse(rec.calls || "[]");
+				} catch (e) {
+					calls = [];
+				}
+				var c = calls[d.index] || { name: "", arguments: "" };
+				if (typeof d.name === "string") {
+					c.name = d.name;
+				}
+				c.arguments += typeof d.arguments === "string" ? d.arguments : "";
+				calls[d.index] = c;
+				rec.calls = JSON.stringify(calls);
+				showCalls(run.ui, rec);
+			}
+		} else if (ev.type === "message" || ev.type === "refusal") {
 			if (d && typeof d.text === "string") {
 				run.ui.text.appendData(d.text);
 				rec.text += d.text;
@@ -1013,7 +1069,7 @@
 		} else if (ev.type === "error") {
 			this.fail(run, errorText(d) || "The model reported an error.");
 		}
-		this.save(ev.type === "message");
+		this.save(["message", "reasoning", "tool_call", "refusal"].indexOf(ev.type) >= 0);
 	};
 
 	Page.prototype.showStats = function (run, d) {

@@ -11,6 +11,9 @@
 //   CS_MODEL       paced demo model (the whole answer takes a few seconds)
 //   CS_SLOW_MODEL  a much slower model, for Stop
 //   CS_FAIL_MODEL  a model that sends event: error after a few tokens
+//   CS_THINK_MODEL a model that streams CS_REASONING as event: reasoning first
+//   CS_CALL_MODEL  a model that says CS_CALL_TEXT and calls tools: CS_CALLS,
+//                  one "name(arguments)" a line
 //   CS_PLAIN       (optional) the mount of a chatstream without resumable
 //                  streams (journal = off), e.g. /plain/: the page's fetch()
 //                  fallback is driven through ?endpoint=CS_PLAIN
@@ -32,6 +35,9 @@ const EXPECTED = env.CS_EXPECTED;
 const MODEL = env.CS_MODEL || 'demo';
 const SLOW = env.CS_SLOW_MODEL || 'slow';
 const FAIL = env.CS_FAIL_MODEL || 'broken';
+const THINK = env.CS_THINK_MODEL || '';
+const REASONING = env.CS_REASONING || '';
+const CALLER = env.CS_CALL_MODEL || '';
 const ARTIFACTS = env.CS_ARTIFACTS;
 const PLAIN = env.CS_PLAIN || '';
 
@@ -217,6 +223,58 @@ async function accessibility(page) {
     turns: document.querySelectorAll('#transcript .turn').length }));
   ok(v.v === 'line one\nline two' && v.turns === 0, 'keyboard: Shift+Enter adds a line and sends nothing', JSON.stringify(v));
   await page.fill('#prompt', '');
+}
+
+// The model's reasoning (event: reasoning): folded above its answer, and kept on a reload.
+async function reasoning(page) {
+  if (!THINK) return;
+  const why = () => page.evaluate(() => {
+    const ts = document.querySelectorAll('#transcript .turn');
+    const t = ts[ts.length - 1];
+    const d = t && t.querySelector('details.why');
+    return d ? { hidden: d.hidden, open: d.open, text: d.querySelector('.why-text').textContent,
+      answer: t.querySelector('.answer').textContent } : null;
+  });
+  await page.selectOption('#model', THINK);
+  await page.fill('#prompt', PROMPT);
+  await page.keyboard.press('Enter');
+  const fin = await until(async () => {
+    const s = await lastTurn(page);
+    return FINAL.has(s.state) ? s : null;
+  }, 20000, 50);
+  is(fin && fin.state, 'done', 'reasoning model: the answer ends as "done"');
+  const w = await why();
+  is(w && w.text, REASONING, 'reasoning model: the reasoning is shown, exactly');
+  ok(w && !w.hidden && !w.open, 'reasoning model: folded (a <details> to open) above the answer', JSON.stringify(w));
+  is(w && w.answer, EXPECTED, 'reasoning model: the answer is apart from it');
+  await page.reload();
+  await page.waitForSelector('#transcript .turn');
+  const r = await why();
+  is(r && r.text, REASONING, 'reasoning model: the reasoning is kept on a reload');
+  await page.selectOption('#model', MODEL);
+}
+
+// The tools a model calls (event: tool_call): below its answer, one a line.
+async function toolCalls(page) {
+  if (!CALLER) return;
+  await page.selectOption('#model', CALLER);
+  await page.fill('#prompt', PROMPT);
+  await page.keyboard.press('Enter');
+  const fin = await until(async () => {
+    const s = await lastTurn(page);
+    return FINAL.has(s.state) ? s : null;
+  }, 20000, 50);
+  is(fin && fin.state, 'done', 'tool calls: the answer ends as "done"');
+  const c = await page.evaluate(() => {
+    const ts = document.querySelectorAll('#transcript .turn');
+    const p = ts[ts.length - 1].querySelector('pre.calls');
+    return p ? { hidden: p.hidden, text: p.textContent } : null;
+  });
+  is(c && c.text, env.CS_CALLS, 'tool calls: each call shown as name(arguments), exactly');
+  ok(c && !c.hidden, 'tool calls: visible below the answer', JSON.stringify(c));
+  is(fin && fin.text, env.CS_CALL_TEXT, 'tool calls: the answer\'s text apart from them');
+  ok(/tool_calls$/.test(fin && fin.stats), 'tool calls: the stats say tool_calls', JSON.stringify(fin && fin.stats));
+  await page.selectOption('#model', MODEL);
 }
 
 async function fullStream(page) {
@@ -495,6 +553,8 @@ async function main() {
   await parserChecks(page);
   await accessibility(page);
   await fullStream(page);
+  await reasoning(page);
+  await toolCalls(page);
   await stopStream(page);
   await stopEarly(page);
   await markup(page);

@@ -4,7 +4,10 @@
  * then read back by a WHATWG event-stream parser written here from the
  * spec and a JSON parser, give back exactly the sanitised text, whatever
  * the token boundaries and heartbeats in between; events are numbered 1,
- * 2, 3, ... and the stream ends with its done event.
+ * 2, 3, ... and the stream ends with its done event.  Some of the pieces go
+ * as a tool call's argument fragments instead: they read back (native
+ * tool_call events, OpenAI delta.tool_calls, the message's tool_calls) as
+ * the same pieces each sanitised.
  *
  * Input: a byte choosing the format and max_event, two bytes seeding the
  * token boundaries, then the token bytes.
@@ -31,6 +34,7 @@
 /* The reading side: events as a WHATWG EventSource sees them. */
 struct reader {
 	struct buf text;          /* the token text, decoded */
+	struct buf args;          /* the tool call's arguments, decoded */
 	struct buf data;          /* the event being read */
 	char type[64];
 	char id[32];
@@ -78,18 +82,34 @@ dispatch(struct reader *r)
 		    json_object_is_type(v, json_type_string), "a token event without text");
 		FUZZ_CHECK(buf_add(&r->text, json_object_get_string(v),
 		    (size_t)json_object_get_string_len(v)) == 0, "text over the cap");
+	} else if (r->format == STREAM_NATIVE && strcmp(type, "tool_call") == 0) {
+		FUZZ_CHECK(json_object_object_get_ex(o, "arguments", &v) &&
+		    json_object_is_type(v, json_type_string), "a tool_call without arguments");
+		FUZZ_CHECK(buf_add(&r->args, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v)) == 0, "arguments over the cap");
 	} else if (r->format == STREAM_NATIVE) {
 		FUZZ_CHECK(strcmp(type, "meta") == 0 || strcmp(type, "done") == 0,
-		    "an event neither meta, message nor done");
+		    "an event neither meta, message, tool_call nor done");
 		FUZZ_CHECK(strcmp(type, "meta") != 0 || r->events == 1, "meta not first");
 		r->ended = strcmp(type, "done") == 0;
 	} else if (json_object_object_get_ex(o, "choices", &v) &&
 	    (v = json_object_array_get_idx(v, 0)) != NULL &&
-	    json_object_object_get_ex(v, "delta", &v) &&
-	    json_object_object_get_ex(v, "content", &v)) {
-		FUZZ_CHECK(json_object_is_type(v, json_type_string), "content not a string");
-		FUZZ_CHECK(buf_add(&r->text, json_object_get_string(v),
-		    (size_t)json_object_get_string_len(v)) == 0, "text over the cap");
+	    json_object_object_get_ex(v, "delta", &v)) {
+		json_object *d = v;
+
+		if (json_object_object_get_ex(d, "content", &v)) {
+			FUZZ_CHECK(json_object_is_type(v, json_type_string), "content not a string");
+			FUZZ_CHECK(buf_add(&r->text, json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v)) == 0, "text over the cap");
+		}
+		if (json_object_object_get_ex(d, "tool_calls", &v)) {
+			FUZZ_CHECK((v = json_object_array_get_idx(v, 0)) != NULL &&
+			    json_object_object_get_ex(v, "function", &v) &&
+			    json_object_object_get_ex(v, "arguments", &v) &&
+			    json_object_is_type(v, json_type_string), "a tool call without arguments");
+			FUZZ_CHECK(buf_add(&r->args, json_object_get_string(v),
+			    (size_t)json_object_get_string_len(v)) == 0, "arguments over the cap");
+		}
 	}
 	json_object_put(o);
 reset:
@@ -157,9 +177,22 @@ read_json(struct reader *r, const char *s)
 	    (v = json_object_array_get_idx(v, 0)) != NULL &&
 	    json_object_object_get_ex(v, "message", &v) &&
 	    json_object_object_get_ex(v, "content", &v) &&
-	    json_object_is_type(v, json_type_string), "the answer has no content");
-	FUZZ_CHECK(buf_add(&r->text, json_object_get_string(v),
+	    (json_object_is_type(v, json_type_string) || json_object_is_type(v, json_type_null)),
+	    "the answer has no content");
+	/* null: no text beside a tool call (checked below: the text must be empty). */
+	FUZZ_CHECK(v == NULL || buf_add(&r->text, json_object_get_string(v),
 	    (size_t)json_object_get_string_len(v)) == 0, "text over the cap");
+	json_object_object_get_ex(o, "choices", &v);
+	v = json_object_array_get_idx(v, 0);
+	json_object_object_get_ex(v, "message", &v);
+	if (json_object_object_get_ex(v, "tool_calls", &v)) {
+		FUZZ_CHECK((v = json_object_array_get_idx(v, 0)) != NULL &&
+		    json_object_object_get_ex(v, "function", &v) &&
+		    json_object_object_get_ex(v, "arguments", &v) &&
+		    json_object_is_type(v, json_type_string), "a tool call without arguments");
+		FUZZ_CHECK(buf_add(&r->args, json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v)) == 0, "arguments over the cap");
+	}
 	r->ended = 1;
 	json_object_put(o);
 }
@@ -219,6 +252,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct backend_result res = { "stop", 0, 0 };
 	struct utf8_carry carry = { { 0 }, 0 };
 	struct reader r;
+	struct buf text_in, want_args;
 	struct memconn w;
 	struct stream s;
 	struct conf cf;
@@ -239,6 +273,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    NULL) == 0, "the stream did not open");
 	/* Tokens of 0 to 63 bytes (or up to 4095), heartbeats between some. */
 	seed |= 1;
+	buf_init(&text_in, in.n + 1);
+	buf_init(&want_args, 3 * in.n + 16);
 	while (off < in.n) {
 		size_t n;
 
@@ -246,8 +282,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = (seed >> 16) % ((seed & 0x100000) ? 4096 : 64);
 		if (n > in.n - off)
 			n = in.n - off;
-		FUZZ_CHECK(stream_token(&s, (const char *)in.p + off, n) == 0,
-		    "a token was refused (its text would be lost)");
+		if ((seed >> 4) % 5 == 0) {
+			/* A tool call's fragment: each one sanitised on its own. */
+			struct utf8_carry c = { { 0 }, 0 };
+
+			FUZZ_CHECK(stream_tool_call(&s, 0, "call", "f", (const char *)in.p + off,
+			    n) == 0, "a tool-call fragment was refused");
+			fuzz_sanitize(&c, (const char *)in.p + off, n, 1, 3 * in.n + 16, &want_args);
+		} else {
+			FUZZ_CHECK(stream_token(&s, (const char *)in.p + off, n) == 0,
+			    "a token was refused (its text would be lost)");
+			FUZZ_CHECK(buf_add(&text_in, in.p + off, n) == 0, "cap");
+		}
 		if ((seed >> 8) % 7 == 0)
 			FUZZ_CHECK(stream_heartbeat(&s) == 0, "a heartbeat failed");
 		off += n;
@@ -265,6 +311,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r.next_id = 1;
 	buf_init(&r.text, WIRE_CAP);
 	buf_init(&r.data, WIRE_CAP);
+	buf_init(&r.args, WIRE_CAP);
 	if (format == STREAM_OPENAI_JSON)
 		read_json(&r, body);
 	else
@@ -272,11 +319,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(r.ended, "the stream has no end event");
 
 	buf_init(&expect, 3 * in.n + 16);
-	fuzz_sanitize(&carry, (const char *)in.p, in.n, 1, 3 * in.n + 16, &expect);
+	fuzz_sanitize(&carry, text_in.data != NULL ? text_in.data : "", text_in.len, 1,
+	    3 * in.n + 16, &expect);
 	FUZZ_CHECK(r.text.len == expect.len && (expect.len == 0 ||
 	    memcmp(r.text.data, expect.data, expect.len) == 0),
 	    "the text read back differs from the text sent");
+	FUZZ_CHECK(r.args.len == want_args.len && (want_args.len == 0 ||
+	    memcmp(r.args.data, want_args.data, want_args.len) == 0),
+	    "the tool call's arguments read back differ from those sent");
 	buf_free(&expect);
+	buf_free(&text_in);
+	buf_free(&want_args);
+	buf_free(&r.args);
 	buf_free(&r.text);
 	buf_free(&r.data);
 	memconn_free(&w);

@@ -17,7 +17,9 @@ one chatstream config maps each [model NAME] to one scenario with
   done_late_end, done_then_hang, midstream_error, midstream_echo, status500,
   status401, status400_context, status401_filler, midstream_filler, status429, status429_huge,
   status429_date, status429_sign, status404_html,
-  big_event, big_multiline, stall_headers, slow500, endless
+  big_event, big_multiline, stall_headers, slow500, endless,
+  tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
+  pieces: see parts_body)
 
 Every request is recorded (method, path, headers, body, connection number,
 arrival time), and so is the time each connection was closed by the client.
@@ -42,7 +44,7 @@ import time
 
 from harness import scaled
 
-__all__ = ["FakeUpstream", "FAKE_TOKENS", "FAKE_TEXT", "FAKE_USAGE"]
+__all__ = ["FakeUpstream", "FAKE_TOKENS", "FAKE_TEXT", "FAKE_USAGE", "PARTS"]
 
 MAX_CONNS = 32
 MAX_BODY = 1 << 20
@@ -57,6 +59,61 @@ FAKE_TOKENS = ["Héllo", ", wörld", "! 日本語", " 🎉🚀", " \"quoted\\\""
 FAKE_TEXT = "".join(FAKE_TOKENS)
 # Upstream usage numbers no local count could produce.
 FAKE_USAGE = {"prompt_tokens": 777, "completion_tokens": 55, "total_tokens": 832}
+
+
+# What the tools scenarios send besides text, each in pieces of a few characters.
+PARTS = {
+    "reasoning": "The user wants the weather: call get_weather, then the time. "
+                 "ünïcödé 日本 🎉 \"q\" \\ end.",
+    "content": "Checking…",
+    "logprobs": {"content": [{"token": "Checking", "logprob": -0.25, "bytes": None,
+                              "top_logprobs": []},
+                             {"token": "…", "logprob": -1.5, "bytes": [226, 128, 166],
+                              "top_logprobs": []}]},
+    "calls": [("call_fake_1", "get_weather",
+               '{"city": "Paris", "unit": "celsius", "note": "a \\"quote\\" and 🎉"}'),
+              ("call_fake_2", "get_time", '{"tz": "Europe/Paris"}')],
+    "refusal": "I can’t help with that — sorry. 🙅",
+    "usage": {"prompt_tokens": 41, "completion_tokens": 97, "total_tokens": 138,
+              "prompt_tokens_details": {"cached_tokens": 7},
+              "completion_tokens_details": {"reasoning_tokens": 23}},
+}
+
+
+def pieces(text, n=3):
+    return [text[k:k + n] for k in range(0, len(text), n)]
+
+
+def parts_body(kind, reasoning_key="reasoning_content"):
+    """The events of an answer with what is not text, every part in pieces of
+    a few characters: kind "tools" (reasoning under reasoning_key, or under
+    both keys with "both"; text with logprobs, two tool
+    calls whose arguments come 3 characters at a time, finish tool_calls) or
+    "refusal" (a refusal, finish stop); usage with details either way."""
+    out = [sse(chunk_obj({"role": "assistant", "content": None}))]
+    if kind == "refusal":
+        for p in pieces(PARTS["refusal"]):
+            out.append(sse(chunk_obj({"refusal": p})))
+        finish = "stop"
+    else:
+        for p in pieces(PARTS["reasoning"], 2):
+            keys = ["reasoning_content", "reasoning"] if reasoning_key == "both" else [reasoning_key]
+            out.append(sse(chunk_obj({k: p for k in keys})))
+        c = chunk_obj({"content": PARTS["content"]})
+        c["choices"][0]["logprobs"] = PARTS["logprobs"]
+        out.append(sse(c))
+        for k, (cid, name, args) in enumerate(PARTS["calls"]):
+            out.append(sse(chunk_obj({"tool_calls": [{
+                "index": k, "id": cid, "type": "function",
+                "function": {"name": name, "arguments": ""}}]})))
+            for p in pieces(args):
+                out.append(sse(chunk_obj({"tool_calls": [{
+                    "index": k, "function": {"arguments": p}}]})))
+        finish = "tool_calls"
+    out.append(sse(chunk_obj({}, finish)))
+    out.append(sse(chunk_obj(usage=PARTS["usage"], choices=False)))
+    out.append(b"data: [DONE]\n\n")
+    return out
 
 
 class Recorded:
@@ -353,6 +410,35 @@ class _Handler(socketserver.BaseRequestHandler):
             time.sleep(0.005)
         self._end()
         return True
+
+    def _parts(self, body):
+        """body's bytes in pieces of 1..23 bytes that cut lines and characters."""
+        self._stream_head()
+        data = b"".join(body)
+        k, n = 0, 0
+        while k < len(data):
+            step = 1 + (n * 5) % 23
+            self._body(data[k:k + step])
+            k += step
+            n += 1
+            if n % 16 == 0:
+                time.sleep(0.001)
+        self._end()
+        return True
+
+    def s_tools(self, req):
+        return self._parts(parts_body("tools"))
+
+    def s_tools_reasoning(self, req):
+        """The same with reasoning under "reasoning", as some servers send it."""
+        return self._parts(parts_body("tools", "reasoning"))
+
+    def s_tools_both(self, req):
+        """The reasoning under both keys at once, the same text."""
+        return self._parts(parts_body("tools", "both"))
+
+    def s_refusal(self, req):
+        return self._parts(parts_body("refusal"))
 
     def s_malformed(self, req):
         self._stream_head()
