@@ -444,16 +444,17 @@ json_stop(struct chat_request *req, json_object *v, struct cs_error *err)
 	return 0;
 }
 
-static int
-parse_json(const char *body, size_t len, int max_depth, struct chat_request *req,
+int
+request_json_object(const char *body, size_t len, int max_depth, json_object **out,
     struct cs_error *err)
 {
 	json_tokener *tok;
-	json_object *root, *v, *prompt = NULL, *system = NULL, *messages = NULL;
+	json_object *root;
 	enum json_tokener_error jerr;
 	size_t end;
 	int rc = -1;
 
+	*out = NULL;
 	if (len > INT32_MAX)
 		return cs_fail(err, 413, "payload_too_large", "body too large");
 	if ((tok = json_tokener_new_ex(max_depth + 1)) == NULL)
@@ -478,16 +479,31 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 		else
 			cs_fail(err, 400, "invalid_json", "malformed JSON: %s",
 			    json_tokener_error_desc(jerr));
-		goto out;
-	}
-	if (end < len && !is_blank(body + end, len - end)) {
+	} else if (end < len && !is_blank(body + end, len - end))
 		cs_fail(err, 400, "invalid_json", "trailing data after the JSON value");
-		goto out;
-	}
-	if (!json_object_is_type(root, json_type_object)) {
+	else if (!json_object_is_type(root, json_type_object))
 		BAD_REQUEST(err, "the body must be a JSON object");
-		goto out;
+	else {
+		*out = root;
+		root = NULL;
+		rc = 0;
 	}
+	json_object_put(root);
+	json_tokener_free(tok);
+	return rc;
+}
+
+static int
+parse_json(const char *body, size_t len, int max_depth, struct chat_request *req,
+    struct cs_error *err)
+{
+	json_object *root, *v, *prompt = NULL, *system = NULL, *messages = NULL;
+	int rc = -1;
+
+	if (request_json_object(body, len, max_depth, &root, err) == -1)
+		return -1;
+	/* Kept, parsed, for the relay; the messages borrow from it. */
+	req->body = root;
 	if (json_object_object_get_ex(root, "model", &v) && !json_object_is_type(v, json_type_null)) {
 		if (!json_object_is_type(v, json_type_string)) {
 			BAD_REQUEST(err, "\"model\" must be a string");
@@ -573,9 +589,6 @@ parse_json(const char *body, size_t len, int max_depth, struct chat_request *req
 		goto out;
 	rc = finish(req, err);
 out:
-	/* Kept, parsed, for the relay; the messages borrow from it. */
-	req->body = root;
-	json_tokener_free(tok);
 	return rc;
 }
 

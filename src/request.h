@@ -27,6 +27,15 @@ int request_parse(enum body_kind kind, const char *body, size_t len,
 void chat_request_free(struct chat_request *req);
 
 /*
+ * Parses body[0..len) as one JSON object (blank space around it allowed)
+ * into *out, owned by the caller (json_object_put()).  Errors: 413 for a
+ * body too large, else 400s of type invalid_json (malformed, incomplete,
+ * too deep, trailing data) or invalid_request (not UTF-8, not an object).
+ */
+int request_json_object(const char *body, size_t len, int max_depth,
+    struct json_object **out, struct cs_error *err);
+
+/*
  * For parsers of other request shapes: appends a message (role "system",
  * "user" or "assistant"; content copied, checked to be UTF-8), and checks
  * that req ends up with a prompt (the last user message, not blank).

@@ -331,39 +331,14 @@ int
 responses_parse(const char *body, size_t len, int max_depth, struct chat_request *req,
     struct responses_req *rr, struct cs_error *err)
 {
-	json_tokener *tok;
 	json_object *root;
-	enum json_tokener_error jerr;
-	size_t end;
-	int rc = -1;
+	int rc;
 
 	rr->store = 1;
-	if (len > INT32_MAX)
-		return cs_fail(err, 413, "payload_too_large", "body too large");
-	if ((tok = json_tokener_new_ex(max_depth + 1)) == NULL)
-		return cs_fail(err, 500, "internal_error", "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tok, body, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	if (jerr == json_tokener_continue) {
-		/* Numbers are only complete once the end of input is seen. */
-		root = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-		end = len;
-	}
-	if (jerr == json_tokener_error_depth)
-		cs_fail(err, 400, "invalid_json", "JSON nested deeper than %d levels", max_depth);
-	else if (jerr != json_tokener_success)
-		cs_fail(err, 400, "invalid_json", "malformed JSON: %s", json_tokener_error_desc(jerr));
-	else if (end < len && strspn(body + end, " \t\r\n") < len - end)
-		cs_fail(err, 400, "invalid_json", "trailing data after the JSON value");
-	else if (!json_object_is_type(root, json_type_object))
-		cs_fail(err, 400, "invalid_request", "the body must be a JSON object");
-	else
-		rc = fields(root, req, rr, err);
+	if (request_json_object(body, len, max_depth, &root, err) == -1)
+		return -1;
+	rc = fields(root, req, rr, err);
 	json_object_put(root);
-	json_tokener_free(tok);
 	return rc;
 }
 
