@@ -24,13 +24,11 @@ Skipped (not failed) only when node/npm or the SDK cannot be installed
 
 import json
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from fake_upstream import FakeUpstream  # noqa: E402
-from sdk_util import install, sdk_dir  # noqa: E402
+from sdk_util import install, run_script, sdk_dir  # noqa: E402
 from harness import (DEMO_FAST, config, demo_text, demo_tokens, diag,  # noqa: E402
                      is_, like, ok, require_tools, run, setup, skip_all, word_count)
 
@@ -62,25 +60,10 @@ def main():
     usage = {"prompt_tokens": words, "completion_tokens": len(toks),
              "total_tokens": words + len(toks)}
 
-    script = os.path.join(where, "sdk.mjs")      # next to its node_modules
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(["node", script, fx.url("v1"), P], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                           cwd=where)
-    except subprocess.TimeoutExpired:
-        ok(False, "the SDK script finished within 120 s")
+    res = run_script(where, "sdk.mjs", [fx.url("v1"), P], "the SDK script",
+                     timeout=120)
+    if res is None:
         return
-    diag("node sdk.mjs ran %.1f s, exit %d" % (time.monotonic() - t0, p.returncode))
-    if p.stderr.strip():
-        diag("stderr: " + p.stderr.decode("utf-8", "replace")[-2000:])
-    try:
-        res = json.loads(p.stdout.decode("utf-8"))
-    except ValueError:
-        ok(False, "the SDK script printed its JSON result")
-        diag("stdout: %r" % p.stdout[-2000:])
-        return
-    is_(p.returncode, 0, "the SDK script exited 0")
     diag("openai %s on node %s" % (res.get("sdkVersion"), res.get("node")))
 
     # streamed, with usage

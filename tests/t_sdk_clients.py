@@ -16,14 +16,12 @@ Skipped (not failed) only when node/npm or the clients cannot be installed
 
 import json
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (DEMO_FAST, config, demo_text, demo_tokens, diag, is_,  # noqa: E402
                      ok, require_tools, run, setup, skip_all)
-from sdk_util import install, sdk_dir  # noqa: E402
+from sdk_util import install, run_script, sdk_dir  # noqa: E402
 
 STALL = 2
 CLIENTS = ("openai", "ai", "langchain")
@@ -54,24 +52,10 @@ def main():
     ok(len(r.sse.comments) >= 1, "... and %d `: ping` comments while the model stalls"
        % len(r.sse.comments))
 
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(["node", os.path.join(where, "clients.mjs"), fx.url("v1"), P,
-                            "demo", "stall"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=180, cwd=where)
-    except subprocess.TimeoutExpired:
-        ok(False, "the clients' script finished within 180 s")
+    res = run_script(where, "clients.mjs", [fx.url("v1"), P, "demo", "stall"], "the clients' script",
+                     timeout=180)
+    if res is None:
         return
-    diag("node clients.mjs ran %.1f s, exit %d" % (time.monotonic() - t0, p.returncode))
-    if p.stderr.strip():
-        diag("stderr: " + p.stderr.decode("utf-8", "replace")[-2000:])
-    try:
-        res = json.loads(p.stdout.decode("utf-8"))
-    except ValueError:
-        ok(False, "the clients' script printed its JSON result")
-        diag("stdout: %r" % p.stdout[-2000:])
-        return
-    is_(p.returncode, 0, "the clients' script exited 0")
     for client in CLIENTS:
         for model, what in (("demo", "ids"), ("stall", "ids and pings")):
             got = (res.get(client) or {}).get(model) or {}

@@ -15,15 +15,13 @@ Skipped (not failed) only when node/npm or the SDK cannot be installed."""
 
 import json
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from fake_upstream import FAKE_TEXT, FakeUpstream  # noqa: E402
 from harness import (config, diag, is_, ok, require_tools, run, setup,  # noqa: E402
                      skip_all)
-from sdk_util import install, sdk_dir  # noqa: E402
+from sdk_util import install, run_script, sdk_dir  # noqa: E402
 
 OURS = ("model", "stream", "stream_options")
 
@@ -41,25 +39,10 @@ def main():
     }), "sdk-fields")
     fx.on_close(up.close)
 
-    script = os.path.join(where, "fields.mjs")
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(["node", script, fx.url("v1")], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                           cwd=where)
-    except subprocess.TimeoutExpired:
-        ok(False, "the SDK script finished within 120 s")
+    res = run_script(where, "fields.mjs", [fx.url("v1")], "the SDK script",
+                     timeout=120)
+    if res is None:
         return
-    diag("node fields.mjs ran %.1f s, exit %d" % (time.monotonic() - t0, p.returncode))
-    if p.stderr.strip():
-        diag("stderr: " + p.stderr.decode("utf-8", "replace")[-2000:])
-    try:
-        res = json.loads(p.stdout.decode("utf-8"))
-    except ValueError:
-        ok(False, "the SDK script printed its JSON result")
-        diag("stdout: %r" % p.stdout[-2000:])
-        return
-    is_(p.returncode, 0, "the SDK script exited 0")
     diag("openai %s" % res.get("sdkVersion"))
 
     sent = res.get("sent") or {}

@@ -20,14 +20,12 @@ Skipped (not failed) only when node/npm or the clients cannot be installed
 
 import json
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import (DEMO_FAST, Fixture, Held, config, demo_text, demo_tokens,  # noqa: E402
                      diag, is_, ok, require_tools, run, skip_all, word_count)
-from sdk_util import install, sdk_dir  # noqa: E402
+from sdk_util import install, run_script, sdk_dir  # noqa: E402
 
 OPENING = ["response.created", "response.in_progress", "response.output_item.added",
            "response.content_part.added"]
@@ -55,25 +53,10 @@ def main():
     P = "responses ü 🎉"
     toks = demo_tokens(P)
     text = demo_text(P)
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(["node", os.path.join(where, "responses.mjs"), fx.url("v1"), P,
-                            held.prompt(tag, "sdk"), os.path.join(held.dir, tag + ".go")],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=180, cwd=where)
-    except subprocess.TimeoutExpired:
-        ok(False, "the clients' script finished within 180 s")
+    res = run_script(where, "responses.mjs", [fx.url("v1"), P, held.prompt(tag, "sdk"), os.path.join(held.dir, tag + ".go")], "the clients' script",
+                     timeout=180)
+    if res is None:
         return
-    diag("node responses.mjs ran %.1f s, exit %d" % (time.monotonic() - t0, p.returncode))
-    if p.stderr.strip():
-        diag("stderr: " + p.stderr.decode("utf-8", "replace")[-2000:])
-    try:
-        res = json.loads(p.stdout.decode("utf-8"))
-    except ValueError:
-        ok(False, "the clients' script printed its JSON result")
-        diag("stdout: %r" % p.stdout[-2000:])
-        return
-    is_(p.returncode, 0, "the clients' script exited 0")
     for k, v in res.items():
         if isinstance(v, dict) and v.get("error"):
             diag("%s raised %s" % (k, json.dumps(v["error"])))

@@ -17,12 +17,11 @@ Skipped (not failed) only when node/npm or the clients cannot be installed."""
 
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from harness import DEMO_FAST, config, diag, is_, ok, require_tools, run, setup, skip_all  # noqa: E402
-from sdk_util import install, sdk_dir  # noqa: E402
+from sdk_util import install, run_script, sdk_dir  # noqa: E402
 
 P = "the weather in Paris, ünïcode 🎉"
 WHY = "The user asks for the weather, so I call get_weather."
@@ -40,22 +39,10 @@ def main():
         skip_all("the JS clients could not be installed: %s"
                  % " ".join(out.strip().splitlines()[-2:]))
     fx, cs = setup(config({}, {"agent": dict(DEMO_FAST, reasoning=WHY)}), "sdk-tools")
-    try:
-        p = subprocess.run(["node", os.path.join(where, "tools.mjs"), fx.url("v1"), P, "agent"],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=180, cwd=where)
-    except subprocess.TimeoutExpired:
-        ok(False, "the clients' script finished within 180 s")
+    res = run_script(where, "tools.mjs", [fx.url("v1"), P, "agent"], "the clients' script",
+                     timeout=180)
+    if res is None:
         return
-    if p.stderr.strip():
-        diag("stderr: " + p.stderr.decode("utf-8", "replace")[-2000:])
-    try:
-        res = json.loads(p.stdout.decode("utf-8"))
-    except ValueError:
-        ok(False, "the clients' script printed its JSON result")
-        diag("stdout: %r" % p.stdout[-2000:])
-        return
-    is_(p.returncode, 0, "the clients' script exited 0")
     for k, v in res.items():
         if isinstance(v, dict) and v.get("error"):
             diag("%s: %s" % (k, v["error"]))
