@@ -1,0 +1,44 @@
+/* upstream_responses.h: an upstream's Responses API events, read into a stream. */
+/* SPDX-License-Identifier: ISC */
+#ifndef CS_UPSTREAM_RESPONSES_H
+#define CS_UPSTREAM_RESPONSES_H
+
+#include "stream.h"
+
+struct json_object;
+
+/* The output items an upstream response may have that are followed. */
+#define UPSTREAM_ITEMS 256
+
+/*
+ * What the events read so far say: which output item is which tool call
+ * (the stream numbers calls 0, 1, 2, ... as they come), and how it ended.
+ */
+struct upstream_responses {
+	short call_of[UPSTREAM_ITEMS];   /* output_index -> call index; -1: not a call */
+	int ncalls;
+	const char *finish;              /* NULL until it ends: stop, tool_calls, length,
+	                                    content_filter */
+	long input_tokens, output_tokens;
+};
+
+void upstream_responses_init(struct upstream_responses *u);
+
+/*
+ * Feeds one event of an upstream's Responses stream (o: its data, a JSON
+ * object with a "type") into s: output_text deltas (with their logprobs)
+ * as tokens, reasoning_text and reasoning_summary_text deltas as
+ * reasoning, refusal deltas as a refusal, function_call items and their
+ * arguments deltas as tool calls; response.completed and
+ * response.incomplete end it (u->finish, the usage and its details given
+ * to s); other events (the done ones, hosted tools') carry nothing the
+ * stream takes and are passed over.  Returns 0; 1 when the response has
+ * ended; -1 when the upstream says it failed (a response.failed or error
+ * event) or -3 when the event is not the API's, *why then saying why (the
+ * upstream's message, borrowed from o: mask it before showing it); -2
+ * when the stream failed (as stream_token()).
+ */
+int  upstream_responses_event(struct upstream_responses *u, struct stream *s,
+    struct json_object *o, const char **why);
+
+#endif
