@@ -734,6 +734,13 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 
 	if (r == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
+	/* The upstream is not to be asked for more than one: the answer has one. */
+	if (req->n > 1 && dropped(cf, "n")) {
+		free(r);
+		cs_fail(err, 400, "invalid_request", "model \"%s\" gives one choice: "
+		    "\"n\" must be 1", m->name);
+		return cs_param(err, "n");
+	}
 	r->cf = cf;
 	/* curl sets its timer when the transfer is added; until then, step() at once. */
 	r->timer_ms = clock_ms();
