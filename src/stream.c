@@ -304,8 +304,10 @@ text_payload(struct stream *s, int lp)
 	buf_reset(b);
 	if (s->format == STREAM_OPENAI)
 		rc = buf_add(b, s->chunk_head.data, s->chunk_head.len) == -1 ||
-		    stream_choice_index(b, s) == -1 ||
-		    buf_adds(b, ",\"delta\":{\"content\":\"") == -1 ||
+		    /* Choice 0 (every token of an answer of one) costs nothing more. */
+		    (s->choice == 0 ? buf_adds(b, "{\"index\":0,\"delta\":{\"content\":\"") :
+		    stream_choice_index(b, s) == -1 ? -1 :
+		    buf_adds(b, ",\"delta\":{\"content\":\"")) == -1 ||
 		    jsonw_chars(b, s->text.data, s->text.len) == -1 ||
 		    buf_adds(b, "\"}") == -1 ||
 		    (lp && (buf_adds(b, ",\"logprobs\":") == -1 ||

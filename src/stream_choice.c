@@ -90,6 +90,8 @@ stream_select_choice(struct stream *s, int i)
 int
 stream_choice_index(struct buf *b, const struct stream *s)
 {
+	if (s->choice == 0)   /* every event of an answer of one choice */
+		return buf_add(b, "{\"index\":0", 10);
 	return buf_add(b, "{\"index\":", 9) == -1 ||
 	    buf_add_u64(b, (uint64_t)s->choice) == -1 ? -1 : 0;
 }
