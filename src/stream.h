@@ -100,6 +100,9 @@ struct stream {
 	struct stream_choice *choices;      /* owned: nchoices of them; NULL for one */
 };
 
+/* The most choices one answer may have (the request's n). */
+#define STREAM_MAX_CHOICES 128
+
 /* The most tool calls one answer may make, and the longest id or name of one. */
 #define STREAM_MAX_CALLS 128
 #define STREAM_CALL_WORD 256
@@ -187,8 +190,8 @@ int  stream_logprobs(struct stream *s, const char *json, size_t len);
 int  stream_usage_details(struct stream *s, const char *json, size_t len);
 
 /*
- * STREAM_OPENAI(_JSON): the answer has n choices (2..STREAM_MAX_CHOICES),
- * each with its own text, tool calls, reasoning, refusal, logprobs, held
+ * STREAM_OPENAI(_JSON): the answer has n choices (1..STREAM_MAX_CHOICES; 1
+ * changes nothing), each with its own text, tool calls, reasoning, refusal, logprobs, held
  * back bytes (a split character, the start of a stop sequence: s->stop as
  * it is now, so call this after stopseq_init()) and finish_reason.  Every
  * event of a choice carries its "index"; a stop sequence ends its choice,
@@ -197,14 +200,13 @@ int  stream_usage_details(struct stream *s, const char *json, size_t len);
  * not an OpenAI format).
  */
 int  stream_choices(struct stream *s, int n);
-#define STREAM_MAX_CHOICES 128
 
 /*
  * What the backend hands over next (tokens, tool calls, reasoning, refusal,
  * logprobs, stream_choice_finish()) is choice i's.  Choice 0 is selected
  * until this is called.  Returns 0, or -1 when s has no choice i (every
  * format but the OpenAI ones has only choice 0) or choice i has ended: the
- * caller drops what it has of it, and choice 0 (or the last) stays selected.
+ * caller drops what it has of it; the selection does not change.
  */
 int  stream_select_choice(struct stream *s, int i);
 
