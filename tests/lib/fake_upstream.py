@@ -19,7 +19,8 @@ one chatstream config maps each [model NAME] to one scenario with
   status429_date, status429_sign, status404_html,
   big_event, big_multiline, stall_headers, slow500, endless,
   tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
-  pieces: see parts_body),
+  pieces: see parts_body), tools_hang (tools' parts, then nothing but
+  comments until the client leaves),
   choices (the request's n choices, 2 when it has none, interleaved: see
   choices_body)
 
@@ -511,6 +512,18 @@ class _Handler(socketserver.BaseRequestHandler):
         client did not ask for), interleaved, in pieces that cut lines and characters."""
         n = (req.json or {}).get("n") if isinstance(req.json, dict) else None
         return self._parts(choices_body(n if isinstance(n, int) and 1 <= n <= 8 else 2))
+
+    def s_tools_hang(self, req):
+        """The parts of tools without their end, then a comment every 50 ms
+        until the client leaves (bounded by LONGEST)."""
+        self._stream_head()
+        self._body(b"".join(parts_body("tools")[:-3]))
+        end = time.monotonic() + LONGEST
+        while time.monotonic() < end:
+            self._body(b": wait\n\n")
+            self._sleep(0.05)
+        self._end()
+        return False
 
     def s_malformed(self, req):
         self._stream_head()
