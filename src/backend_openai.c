@@ -339,7 +339,7 @@ str_of(json_object *o, const char *key, size_t *len)
 }
 
 /*
- * Relays what choice c (the first; n > 1 is not relayed) brings, losslessly:
+ * Relays what choice c (selected in the stream) brings, losslessly:
  * reasoning (under the upstream's key), logprobs with their text, a
  * refusal, tool-call fragments.  Returns 0, -2 (the stream failed) or -3
  * (a tool call without a usable index).
@@ -434,7 +434,7 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 {
 	struct openai_run *r = ctx;
 	json_tokener *tok;
-	json_object *o, *v, *choices, *c0;
+	json_object *o, *v, *choices;
 
 	(void)type;
 	if (r->saw_done)
@@ -468,27 +468,48 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 		return 1;
 	}
 	if (json_object_object_get_ex(o, "choices", &choices) &&
-	    json_object_is_type(choices, json_type_array) &&
-	    json_object_array_length(choices) > 0 &&
-	    json_object_is_type(c0 = json_object_array_get_idx(choices, 0), json_type_object)) {
-		json_object *fr;
-		int rc = relay_delta(r, c0);
+	    json_object_is_type(choices, json_type_array)) {
+		size_t k, nc = json_object_array_length(choices);
 
-		if (rc != 0) {
-			json_object_put(o);
-			return rc == -3 ? fail(r, 502, "upstream_protocol_error",
-			    "the upstream sent a tool call without a valid index") :
-			    fail(r, 500, "internal_error", "the answer could not be sent");
-		}
-		if (json_object_object_get_ex(c0, "finish_reason", &fr) &&
-		    json_object_is_type(fr, json_type_string)) {
-			const char *f = json_object_get_string(fr);
+		for (k = 0; k < nc; k++) {
+			json_object *c = json_object_array_get_idx(choices, k), *ix, *fr;
+			int64_t index = (int64_t)k;
+			int rc;
 
-			/* It goes into our JSON unquoted by json-c: only [a-z_] passes. */
-			if (*f != '\0' && strspn(f, "abcdefghijklmnopqrstuvwxyz_") == strlen(f))
-				snprintf(r->finish, sizeof(r->finish), "%s", f);
-			else
-				snprintf(r->finish, sizeof(r->finish), "stop");
+			if (!json_object_is_type(c, json_type_object))
+				continue;
+			if (json_object_object_get_ex(c, "index", &ix) &&
+			    json_object_is_type(ix, json_type_int))
+				index = json_object_get_int64(ix);
+			/*
+			 * A choice the stream does not carry (past the request's n;
+			 * any but 0 in a format of one answer) or that has ended: dropped.
+			 */
+			if (index < 0 || index >= STREAM_MAX_CHOICES ||
+			    stream_select_choice(r->s, (int)index) == -1)
+				continue;
+			if ((rc = relay_delta(r, c)) != 0) {
+				json_object_put(o);
+				return rc == -3 ? fail(r, 502, "upstream_protocol_error",
+				    "the upstream sent a tool call without a valid index") :
+				    fail(r, 500, "internal_error", "the answer could not be sent");
+			}
+			if (json_object_object_get_ex(c, "finish_reason", &fr) &&
+			    json_object_is_type(fr, json_type_string)) {
+				const char *f = json_object_get_string(fr);
+
+				/* It goes into our JSON unquoted by json-c: only [a-z_] passes. */
+				if (*f != '\0' && strspn(f, "abcdefghijklmnopqrstuvwxyz_") == strlen(f))
+					snprintf(r->finish, sizeof(r->finish), "%s", f);
+				else
+					snprintf(r->finish, sizeof(r->finish), "stop");
+				/* With several choices, this one's finish chunk goes out now. */
+				if (stream_choice_finish(r->s, r->finish) == -2) {
+					json_object_put(o);
+					return fail(r, 500, "internal_error",
+					    "the answer could not be sent");
+				}
+			}
 		}
 	}
 	if (json_object_object_get_ex(o, "usage", &v) && json_object_is_type(v, json_type_object)) {
@@ -713,10 +734,10 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 
 	if (r == NULL)
 		return cs_fail(err, 503, "overloaded", "out of memory");
-	/* The stream carries one choice: the upstream's others would be mixed into it. */
-	if (req->n > 1) {
+	/* The upstream is not to be asked for more than one: the answer has one. */
+	if (req->n > 1 && dropped(cf, "n")) {
 		free(r);
-		cs_fail(err, 400, "invalid_request", "model \"%s\" relays one choice: "
+		cs_fail(err, 400, "invalid_request", "model \"%s\" gives one choice: "
 		    "\"n\" must be 1", m->name);
 		return cs_param(err, "n");
 	}

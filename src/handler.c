@@ -781,6 +781,14 @@ create_stream(struct request_ctx *x, enum api api)
 	/* The request holds copies: the body is not kept for the stream's life. */
 	free(x->body);
 	x->body = NULL;
+	/* The native stream carries one answer, whatever the backend. */
+	if (api == API_NATIVE && x->req.n > 1) {
+		cs_fail(&e, 400, "invalid_request", "POST / gives one answer: \"n\" must be 1 "
+		    "(/v1/chat/completions takes more)");
+		cs_param(&e, "n");
+		reject(x, &e, NULL);
+		return;
+	}
 	if ((m = conf_model(cf, x->req.model)) == NULL) {
 		cs_fail(&e, openai ? 404 : 400, openai ? "model_not_found" : "invalid_request",
 		    "unknown model \"%s\"", x->req.model);
@@ -803,6 +811,12 @@ create_stream(struct request_ctx *x, enum api api)
 	x->stream.background = x->rr.background;
 	/* Matched here for every backend, even one whose upstream also applies them. */
 	stopseq_init(&x->stream.stop, x->req.stop, x->req.nstop);
+	/* n choices, for a backend that gives them (the others refuse n > 1). */
+	if (api == API_CHAT && x->req.n > 1 && stream_choices(&x->stream, (int)x->req.n) == -1) {
+		cs_fail(&e, 503, "overloaded", "out of memory");
+		reject(x, &e, retry);
+		return;
+	}
 	x->stream_opened = 1;
 	x->rec.stream_id = x->stream.id;
 	set_head_extra(x, x->stream.id);

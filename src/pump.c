@@ -216,8 +216,11 @@ pump_run(struct stream *s, const struct backend_ops *b, void *run,
 				(void)stream_begin(s);   /* a reader gone is seen next */
 			if (s->gone && !go_on_alone(s, &hup_fd, &alone_since, &rd))
 				return OUTCOME_CLIENT_GONE;
-			if (s->stop.matched) {
-				/* A stop sequence ends the answer; the caller stops the backend. */
+			if (s->stop.matched && s->choices == NULL) {
+				/*
+				 * A stop sequence ends the answer; the caller stops the
+				 * backend.  Of several choices it ends only its own.
+				 */
 				st = BACKEND_DONE;
 				res.finish_reason = "stop";
 				res.completion_tokens = 0;

@@ -20,6 +20,7 @@
 #include "responses.h"
 #include "sse.h"
 #include "stream.h"
+#include "stream_choice.h"
 #include "stream_delta.h"
 
 /* A buffer that grew past this for one big event is given back afterwards. */
@@ -78,6 +79,7 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	s->model = m;
 	s->conn = conn;
 	s->format = format;
+	s->nchoices = 1;
 	s->created = (int64_t)time(NULL);
 	buf_init(&s->out, cf->max_event + 256 + CONN_HEAD_EXTRA_MAX);
 	buf_init(&s->payload, cf->max_event);
@@ -262,10 +264,18 @@ stream_begin(struct stream *s)
 	/* The head goes out with the first event: one flush, one FastCGI record. */
 	if (s->format == STREAM_OPENAI) {
 		char rest[128];
+		int i, rc, gone = 0;
 
-		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{\"role\":\"assistant\","
-		    "\"content\":\"\"},\"finish_reason\":null}%s", stream_chunk_end(s));
-		return emit_chunk(s, rest) == 0 ? 0 : -1;
+		/* Each choice's first chunk has the role, as OpenAI's. */
+		for (i = 0; i < s->nchoices; i++) {
+			snprintf(rest, sizeof(rest), "{\"index\":%d,\"delta\":{\"role\":"
+			    "\"assistant\",\"content\":\"\"},\"finish_reason\":null}%s", i,
+			    stream_chunk_end(s));
+			if ((rc = emit_chunk(s, rest)) == -2)
+				return -1;
+			gone |= rc == -1;
+		}
+		return gone ? -1 : 0;
 	}
 	if (s->format == STREAM_RESPONSES)
 		return responses_begin(s) == 0 ? 0 : -1;
@@ -295,7 +305,10 @@ text_payload(struct stream *s, int lp)
 	buf_reset(b);
 	if (s->format == STREAM_OPENAI)
 		rc = buf_add(b, s->chunk_head.data, s->chunk_head.len) == -1 ||
-		    buf_adds(b, "{\"index\":0,\"delta\":{\"content\":\"") == -1 ||
+		    /* Choice 0 (every token of an answer of one) costs nothing more. */
+		    (s->choice == 0 ? buf_adds(b, "{\"index\":0,\"delta\":{\"content\":\"") :
+		    stream_choice_index(b, s) == -1 ? -1 :
+		    buf_adds(b, ",\"delta\":{\"content\":\"")) == -1 ||
 		    jsonw_chars(b, s->text.data, s->text.len) == -1 ||
 		    buf_adds(b, "\"}") == -1 ||
 		    (lp && (buf_adds(b, ",\"logprobs\":") == -1 ||
@@ -443,6 +456,67 @@ finish_text(struct stream *s)
 	return s->lost ? 0 : stream_delta_flush(s) == -1 ? -1 : 0;
 }
 
+/* finish_text() for every choice that has not ended; the selected one stays selected. */
+static int
+finish_texts(struct stream *s)
+{
+	int i, sel = s->choice, rc = 0;
+
+	if (s->choices == NULL)
+		return finish_text(s);
+	for (i = 0; i < s->nchoices && !s->lost; i++) {
+		if (s->choices[i].ended)
+			continue;
+		stream_choice_load(s, i);
+		if (finish_text(s) == -1)
+			rc = -1;   /* the rest still goes to the journal */
+	}
+	stream_choice_load(s, sel);
+	return rc;
+}
+
+/* STREAM_OPENAI: the selected choice's finish chunk. Returns as emit_chunk(). */
+static int
+finish_chunk(struct stream *s, const char *finish)
+{
+	char rest[128];
+
+	snprintf(rest, sizeof(rest), "{\"index\":%d,\"delta\":{},\"finish_reason\":\"%s\"}%s",
+	    s->choice, finish, stream_chunk_end(s));
+	return emit_chunk(s, rest);
+}
+
+int
+stream_choice_finish(struct stream *s, const char *reason)
+{
+	struct stream_choice *c;
+	size_t n = strlen(reason);
+	int rc, rc2;
+
+	if (s->lost)
+		return -2;
+	if (s->choices == NULL || s->state == STREAM_ENDED || s->choices[s->choice].ended)
+		return s->gone ? -1 : 0;
+	c = &s->choices[s->choice];
+	c->ended = 1;
+	/* It goes into our JSON unquoted: only [a-z_] passes. */
+	snprintf(c->finish, sizeof(c->finish), "%s", s->stop.matched || n == 0 ||
+	    n >= sizeof(c->finish) || strspn(reason, "abcdefghijklmnopqrstuvwxyz_") != n ?
+	    "stop" : reason);
+	if (s->format == STREAM_OPENAI && s->state == STREAM_HEAD)
+		(void)stream_begin(s);
+	rc = finish_text(s);
+	if (s->lost)
+		return -2;
+	if (s->format != STREAM_OPENAI)
+		return rc;
+	if ((rc2 = finish_chunk(s, c->finish)) == -2) {
+		s->lost = 1;
+		return -2;
+	}
+	return rc == -1 || rc2 == -1 ? -1 : 0;
+}
+
 static int
 add_usage(const struct stream *s, struct buf *b, long prompt_tokens, long completion_tokens)
 {
@@ -474,24 +548,30 @@ json_heartbeat(struct stream *s)
 	return deliver(s);
 }
 
-/* STREAM_OPENAI_JSON: the whole chat.completion object, and the head unless it is out. */
-static int
-send_completion(struct stream *s, const char *finish, long prompt_tokens,
-    long completion_tokens)
+/*
+ * The finish_reason of the selected choice: its own when it ended before
+ * the answer (several choices), "stop" when a stop sequence ended it, else
+ * the answer's.
+ */
+static const char *
+choice_reason(const struct stream *s, const char *finish)
 {
-	struct buf body, *b = &body;
-	int rc = -1;
+	if (s->choices == NULL)
+		return finish;
+	if (s->choices[s->choice].finish[0] != '\0')
+		return s->choices[s->choice].finish;
+	return s->stop.matched ? "stop" : finish;
+}
 
-	/* Room for every part JSON-escaped (6 bytes a byte at most), and the frame. */
-	buf_init(b, 6 * (s->answer.len + strlen(s->model->name)) + stream_delta_size(s) + 1024);
+/* STREAM_OPENAI_JSON: appends the selected choice, its message and finish_reason, to b. */
+static int
+add_choice(struct stream *s, struct buf *b, const char *finish)
+{
 	if (s->answer_cut)
 		finish = "length";   /* the answer outgrew max_event * 8 */
-	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
-	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
-	    jsonw_string(b, s->model->name, strlen(s->model->name)) == -1 ||
-	    buf_adds(b, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
-	    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-	    "\"content\":") == -1 ||
+	return (s->choice > 0 && buf_addc(b, ',') == -1) ||
+	    stream_choice_index(b, s) == -1 ||
+	    buf_adds(b, ",\"message\":{\"role\":\"assistant\",\"content\":") == -1 ||
 	    /* No text beside tool calls or a refusal: null, as OpenAI's. */
 	    (s->answer.len == 0 && (s->ncalls > 0 || s->refusal.len > 0) ?
 	    buf_adds(b, "null") :
@@ -501,7 +581,36 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	    (s->logprobs.len > 0 ? buf_adds(b, "{\"content\":[") == -1 ||
 	    buf_add(b, s->logprobs.data, s->logprobs.len) == -1 || buf_adds(b, "]}") == -1 :
 	    buf_adds(b, "null") == -1) ||
-	    buf_printf(b, ",\"finish_reason\":\"%s\"}],\"usage\":", finish) == -1 ||
+	    buf_printf(b, ",\"finish_reason\":\"%s\"}", choice_reason(s, finish)) == -1 ? -1 : 0;
+}
+
+/* STREAM_OPENAI_JSON: the whole chat.completion object, and the head unless it is out. */
+static int
+send_completion(struct stream *s, const char *finish, long prompt_tokens,
+    long completion_tokens)
+{
+	struct buf body, *b = &body;
+	size_t size = 6 * strlen(s->model->name) + 1024;
+	int rc = -1, i, sel = s->choice;
+
+	/* Room for every part of every choice JSON-escaped (6 bytes a byte at most), and the frame. */
+	for (i = 0; i < s->nchoices; i++) {
+		stream_choice_load(s, i);
+		size += 6 * s->answer.len + stream_delta_size(s) + 256;
+	}
+	buf_init(b, size);
+	if (buf_printf(b, "{\"id\":\"chatcmpl-%s\",\"object\":\"chat.completion\","
+	    "\"created\":%lld,\"model\":", s->id, (long long)s->created) == -1 ||
+	    jsonw_string(b, s->model->name, strlen(s->model->name)) == -1 ||
+	    buf_adds(b, ",\"system_fingerprint\":\"" SYSTEM_FINGERPRINT "\","
+	    "\"choices\":[") == -1)
+		goto out;
+	for (i = 0; i < s->nchoices; i++) {
+		stream_choice_load(s, i);
+		if (add_choice(s, b, finish) == -1)
+			goto out;
+	}
+	if (buf_adds(b, "],\"usage\":") == -1 ||
 	    add_usage(s, b, prompt_tokens, completion_tokens) == -1 ||
 	    buf_adds(b, "}\n") == -1 ||
 	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
@@ -519,6 +628,7 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	buf_reset(&s->out);
 	rc = 0;
 out:
+	stream_choice_load(s, sel);
 	buf_free(b);
 	return rc;
 }
@@ -564,7 +674,7 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	json_object *o, *usage;
 	int64_t now;
 
-	if (s->state == STREAM_ENDED || finish_text(s) == -1)
+	if (s->state == STREAM_ENDED || finish_texts(s) == -1)
 		return -1;
 	if (s->lost)   /* never `done` over an answer with a hole in it */
 		return stream_error(s, "internal_error", "part of the answer could not be sent");
@@ -579,15 +689,19 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	if (s->format == STREAM_RESPONSES)
 		return responses_end(s, finish, prompt_tokens, completion) == 0 ? 0 : -1;
 	if (s->format == STREAM_OPENAI) {
-		char rest[128];
-		int rc, gone;
+		int rc, gone = 0, i;
 
 		/* A reader gone on the way: the rest still goes to the journal, [DONE] last. */
-		snprintf(rest, sizeof(rest), "{\"index\":0,\"delta\":{},\"finish_reason\":\"%s\"}%s",
-		    finish, stream_chunk_end(s));
-		if ((rc = emit_chunk(s, rest)) == -2)
-			return -1;
-		gone = rc == -1;
+		for (i = 0; i < s->nchoices; i++) {
+			if (s->choices != NULL) {
+				if (s->choices[i].ended)
+					continue;   /* its finish chunk is out */
+				stream_choice_load(s, i);
+			}
+			if ((rc = finish_chunk(s, choice_reason(s, finish))) == -2)
+				return -1;
+			gone |= rc == -1;
+		}
 		if (s->include_usage) {
 			struct buf u;
 
@@ -640,7 +754,7 @@ stream_error(struct stream *s, const char *type, const char *message)
 	if (s->state == STREAM_ENDED ||
 	    (s->state == STREAM_HEAD && STREAM_FORMAT_JSON(s->format)))
 		return -1;   /* nothing was sent: the caller answers with an HTTP error */
-	finish_text(s);
+	finish_texts(s);
 	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
 	s->state = STREAM_ENDED;
@@ -692,4 +806,5 @@ stream_close(struct stream *s)
 	buf_free(&s->answer);
 	buf_free(&s->chunk_head);
 	stream_delta_close(s);
+	stream_choices_free(s);
 }

@@ -32,6 +32,9 @@ enum stream_format {
 /* The Responses API's formats. */
 #define STREAM_FORMAT_RESPONSES(f) ((f) == STREAM_RESPONSES || (f) == STREAM_RESPONSES_JSON)
 
+/* The most choices one answer may have (the request's n). */
+#define STREAM_MAX_CHOICES 128
+
 /* The most tool calls one answer may make, and the longest id or name of one. */
 #define STREAM_MAX_CALLS 128
 #define STREAM_CALL_WORD 256
@@ -99,6 +102,14 @@ struct stream {
 	int items[STREAM_MAX_CALLS + 2];    /* RESPONSES_MESSAGE, _REASONING or a call's index */
 	int nitems;
 	int text_part, refusal_part;        /* the message's content parts: index, or -1 */
+	/*
+	 * The choices (stream_choices()): the fields above that belong to one
+	 * answer (carry, stop, answer, logprobs, reasoning, refusal, calls) are
+	 * the selected choice's; the others' wait in choices[].
+	 */
+	int choice;                         /* the selected one: 0 unless chosen */
+	int nchoices;                       /* 1 unless stream_choices() said more */
+	struct stream_choice *choices;      /* owned: nchoices of them; NULL for one */
 };
 
 /*
@@ -183,7 +194,42 @@ int  stream_logprobs(struct stream *s, const char *json, size_t len);
  */
 int  stream_usage_details(struct stream *s, const char *json, size_t len);
 
-/* Ends the stream with `event: done`. Returns 0 or -1 as above. */
+/*
+ * STREAM_OPENAI(_JSON): the answer has n choices (1..STREAM_MAX_CHOICES; 1
+ * changes nothing), each with its own text, tool calls, reasoning, refusal, logprobs, held
+ * back bytes (a split character, the start of a stop sequence: s->stop as
+ * it is now, so call this after stopseq_init()) and finish_reason.  Every
+ * event of a choice carries its "index"; a stop sequence ends its choice,
+ * not the stream.  Other formats carry one answer: this fails.  Memory: each
+ * choice has the caps one answer has.  Returns 0, or -1 (out of memory, or
+ * not an OpenAI format).
+ */
+int  stream_choices(struct stream *s, int n);
+
+/*
+ * What the backend hands over next (tokens, tool calls, reasoning, refusal,
+ * logprobs, stream_choice_finish()) is choice i's.  Choice 0 is selected
+ * until this is called.  Returns 0, or -1 when s has no choice i (every
+ * format but the OpenAI ones has only choice 0) or choice i has ended: the
+ * caller drops what it has of it; the selection does not change.
+ */
+int  stream_select_choice(struct stream *s, int i);
+
+/*
+ * The selected choice ended with finish_reason reason ([a-z_], else "stop";
+ * "stop" whatever it says when one of the request's stop sequences ended
+ * it).  With several choices, STREAM_OPENAI sends what that choice held
+ * back and its finish chunk now, and STREAM_OPENAI_JSON keeps the reason for
+ * the object; with one, it does nothing: stream_done() says how the answer
+ * ended.  Returns as stream_token().
+ */
+int  stream_choice_finish(struct stream *s, const char *reason);
+
+/*
+ * Ends the stream with `event: done` (STREAM_OPENAI: a finish chunk for
+ * each choice that has not had one, with res's finish_reason; the usage
+ * chunk; data: [DONE]). Returns 0 or -1 as above.
+ */
 int  stream_done(struct stream *s, const struct backend_result *res,
     long prompt_tokens);
 

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "jsonw.h"
 #include "responses.h"
+#include "stream_choice.h"
 #include "stream_delta.h"
 
 /*
@@ -84,7 +85,7 @@ payload(struct stream *s, const struct piece *p, const char *text, size_t len)
 
 	buf_reset(b);
 	if (openai && (buf_add(b, s->chunk_head.data, s->chunk_head.len) == -1 ||
-	    buf_adds(b, "{\"index\":0,\"delta\":{") == -1))
+	    stream_choice_index(b, s) == -1 || buf_adds(b, ",\"delta\":{") == -1))
 		return -1;
 	switch (p->kind) {
 	case PIECE_REASONING:
@@ -382,7 +383,8 @@ stream_delta_flush(struct stream *s)
 	buf_reset(b);
 	rc = s->format == STREAM_OPENAI ?
 	    buf_add(b, s->chunk_head.data, s->chunk_head.len) == -1 ||
-	    buf_adds(b, "{\"index\":0,\"delta\":{},\"logprobs\":") == -1 ||
+	    stream_choice_index(b, s) == -1 ||
+	    buf_adds(b, ",\"delta\":{},\"logprobs\":") == -1 ||
 	    buf_add(b, s->logprobs.data, s->logprobs.len) == -1 ||
 	    buf_adds(b, ",\"finish_reason\":null}") == -1 ||
 	    buf_adds(b, stream_chunk_end(s)) == -1 :

@@ -20,7 +20,9 @@ one chatstream config maps each [model NAME] to one scenario with
   big_event, big_multiline, stall_headers, slow500, endless,
   tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
   pieces: see parts_body), tools_hang (tools' parts, then nothing but
-  comments until the client leaves)
+  comments until the client leaves),
+  choices (the request's n choices, 2 when it has none, interleaved: see
+  choices_body)
 
 Every request is recorded (method, path, headers, body, connection number,
 arrival time), and so is the time each connection was closed by the client.
@@ -45,7 +47,8 @@ import time
 
 from harness import scaled
 
-__all__ = ["FakeUpstream", "FAKE_TOKENS", "FAKE_TEXT", "FAKE_USAGE", "PARTS"]
+__all__ = ["FakeUpstream", "FAKE_TOKENS", "FAKE_TEXT", "FAKE_USAGE", "PARTS", "choice_parts",
+           "CHOICES_USAGE"]
 
 MAX_CONNS = 32
 MAX_BODY = 1 << 20
@@ -113,6 +116,69 @@ def parts_body(kind, reasoning_key="reasoning_content"):
         finish = "tool_calls"
     out.append(sse(chunk_obj({}, finish)))
     out.append(sse(chunk_obj(usage=PARTS["usage"], choices=False)))
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+# What choice k of the choices scenario says (choices past 2 say what 2 does,
+# with their number): 0 reasons and answers with logprobs, 1 answers and
+# calls a tool, the others are cut short.
+def choice_parts(k):
+    if k == 0:
+        return {"reasoning": "Zero thinks first: ü 🎉", "content": "Héllo from choice zero: 日本語 🎉 \"q\" \\ end.",
+                "calls": [], "finish": "stop",
+                "logprobs": [{"token": "Hél", "logprob": -0.125, "bytes": [72, 195, 169, 108],
+                              "top_logprobs": []}]}
+    if k == 1:
+        return {"reasoning": "", "content": "Choice one calls a tool… ✓",
+                "calls": [("call_one_1", "get_weather", '{"city": "Paris", "note": "🎉 \\"x\\""}')],
+                "finish": "tool_calls", "logprobs": []}
+    return {"reasoning": "", "content": "Choice %d: ünïcödé" % k, "calls": [],
+            "finish": "length", "logprobs": []}
+
+
+CHOICES_USAGE = {"prompt_tokens": 12, "completion_tokens": 345, "total_tokens": 357}
+
+
+def choices_body(n):
+    """The events of an answer of n choices as OpenAI interleaves them: a
+    role chunk each, then a piece of each choice in turn (reasoning, text
+    with logprobs on its first piece, tool-call fragments: see choice_parts),
+    each choice's finish chunk as soon as it is done (the shorter ones
+    first), one chunk carrying two choices at once (1 before 0); usage,
+    [DONE]."""
+    queues = []
+    for k in range(n):
+        p = choice_parts(k)
+        q = [{"role": "assistant", "content": ""}]
+        q += [{"reasoning_content": x} for x in pieces(p["reasoning"], 2)]
+        q += [{"content": x} for x in pieces(p["content"])]
+        for j, (cid, name, args) in enumerate(p["calls"]):
+            q.append({"tool_calls": [{"index": j, "id": cid, "type": "function",
+                                      "function": {"name": name, "arguments": ""}}]})
+            q += [{"tool_calls": [{"index": j, "function": {"arguments": a}}]}
+                  for a in pieces(args)]
+        items = [{"index": k, "delta": d, "finish_reason": None} for d in q]
+        first = next((i for i, d in enumerate(q) if "content" in d and d["content"]), None)
+        if p["logprobs"] and first is not None:
+            items[first]["logprobs"] = {"content": p["logprobs"]}
+        items.append({"index": k, "delta": {}, "finish_reason": p["finish"]})
+        queues.append(items)
+    out = []
+    rnd = 0
+    while any(queues):
+        row = [q.pop(0) for q in queues if q]
+        rnd += 1
+        if rnd == 5 and len(row) >= 2:
+            o = chunk_obj()
+            o["choices"] = [row[1], row[0]]
+            out.append(sse(o))
+            row = row[2:]
+        for c in row:
+            o = chunk_obj()
+            o["choices"] = [c]
+            out.append(sse(o))
+    out.append(sse(chunk_obj(usage=CHOICES_USAGE, choices=False)))
     out.append(b"data: [DONE]\n\n")
     return out
 
@@ -440,6 +506,12 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def s_refusal(self, req):
         return self._parts(parts_body("refusal"))
+
+    def s_choices(self, req):
+        """The request's n choices (2 when it asks for none: a choice the
+        client did not ask for), interleaved, in pieces that cut lines and characters."""
+        n = (req.json or {}).get("n") if isinstance(req.json, dict) else None
+        return self._parts(choices_body(n if isinstance(n, int) and 1 <= n <= 8 else 2))
 
     def s_tools_hang(self, req):
         """The parts of tools without their end, then a comment every 50 ms
