@@ -55,11 +55,18 @@ is_number(json_object *v)
 	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 }
 
+/* A part's text: "refusal" for a refusal part, "text" for the others. */
+static json_object *
+part_text(json_object *part, const char *type)
+{
+	return field(part, strcmp(type, "refusal") == 0 ? "refusal" : "text");
+}
+
 /*
  * A message's content (at param, e.g. "input[2].content"), or a function
- * call's output: a string, or parts of type input_text (or output_text, when
- * outputs), joined.  Other parts (images, files, audio) are refused.
- * Returns 0 with *text owned by the caller, or -1.
+ * call's output: a string, or parts of type input_text (or, when outputs,
+ * an assistant's output_text and refusal), joined.  Other parts (images,
+ * files, audio) are refused.  Returns 0 with *text owned by the caller, or -1.
  */
 static int
 content_text(json_object *c, const char *param, int outputs, char **text, size_t *len,
@@ -87,15 +94,18 @@ content_text(json_object *c, const char *param, int outputs, char **text, size_t
 		    (type = field(part, "type")) == NULL || !json_object_is_type(type, json_type_string))
 			return bad(err, param, "%s[%zu] must be a part with a \"type\"", param, j);
 		ty = json_object_get_string(type);
-		if (strcmp(ty, "input_text") != 0 && (!outputs || strcmp(ty, "output_text") != 0)) {
+		if (strcmp(ty, "input_text") != 0 && (!outputs || (strcmp(ty, "output_text") != 0 &&
+		    strcmp(ty, "refusal") != 0))) {
 			char at[96];
 
 			snprintf(at, sizeof(at), "%s[%zu]", param, j);
 			return bad(err, at, "%s: parts of type \"%.32s\" are not supported; %s", at,
-			    ty, outputs ? "input_text and output_text are" : "input_text is");
+			    ty, outputs ? "input_text, output_text and refusal are" :
+			    "input_text is");
 		}
-		if ((t = field(part, "text")) == NULL || !json_object_is_type(t, json_type_string))
-			return bad(err, param, "%s[%zu].text must be a string", param, j);
+		if ((t = part_text(part, ty)) == NULL || !json_object_is_type(t, json_type_string))
+			return bad(err, param, "%s[%zu].%s must be a string", param, j,
+			    strcmp(ty, "refusal") == 0 ? "refusal" : "text");
 		total += (size_t)json_object_get_string_len(t);
 	}
 	if ((p = malloc(total + 1)) == NULL)
@@ -103,7 +113,8 @@ content_text(json_object *c, const char *param, int outputs, char **text, size_t
 	*text = p;
 	*len = total;
 	for (j = 0; j < n; j++) {
-		json_object *t = field(json_object_array_get_idx(c, j), "text");
+		json_object *part = json_object_array_get_idx(c, j);
+		json_object *t = part_text(part, json_object_get_string(field(part, "type")));
 
 		memcpy(p, json_object_get_string(t), (size_t)json_object_get_string_len(t));
 		p += json_object_get_string_len(t);

@@ -275,6 +275,15 @@ test_tools(void)
 	chat_request_free(&req);
 	responses_req_free(&rr);
 
+	is_int(parse("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":"
+	    "\"assistant\",\"content\":[{\"type\":\"refusal\",\"refusal\":\"I can't.\","
+	    "\"text\":\"longer than the refusal\"}]},{\"role\":\"user\",\"content\":\"q\"}]}",
+	    &req, &rr, &e), 0, "an assistant's refusal part: accepted");
+	is_str(req.nmessages == 3 ? req.messages[1].content : "", "I can't.",
+	    "an assistant's refusal part: its refusal is the text");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+
 	is_int(parse("{\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],"
 	    "\"tool_choice\":\"required\"}", &req, &rr, &e), 0, "tool_choice required: accepted");
 	is_str(json_of(req.body, "tool_choice"), "\"required\"", "tool_choice: a string as is");
