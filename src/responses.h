@@ -66,6 +66,10 @@ int  responses_parse(const char *body, size_t len, int max_depth,
     struct responses_req *rr, struct cs_error *err);
 void responses_req_free(struct responses_req *rr);
 
+/* An output item's code in stream.items: the message, the reasoning, or a tool call's index. */
+#define RESPONSES_MESSAGE   (-1)
+#define RESPONSES_REASONING (-2)
+
 /* A response object, as responses_object() writes it. Every pointer borrowed. */
 struct responses_view {
 	const char *id;              /* the stream id: the object's is resp_<id> */
@@ -73,9 +77,8 @@ struct responses_view {
 	const char *model;
 	const char *status;          /* queued, in_progress, completed, incomplete, failed, cancelled */
 	const struct responses_req *rr;  /* may be NULL: parameters not echoed */
-	const char *text;            /* the answer, JSON-escaped; NULL: no output item */
-	size_t text_len;
-	const char *item_status;     /* the message item's: in_progress, completed, incomplete */
+	const struct stream *s;      /* may be NULL: no output; else its items, whole */
+	const char *item_status;     /* the items': in_progress, completed, incomplete */
 	int has_usage;               /* usage is given (else null) */
 	long input_tokens, output_tokens;
 	const char *error_code;      /* NULL: "error": null */
@@ -84,28 +87,49 @@ struct responses_view {
 };
 
 /*
- * responses_object.c.  Appends the response object v describes to b, or
- * its message output item (the answer so far; with_content 0: no content
- * part yet).  Both return 0, or -1 on b's cap.
+ * responses_object.c.  Appends to b the response object v describes; an
+ * output item of stream s (code: see above) as it starts (whole 0: no
+ * content, arguments "") or whole, with the given status; the item's id,
+ * quoted (msg_<id>, rs_<id>, fc_<id>_<n>); one content part of the
+ * message (part: its index) or of the reasoning (part 0), empty or whole.
+ * The texts come from the stream, kept JSON-escaped (responses_stream.c).
+ * All return 0, or -1 on b's cap.
  */
 int  responses_object(struct buf *b, const struct responses_view *v);
-int  responses_item(struct buf *b, const char *id, const char *status,
-    const char *text, size_t text_len, int with_content);
+int  responses_item(struct buf *b, const struct stream *s, int code, const char *status,
+    int whole);
+int  responses_item_id(struct buf *b, const struct stream *s, int code);
+int  responses_part(struct buf *b, const struct stream *s, int code, int part, int whole);
 
 /*
- * responses_stream.c: the events of a STREAM_RESPONSES stream, each sent
- * through stream_emit_event() with its type as the SSE event name and its
- * sequence_number (0, 1, 2, ...: the stream's event number less one).
- * begin: response.created, response.in_progress.  delta: the message item
- * first (response.output_item.added, response.content_part.added, once),
- * then a response.output_text.delta of the text pending in s->text.  end: output_text.done, content_part.done,
- * output_item.done, then response.completed, response.incomplete (finish
- * "length", "content_filter") or response.failed with status cancelled
- * (finish "cancelled").  fail: response.failed with the error.  All return
- * 0, -1 (reader gone, the events journaled) or -2 (not sent: out of memory).
+ * responses_stream.c: a Responses stream's output (STREAM_RESPONSES: its
+ * events, each sent through stream_emit_event() with its type as the SSE
+ * event name and its sequence_number, the stream's event number less one;
+ * STREAM_RESPONSES_JSON: only kept, for the object at the end).  Output
+ * items are added as they first come: the message (for text or a refusal),
+ * the reasoning, each tool call as a function_call item; every text is
+ * kept JSON-escaped for the done events and the object, all of them
+ * together within responses_answer_cap() (past it the answer is cut, and
+ * the response ends incomplete).
+ * begin: response.created, response.in_progress.
+ * delta: the text pending in s->text (response.output_text.delta, with the
+ * pending logprobs when they fit); reasoning: response.reasoning_text.delta;
+ * refusal: response.refusal.delta; call: a function_call item (call index,
+ * its id and name, given with its first fragment, sanitised) and
+ * response.function_call_arguments.delta of args.
+ * end: every item's done events in output order, then response.completed,
+ * response.incomplete (finish "length", "content_filter", a cut answer) or
+ * response.failed with status cancelled (finish "cancelled").
+ * fail: response.failed with the error and the output so far.
+ * All return 0, -1 (reader gone, the events journaled) or -2 (not sent:
+ * out of memory).
  */
 int  responses_begin(struct stream *s);
 int  responses_delta(struct stream *s);
+int  responses_reasoning(struct stream *s, const char *text, size_t len);
+int  responses_refusal(struct stream *s, const char *text, size_t len);
+int  responses_call(struct stream *s, int index, const struct buf *id, const struct buf *name,
+    const char *args, size_t len);
 int  responses_end(struct stream *s, const char *finish, long input_tokens,
     long output_tokens);
 int  responses_fail(struct stream *s, const char *type, const char *message);
@@ -113,9 +137,9 @@ int  responses_fail(struct stream *s, const char *type, const char *message);
  * The whole response object of a STREAM_RESPONSES_JSON stream (stream:
  * false) into b, as responses_end() would finish it.  Returns 0 or -1.
  */
-int  responses_final(const struct stream *s, struct buf *b, const char *finish,
+int  responses_final(struct stream *s, struct buf *b, const char *finish,
     long input_tokens, long output_tokens);
-/* The bytes of a stream's answer kept for the done events (text is JSON-escaped). */
+/* The bytes of a stream's texts kept for the done events (JSON-escaped), all together. */
 size_t responses_answer_cap(const struct conf *cf);
 
 /*

@@ -11,20 +11,40 @@
 #include "clock.h"
 #include "journal.h"
 #include "responses.h"
+#include "stream.h"
+
+/* The output items a response may have: a message, a reasoning, the tool calls. */
+#define SEEN_ITEMS (STREAM_MAX_CALLS + 2)
 
 /* What the events read so far say. */
 struct seen {
 	json_object *response;   /* owned, may be NULL: the last response object carried */
 	int ended;               /* it came with the last event (completed, failed, incomplete) */
-	struct buf text;         /* the deltas so far, as text */
+	json_object *items;      /* owned: the output items as added, by output index */
+	char done[SEEN_ITEMS];   /* the item came whole (output_item.done) */
+	struct buf text[SEEN_ITEMS][2];   /* the deltas so far, by item and content part */
 };
 
-/* One event's data: keeps its response object, or its text delta. */
+/* An int member of o, or -1. */
+static int
+int_of(json_object *o, const char *key)
+{
+	json_object *v;
+	int64_t n;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return -1;
+	n = json_object_get_int64(v);
+	return n >= 0 && n < SEEN_ITEMS ? (int)n : -1;
+}
+
+/* One event's data: keeps its response object, its items and parts, or its text delta. */
 static void
 take(struct seen *sn, const char *data, size_t len)
 {
-	json_object *o = json_tokener_parse(data), *type, *v;
+	json_object *o = json_tokener_parse(data), *type, *v, *item, *content;
 	const char *ty;
+	int out, part;
 
 	(void)len;
 	if (o == NULL || !json_object_object_get_ex(o, "type", &type)) {
@@ -32,16 +52,30 @@ take(struct seen *sn, const char *data, size_t len)
 		return;
 	}
 	ty = json_object_get_string(type);
+	out = int_of(o, "output_index");
+	part = int_of(o, "content_index");
+	item = out >= 0 ? json_object_array_get_idx(sn->items, (size_t)out) : NULL;
 	if (json_object_object_get_ex(o, "response", &v) &&
 	    json_object_is_type(v, json_type_object)) {
 		json_object_put(sn->response);
 		sn->response = json_object_get(v);
 		sn->ended = strcmp(ty, "response.completed") == 0 ||
 		    strcmp(ty, "response.failed") == 0 || strcmp(ty, "response.incomplete") == 0;
-	} else if (strcmp(ty, "response.output_text.delta") == 0 &&
-	    json_object_object_get_ex(o, "delta", &v))
-		(void)buf_add(&sn->text, json_object_get_string(v),
-		    (size_t)json_object_get_string_len(v));   /* past the cap: cut */
+	} else if ((strcmp(ty, "response.output_item.added") == 0 ||
+	    strcmp(ty, "response.output_item.done") == 0) && out >= 0 &&
+	    json_object_object_get_ex(o, "item", &v) && json_object_is_type(v, json_type_object)) {
+		json_object_array_put_idx(sn->items, (size_t)out, json_object_get(v));
+		sn->done[out] = strcmp(ty, "response.output_item.done") == 0;
+	} else if (strcmp(ty, "response.content_part.added") == 0 && item != NULL && part >= 0 &&
+	    json_object_object_get_ex(item, "content", &content) &&
+	    json_object_is_type(content, json_type_array) &&
+	    json_object_object_get_ex(o, "part", &v))
+		json_object_array_put_idx(content, (size_t)part, json_object_get(v));
+	else if (out >= 0 && json_object_object_get_ex(o, "delta", &v) &&
+	    json_object_is_type(v, json_type_string))
+		/* Text, refusal, reasoning or arguments: past the cap, cut. */
+		(void)buf_add(&sn->text[out][part > 0], json_object_get_string(v),
+		    (size_t)json_object_get_string_len(v));
 	json_object_put(o);
 }
 
@@ -82,31 +116,40 @@ queued(const char *id)
 	return o;
 }
 
-/* The object of a stream still running (or cut short): the answer so far, as its item. */
+/* Sets o[key] to text so far (when o has that key: the part or item it belongs to). */
 static void
-so_far(json_object *o, const char *id, const struct buf *text, const struct journal_read *jr)
+fill(json_object *o, const char *key, const struct buf *text)
 {
-	json_object *output = json_object_new_array(), *item, *part, *content;
-	char mid[64];
+	if (o != NULL && json_object_object_get_ex(o, key, NULL))
+		json_object_object_add(o, key, json_object_new_string_len(
+		    text->data != NULL ? text->data : "", (int)text->len));
+}
 
-	snprintf(mid, sizeof(mid), "msg_%s", id);
-	item = json_object_new_object();
-	json_object_object_add(item, "id", json_object_new_string(mid));
-	json_object_object_add(item, "type", json_object_new_string("message"));
-	json_object_object_add(item, "status", json_object_new_string(
-	    jr->interrupted || jr->lost ? "incomplete" : "in_progress"));
-	json_object_object_add(item, "role", json_object_new_string("assistant"));
-	content = json_object_new_array();
-	part = json_object_new_object();
-	json_object_object_add(part, "type", json_object_new_string("output_text"));
-	json_object_object_add(part, "text", json_object_new_string_len(
-	    text->data != NULL ? text->data : "", (int)text->len));
-	json_object_object_add(part, "annotations", json_object_new_array());
-	json_object_object_add(part, "logprobs", json_object_new_array());
-	json_object_array_add(content, part);
-	json_object_object_add(item, "content", content);
-	json_object_array_add(output, item);
-	json_object_object_add(o, "output", output);
+/* The object of a stream still running (or cut short): its items with the text so far. */
+static void
+so_far(json_object *o, struct seen *sn, const struct journal_read *jr)
+{
+	const char *status = jr->interrupted || jr->lost ? "incomplete" : "in_progress";
+	size_t i, j, n = json_object_array_length(sn->items);
+
+	for (i = 0; i < n; i++) {
+		json_object *item = json_object_array_get_idx(sn->items, i), *content;
+
+		if (item == NULL || sn->done[i])
+			continue;
+		json_object_object_add(item, "status", json_object_new_string(status));
+		fill(item, "arguments", &sn->text[i][0]);
+		if (!json_object_object_get_ex(item, "content", &content) ||
+		    !json_object_is_type(content, json_type_array))
+			continue;
+		for (j = 0; j < json_object_array_length(content) && j < 2; j++) {
+			json_object *part = json_object_array_get_idx(content, j);
+
+			fill(part, "text", &sn->text[i][j]);
+			fill(part, "refusal", &sn->text[i][j]);
+		}
+	}
+	json_object_object_add(o, "output", json_object_get(sn->items));
 	if (jr->interrupted || jr->lost) {
 		json_object *e = json_object_new_object();
 
@@ -129,6 +172,7 @@ responses_load(const struct conf *cf, const char *id, const char *user, int wait
 	struct seen sn;
 	struct buf frames;
 	uint64_t after = 0;
+	size_t i;
 	int64_t deadline = clock_ms() + wait_ms;
 	int rc = -1;
 
@@ -142,7 +186,11 @@ responses_load(const struct conf *cf, const char *id, const char *user, int wait
 		return -1;
 	}
 	memset(&sn, 0, sizeof(sn));
-	buf_init(&sn.text, responses_answer_cap(cf));
+	sn.items = json_object_new_array();
+	for (i = 0; i < SEEN_ITEMS; i++) {
+		buf_init(&sn.text[i][0], responses_answer_cap(cf));
+		buf_init(&sn.text[i][1], responses_answer_cap(cf));
+	}
 	buf_init(&frames, cf->max_event * 4 + 4096);
 	for (;;) {
 		int64_t left;
@@ -169,13 +217,17 @@ responses_load(const struct conf *cf, const char *id, const char *user, int wait
 		goto out;
 	}
 	if (!sn.ended)
-		so_far(sn.response, id, &sn.text, &jr);
+		so_far(sn.response, &sn, &jr);
 	*out = sn.response;
 	sn.response = NULL;
 	rc = 0;
 out:
 	json_object_put(sn.response);
-	buf_free(&sn.text);
+	json_object_put(sn.items);
+	for (i = 0; i < SEEN_ITEMS; i++) {
+		buf_free(&sn.text[i][0]);
+		buf_free(&sn.text[i][1]);
+	}
 	buf_free(&frames);
 	journal_reader_close(r);
 	return rc;

@@ -7,6 +7,7 @@
 #include "jsonw.h"
 #include "responses.h"
 #include "stream.h"
+#include "stream_delta.h"
 
 /* What the object and the done events around the answer need, besides it. */
 #define OBJECT_ROOM (16 * 1024)
@@ -45,9 +46,10 @@ ending_of(const struct stream *s, const char *finish)
 	return e;
 }
 
-/* The view of s's response now: status, and the answer when the item exists. */
+/* The view of s's response now, with its output items. */
 static void
-view_of(const struct stream *s, struct responses_view *v, const char *status, int with_text)
+view_of(const struct stream *s, struct responses_view *v, const char *status,
+    const char *item_status)
 {
 	memset(v, 0, sizeof(*v));
 	v->id = s->id;
@@ -55,10 +57,20 @@ view_of(const struct stream *s, struct responses_view *v, const char *status, in
 	v->model = s->model->name;
 	v->status = status;
 	v->rr = s->resp;
-	if (with_text) {
-		v->text = s->answer.data != NULL ? s->answer.data : "";
-		v->text_len = s->answer.len;
-	}
+	v->s = s;
+	v->item_status = item_status;
+}
+
+/* The output index of item code, or -1 when it has not come. */
+static int
+index_of(const struct stream *s, int code)
+{
+	int i;
+
+	for (i = 0; i < s->nitems; i++)
+		if (s->items[i] == code)
+			return i;
+	return -1;
 }
 
 /* Sends s->payload as event `type` (journaled as journal_name); *gone notes a reader gone. */
@@ -82,12 +94,14 @@ start(struct stream *s, const char *type)
 	    (unsigned long long)s->seq);
 }
 
-/* The head of an event about the message's text: item, output and content index. */
+/* The head of an event about item code (and its content part, when part >= 0). */
 static int
-text_head(struct stream *s, const char *type)
+item_head(struct stream *s, const char *type, int code, int part)
 {
-	return start(s, type) == -1 || buf_printf(&s->payload, ",\"item_id\":\"msg_%s\","
-	    "\"output_index\":0,\"content_index\":0", s->id) == -1 ? -1 : 0;
+	return start(s, type) == -1 || buf_adds(&s->payload, ",\"item_id\":") == -1 ||
+	    responses_item_id(&s->payload, s, code) == -1 ||
+	    buf_printf(&s->payload, ",\"output_index\":%d", index_of(s, code)) == -1 ||
+	    (part >= 0 && buf_printf(&s->payload, ",\"content_index\":%d", part) == -1) ? -1 : 0;
 }
 
 /* An event carrying the whole response object: created, in_progress and the last ones. */
@@ -104,7 +118,7 @@ responses_begin(struct stream *s)
 	struct responses_view v;
 	int gone = 0;
 
-	view_of(s, &v, "in_progress", 0);
+	view_of(s, &v, "in_progress", "in_progress");
 	if (object_event(s, "response.created", &v) == -1 ||
 	    send(s, "response.created", NULL, &gone) == -2 ||
 	    object_event(s, "response.in_progress", &v) == -1 ||
@@ -113,92 +127,283 @@ responses_begin(struct stream *s)
 	return gone ? -1 : 0;
 }
 
+/* content_part.added (or .done, whole) of item code's part. */
+static int
+part_event(struct stream *s, const char *type, int code, int part, int whole, int *gone)
+{
+	return item_head(s, type, code, part) == -1 ||
+	    buf_adds(&s->payload, ",\"part\":") == -1 ||
+	    responses_part(&s->payload, s, code, part, whole) == -1 ||
+	    buf_addc(&s->payload, '}') == -1 ||
+	    send(s, type, NULL, gone) == -2 ? -2 : 0;
+}
+
 /*
- * The message item and its output_text part, added before its first text
- * (or at the end, empty): output items are added as they come, so that
- * other kinds (function calls) can take their turn.
+ * Adds item code to the output, as it starts (the reasoning with its one
+ * content part): items are added as they first come, so the output is in
+ * the order the model gave them.  Returns 0, -1 (gone) or -2.
  */
 static int
-open_message(struct stream *s)
+add_item(struct stream *s, int code)
 {
 	int gone = 0;
 
-	if (s->message_open)
+	if (index_of(s, code) >= 0)
 		return 0;
-	s->message_open = 1;
+	if (s->nitems >= (int)(sizeof(s->items) / sizeof(s->items[0])))
+		return -2;
+	s->items[s->nitems++] = code;
+	if (s->format != STREAM_RESPONSES)
+		return 0;
+	if (s->state == STREAM_HEAD)
+		(void)stream_begin(s);
 	if (start(s, "response.output_item.added") == -1 ||
-	    buf_adds(&s->payload, ",\"output_index\":0,\"item\":") == -1 ||
-	    responses_item(&s->payload, s->id, "in_progress", NULL, 0, 0) == -1 ||
+	    buf_printf(&s->payload, ",\"output_index\":%d,\"item\":", s->nitems - 1) == -1 ||
+	    responses_item(&s->payload, s, code, "in_progress", 0) == -1 ||
 	    buf_addc(&s->payload, '}') == -1 ||
 	    send(s, "response.output_item.added", NULL, &gone) == -2 ||
-	    text_head(s, "response.content_part.added") == -1 ||
-	    buf_adds(&s->payload, ",\"part\":{\"type\":\"output_text\",\"text\":\"\","
-	    "\"annotations\":[],\"logprobs\":[]}}") == -1 ||
-	    send(s, "response.content_part.added", NULL, &gone) == -2)
+	    (code == RESPONSES_REASONING &&
+	    part_event(s, "response.content_part.added", code, 0, 0, &gone) == -2))
 		return -2;
 	return gone ? -1 : 0;
+}
+
+/* Adds the message, and its content part *part (text or refusal) as the next one. */
+static int
+add_part(struct stream *s, int *part)
+{
+	int gone = 0, rc;
+
+	if ((rc = add_item(s, RESPONSES_MESSAGE)) == -2)
+		return -2;
+	gone = rc == -1;
+	if (*part >= 0)
+		return gone ? -1 : 0;
+	*part = (s->text_part >= 0) + (s->refusal_part >= 0);
+	if (s->format == STREAM_RESPONSES &&
+	    part_event(s, "response.content_part.added", RESPONSES_MESSAGE, *part, 0, &gone) == -2)
+		return -2;
+	return gone ? -1 : 0;
+}
+
+/* Every text kept for the done events, in bytes, with room for the calls' ids and names. */
+static size_t
+kept_bytes(const struct stream *s)
+{
+	size_t n = s->answer.len + s->reasoning.len + s->refusal.len, i;
+
+	for (i = 0; i < s->ncalls; i++)
+		n += s->calls[i].args.len + 6 * (s->calls[i].id.len + s->calls[i].name.len) + 128;
+	return n;
+}
+
+/* Keeps escaped[0..len) (JSON-escaped text) in b while all kept fits; past it, cut. */
+static void
+keep(struct stream *s, struct buf *b, const char *escaped, size_t len)
+{
+	if (s->answer_cut)
+		return;
+	if (kept_bytes(s) + len > responses_answer_cap(s->conf) || buf_add(b, escaped, len) == -1)
+		s->answer_cut = 1;
+}
+
+/*
+ * A delta event of item code (part: its content index, -1 for none) with
+ * text[0..len) as its "delta", kept in b; tail closes it (logprobs...).
+ * Without a stream only kept.  Returns 0, -1 (gone) or -2 (nothing sent
+ * or kept: out of memory, or too big for one event).
+ */
+static int
+delta_event(struct stream *s, const char *type, int code, int part, struct buf *b,
+    const char *text, size_t len, const char *tail)
+{
+	size_t from, n;
+	int rc;
+
+	if (s->format != STREAM_RESPONSES) {
+		struct buf esc;
+
+		buf_init(&esc, 6 * len + 1);
+		if (jsonw_chars(&esc, text, len) == -1) {
+			buf_free(&esc);
+			return -2;
+		}
+		keep(s, b, esc.data != NULL ? esc.data : "", esc.len);
+		buf_free(&esc);
+		return 0;
+	}
+	if (item_head(s, type, code, part) == -1 || buf_adds(&s->payload, ",\"delta\":\"") == -1)
+		return -2;
+	from = s->payload.len;
+	if (jsonw_chars(&s->payload, text, len) == -1)
+		return -2;
+	n = s->payload.len - from;
+	if (buf_addc(&s->payload, '"') == -1 || buf_adds(&s->payload, tail) == -1) {
+		buf_reset(&s->payload);
+		return -2;
+	}
+	keep(s, b, s->payload.data + from, n);
+	rc = stream_emit_event(s, type, NULL, s->payload.data, s->payload.len);
+	buf_reset(&s->payload);
+	return rc;
 }
 
 int
 responses_delta(struct stream *s)
 {
-	size_t from;
-	int rc, opened;
+	struct buf tail;
+	int rc, gone;
 
-	if ((opened = open_message(s)) == -2)
+	if ((rc = add_part(s, &s->text_part)) == -2)
 		return -2;
-	if (text_head(s, "response.output_text.delta") == -1 ||
-	    buf_adds(&s->payload, ",\"delta\":\"") == -1)
+	gone = rc == -1;
+	if (s->format == STREAM_RESPONSES_JSON || s->logprobs.len == 0) {
+		/* Without a stream, logprobs are gathered for the object at the end. */
+		rc = delta_event(s, "response.output_text.delta", RESPONSES_MESSAGE, s->text_part,
+		    &s->answer, s->text.data, s->text.len, ",\"logprobs\":[]}");
+		return rc == 0 && gone ? -1 : rc;
+	}
+	/* This text's logprobs go with it when both fit in one event, else not at all. */
+	buf_init(&tail, s->logprobs.len + 32);
+	rc = buf_adds(&tail, ",\"logprobs\":[") == -1 ||
+	    buf_add(&tail, s->logprobs.data, s->logprobs.len) == -1 ||
+	    buf_adds(&tail, "]}") == -1 ? -2 :
+	    delta_event(s, "response.output_text.delta", RESPONSES_MESSAGE, s->text_part,
+	    &s->answer, s->text.data, s->text.len, tail.data);
+	buf_free(&tail);
+	buf_reset(&s->logprobs);
+	if (rc == -2)
+		rc = delta_event(s, "response.output_text.delta", RESPONSES_MESSAGE, s->text_part,
+		    &s->answer, s->text.data, s->text.len, ",\"logprobs\":[]}");
+	return rc == 0 && gone ? -1 : rc;
+}
+
+int
+responses_reasoning(struct stream *s, const char *text, size_t len)
+{
+	int rc, gone;
+
+	if ((rc = add_item(s, RESPONSES_REASONING)) == -2)
 		return -2;
-	from = s->payload.len;
-	if (jsonw_chars(&s->payload, s->text.data, s->text.len) == -1)
+	gone = rc == -1;
+	rc = delta_event(s, "response.reasoning_text.delta", RESPONSES_REASONING, 0,
+	    &s->reasoning, text, len, "}");
+	return rc == 0 && gone ? -1 : rc;
+}
+
+int
+responses_refusal(struct stream *s, const char *text, size_t len)
+{
+	int rc, gone;
+
+	if ((rc = add_part(s, &s->refusal_part)) == -2)
 		return -2;
-	/* The done events repeat the whole answer: keep it escaped, as far as it fits. */
-	if (!s->answer_cut && buf_add(&s->answer, s->payload.data + from,
-	    s->payload.len - from) == -1)
-		s->answer_cut = 1;
-	if (buf_adds(&s->payload, "\",\"logprobs\":[]}") == -1)
+	gone = rc == -1;
+	rc = delta_event(s, "response.refusal.delta", RESPONSES_MESSAGE, s->refusal_part,
+	    &s->refusal, text, len, "}");
+	return rc == 0 && gone ? -1 : rc;
+}
+
+int
+responses_call(struct stream *s, int index, const struct buf *id, const struct buf *name,
+    const char *args, size_t len)
+{
+	struct stream_call *c;
+	int rc, gone;
+
+	if ((c = stream_call_slot(s, index)) == NULL)
 		return -2;
-	rc = stream_emit_event(s, "response.output_text.delta", NULL, s->payload.data,
-	    s->payload.len);
-	buf_reset(&s->payload);
-	return rc == 0 ? opened : rc;
+	/* The item is added with what the call's first fragment says. */
+	if ((id != NULL && stream_call_word(&c->id, id->data, id->len) == -1) ||
+	    (name != NULL && stream_call_word(&c->name, name->data, name->len) == -1) ||
+	    (rc = add_item(s, index)) == -2)
+		return -2;
+	gone = rc == -1;
+	if (len == 0)
+		return gone ? -1 : 0;
+	rc = delta_event(s, "response.function_call_arguments.delta", index, -1, &c->args,
+	    args, len, "}");
+	return rc == 0 && gone ? -1 : rc;
+}
+
+/* An item's done events, whole, with the given status. */
+static int
+close_item(struct stream *s, int code, const char *status, int *gone)
+{
+	int i, n;
+
+	if (code == RESPONSES_MESSAGE) {
+		n = (s->text_part >= 0) + (s->refusal_part >= 0);
+		for (i = 0; i < n; i++) {
+			int refusal = i == s->refusal_part;
+
+			if (item_head(s, refusal ? "response.refusal.done" :
+			    "response.output_text.done", code, i) == -1 ||
+			    buf_adds(&s->payload, refusal ? ",\"refusal\":\"" : ",\"text\":\"") == -1 ||
+			    buf_add(&s->payload, refusal ? s->refusal.data : s->answer.data,
+			    refusal ? s->refusal.len : s->answer.len) == -1 ||
+			    buf_adds(&s->payload, refusal ? "\"}" : "\",\"logprobs\":[]}") == -1 ||
+			    send(s, refusal ? "response.refusal.done" : "response.output_text.done",
+			    NULL, gone) == -2 ||
+			    part_event(s, "response.content_part.done", code, i, 1, gone) == -2)
+				return -2;
+		}
+	} else if (code == RESPONSES_REASONING) {
+		if (item_head(s, "response.reasoning_text.done", code, 0) == -1 ||
+		    buf_adds(&s->payload, ",\"text\":\"") == -1 ||
+		    buf_add(&s->payload, s->reasoning.data, s->reasoning.len) == -1 ||
+		    buf_adds(&s->payload, "\"}") == -1 ||
+		    send(s, "response.reasoning_text.done", NULL, gone) == -2 ||
+		    part_event(s, "response.content_part.done", code, 0, 1, gone) == -2)
+			return -2;
+	} else {
+		const struct stream_call *c = &s->calls[code];
+
+		if (item_head(s, "response.function_call_arguments.done", code, -1) == -1 ||
+		    buf_adds(&s->payload, ",\"name\":") == -1 ||
+		    jsonw_string(&s->payload, c->name.data != NULL ? c->name.data : "",
+		    c->name.len) == -1 ||
+		    buf_adds(&s->payload, ",\"arguments\":\"") == -1 ||
+		    buf_add(&s->payload, c->args.data, c->args.len) == -1 ||
+		    buf_adds(&s->payload, "\"}") == -1 ||
+		    send(s, "response.function_call_arguments.done", NULL, gone) == -2)
+			return -2;
+	}
+	if (start(s, "response.output_item.done") == -1 ||
+	    buf_printf(&s->payload, ",\"output_index\":%d,\"item\":", index_of(s, code)) == -1 ||
+	    responses_item(&s->payload, s, code, status, 1) == -1 ||
+	    buf_addc(&s->payload, '}') == -1 ||
+	    send(s, "response.output_item.done", NULL, gone) == -2)
+		return -2;
+	return 0;
+}
+
+/* An answer with no output at all still has its message, empty. */
+static int
+some_output(struct stream *s)
+{
+	return s->nitems > 0 ? 0 : add_part(s, &s->text_part);
 }
 
 int
 responses_end(struct stream *s, const char *finish, long input_tokens, long output_tokens)
 {
 	struct ending e = ending_of(s, finish);
-	const char *text = s->answer.data != NULL ? s->answer.data : "";
 	struct responses_view v;
-	int gone = 0;
+	int gone = 0, i, rc;
 
-	view_of(s, &v, e.status, 1);
-	v.item_status = e.item_status;
+	if ((rc = some_output(s)) == -2)
+		return -2;
+	gone = rc == -1;
+	for (i = 0; i < s->nitems; i++)
+		if (close_item(s, s->items[i], e.item_status, &gone) == -2)
+			return -2;
+	view_of(s, &v, e.status, e.item_status);
 	v.incomplete = e.incomplete;
 	v.has_usage = 1;
 	v.input_tokens = input_tokens;
 	v.output_tokens = output_tokens;
-	if ((gone = open_message(s)) == -2)
-		return -2;
-	gone = gone == -1;
-	if (text_head(s, "response.output_text.done") == -1 ||
-	    buf_adds(&s->payload, ",\"text\":\"") == -1 ||
-	    buf_add(&s->payload, text, s->answer.len) == -1 ||
-	    buf_adds(&s->payload, "\",\"logprobs\":[]}") == -1 ||
-	    send(s, "response.output_text.done", NULL, &gone) == -2 ||
-	    text_head(s, "response.content_part.done") == -1 ||
-	    buf_adds(&s->payload, ",\"part\":{\"type\":\"output_text\",\"text\":\"") == -1 ||
-	    buf_add(&s->payload, text, s->answer.len) == -1 ||
-	    buf_adds(&s->payload, "\",\"annotations\":[],\"logprobs\":[]}}") == -1 ||
-	    send(s, "response.content_part.done", NULL, &gone) == -2 ||
-	    start(s, "response.output_item.done") == -1 ||
-	    buf_adds(&s->payload, ",\"output_index\":0,\"item\":") == -1 ||
-	    responses_item(&s->payload, s->id, e.item_status, text, s->answer.len, 1) == -1 ||
-	    buf_addc(&s->payload, '}') == -1 ||
-	    send(s, "response.output_item.done", NULL, &gone) == -2 ||
-	    object_event(s, e.event, &v) == -1 ||
-	    send(s, e.event, "done", &gone) == -2)
+	if (object_event(s, e.event, &v) == -1 || send(s, e.event, "done", &gone) == -2)
 		return -2;
 	return gone ? -1 : 0;
 }
@@ -209,8 +414,7 @@ responses_fail(struct stream *s, const char *type, const char *message)
 	struct responses_view v;
 	int gone = 0;
 
-	view_of(s, &v, "failed", s->answer.len > 0);
-	v.item_status = "incomplete";
+	view_of(s, &v, "failed", "incomplete");
 	v.error_code = type;
 	v.error_message = message;
 	if (object_event(s, "response.failed", &v) == -1 ||
@@ -220,14 +424,15 @@ responses_fail(struct stream *s, const char *type, const char *message)
 }
 
 int
-responses_final(const struct stream *s, struct buf *b, const char *finish,
+responses_final(struct stream *s, struct buf *b, const char *finish,
     long input_tokens, long output_tokens)
 {
 	struct ending e = ending_of(s, finish);
 	struct responses_view v;
 
-	view_of(s, &v, e.status, 1);
-	v.item_status = e.item_status;
+	if (some_output(s) == -2)
+		return -1;
+	view_of(s, &v, e.status, e.item_status);
 	v.incomplete = e.incomplete;
 	v.has_usage = 1;
 	v.input_tokens = input_tokens;

@@ -81,7 +81,7 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	s->created = (int64_t)time(NULL);
 	buf_init(&s->out, cf->max_event + 256 + CONN_HEAD_EXTRA_MAX);
 	buf_init(&s->payload, cf->max_event);
-	buf_init(&s->answer, format == STREAM_RESPONSES || format == STREAM_RESPONSES_JSON ?
+	buf_init(&s->answer, STREAM_FORMAT_RESPONSES(format) ?
 	    responses_answer_cap(cf) : cf->max_event * 8);
 	buf_init(&s->chunk_head, 1024);
 	s->started_ms = clock_ms();
@@ -103,6 +103,7 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	if (s->text.cap < UTF8_MAX_OUT + 32)
 		return cs_fail(err, 500, "internal_error", "max_event too small");
 	stream_delta_open(s);
+	s->text_part = s->refusal_part = -1;
 	return 0;
 }
 
@@ -167,12 +168,12 @@ stream_emit_event(struct stream *s, const char *sse_name, const char *journal_na
 /*
  * The native and chat-completions shapes' route.  A Responses stream's
  * events are all written by responses_stream.c: a payload of another shape
- * meant for it (what it does not carry yet) is dropped, not sent unnumbered.
+ * never reaches its reader.
  */
 int
 stream_emit(struct stream *s, const char *name, const char *data, size_t len)
 {
-	if (s->format == STREAM_RESPONSES || s->format == STREAM_RESPONSES_JSON)
+	if (STREAM_FORMAT_RESPONSES(s->format))
 		return s->gone ? -1 : 0;
 	return stream_emit_event(s, s->format == STREAM_NATIVE ? name : NULL, name, data, len);
 }
@@ -334,15 +335,8 @@ emit_text(struct stream *s)
 		/* The answer is capped; what does not fit is lost, and said so at the end. */
 		if (!s->answer_cut && buf_add(&s->answer, s->text.data, s->text.len) == -1)
 			s->answer_cut = 1;
-	} else if (s->format == STREAM_RESPONSES_JSON) {
-		size_t mark = s->answer.len;
-
-		if (!s->answer_cut && jsonw_chars(&s->answer, s->text.data, s->text.len) == -1) {
-			s->answer.len = mark;
-			s->answer_cut = 1;
-		}
-	} else if (s->format == STREAM_RESPONSES) {
-		if (s->state == STREAM_HEAD)
+	} else if (STREAM_FORMAT_RESPONSES(s->format)) {
+		if (s->format == STREAM_RESPONSES && s->state == STREAM_HEAD)
 			(void)stream_begin(s);
 		rc = responses_delta(s);
 	} else {
@@ -537,8 +531,8 @@ send_response(struct stream *s, const char *finish, long prompt_tokens,
 	struct buf b;
 	int rc = -1;
 
-	/* The answer is capped to leave the object room in one max_event. */
-	buf_init(&b, s->conf->max_event);
+	/* The texts are capped to leave the object room in one max_event; logprobs come besides. */
+	buf_init(&b, s->conf->max_event + s->logprobs.len);
 	if (s->answer_cut)
 		finish = "length";
 	if (responses_final(s, &b, finish, prompt_tokens, completion_tokens) == -1 ||

@@ -29,6 +29,12 @@ enum stream_format {
 
 /* The formats without events: one JSON object at the end. */
 #define STREAM_FORMAT_JSON(f) ((f) == STREAM_OPENAI_JSON || (f) == STREAM_RESPONSES_JSON)
+/* The Responses API's formats. */
+#define STREAM_FORMAT_RESPONSES(f) ((f) == STREAM_RESPONSES || (f) == STREAM_RESPONSES_JSON)
+
+/* The most tool calls one answer may make, and the longest id or name of one. */
+#define STREAM_MAX_CALLS 128
+#define STREAM_CALL_WORD 256
 
 /* Where the response is; it only moves forward. */
 enum stream_state {
@@ -66,14 +72,13 @@ struct stream {
 	int include_usage;                  /* STREAM_OPENAI: send the usage chunk */
 	const struct responses_req *resp;   /* borrowed: STREAM_RESPONSES(_JSON)'s request */
 	int background;                     /* runs to its end with no reader (pump.c) */
-	int message_open;                   /* STREAM_RESPONSES: its message item was added */
 	int64_t created;                    /* unix time */
 	uint64_t seq;                       /* id of the last event sent */
 	struct buf out;                     /* encoded bytes of one event */
 	struct buf payload;                 /* JSON payload of one token event */
 	struct buf text;                    /* sanitised text of one token */
 	struct buf answer;                  /* the whole answer: OPENAI_JSON; RESPONSES(_JSON),
-	                                       JSON-escaped, for the object at the end */
+	                                       JSON-escaped, for the done events and object */
 	int answer_cut;                     /* the answer outgrew its cap */
 	struct buf chunk_head;              /* STREAM_OPENAI: how every chunk starts */
 	struct utf8_carry carry;            /* split UTF-8 held back */
@@ -86,15 +91,15 @@ struct stream {
 	struct buf piece;                   /* sanitised text of one non-text event */
 	struct buf logprobs;                /* logprobs for the next text event; JSON: all items */
 	struct buf usage_extra;             /* usage members the backend added, e.g. *_details */
-	struct buf reasoning, refusal;      /* STREAM_OPENAI_JSON: the whole of each */
+	struct buf reasoning, refusal;      /* the whole of each (RESPONSES(_JSON): JSON-escaped) */
 	const char *reasoning_field;        /* STREAM_OPENAI_JSON: the key reasoning came as */
-	struct stream_call *calls;          /* STREAM_OPENAI_JSON: the tool calls, by index */
+	struct stream_call *calls;          /* the tool calls, by index (not STREAM_OPENAI) */
 	size_t ncalls;
+	/* RESPONSES(_JSON): the output items in the order they came (responses_stream.c). */
+	int items[STREAM_MAX_CALLS + 2];    /* RESPONSES_MESSAGE, _REASONING or a call's index */
+	int nitems;
+	int text_part, refusal_part;        /* the message's content parts: index, or -1 */
 };
-
-/* The most tool calls one answer may make, and the longest id or name of one. */
-#define STREAM_MAX_CALLS 128
-#define STREAM_CALL_WORD 256
 
 /*
  * Appends to out the head of a response about stream id: status 200 with

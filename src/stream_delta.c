@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "jsonw.h"
+#include "responses.h"
 #include "stream_delta.h"
 
 /*
@@ -37,7 +38,7 @@ stream_delta_open(struct stream *s)
 	size_t whole = s->conf->max_event * 8;
 
 	buf_init(&s->piece, s->text.cap);
-	buf_init(&s->logprobs, s->format == STREAM_OPENAI_JSON ? whole : s->conf->max_event / 2);
+	buf_init(&s->logprobs, STREAM_FORMAT_JSON(s->format) ? whole : s->conf->max_event / 2);
 	buf_init(&s->usage_extra, 4096);
 	buf_init(&s->reasoning, whole);
 	buf_init(&s->refusal, whole);
@@ -116,6 +117,36 @@ payload(struct stream *s, const struct piece *p, const char *text, size_t len)
 	return buf_addc(b, '}');
 }
 
+struct stream_call *
+stream_call_slot(struct stream *s, int index)
+{
+	struct stream_call *c;
+	size_t i;
+
+	if (index < 0 || index >= STREAM_MAX_CALLS)
+		return NULL;
+	if ((size_t)index >= s->ncalls) {
+		if ((c = realloc(s->calls, (size_t)(index + 1) * sizeof(*c))) == NULL)
+			return NULL;
+		s->calls = c;
+		for (i = s->ncalls; i <= (size_t)index; i++) {
+			buf_init(&c[i].id, STREAM_CALL_WORD);
+			buf_init(&c[i].name, STREAM_CALL_WORD);
+			buf_init(&c[i].args, s->conf->max_event * 8);
+		}
+		s->ncalls = (size_t)index + 1;
+	}
+	return &s->calls[index];
+}
+
+int
+stream_call_word(struct buf *to, const char *w, size_t len)
+{
+	if (w == NULL || len == 0 || to->len > 0)
+		return 0;   /* absent, or the call has one already */
+	return buf_add(to, w, len);
+}
+
 /* STREAM_OPENAI_JSON: gathers text[0..len) of p into the message. */
 static int
 gather(struct stream *s, const struct piece *p, const char *text, size_t len)
@@ -132,28 +163,34 @@ gather(struct stream *s, const struct piece *p, const char *text, size_t len)
 	case PIECE_TOOL:
 		break;
 	}
-	if ((size_t)p->index >= s->ncalls) {
-		if ((c = realloc(s->calls, (size_t)(p->index + 1) * sizeof(*c))) == NULL)
-			return -1;
-		s->calls = c;
-		for (i = s->ncalls; i <= (size_t)p->index; i++) {
-			buf_init(&c[i].id, STREAM_CALL_WORD);
-			buf_init(&c[i].name, STREAM_CALL_WORD);
-			buf_init(&c[i].args, s->conf->max_event * 8);
-		}
-		s->ncalls = (size_t)p->index + 1;
-	}
+	if ((c = stream_call_slot(s, p->index)) == NULL)
+		return -1;
 	/* The calls' arguments share one cap, as the answer has its own. */
 	for (i = 0, total = len; i < s->ncalls; i++)
 		total += s->calls[i].args.len;
 	if (total > s->conf->max_event * 8)
 		return -1;
-	c = &s->calls[p->index];
 	if ((p->has_id && p->id.len > 0 && (buf_reset(&c->id), buf_add(&c->id, p->id.data,
 	    p->id.len)) == -1) ||
 	    (p->has_name && p->name.len > 0 && buf_add(&c->name, p->name.data, p->name.len) == -1))
 		return -1;
 	return buf_add(&c->args, text, len);
+}
+
+/* The Responses API's formats: its events, or its object's parts (responses_stream.c). */
+static int
+to_responses(struct stream *s, const struct piece *p, const char *text, size_t len)
+{
+	switch (p->kind) {
+	case PIECE_REASONING:
+		return responses_reasoning(s, text, len);
+	case PIECE_REFUSAL:
+		return responses_refusal(s, text, len);
+	case PIECE_TOOL:
+		break;
+	}
+	return responses_call(s, p->index, p->has_id ? &p->id : NULL,
+	    p->has_name ? &p->name : NULL, text, len);
 }
 
 /*
@@ -199,7 +236,10 @@ send_piece(struct stream *s, struct piece *p, const char *bytes, size_t len)
 			    s->piece.len) == -1)
 				s->answer_cut = 1;   /* said at the end: finish_reason length */
 			rc = 0;
-		} else if (payload(s, p, s->piece.data != NULL ? s->piece.data : "",
+		} else if (STREAM_FORMAT_RESPONSES(s->format))
+			rc = to_responses(s, p, s->piece.data != NULL ? s->piece.data : "",
+			    s->piece.len);
+		else if (payload(s, p, s->piece.data != NULL ? s->piece.data : "",
 		    s->piece.len) == -1) {
 			s->lost = 1;
 			return -2;
@@ -273,7 +313,11 @@ stream_refusal(struct stream *s, const char *text, size_t len)
 	return send_piece(s, &p, text, len);
 }
 
-/* STREAM_OPENAI_JSON: appends the "content" items of logprobs json to s->logprobs. */
+/*
+ * STREAM_OPENAI_JSON and the Responses formats: appends the "content" items
+ * of logprobs json to s->logprobs (the Responses API's logprobs are those
+ * items, in an array).
+ */
 static void
 gather_logprobs(struct stream *s, const char *json, size_t len)
 {
@@ -310,7 +354,7 @@ stream_logprobs(struct stream *s, const char *json, size_t len)
 
 	if (s->lost)
 		return -2;
-	if (s->format == STREAM_OPENAI_JSON) {
+	if (s->format == STREAM_OPENAI_JSON || STREAM_FORMAT_RESPONSES(s->format)) {
 		gather_logprobs(s, json, len);
 		return 0;
 	}
@@ -329,7 +373,9 @@ stream_delta_flush(struct stream *s)
 	struct buf *b = &s->payload;
 	int rc;
 
-	if (s->logprobs.len == 0 || s->format == STREAM_OPENAI_JSON)
+	/* Gathered ones wait for their text (or the end). */
+	if (s->logprobs.len == 0 || s->format == STREAM_OPENAI_JSON ||
+	    STREAM_FORMAT_RESPONSES(s->format))
 		return 0;
 	if (s->state == STREAM_HEAD)
 		(void)stream_begin(s);

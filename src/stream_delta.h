@@ -6,13 +6,22 @@
 #include "buf.h"
 #include "stream.h"
 
-/* STREAM_OPENAI_JSON: one tool call being put together. */
+/* One tool call being put together (STREAM_OPENAI_JSON, the Responses formats). */
 struct stream_call {
 	struct buf id, name, args;
 };
 
 /* Numbers, frames, journals and delivers one event (stream.c). Returns as stream_token(). */
 int  stream_emit(struct stream *s, const char *name, const char *data, size_t len);
+
+/*
+ * The tool call of index (0..STREAM_MAX_CALLS-1), made on first use; s
+ * owns it.  NULL: index out of range, or out of memory.
+ */
+struct stream_call *stream_call_slot(struct stream *s, int index);
+
+/* Sets a call's id or name to w[0..len) unless it has one (or w is NULL). Returns 0 or -1. */
+int  stream_call_word(struct buf *to, const char *w, size_t len);
 
 /* How an OpenAI chunk ends after its choices (stream.c). */
 const char *stream_chunk_end(const struct stream *s);

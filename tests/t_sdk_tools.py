@@ -12,7 +12,12 @@ three JS clients (tests/sdk/tools.mjs, versions pinned in tests/sdk):
     the answer, stream() assembles the same call from tool_call_chunks;
   - the Vercel AI SDK's chat provider (openai.chat(id)) streamText with an
     executing tool: tool-input deltas token by token, the tool-call, its
-    result, then the answer's text in the second step.
+    result, then the answer's text in the second step;
+  - the Responses API: the OpenAI SDK's responses.create (a reasoning item
+    and a function_call item, status completed; the output sent back with a
+    function_call_output item; an answer quoting the result) and
+    responses.stream() (argument deltas, the call in finalResponse()); the AI
+    SDK's default provider (openai(id)) streamText as with the chat one.
 Skipped (not failed) only when node/npm or the clients cannot be installed."""
 
 import json
@@ -80,16 +85,35 @@ def main():
         "LangChain stream(): the chunks assemble to the same call")
     ok((o.get("chunks") or 0) > 3, "LangChain stream(): %s tool_call_chunks" % o.get("chunks"))
 
-    o = res.get("vercel") or {}
-    is_([(c.get("name"), c.get("input")) for c in o.get("calls") or []],
-        [("get_weather", {"city": P})], "AI SDK streamText: the tool call")
-    is_(o.get("input"), ARGS, "AI SDK streamText: tool-input deltas join to the arguments")
-    ok((o.get("inputDeltas") or 0) > 3, "AI SDK streamText: %s tool-input deltas"
-       % o.get("inputDeltas"))
-    is_(o.get("results"), [{"city": P, "temperature": 21, "sky": "clear"}],
-        "AI SDK streamText: the tool ran")
-    is_((o.get("finishes"), o.get("text")), (["tool-calls", "stop"], ANSWER),
-        "AI SDK streamText: step 1 tool-calls, step 2 the answer quoting the result")
+    for key, who in (("vercel", "AI SDK streamText"),
+                     ("vercelResponses", "AI SDK default provider (Responses) streamText")):
+        o = res.get(key) or {}
+        is_([(c.get("name"), c.get("input")) for c in o.get("calls") or []],
+            [("get_weather", {"city": P})], "%s: the tool call" % who)
+        is_(o.get("input"), ARGS, "%s: tool-input deltas join to the arguments" % who)
+        ok((o.get("inputDeltas") or 0) > 3, "%s: %s tool-input deltas"
+           % (who, o.get("inputDeltas")))
+        is_(o.get("results"), [{"city": P, "temperature": 21, "sky": "clear"}],
+            "%s: the tool ran" % who)
+        is_((o.get("finishes"), o.get("text")), (["tool-calls", "stop"], ANSWER),
+            "%s: step 1 tool-calls, step 2 the answer quoting the result" % who)
+
+    o = res.get("responsesRoundTrip") or {}
+    is_((o.get("status1"), o.get("types1")), ("completed", ["reasoning", "function_call"]),
+        "OpenAI SDK responses.create: completed, a reasoning item then a function_call item")
+    is_(o.get("reasoning1"), WHY, "OpenAI SDK responses.create: the reasoning item's text")
+    call = o.get("call") or {}
+    is_((call.get("name"), call.get("arguments")), ("get_weather", ARGS),
+        "OpenAI SDK responses.create: the call: get_weather with its arguments")
+    ok((call.get("call_id") or "").startswith("call_"), "OpenAI SDK responses.create: a call_id")
+    is_((o.get("status2"), o.get("answer")), ("completed", ANSWER),
+        "OpenAI SDK responses.create: after function_call_output, an answer quoting the result")
+    o = res.get("responsesStream") or {}
+    is_((o.get("call") or {}).get("arguments"), ARGS,
+        "OpenAI SDK responses.stream(): finalResponse() has the call")
+    is_(o.get("joined"), ARGS, "OpenAI SDK responses.stream(): the argument deltas join")
+    ok((o.get("deltas") or 0) > 3, "OpenAI SDK responses.stream(): %s argument deltas"
+       % o.get("deltas"))
     ok(cs.alive(), "chatstream still runs")
 
 

@@ -13,6 +13,8 @@
 #include "error.h"
 #include "request.h"
 #include "responses.h"
+#include "stream.h"
+#include "stream_delta.h"
 #include "tap.h"
 
 #define DEPTH	32	/* the configured default max_json_depth */
@@ -350,9 +352,37 @@ test_object(void)
 {
 	struct responses_req rr;
 	struct responses_view v;
+	struct stream s;
+	struct stream_call *c;
+	struct conf cf;
 	struct buf b;
-	json_object *o, *x;
+	json_object *o, *x, *item;
 
+	/* A stream that gave reasoning, then text, then a tool call: three items. */
+	memset(&cf, 0, sizeof(cf));
+	cf.max_event = 65536;
+	memset(&s, 0, sizeof(s));
+	s.conf = &cf;
+	s.format = STREAM_RESPONSES_JSON;
+	strcpy(s.id, "ID");
+	s.text_part = 0;
+	s.refusal_part = -1;
+	buf_init(&s.answer, 1024);
+	buf_init(&s.reasoning, 1024);
+	buf_init(&s.refusal, 1024);
+	buf_init(&s.logprobs, 1024);
+	buf_init(&s.usage_extra, 1024);
+	(void)buf_adds(&s.answer, "a\\nb");
+	(void)buf_adds(&s.reasoning, "think");
+	(void)buf_adds(&s.usage_extra, "\"completion_tokens_details\":{\"reasoning_tokens\":4}");
+	c = stream_call_slot(&s, 0);
+	ok(c != NULL, "object: a call slot");
+	(void)buf_adds(&c->name, "get_weather");
+	(void)buf_adds(&c->args, "{\\\"city\\\":1}");
+	s.items[0] = RESPONSES_REASONING;
+	s.items[1] = RESPONSES_MESSAGE;
+	s.items[2] = 0;
+	s.nitems = 3;
 	memset(&rr, 0, sizeof(rr));
 	rr.store = 1;
 	rr.max_output_tokens = 5;
@@ -363,8 +393,7 @@ test_object(void)
 	v.model = "m\"odel";
 	v.status = "completed";
 	v.rr = &rr;
-	v.text = "a\\nb";
-	v.text_len = 4;
+	v.s = &s;
 	v.item_status = "completed";
 	v.has_usage = 1;
 	v.input_tokens = 2;
@@ -377,10 +406,34 @@ test_object(void)
 	    "resp_ID") == 0, "object: id resp_<id>");
 	ok(json_object_object_get_ex(o, "model", &x) && strcmp(json_object_get_string(x),
 	    "m\"odel") == 0, "object: the model, escaped");
-	ok(json_object_object_get_ex(o, "output", &x) &&
+	ok(json_object_object_get_ex(o, "output", &x) && json_object_array_length(x) == 3,
+	    "object: three output items");
+	item = json_object_array_get_idx(x, 0);
+	ok(strcmp(json_object_get_string(json_object_object_get(item, "type")), "reasoning") == 0 &&
+	    strcmp(json_object_get_string(json_object_object_get(item, "id")), "rs_ID") == 0 &&
 	    strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(
-	    json_object_object_get(json_object_array_get_idx(x, 0), "content"), 0), "text")),
-	    "a\nb") == 0, "object: output[0].content[0].text");
+	    json_object_object_get(item, "content"), 0), "text")), "think") == 0,
+	    "object: output[0] the reasoning, its text whole");
+	item = json_object_array_get_idx(x, 1);
+	ok(strcmp(json_object_get_string(json_object_object_get(item, "id")), "msg_ID") == 0 &&
+	    strcmp(json_object_get_string(json_object_object_get(json_object_array_get_idx(
+	    json_object_object_get(item, "content"), 0), "text")), "a\nb") == 0,
+	    "object: output[1] the message, its text unescaped once");
+	item = json_object_array_get_idx(x, 2);
+	ok(strcmp(json_object_get_string(json_object_object_get(item, "type")),
+	    "function_call") == 0 &&
+	    strcmp(json_object_get_string(json_object_object_get(item, "id")), "fc_ID_0") == 0 &&
+	    strcmp(json_object_get_string(json_object_object_get(item, "call_id")),
+	    "call_ID_0") == 0 &&
+	    strcmp(json_object_get_string(json_object_object_get(item, "name")),
+	    "get_weather") == 0 &&
+	    strcmp(json_object_get_string(json_object_object_get(item, "arguments")),
+	    "{\"city\":1}") == 0,
+	    "object: output[2] the call: its ids, name, arguments (a call_id made when none came)");
+	ok(json_object_object_get_ex(o, "usage", &x) &&
+	    json_object_get_int(json_object_object_get(json_object_object_get(x,
+	    "output_tokens_details"), "reasoning_tokens")) == 4,
+	    "object: usage.output_tokens_details.reasoning_tokens from the backend's details");
 	ok(json_object_object_get_ex(o, "usage", &x) &&
 	    json_object_get_int(json_object_object_get(x, "total_tokens")) == 5,
 	    "object: usage.total_tokens");
@@ -394,6 +447,8 @@ test_object(void)
 	buf_init(&b, 64);
 	is_int(responses_object(&b, &v), -1, "object: -1 past the buffer's cap");
 	buf_free(&b);
+	buf_free(&s.answer);
+	stream_delta_close(&s);   /* the rest, and the call */
 }
 
 int

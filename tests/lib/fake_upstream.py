@@ -19,7 +19,8 @@ one chatstream config maps each [model NAME] to one scenario with
   status429_date, status429_sign, status404_html,
   big_event, big_multiline, stall_headers, slow500, endless,
   tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
-  pieces: see parts_body)
+  pieces: see parts_body), tools_hang (tools' parts, then nothing but
+  comments until the client leaves)
 
 Every request is recorded (method, path, headers, body, connection number,
 arrival time), and so is the time each connection was closed by the client.
@@ -439,6 +440,18 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def s_refusal(self, req):
         return self._parts(parts_body("refusal"))
+
+    def s_tools_hang(self, req):
+        """The parts of tools without their end, then a comment every 50 ms
+        until the client leaves (bounded by LONGEST)."""
+        self._stream_head()
+        self._body(b"".join(parts_body("tools")[:-3]))
+        end = time.monotonic() + LONGEST
+        while time.monotonic() < end:
+            self._body(b": wait\n\n")
+            self._sleep(0.05)
+        self._end()
+        return False
 
     def s_malformed(self, req):
         self._stream_head()

@@ -7,7 +7,11 @@
 //     answer), the streaming helper's finalChatCompletion(), and runTools();
 //   - LangChain JS: ChatOpenAI.bindTools(), invoke() and stream();
 //   - the Vercel AI SDK's chat provider (openai.chat(id)): streamText with a
-//     tool that executes, two steps.
+//     tool that executes, two steps;
+//   - the same through the Responses API (/v1/responses): the OpenAI SDK's
+//     responses.create (function_call item, function_call_output back,
+//     answer) and responses.stream(), and the AI SDK's default provider
+//     (openai(id)) with streamText, two steps.
 //
 // Usage: node tools.mjs BASE_URL PROMPT MODEL
 // Every call has a timeout and no retries, so the script always ends.
@@ -31,6 +35,9 @@ const TOOL = {
   type: 'function',
   function: { name: 'get_weather', description: 'The weather in a city', parameters: PARAMS },
 };
+// The same tool in the Responses API's shape.
+const RTOOL = { type: 'function', name: 'get_weather', description: 'The weather in a city',
+  parameters: PARAMS };
 // What the tool returns for a city: the answer must quote it.
 const weather = (city) => ({ city, temperature: 21, sky: 'clear' });
 
@@ -122,12 +129,40 @@ async function langchain() {
   };
 }
 
-// The Vercel AI SDK's chat provider: streamText with a tool it runs, two steps.
-async function vercel() {
+// The Responses API by hand: a function_call item, its output back, the answer.
+async function responsesRoundTrip() {
+  const input = [{ role: 'user', content: prompt }];
+  const first = await openai.responses.create({ model, input, tools: [RTOOL] });
+  const call = first.output.find((it) => it.type === 'function_call');
+  const result = JSON.stringify(weather(JSON.parse(call.arguments).city));
+  // What the model gave goes back whole (reasoning, the call), as the docs show.
+  input.push(...first.output, { type: 'function_call_output', call_id: call.call_id, output: result });
+  const second = await openai.responses.create({ model, input, tools: [RTOOL] });
+  return {
+    status1: first.status, types1: first.output.map((it) => it.type),
+    reasoning1: first.output.find((it) => it.type === 'reasoning')?.content?.[0]?.text ?? null,
+    call: { call_id: call.call_id, name: call.name, arguments: call.arguments },
+    result, status2: second.status, answer: second.output_text,
+  };
+}
+
+// The Responses stream helper: argument deltas as they come, the call assembled.
+async function responsesStream() {
+  const stream = openai.responses.stream({ model, input: prompt, tools: [RTOOL] });
+  let deltas = 0, joined = '';
+  stream.on('response.function_call_arguments.delta', (e) => { deltas++; joined += e.delta; });
+  const done = await stream.finalResponse();
+  const call = done.output.find((it) => it.type === 'function_call');
+  return { deltas, joined, call: call && { name: call.name, arguments: call.arguments } };
+}
+
+// The Vercel AI SDK: streamText with a tool it runs, two steps; its chat
+// provider, or its default one (the Responses API) with responses set.
+async function vercelRun(responses) {
   const provider = createOpenAI({ baseURL, apiKey: 'unused' });
   let failure = null;
   const r = streamText({
-    model: provider.chat(model), prompt, maxRetries: 0,
+    model: responses ? provider(model) : provider.chat(model), prompt, maxRetries: 0,
     abortSignal: AbortSignal.timeout(TIMEOUT),
     tools: {
       get_weather: tool({
@@ -149,8 +184,11 @@ async function vercel() {
   if (failure) throw failure;
   return out;
 }
+const vercel = () => vercelRun(false);
+const vercelResponses = () => vercelRun(true);
 
 const result = { node: process.version };
-for (const [name, fn] of Object.entries({ openaiRoundTrip, openaiStream, openaiRunTools, langchain, vercel }))
+for (const [name, fn] of Object.entries({ openaiRoundTrip, openaiStream,
+  openaiRunTools, langchain, vercel, responsesRoundTrip, responsesStream, vercelResponses }))
   result[name] = await attempt(fn);
 process.stdout.write(JSON.stringify(result) + '\n');

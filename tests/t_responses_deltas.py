@@ -1,0 +1,257 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: ISC
+"""t_responses_deltas.py: what is not text, in the Responses API (POST
+/v1/responses through lighttpd with curl), from an `openai` backend whose
+upstream (tests/lib/fake_upstream.py, a test double: a real chatstream cannot
+produce reasoning, logprobs or refusals) sends reasoning, text with logprobs
+and two tool calls, each in pieces of a few characters cut across lines:
+  - stream: true: every part is an output item of its own, added as it first
+    comes (output_index 0, 1, 2, ... in that order): a reasoning item
+    (response.reasoning_text.delta), the message (response.output_text.delta
+    with its logprobs), one function_call item per call (call_id and name
+    from the model; response.function_call_arguments.delta, many per call);
+    the events apply, in order, as the OpenAI SDK's accumulator applies them
+    (strictly: an event about an item or part not added is an error), and the
+    result equals response.completed's output; each item's done events come
+    after its deltas; usage has the reasoning and cached token details;
+  - a refusal is the message's refusal part (response.refusal.delta/.done);
+  - stream: false: the same output in the response object, logprobs in the
+    text part;
+  - GET /v1/responses/<id>: the completed object; while the model still
+    works (background), the items so far with their texts so far, in
+    progress; GET ?stream=true replays the events exactly.
+Processes: chatstream behind lighttpd; the fake upstream as threads."""
+
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from harness import Fixture, config, diag, is_, ok, require_tools, run  # noqa: E402
+from fake_upstream import PARTS, FakeUpstream  # noqa: E402
+
+P = "what is the weather in Paris"
+
+
+def post(fx, payload):
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    return fx.curl("v1/responses", body=body, content_type="application/json")
+
+
+def events(r):
+    return [(e.type, json.loads(e.data)) for e in r.events]
+
+
+class Inconsistent(Exception):
+    pass
+
+
+def accumulate(evs):
+    """The response the events build, applied as the OpenAI SDK's
+    ResponseAccumulator applies them, strictly: raises Inconsistent on an
+    event about an item or a part that was not added, or of another kind."""
+    snap = None
+    for t, d in evs:
+        if t == "response.created":
+            snap = json.loads(json.dumps(d["response"]))
+            continue
+        if snap is None:
+            raise Inconsistent("%s before response.created" % t)
+        if t in ("response.completed", "response.incomplete", "response.failed",
+                 "response.in_progress"):
+            continue
+        i = d.get("output_index")
+        if t == "response.output_item.added":
+            if i != len(snap["output"]):
+                raise Inconsistent("item added at %r, expected %d" % (i, len(snap["output"])))
+            snap["output"].append(json.loads(json.dumps(d["item"])))
+            continue
+        if i is None or i >= len(snap["output"]):
+            raise Inconsistent("%s: no output item %r" % (t, i))
+        item = snap["output"][i]
+        if d.get("item_id") is not None and d["item_id"] != item["id"]:
+            raise Inconsistent("%s: item_id %s is not item %d's" % (t, d["item_id"], i))
+        if t == "response.output_item.done":
+            snap["output"][i] = d["item"]
+        elif t == "response.content_part.added":
+            if d["content_index"] != len(item["content"]):
+                raise Inconsistent("part added at %r" % d["content_index"])
+            item["content"].append(dict(d["part"]))
+        elif t == "response.content_part.done":
+            item["content"][d["content_index"]] = d["part"]
+        else:
+            kind, want, field = {
+                "response.output_text.delta": ("message", "output_text", "text"),
+                "response.output_text.done": ("message", "output_text", "text"),
+                "response.refusal.delta": ("message", "refusal", "refusal"),
+                "response.refusal.done": ("message", "refusal", "refusal"),
+                "response.reasoning_text.delta": ("reasoning", "reasoning_text", "text"),
+                "response.reasoning_text.done": ("reasoning", "reasoning_text", "text"),
+                "response.function_call_arguments.delta": ("function_call", None, "arguments"),
+                "response.function_call_arguments.done": ("function_call", None, "arguments"),
+            }.get(t, (None, None, None))
+            if kind is None:
+                raise Inconsistent("unknown event %s" % t)
+            if item["type"] != kind:
+                raise Inconsistent("%s on a %s item" % (t, item["type"]))
+            target = item
+            if want is not None:
+                parts = item["content"]
+                if d["content_index"] >= len(parts) or parts[d["content_index"]]["type"] != want:
+                    raise Inconsistent("%s: content %r is not %s" % (t, d["content_index"], want))
+                target = parts[d["content_index"]]
+            if t.endswith(".delta"):
+                target[field] += d["delta"]
+            else:
+                target[field] = d[field]
+    return snap
+
+
+def shape(output):
+    """An output list without what varies between two runs (ids, logprobs)."""
+    out = []
+    for it in output:
+        it = dict(it)
+        it.pop("id", None)
+        if "content" in it:
+            it["content"] = [{k: v for k, v in p.items() if k != "logprobs"}
+                             for p in it["content"]]
+        out.append(it)
+    return out
+
+
+def stream_tests(fx):
+    r = post(fx, {"model": "tools", "input": P, "stream": True})
+    is_(r.status, 200, "stream: 200")
+    evs = events(r)
+    types = [t for t, _ in evs]
+    ok(all(d.get("type") == t for t, d in evs) and
+       [d["sequence_number"] for _, d in evs] == list(range(len(evs))),
+       "stream: every event named by its type, numbered 0, 1, 2, ...")
+    try:
+        snap = accumulate(evs)
+        ok(True, "stream: the events apply in order, as the OpenAI SDK applies them")
+    except Inconsistent as e:
+        ok(False, "stream: the events apply in order, as the OpenAI SDK applies them")
+        diag(str(e))
+        return None
+    out = snap["output"]
+    is_([it["type"] for it in out], ["reasoning", "message", "function_call", "function_call"],
+        "stream: the items in the order the model gave them: reasoning, text, two calls")
+    is_(out[0]["content"][0]["text"] if out[0].get("content") else None, PARTS["reasoning"],
+        "stream: the reasoning's text reassembles exactly")
+    is_(out[1]["content"][0]["text"], PARTS["content"], "stream: the message's text")
+    calls = [(it["call_id"], it["name"], it["arguments"]) for it in out[2:]]
+    is_(calls, PARTS["calls"], "stream: each call's call_id, name and arguments, exactly")
+    for n, it in enumerate(out[2:]):
+        iid = it["id"]
+        deltas = [k for k, (t, d) in enumerate(evs)
+                  if t == "response.function_call_arguments.delta" and d["item_id"] == iid]
+        done = [k for k, (t, d) in enumerate(evs)
+                if t == "response.output_item.done" and d["item"]["id"] == iid]
+        ok(len(deltas) > 3 and len(done) == 1 and max(deltas) < done[0],
+           "stream: call %d's arguments come in %d deltas, all before its item is done"
+           % (n, len(deltas)))
+    lp = [d["logprobs"] for t, d in evs if t == "response.output_text.delta"]
+    is_(sum(lp, []), PARTS["logprobs"]["content"],
+        "stream: the text's logprobs ride on its delta, as the Responses API's items")
+    last = evs[-1][1]
+    is_(types[-1], "response.completed", "stream: ends with response.completed")
+    is_(last["response"]["status"], "completed", "stream: status completed (the calls asked for)")
+    is_(shape(last["response"]["output"]), shape(out),
+        "stream: response.completed's output is what the events built")
+    is_(len({it["id"] for it in out}), 4, "stream: four distinct item ids")
+    u = last["response"]["usage"]
+    is_((u["input_tokens"], u["output_tokens"],
+         u["input_tokens_details"]["cached_tokens"],
+         u["output_tokens_details"]["reasoning_tokens"]),
+        (41, 97, 7, 23), "stream: the upstream's usage, with its token details")
+
+    r = post(fx, {"model": "refusal", "input": P, "stream": True})
+    evs = events(r)
+    try:
+        snap = accumulate(evs)
+    except Inconsistent as e:
+        diag(str(e))
+        snap = {"output": []}
+    is_([(it["type"], [p["type"] for p in it.get("content", [])]) for it in snap["output"]],
+        [("message", ["refusal"])], "refusal: the message, with one refusal part")
+    is_(snap["output"][0]["content"][0].get("refusal") if snap["output"] else None,
+        PARTS["refusal"], "refusal: response.refusal.delta reassembles exactly")
+    ok(any(t == "response.refusal.done" and d["refusal"] == PARTS["refusal"] for t, d in evs),
+       "refusal: response.refusal.done carries it whole")
+    return last["response"]
+
+
+def json_tests(fx, streamed):
+    r = post(fx, {"model": "tools", "input": P})
+    is_(r.status, 200, "stream false: 200")
+    obj = r.json()
+    is_(shape(obj["output"]), shape(streamed["output"]),
+        "stream false: the same output items as streamed")
+    is_(obj["output"][1]["content"][0]["logprobs"], PARTS["logprobs"]["content"],
+        "stream false: the text part has its logprobs")
+    r = post(fx, {"model": "refusal", "input": P})
+    obj = r.json()
+    is_(obj["output"][0]["content"], [{"type": "refusal", "refusal": PARTS["refusal"]}],
+        "stream false: a refusal is the message's refusal part")
+
+
+def retrieve_tests(fx, streamed):
+    got = fx.curl("v1/responses/" + streamed["id"]).json()
+    is_(got, streamed, "retrieve: the completed object, as response.completed had it")
+    r = fx.curl("v1/responses/%s?stream=true" % streamed["id"])
+    evs = events(r)
+    try:
+        is_(shape(accumulate(evs)["output"]), shape(streamed["output"]),
+            "retrieve ?stream=true: the replayed events build the same output")
+    except Inconsistent as e:
+        ok(False, "retrieve ?stream=true: the replayed events build the same output")
+        diag(str(e))
+
+    # A model still at work: the items so far, with their texts so far.
+    r = post(fx, {"model": "hang", "input": P, "background": True})
+    rid = r.json()["id"] if r.status == 200 else "none"
+    obj = None
+    for _ in range(400):
+        obj = fx.curl("v1/responses/" + rid).json()
+        out = obj.get("output") or []
+        if len(out) == 4 and out[3].get("arguments") == PARTS["calls"][1][2]:
+            break
+        time.sleep(0.05)
+    out = obj.get("output") or []
+    is_(obj.get("status"), "in_progress", "retrieve, at work: in_progress")
+    is_([(it["type"], it["status"]) for it in out],
+        [("reasoning", "in_progress"), ("message", "in_progress"),
+         ("function_call", "in_progress"), ("function_call", "in_progress")],
+        "retrieve, at work: the four items so far, in progress")
+    is_((out[0]["content"][0]["text"] if out and out[0].get("content") else None,
+         out[1]["content"][0]["text"] if len(out) > 1 and out[1].get("content") else None,
+         [(it.get("call_id"), it.get("name"), it.get("arguments")) for it in out[2:]]),
+        (PARTS["reasoning"], PARTS["content"], PARTS["calls"]),
+        "retrieve, at work: each item's text and arguments so far")
+    r = fx.curl("v1/responses/%s/cancel" % rid, body=b"")
+    is_(r.json().get("status") if r.status == 200 else r.status, "cancelled",
+        "cancel: the response at work is cancelled")
+
+
+def main():
+    require_tools()
+    fx = Fixture("responses-deltas")
+    up = FakeUpstream()
+    fx.on_close(up.close)
+    cs = fx.start_chatstream(config({"spool_dir": fx.path("spool")}, {
+        "tools": {"backend": "openai", "base_url": up.base_url, "model": "tools"},
+        "refusal": {"backend": "openai", "base_url": up.base_url, "model": "refusal"},
+        "hang": {"backend": "openai", "base_url": up.base_url, "model": "tools_hang"},
+    }))
+    fx.start_lighttpd(cs)
+    streamed = stream_tests(fx)
+    if streamed is not None:
+        json_tests(fx, streamed)
+        retrieve_tests(fx, streamed)
+    ok(cs.alive(), "chatstream still runs")
+
+
+run(main)
