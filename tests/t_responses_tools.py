@@ -15,8 +15,9 @@ function_call items, function_call_output items), through lighttpd:
   - an exec model with input = messages gets the tool calls and the tool
     messages;
   - item_reference: the message item of an earlier streamed response
-    (msg_<stream id>) is sent upstream as the assistant message it was; an
-    unknown id, or one of another user's response (FastCGI with
+    (msg_<stream id>) is sent upstream as the assistant message it was, its
+    function_call item (fc_<stream id>_0) as the assistant's tool call, its
+    reasoning item (rs_<stream id>) left out; an unknown id, or one of another user's response (FastCGI with
     REMOTE_USER), is a 400 with param input[i] saying it is not kept;
   - a hosted tool (web_search) is a 400 naming tools[i], an image in a
     function_call_output a 400 naming its part.
@@ -198,6 +199,29 @@ def references(fx, cs, up):
         {"role": "user", "content": "and tomorrow?"}]),
         "item_reference: the earlier answer is sent upstream as the assistant's message")
 
+    # A call the demo made (after its reasoning), referred to by its items' ids.
+    r = post(fx, {"model": "agent", "input": Q, "tools": TOOLS, "stream": True})
+    _, last = deltas(r)
+    made = ((last or {}).get("response") or {}).get("output") or []
+    sid = r.header("X-Stream-Id") or ""
+    call = ([it for it in made if it.get("type") == "function_call"] or [{}])[0]
+    is_([(it.get("type"), it.get("id")) for it in made],
+        [("reasoning", "rs_" + sid), ("function_call", "fc_%s_0" % sid)],
+        "the demo's call: a reasoning item rs_<id>, a function_call item fc_<id>_0")
+    r = post(fx, {"model": "relay", "tools": TOOLS, "input": [
+        {"role": "user", "content": Q}, {"type": "item_reference", "id": "rs_" + sid},
+        {"type": "item_reference", "id": "fc_%s_0" % sid},
+        {"type": "function_call_output", "call_id": call.get("call_id"), "output": RESULT}]})
+    got = (up.last("ok").json or {}) if up.last("ok") is not None else {}
+    is_((r.status, got.get("messages")), (200, [
+        {"role": "user", "content": Q},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": call.get("call_id"), "type": "function", "function": {
+                "name": call.get("name"), "arguments": call.get("arguments")}}]},
+        {"role": "tool", "tool_call_id": call.get("call_id"), "content": RESULT}]),
+        "item_reference to a reasoning and a function_call item: the reasoning left out, the "
+        "call sent upstream as the assistant's tool_calls")
+
     gone = "msg_" + "A" * 22
     r = post(fx, {"model": "demo", "input": [{"role": "user", "content": Q},
                                              {"type": "item_reference", "id": gone}]})
@@ -260,6 +284,7 @@ def main():
     cs = fx.start_chatstream(config({}, {
         "relay": {"backend": "openai", "base_url": up.base_url, "model": "ok"},
         "demo": DEMO_FAST,
+        "agent": dict(DEMO_FAST, reasoning="I will call a tool."),
         "exec": {"backend": "exec", "command": exec_cmd, "input": "messages"},
     }))
     fx.start_lighttpd(cs)
