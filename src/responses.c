@@ -280,6 +280,12 @@ reference_item(struct items *it, json_object *item, size_t i, const char *param,
 		    "the items in full (with \"store\": false, the AI SDK does)", param);
 	if (string_of(item, "id", 0, param, &id, err) == -1)
 		return -1;
+	/*
+	 * A reasoning item would be left out once found: it is not looked up,
+	 * so that one of a response that was not kept (stream: false) does too.
+	 */
+	if (strncmp(json_object_get_string(id), "rs_", 3) == 0)
+		return 0;
 	if (it->refs->find(it->refs->arg, json_object_get_string(id), &found, err) == -1)
 		return cs_param(err, param);
 	if (found == NULL)

@@ -17,7 +17,8 @@ function_call items, function_call_output items), through lighttpd:
   - item_reference: the message item of an earlier streamed response
     (msg_<stream id>) is sent upstream as the assistant message it was, its
     function_call item (fc_<stream id>_0) as the assistant's tool call, its
-    reasoning item (rs_<stream id>) left out; an unknown id, or one of another user's response (FastCGI with
+    reasoning item (rs_<stream id>) left out, also one of a stream: false
+    response, which is not kept; an unknown id, or one of another user's response (FastCGI with
     REMOTE_USER), is a 400 with param input[i] saying it is not kept;
   - a hosted tool (web_search) is a 400 naming tools[i], an image in a
     function_call_output a 400 naming its part.
@@ -221,6 +222,17 @@ def references(fx, cs, up):
         {"role": "tool", "tool_call_id": call.get("call_id"), "content": RESULT}]),
         "item_reference to a reasoning and a function_call item: the reasoning left out, the "
         "call sent upstream as the assistant's tool_calls")
+
+    # stream: false: not journaled, but a reasoning item's reference is not looked up.
+    r = post(fx, {"model": "agent", "input": Q, "tools": TOOLS})
+    made = (r.json() or {}).get("output") or [] if r.status == 200 else []
+    rs = [it.get("id") for it in made if it.get("type") == "reasoning"]
+    r = post(fx, {"model": "agent", "tools": TOOLS, "input": [
+        {"role": "user", "content": Q}, {"type": "item_reference", "id": (rs or ["rs_x"])[0]},
+        CALL, OUTPUT]})
+    is_((len(rs), r.status, text_of(r.json() if r.status == 200 else {})),
+        (1, 200, "The tool returned: " + RESULT),
+        "item_reference to the reasoning of a stream: false response: left out, accepted")
 
     gone = "msg_" + "A" * 22
     r = post(fx, {"model": "demo", "input": [{"role": "user", "content": Q},
