@@ -722,6 +722,21 @@ accepted_response(struct request_ctx *x, struct conn *c)
 	return rc;
 }
 
+/* A POST /v1/responses body, its item_reference items found among the caller's responses. */
+static int
+parse_responses(struct request_ctx *x, size_t len, struct cs_error *e)
+{
+	struct responses_refs refs;
+	struct responses_resolver resolver = { responses_refs_find, &refs };
+	int rc;
+
+	responses_refs_init(&refs, x->rt->conf, conn_param(x->conn, "REMOTE_USER"));
+	rc = responses_parse(x->body, len, x->rt->conf->max_json_depth, &resolver, &x->req,
+	    &x->rr, e);
+	responses_refs_free(&refs);
+	return rc;
+}
+
 /*
  * POST / (native events), POST /v1/chat/completions (OpenAI's format) and
  * POST /v1/responses (the Responses API's): check capacity, read and
@@ -762,9 +777,8 @@ create_stream(struct request_ctx *x, enum api api)
 	    (openai && kind != BODY_JSON && cs_fail(&e, 415, "unsupported_media_type",
 	    "%s takes application/json", api == API_CHAT ? "/v1/chat/completions" :
 	    "/v1/responses") == -1) ||
-	    (api == API_RESPONSES ? responses_parse(x->body, len, cf->max_json_depth, &x->req,
-	    &x->rr, &e) : request_parse(kind, x->body, len, cf->max_json_depth, &x->req,
-	    &e)) == -1) {
+	    (api == API_RESPONSES ? parse_responses(x, len, &e) :
+	    request_parse(kind, x->body, len, cf->max_json_depth, &x->req, &e)) == -1) {
 		reject(x, &e, NULL);
 		return;
 	}

@@ -808,3 +808,10 @@ request_finish(struct chat_request *req, struct cs_error *err)
 {
 	return finish(req, err);
 }
+
+int
+request_add_message_json(struct chat_request *req, const char *role, const char *content,
+    size_t len, json_object *json, struct cs_error *err)
+{
+	return add_message(req, role, content, len, json, err);
+}

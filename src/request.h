@@ -43,6 +43,13 @@ int request_json_object(const char *body, size_t len, int max_depth,
  */
 int request_add_message(struct chat_request *req, const char *role,
     const char *content, size_t len, struct cs_error *err);
+/*
+ * The same with the message's JSON object (role "tool" allowed too), which
+ * an openai backend sends as it is: json is borrowed and must be owned by
+ * req->body (e.g. in an array there), so that it lives as long as req.
+ */
+int request_add_message_json(struct chat_request *req, const char *role,
+    const char *content, size_t len, struct json_object *json, struct cs_error *err);
 int request_finish(struct chat_request *req, struct cs_error *err);
 
 /*

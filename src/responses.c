@@ -55,19 +55,26 @@ is_number(json_object *v)
 	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 }
 
+/* A part's text: "refusal" for a refusal part, "text" for the others. */
+static json_object *
+part_text(json_object *part, const char *type)
+{
+	return field(part, strcmp(type, "refusal") == 0 ? "refusal" : "text");
+}
+
 /*
- * A message's content: a string, or parts of type input_text or
- * output_text, joined.  Other parts (images, files, audio) are refused.
- * Returns 0 with *text owned by the caller, or -1.
+ * A message's content (at param, e.g. "input[2].content"), or a function
+ * call's output: a string, or parts of type input_text (or, when outputs,
+ * an assistant's output_text and refusal), joined.  Other parts (images,
+ * files, audio) are refused.  Returns 0 with *text owned by the caller, or -1.
  */
 static int
-content_text(json_object *c, size_t i, char **text, size_t *len, struct cs_error *err)
+content_text(json_object *c, const char *param, int outputs, char **text, size_t *len,
+    struct cs_error *err)
 {
-	char param[64];
 	size_t j, n, total = 0;
 	char *p;
 
-	snprintf(param, sizeof(param), "input[%zu].content", i);
 	if (json_object_is_type(c, json_type_string)) {
 		n = (size_t)json_object_get_string_len(c);
 		if ((*text = malloc(n + 1)) == NULL)
@@ -87,15 +94,18 @@ content_text(json_object *c, size_t i, char **text, size_t *len, struct cs_error
 		    (type = field(part, "type")) == NULL || !json_object_is_type(type, json_type_string))
 			return bad(err, param, "%s[%zu] must be a part with a \"type\"", param, j);
 		ty = json_object_get_string(type);
-		if (strcmp(ty, "input_text") != 0 && strcmp(ty, "output_text") != 0) {
+		if (strcmp(ty, "input_text") != 0 && (!outputs || (strcmp(ty, "output_text") != 0 &&
+		    strcmp(ty, "refusal") != 0))) {
 			char at[96];
 
 			snprintf(at, sizeof(at), "%s[%zu]", param, j);
-			return bad(err, at, "%s: parts of type \"%.32s\" are not supported; "
-			    "input_text and output_text are", at, ty);
+			return bad(err, at, "%s: parts of type \"%.32s\" are not supported; %s", at,
+			    ty, outputs ? "input_text, output_text and refusal are" :
+			    "input_text is");
 		}
-		if ((t = field(part, "text")) == NULL || !json_object_is_type(t, json_type_string))
-			return bad(err, param, "%s[%zu].text must be a string", param, j);
+		if ((t = part_text(part, ty)) == NULL || !json_object_is_type(t, json_type_string))
+			return bad(err, param, "%s[%zu].%s must be a string", param, j,
+			    strcmp(ty, "refusal") == 0 ? "refusal" : "text");
 		total += (size_t)json_object_get_string_len(t);
 	}
 	if ((p = malloc(total + 1)) == NULL)
@@ -103,7 +113,8 @@ content_text(json_object *c, size_t i, char **text, size_t *len, struct cs_error
 	*text = p;
 	*len = total;
 	for (j = 0; j < n; j++) {
-		json_object *t = field(json_object_array_get_idx(c, j), "text");
+		json_object *part = json_object_array_get_idx(c, j);
+		json_object *t = part_text(part, json_object_get_string(field(part, "type")));
 
 		memcpy(p, json_object_get_string(t), (size_t)json_object_get_string_len(t));
 		p += json_object_get_string_len(t);
@@ -112,16 +123,190 @@ content_text(json_object *c, size_t i, char **text, size_t *len, struct cs_error
 	return 0;
 }
 
-/* One item of "input": a message (developer becomes system). */
+/* What the input items are parsed into. */
+struct items {
+	struct chat_request *req;
+	json_object *msgs;       /* req->body's "messages": owns each message's JSON */
+	const struct responses_resolver *refs;   /* may be NULL */
+};
+
+/* Appends a message whose JSON is m (taken: msgs owns it), with text as its content. */
 static int
-input_item(struct chat_request *req, json_object *item, size_t i, struct cs_error *err)
+add(struct items *it, const char *role, const char *text, size_t len, json_object *m,
+    const char *param, struct cs_error *err)
 {
-	char param[32];
-	json_object *type, *role, *content;
-	const char *ty = "message", *r;
-	char *text = NULL;
+	if (m == NULL || json_object_array_add(it->msgs, m) != 0) {
+		json_object_put(m);
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	}
+	if (request_add_message_json(it->req, role, text, len, m, err) == -1)
+		return cs_param(err, param);
+	return 0;
+}
+
+/* item[name] as a string (non-empty unless empty_ok), else a 400 naming param.name. */
+static int
+string_of(json_object *item, const char *name, int empty_ok, const char *param,
+    json_object **out, struct cs_error *err)
+{
+	char at[64];
+
+	snprintf(at, sizeof(at), "%s.%s", param, name);
+	if ((*out = field(item, name)) == NULL || !json_object_is_type(*out, json_type_string) ||
+	    (!empty_ok && json_object_get_string_len(*out) == 0))
+		return bad(err, at, "%s must be a%s string", at, empty_ok ? "" : " non-empty");
+	return 0;
+}
+
+/* A message item: {role, content} as text (developer becomes system). */
+static int
+message_item(struct items *it, json_object *item, const char *param, struct cs_error *err)
+{
+	json_object *role, *content, *m;
+	const char *r;
+	char at[64], *text = NULL;
 	size_t len = 0;
 	int rc;
+
+	if ((role = field(item, "role")) == NULL || !json_object_is_type(role, json_type_string))
+		return bad(err, param, "%s.role must be a string", param);
+	r = json_object_get_string(role);
+	if (strcmp(r, "user") != 0 && strcmp(r, "system") != 0 &&
+	    strcmp(r, "developer") != 0 && strcmp(r, "assistant") != 0)
+		return bad(err, param, "%s.role must be user, system, developer or assistant", param);
+	if (strcmp(r, "developer") == 0)
+		r = "system";
+	if ((content = field(item, "content")) == NULL)
+		return bad(err, param, "%s.content is missing", param);
+	snprintf(at, sizeof(at), "%s.content", param);
+	if (content_text(content, at, 1, &text, &len, err) == -1)
+		return -1;
+	if ((m = json_object_new_object()) != NULL) {
+		json_object_object_add(m, "role", json_object_new_string(r));
+		json_object_object_add(m, "content", json_object_new_string_len(text, (int)len));
+	}
+	rc = add(it, r, text, len, m, param, err);
+	free(text);
+	return rc;
+}
+
+/*
+ * A function_call item: a tool call of an assistant message, the one just
+ * before when it is an assistant message made from an item (parallel calls,
+ * or text then calls), else a new one with content null.
+ */
+static int
+call_item(struct items *it, json_object *item, const char *param, struct cs_error *err)
+{
+	struct chat_request *req = it->req;
+	struct chat_message *last = req->nmessages > 0 ? &req->messages[req->nmessages - 1] :
+	    NULL;
+	json_object *id, *name, *args, *call, *fn, *calls, *m;
+
+	if (string_of(item, "call_id", 0, param, &id, err) == -1 ||
+	    string_of(item, "name", 0, param, &name, err) == -1 ||
+	    string_of(item, "arguments", 1, param, &args, err) == -1)
+		return -1;
+	if ((call = json_object_new_object()) == NULL || (fn = json_object_new_object()) == NULL) {
+		json_object_put(call);
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	}
+	json_object_object_add(call, "id", json_object_get(id));
+	json_object_object_add(call, "type", json_object_new_string("function"));
+	json_object_object_add(fn, "name", json_object_get(name));
+	json_object_object_add(fn, "arguments", json_object_get(args));
+	json_object_object_add(call, "function", fn);
+	if (last != NULL && last->json != NULL && strcmp(last->role, "assistant") == 0) {
+		m = last->json;
+		if (!json_object_object_get_ex(m, "tool_calls", &calls)) {
+			calls = json_object_new_array();
+			json_object_object_add(m, "tool_calls", calls);
+		}
+		if (calls == NULL || json_object_array_add(calls, call) != 0) {
+			json_object_put(call);
+			return cs_fail(err, 500, "internal_error", "out of memory");
+		}
+		return 0;
+	}
+	if ((m = json_object_new_object()) != NULL) {
+		json_object_object_add(m, "role", json_object_new_string("assistant"));
+		json_object_object_add(m, "content", NULL);
+		calls = json_object_new_array();
+		json_object_array_add(calls, call);
+		json_object_object_add(m, "tool_calls", calls);
+	} else
+		json_object_put(call);
+	return add(it, "assistant", "", 0, m, param, err);
+}
+
+/* A function_call_output item: a tool message, its output as text. */
+static int
+output_item(struct items *it, json_object *item, const char *param, struct cs_error *err)
+{
+	json_object *id, *out, *m;
+	char at[64], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (string_of(item, "call_id", 0, param, &id, err) == -1)
+		return -1;
+	snprintf(at, sizeof(at), "%s.output", param);
+	if ((out = field(item, "output")) == NULL)
+		return bad(err, at, "%s is missing", at);
+	if (content_text(out, at, 0, &text, &len, err) == -1)
+		return -1;
+	if ((m = json_object_new_object()) != NULL) {
+		json_object_object_add(m, "role", json_object_new_string("tool"));
+		json_object_object_add(m, "tool_call_id", json_object_get(id));
+		json_object_object_add(m, "content", json_object_new_string_len(text, (int)len));
+	}
+	rc = add(it, "tool", text, len, m, param, err);
+	free(text);
+	return rc;
+}
+
+static int input_item(struct items *, json_object *, size_t, int, struct cs_error *);
+
+/* An item_reference: the output item of an earlier response it names, as if sent. */
+static int
+reference_item(struct items *it, json_object *item, size_t i, const char *param,
+    struct cs_error *err)
+{
+	json_object *id, *found = NULL;
+	int rc;
+
+	if (it->refs == NULL)
+		return bad(err, param, "%s: item_reference items are not supported here: send "
+		    "the items in full (with \"store\": false, the AI SDK does)", param);
+	if (string_of(item, "id", 0, param, &id, err) == -1)
+		return -1;
+	/*
+	 * A reasoning item would be left out once found: it is not looked up,
+	 * so that one of a response that was not kept (stream: false) does too.
+	 */
+	if (strncmp(json_object_get_string(id), "rs_", 3) == 0)
+		return 0;
+	if (it->refs->find(it->refs->arg, json_object_get_string(id), &found, err) == -1)
+		return cs_param(err, param);
+	if (found == NULL)
+		return bad(err, param, "%s: item \"%.64s\" is not kept: send the item in full "
+		    "(with \"store\": false, the AI SDK does)", param, json_object_get_string(id));
+	rc = input_item(it, found, i, 1, err);
+	json_object_put(found);
+	return rc;
+}
+
+/*
+ * One item of "input" (resolved: found by an item_reference): a message,
+ * function_call, function_call_output, reasoning (skipped: nothing a chat
+ * completion takes) or item_reference.
+ */
+static int
+input_item(struct items *it, json_object *item, size_t i, int resolved, struct cs_error *err)
+{
+	char param[32];
+	json_object *type;
+	const char *ty = "message";
 
 	snprintf(param, sizeof(param), "input[%zu]", i);
 	if (!json_object_is_type(item, json_type_object))
@@ -131,25 +316,17 @@ input_item(struct chat_request *req, json_object *item, size_t i, struct cs_erro
 			return bad(err, param, "%s.type must be a string", param);
 		ty = json_object_get_string(type);
 	}
-	if (strcmp(ty, "function_call") == 0 || strcmp(ty, "function_call_output") == 0)
-		return bad(err, param, "%s: %s items are not supported yet", param, ty);
-	if (strcmp(ty, "message") != 0)
-		return bad(err, param, "%s: items of type \"%.32s\" are not supported", param, ty);
-	if ((role = field(item, "role")) == NULL || !json_object_is_type(role, json_type_string))
-		return bad(err, param, "%s.role must be a string", param);
-	r = json_object_get_string(role);
-	if (strcmp(r, "user") != 0 && strcmp(r, "system") != 0 &&
-	    strcmp(r, "developer") != 0 && strcmp(r, "assistant") != 0)
-		return bad(err, param, "%s.role must be user, system, developer or assistant", param);
-	if ((content = field(item, "content")) == NULL)
-		return bad(err, param, "%s.content is missing", param);
-	if (content_text(content, i, &text, &len, err) == -1)
-		return -1;
-	rc = request_add_message(req, strcmp(r, "developer") == 0 ? "system" : r, text, len, err);
-	free(text);
-	if (rc == -1)
-		cs_param(err, param);
-	return rc;
+	if (strcmp(ty, "message") == 0)
+		return message_item(it, item, param, err);
+	if (strcmp(ty, "function_call") == 0)
+		return call_item(it, item, param, err);
+	if (strcmp(ty, "function_call_output") == 0)
+		return output_item(it, item, param, err);
+	if (strcmp(ty, "reasoning") == 0)
+		return 0;
+	if (strcmp(ty, "item_reference") == 0 && !resolved)
+		return reference_item(it, item, i, param, err);
+	return bad(err, param, "%s: items of type \"%.32s\" are not supported", param, ty);
 }
 
 /* "metadata": up to 16 string values, kept as JSON to echo. */
@@ -218,19 +395,111 @@ pass(json_object *body, const char *name, json_object *root, const char *from)
 }
 
 /*
- * The chat-completions fields an openai backend passes upstream
- * (chat_request.body; the messages are req's own): max_output_tokens as
- * max_tokens, temperature, top_p, user (or safety_identifier),
- * reasoning.effort as reasoning_effort, text.format as response_format.
- * Tools wait for their events in this format.  Returns 0 or -1.
+ * "tools": function tools, {type, name, description, parameters, strict},
+ * into chat-completions' {type, function: {name, description, parameters,
+ * strict}}, and "tool_choice" with them (a function's {type, name} as {type,
+ * function: {name}}); "parallel_tool_calls" as it is.  None of them is
+ * passed on without a function tool, as a chat completion refuses that.
+ * Other tools (web_search, file_search...) are 400s: no backend runs them.
  */
 static int
-chat_body(json_object *root, struct chat_request *req, struct cs_error *err)
+tools(json_object *root, json_object *body, struct cs_error *err)
 {
-	json_object *body = json_object_new_object(), *v, *f;
+	json_object *v = field(root, "tools"), *out, *choice = NULL, *c, *t, *fn;
+	size_t i, n;
+	char at[48];
 
-	if (body == NULL)
-		return cs_fail(err, 500, "internal_error", "out of memory");
+	if ((c = field(root, "tool_choice")) != NULL) {
+		const char *ty;
+
+		if (json_object_is_type(c, json_type_string)) {
+			ty = json_object_get_string(c);
+			if (strcmp(ty, "auto") == 0 || strcmp(ty, "none") == 0 ||
+			    strcmp(ty, "required") == 0)
+				choice = json_object_get(c);
+		} else if (json_object_is_type(c, json_type_object) &&
+		    (t = field(c, "type")) != NULL && json_object_is_type(t, json_type_string) &&
+		    strcmp(json_object_get_string(t), "function") == 0 &&
+		    (t = field(c, "name")) != NULL && json_object_is_type(t, json_type_string)) {
+			choice = json_object_new_object();
+			fn = json_object_new_object();
+			json_object_object_add(choice, "type", json_object_new_string("function"));
+			json_object_object_add(fn, "name", json_object_get(t));
+			json_object_object_add(choice, "function", fn);
+		}
+		if (choice == NULL)
+			return bad(err, "tool_choice", "\"tool_choice\" must be \"auto\", \"none\", "
+			    "\"required\" or {\"type\": \"function\", \"name\": ...}");
+	}
+	if (v == NULL) {
+		json_object_put(choice);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_array)) {
+		json_object_put(choice);
+		return bad(err, "tools", "\"tools\" must be an array");
+	}
+	out = json_object_new_array();
+	for (i = 0, n = json_object_array_length(v); i < n; i++) {
+		json_object *tool = json_object_array_get_idx(v, i), *type, *name, *ct;
+
+		snprintf(at, sizeof(at), "tools[%zu]", i);
+		if (!json_object_is_type(tool, json_type_object) ||
+		    (type = field(tool, "type")) == NULL ||
+		    !json_object_is_type(type, json_type_string)) {
+			bad(err, at, "%s must be a tool with a \"type\"", at);
+			goto fail;
+		}
+		if (strcmp(json_object_get_string(type), "function") != 0) {
+			bad(err, at, "%s: tools of type \"%.32s\" are not supported, as no "
+			    "backend here runs them: give function tools", at,
+			    json_object_get_string(type));
+			goto fail;
+		}
+		if ((name = field(tool, "name")) == NULL ||
+		    !json_object_is_type(name, json_type_string)) {
+			snprintf(at, sizeof(at), "tools[%zu].name", i);
+			bad(err, at, "%s must be a string", at);
+			goto fail;
+		}
+		ct = json_object_new_object();
+		fn = json_object_new_object();
+		json_object_object_add(ct, "type", json_object_new_string("function"));
+		pass(fn, "name", tool, "name");
+		pass(fn, "description", tool, "description");
+		pass(fn, "parameters", tool, "parameters");
+		pass(fn, "strict", tool, "strict");
+		json_object_object_add(ct, "function", fn);
+		json_object_array_add(out, ct);
+	}
+	if (n == 0) {
+		json_object_put(out);
+		json_object_put(choice);
+		return 0;
+	}
+	json_object_object_add(body, "tools", out);
+	if (choice != NULL)
+		json_object_object_add(body, "tool_choice", choice);
+	pass(body, "parallel_tool_calls", root, "parallel_tool_calls");
+	return 0;
+fail:
+	json_object_put(out);
+	json_object_put(choice);
+	return -1;
+}
+
+/*
+ * The chat-completions fields an openai backend passes upstream, into
+ * body (chat_request.body, whose "messages" are chatstream's own):
+ * max_output_tokens as max_tokens, temperature, top_p, user (or
+ * safety_identifier), reasoning.effort as reasoning_effort, text.format as
+ * response_format, the tools.  Returns 0 or -1.
+ */
+static int
+chat_body(json_object *root, json_object *body, struct cs_error *err)
+{
+	json_object *v, *f;
+
 	pass(body, "max_tokens", root, "max_output_tokens");
 	pass(body, "temperature", root, "temperature");
 	pass(body, "top_p", root, "top_p");
@@ -255,17 +524,25 @@ chat_body(json_object *root, struct chat_request *req, struct cs_error *err)
 		} else if (strcmp(json_object_get_string(v), "json_object") == 0)
 			json_object_object_add(body, "response_format", json_object_get(f));
 	}
-	req->body = body;
-	return 0;
+	return tools(root, body, err);
 }
 
 /* The body's fields, once it is known to be a JSON object. */
 static int
-fields(json_object *root, struct chat_request *req, struct responses_req *rr,
-    struct cs_error *err)
+fields(json_object *root, const struct responses_resolver *refs, struct chat_request *req,
+    struct responses_req *rr, struct cs_error *err)
 {
+	struct items it;
 	json_object *v, *input;
 	size_t i, n;
+
+	/* The body owns the JSON of the messages made from items, as a chat body does. */
+	if ((req->body = json_object_new_object()) == NULL ||
+	    (it.msgs = json_object_new_array()) == NULL ||
+	    json_object_object_add(req->body, "messages", it.msgs) != 0)
+		return cs_fail(err, 500, "internal_error", "out of memory");
+	it.req = req;
+	it.refs = refs;
 
 	if ((v = field(root, "previous_response_id")) != NULL)
 		return bad(err, "previous_response_id", "\"previous_response_id\" is not "
@@ -301,8 +578,6 @@ fields(json_object *root, struct chat_request *req, struct responses_req *rr,
 	req->has_temperature = rr->has_temperature;
 	if ((v = field(root, "metadata")) != NULL && metadata(rr, v, err) == -1)
 		return -1;
-	if ((v = field(root, "tools")) != NULL && !json_object_is_type(v, json_type_array))
-		return bad(err, "tools", "\"tools\" must be an array");
 	if ((v = field(root, "instructions")) != NULL) {
 		if (!json_object_is_type(v, json_type_string))
 			return bad(err, "instructions", "\"instructions\" must be a string");
@@ -318,17 +593,18 @@ fields(json_object *root, struct chat_request *req, struct responses_req *rr,
 			return cs_param(err, "input");
 	} else if (json_object_is_type(input, json_type_array)) {
 		for (i = 0, n = json_object_array_length(input); i < n; i++)
-			if (input_item(req, json_object_array_get_idx(input, i), i, err) == -1)
+			if (input_item(&it, json_object_array_get_idx(input, i), i, 0, err) == -1)
 				return -1;
 	} else
 		return bad(err, "input", "\"input\" must be a string or an array of items");
 	if (request_finish(req, err) == -1)
 		return cs_param(err, "input");
-	return chat_body(root, req, err);
+	return chat_body(root, req->body, err);
 }
 
 int
-responses_parse(const char *body, size_t len, int max_depth, struct chat_request *req,
+responses_parse(const char *body, size_t len, int max_depth,
+    const struct responses_resolver *refs, struct chat_request *req,
     struct responses_req *rr, struct cs_error *err)
 {
 	json_object *root;
@@ -337,7 +613,7 @@ responses_parse(const char *body, size_t len, int max_depth, struct chat_request
 	rr->store = 1;
 	if (request_json_object(body, len, max_depth, &root, err) == -1)
 		return -1;
-	rc = fields(root, req, rr, err);
+	rc = fields(root, refs, req, rr, err);
 	json_object_put(root);
 	return rc;
 }

@@ -27,22 +27,43 @@ struct responses_req {
 };
 
 /*
+ * Finds the output item called id (msg_<stream id>, rs_<stream id>,
+ * fc_<stream id>_<n>) among the caller's earlier responses, for an
+ * "item_reference" input item.  Returns 0 with *item a new reference (the
+ * caller's: json_object_put()), or NULL when no such item is kept (unknown,
+ * expired, someone else's); -1 with err filled when it cannot tell.
+ */
+struct responses_resolver {
+	int  (*find)(void *arg, const char *id, struct json_object **item,
+	    struct cs_error *err);
+	void *arg;
+};
+
+/*
  * responses.c.  Parses a POST /v1/responses body into req (zeroed by the
  * caller; release it with chat_request_free() whatever happens) and rr
  * (zeroed; release with responses_req_free()): "input" (a string, or items:
  * messages of role user, system, developer or assistant whose content is a
- * string or input_text/output_text parts), "instructions" (a system message
- * first), "model", "max_output_tokens", "temperature", "top_p", "stream",
- * "background", "store", "metadata"; "tools" and the other fields OpenAI
- * defines are accepted and not used.  req->body gets the fields an openai
- * backend passes on, in chat-completions terms (max_tokens, temperature,
- * top_p, user, reasoning_effort, response_format).  previous_response_id, conversation,
- * function_call(_output) items and non-text parts are 400s naming their
- * param.  Returns 0, or -1 with err filled (400 invalid_json,
- * invalid_request; 413; 500).
+ * string or input_text/output_text parts; function_call items, consecutive
+ * ones in one assistant message with tool_calls; function_call_output items
+ * as tool messages; reasoning items, skipped; item_reference items, found
+ * through refs), "instructions" (a system message first), "model",
+ * "max_output_tokens", "temperature", "top_p", "stream", "background",
+ * "store", "metadata", "tools" (function tools), "tool_choice",
+ * "parallel_tool_calls"; the other fields OpenAI defines are accepted and
+ * not used.  req->body gets the fields an openai backend passes on, in
+ * chat-completions terms (max_tokens, temperature, top_p, user,
+ * reasoning_effort, response_format, tools, tool_choice,
+ * parallel_tool_calls), and a "messages" array owning the JSON object of
+ * each message made from an item (chat_message.json).  refs may be NULL:
+ * item_reference items are then refused.  previous_response_id,
+ * conversation, other item types, tools other than functions and non-text
+ * parts are 400s naming their param.  Returns 0, or -1 with err filled (400
+ * invalid_json, invalid_request; 413; 500; refs' errors).
  */
 int  responses_parse(const char *body, size_t len, int max_depth,
-    struct chat_request *req, struct responses_req *rr, struct cs_error *err);
+    const struct responses_resolver *refs, struct chat_request *req,
+    struct responses_req *rr, struct cs_error *err);
 void responses_req_free(struct responses_req *rr);
 
 /* An output item's code in stream.items: the message, the reasoning, or a tool call's index. */
@@ -131,5 +152,26 @@ size_t responses_answer_cap(const struct conf *cf);
  */
 int  responses_load(const struct conf *cf, const char *id, const char *user,
     int wait_ms, struct json_object **out, struct cs_error *err);
+
+/*
+ * responses_refs.c.  A responses_resolver's arg for the output items of
+ * the responses of user (borrowed, may be NULL) that cf's journal keeps;
+ * it keeps the last response it read.  Release it with
+ * responses_refs_free().  responses_refs_find() is the resolver's find:
+ * items of someone else's response, or of one no longer kept, are not
+ * found; naming more than 16 responses is a 400.
+ */
+struct responses_refs {
+	const struct conf *cf;
+	const char *user;
+	char id[32];                   /* the stream id of response */
+	struct json_object *response;  /* owned, may be NULL: the last response read */
+	int loads;                     /* responses read */
+};
+void responses_refs_init(struct responses_refs *r, const struct conf *cf,
+    const char *user);
+int  responses_refs_find(void *arg, const char *id, struct json_object **item,
+    struct cs_error *err);
+void responses_refs_free(struct responses_refs *r);
 
 #endif

@@ -17,7 +17,7 @@ exactly those after N (no gap, no duplicate); POST .../cancel stops a running
 one (status cancelled, also when retrieved later).  A streamed background
 response runs to its end after its reader left; one not in the background
 ends then (reconnect_window 0).  previous_response_id,
-conversation, function_call items and image parts are 400s naming their param;
+conversation, items of a hosted tool and image parts are 400s naming their param;
 background without a journal is a 400; unknown ids and a chat completion's
 stream id are 404s.  t_responses_redis.py runs it again with `journal = redis`."""
 
@@ -304,8 +304,8 @@ def refused(fx, cs_off):
         ({"model": "demo", "input": P, "conversation": "conv_x"}, "conversation"),
         ({"model": "demo"}, "input"),
         ({"model": "demo", "input": 3}, "input"),
-        ({"model": "demo", "input": [{"type": "function_call_output", "call_id": "c",
-                                       "output": "x"}]}, "input[0]"),
+        ({"model": "demo", "input": [{"type": "web_search_call", "id": "ws_1"}, P]},
+         "input[0]"),
         ({"model": "demo", "input": [{"role": "user", "content": [
             {"type": "input_image", "image_url": "http://x/y.png"}]}]},
          "input[0].content[0]"),

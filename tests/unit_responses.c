@@ -26,21 +26,79 @@ parse(const char *body, struct chat_request *req, struct responses_req *rr, stru
 	memset(req, 0, sizeof(*req));
 	memset(rr, 0, sizeof(*rr));
 	cs_error_clear(e);
-	return responses_parse(body, strlen(body), DEPTH, req, rr, e);
+	return responses_parse(body, strlen(body), DEPTH, NULL, req, rr, e);
+}
+
+/* body[name] as compact JSON (valid until body changes). */
+static const char *
+json_of(json_object *body, const char *name)
+{
+	json_object *v;
+
+	if (body == NULL || !json_object_object_get_ex(body, name, &v))
+		return "(absent)";
+	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/*
+ * A resolver that knows the output items of one earlier response (and
+ * counts its calls); "fail" makes it fail as a store would.
+ */
+static const char *kept = "[{\"id\":\"msg_K\",\"type\":\"message\",\"status\":"
+    "\"completed\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+    "\"text\":\"Let me look.\",\"annotations\":[]}]},{\"id\":\"rs_K\",\"type\":"
+    "\"reasoning\",\"summary\":[]},{\"id\":\"fc_K_0\",\"type\":\"function_call\","
+    "\"status\":\"completed\",\"call_id\":\"call_k\",\"name\":\"f\",\"arguments\":"
+    "\"{}\"}]";
+static int finds;
+
+static int
+find(void *arg, const char *id, json_object **item, struct cs_error *err)
+{
+	json_object *items = arg;
+	size_t i;
+
+	finds++;
+	*item = NULL;
+	if (strcmp(id, "fail") == 0)
+		return cs_fail(err, 503, "journal_unavailable", "the stream store cannot be read");
+	for (i = 0; i < json_object_array_length(items); i++) {
+		json_object *it = json_object_array_get_idx(items, i);
+
+		if (strcmp(json_object_get_string(json_object_object_get(it, "id")), id) == 0)
+			*item = json_object_get(it);
+	}
+	return 0;
+}
+
+static void
+refused_by(const struct responses_resolver *refs, const char *body, const char *param,
+    int status, const char *what)
+{
+	struct chat_request req;
+	struct responses_req rr;
+	struct cs_error e;
+	int rc;
+
+	memset(&req, 0, sizeof(req));
+	memset(&rr, 0, sizeof(rr));
+	cs_error_clear(&e);
+	rc = responses_parse(body, strlen(body), DEPTH, refs, &req, &rr, &e);
+	is_int(rc, -1, "%s: refused", what);
+	is_int(e.status, status, "%s: %d", what, status);
+	is_str(e.param, param, "%s: param %s", what, param);
+	if (status == 400 && strchr(param, '[') != NULL)
+		ok(strstr(e.message, param) != NULL, "%s: the message names %s (%s)", what,
+		    param, e.message);
+	chat_request_free(&req);
+	responses_req_free(&rr);
 }
 
 static void
 refused(const char *body, const char *param, const char *what)
 {
-	struct chat_request req;
-	struct responses_req rr;
-	struct cs_error e;
-
-	is_int(parse(body, &req, &rr, &e), -1, "%s: refused", what);
-	is_int(e.status, 400, "%s: 400", what);
-	is_str(e.param, param, "%s: param %s", what, param);
-	chat_request_free(&req);
-	responses_req_free(&rr);
+	refused_by(NULL, body, param, 400, what);
 }
 
 static void
@@ -77,9 +135,15 @@ test_input(void)
 	ok(req.has_temperature && req.temperature == 0.5, "temperature");
 	ok(rr.has_top_p && rr.top_p == 0.9, "top_p kept to echo");
 	is_str(rr.metadata, "{\"a\":\"b\"}", "metadata kept to echo");
+	is_str(json_of(req.body, "messages"), "[{\"role\":\"system\",\"content\":\"sys\"},"
+	    "{\"role\":\"assistant\",\"content\":\"earlier\"},{\"role\":\"user\","
+	    "\"content\":\"one two\"}]", "items: each message's JSON, in the body");
+	ok(req.messages[2].json == json_object_array_get_idx(json_object_object_get(req.body,
+	    "messages"), 2), "items: a message's json is the body's");
+	json_object_object_del(req.body, "messages");
 	is_str(json_object_to_json_string_ext(req.body, JSON_C_TO_STRING_PLAIN),
 	    "{\"max_tokens\":7,\"temperature\":0.5,\"top_p\":0.9}",
-	    "the body an openai backend passes on: chat-completions names");
+	    "the body an openai backend passes on: chat-completions names, no empty tools");
 	chat_request_free(&req);
 	responses_req_free(&rr);
 }
@@ -95,10 +159,42 @@ test_refused(void)
 	refused("{\"input\":[{\"role\":\"assistant\",\"content\":\"x\"}]}", "input",
 	    "no user message");
 	refused("{\"input\":[{\"role\":\"tool\",\"content\":\"x\"}]}", "input[0]", "role tool");
-	refused("{\"input\":[{\"type\":\"function_call\",\"call_id\":\"c\",\"name\":\"f\","
-	    "\"arguments\":\"{}\"}]}", "input[0]", "a function_call item");
 	refused("{\"input\":[{\"type\":\"item_reference\",\"id\":\"x\"}]}", "input[0]",
-	    "an item_reference");
+	    "an item_reference, no resolver");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call\",\"name\":\"f\",\"arguments\":\"{}\"}]}", "input[1].call_id",
+	    "a function_call without call_id");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call\",\"call_id\":\"c\",\"name\":\"\",\"arguments\":\"{}\"}]}",
+	    "input[1].name", "a function_call with an empty name");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call\",\"call_id\":\"c\",\"name\":\"f\",\"arguments\":{}}]}",
+	    "input[1].arguments", "a function_call whose arguments are not a string");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call_output\",\"output\":\"x\"}]}", "input[1].call_id",
+	    "a function_call_output without call_id");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"c\"}]}", "input[1].output",
+	    "a function_call_output without output");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"c\",\"output\":[{\"type\":\"input_text\","
+	    "\"text\":\"a\"},{\"type\":\"input_image\",\"image_url\":\"u\"}]}]}",
+	    "input[1].output[1]", "a function_call_output with an image");
+	refused("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"function_call_output\",\"call_id\":\"c\",\"output\":[{\"type\":\"output_text\","
+	    "\"text\":\"a\"}]}]}", "input[1].output[0]", "a function_call_output with output_text");
+	refused("{\"input\":[{\"type\":\"web_search_call\",\"id\":\"ws\"},\"x\"]}", "input[0]",
+	    "a web_search_call item");
+	refused("{\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"},"
+	    "{\"type\":\"web_search\"}]}", "tools[1]", "a web_search tool");
+	refused("{\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"function\":"
+	    "{\"name\":\"f\"}}]}", "tools[0].name", "a tool in chat-completions shape");
+	refused("{\"input\":\"x\",\"tools\":[\"f\"]}", "tools[0]", "a tool not an object");
+	refused("{\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],"
+	    "\"tool_choice\":\"sometimes\"}", "tool_choice", "tool_choice not a choice");
+	refused("{\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],"
+	    "\"tool_choice\":{\"type\":\"file_search\"}}", "tool_choice",
+	    "tool_choice of a hosted tool");
 	refused("{\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
 	    "\"a\"},{\"type\":\"input_image\",\"image_url\":\"u\"}]}]}", "input[0].content[1]",
 	    "an image part");
@@ -110,6 +206,156 @@ test_refused(void)
 	refused("{\"input\":\"x\",\"metadata\":{\"a\":1}}", "metadata", "metadata not strings");
 	refused("{\"input\":\"x\",\"tools\":{}}", "tools", "tools not an array");
 	refused("{\"input\":\"x\",\"model\":\"\"}", "model", "an empty model");
+}
+
+/* A tool round trip as items: what each backend sees, and what an openai one sends. */
+static void
+test_tools(void)
+{
+	struct chat_request req;
+	struct responses_req rr;
+	struct cs_error e;
+
+	is_int(parse("{\"input\":[{\"role\":\"user\",\"content\":\"weather?\"},"
+	    "{\"type\":\"reasoning\",\"id\":\"rs_1\",\"summary\":[{\"type\":\"summary_text\","
+	    "\"text\":\"think\"}],\"encrypted_content\":\"e\"},"
+	    "{\"type\":\"function_call\",\"id\":\"fc_1\",\"status\":\"completed\","
+	    "\"call_id\":\"call_a\",\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+	    "\\\"Paris\\\"}\"},"
+	    "{\"type\":\"function_call\",\"call_id\":\"call_b\",\"name\":\"get_time\","
+	    "\"arguments\":\"{}\"},"
+	    "{\"type\":\"function_call_output\",\"call_id\":\"call_a\",\"output\":\"18 C\"},"
+	    "{\"type\":\"function_call_output\",\"call_id\":\"call_b\",\"output\":["
+	    "{\"type\":\"input_text\",\"text\":\"noon \"},{\"type\":\"input_text\","
+	    "\"text\":\"UTC\"}]},"
+	    "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+	    "\"output_text\",\"text\":\"Checking more.\"}]},"
+	    "{\"type\":\"function_call\",\"call_id\":\"call_c\",\"name\":\"get_weather\","
+	    "\"arguments\":\"{}\"},"
+	    "{\"type\":\"function_call_output\",\"call_id\":\"call_c\",\"output\":\"\"}],"
+	    "\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\",\"description\":"
+	    "\"d\",\"parameters\":{\"type\":\"object\"},\"strict\":true},{\"type\":"
+	    "\"function\",\"name\":\"get_time\"}],\"tool_choice\":{\"type\":\"function\","
+	    "\"name\":\"get_time\"},\"parallel_tool_calls\":false}", &req, &rr, &e), 0,
+	    "a tool round trip as items: accepted (%s)", e.message);
+	is_int((long long)req.nmessages, 6, "the reasoning skipped, the parallel calls merged: "
+	    "six messages");
+	if (req.nmessages == 6) {
+		is_str(req.messages[1].role, "assistant", "function_call: an assistant message");
+		is_mem(req.messages[1].content, req.messages[1].content_len, "", 0,
+		    "function_call: its text is empty");
+		is_str(req.messages[2].role, "tool", "function_call_output: a tool message");
+		is_str(req.messages[2].content, "18 C", "function_call_output: the output is its text");
+		is_str(req.messages[3].content, "noon UTC", "function_call_output: parts joined");
+		is_str(req.messages[4].content, "Checking more.", "the assistant's text, then a call");
+		ok(req.messages[5].json != NULL && req.messages[5].content_len == 0,
+		    "an empty output: a tool message with empty content");
+	}
+	is_mem(req.prompt, req.prompt_len, "weather?", 8, "the prompt: the last user message");
+	is_str(json_of(req.body, "messages"),
+	    "[{\"role\":\"user\",\"content\":\"weather?\"},"
+	    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+	    "{\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+	    "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}},"
+	    "{\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"get_time\","
+	    "\"arguments\":\"{}\"}}]},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"call_a\",\"content\":\"18 C\"},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"call_b\",\"content\":\"noon UTC\"},"
+	    "{\"role\":\"assistant\",\"content\":\"Checking more.\",\"tool_calls\":["
+	    "{\"id\":\"call_c\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+	    "\"arguments\":\"{}\"}}]},"
+	    "{\"role\":\"tool\",\"tool_call_id\":\"call_c\",\"content\":\"\"}]",
+	    "the messages' JSON: one assistant message for the parallel calls, the text and "
+	    "its call in one, tool messages");
+	is_str(json_of(req.body, "tools"), "[{\"type\":\"function\",\"function\":{\"name\":"
+	    "\"get_weather\",\"description\":\"d\",\"parameters\":{\"type\":\"object\"},"
+	    "\"strict\":true}},{\"type\":\"function\",\"function\":{\"name\":\"get_time\"}}]",
+	    "tools: in chat-completions shape");
+	is_str(json_of(req.body, "tool_choice"), "{\"type\":\"function\",\"function\":"
+	    "{\"name\":\"get_time\"}}", "tool_choice: a function's, in chat-completions shape");
+	is_str(json_of(req.body, "parallel_tool_calls"), "false", "parallel_tool_calls: as is");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+
+	is_int(parse("{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"role\":"
+	    "\"assistant\",\"content\":[{\"type\":\"refusal\",\"refusal\":\"I can't.\","
+	    "\"text\":\"longer than the refusal\"}]},{\"role\":\"user\",\"content\":\"q\"}]}",
+	    &req, &rr, &e), 0, "an assistant's refusal part: accepted");
+	is_str(req.nmessages == 3 ? req.messages[1].content : "", "I can't.",
+	    "an assistant's refusal part: its refusal is the text");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+
+	is_int(parse("{\"input\":\"x\",\"tools\":[{\"type\":\"function\",\"name\":\"f\"}],"
+	    "\"tool_choice\":\"required\"}", &req, &rr, &e), 0, "tool_choice required: accepted");
+	is_str(json_of(req.body, "tool_choice"), "\"required\"", "tool_choice: a string as is");
+	is_str(json_of(req.body, "parallel_tool_calls"), "(absent)",
+	    "parallel_tool_calls: absent when not given");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+	is_int(parse("{\"input\":\"x\",\"tools\":[],\"tool_choice\":\"auto\","
+	    "\"parallel_tool_calls\":true}", &req, &rr, &e), 0, "no tools, a tool_choice: accepted");
+	ok(strcmp(json_of(req.body, "tools"), "(absent)") == 0 &&
+	    strcmp(json_of(req.body, "tool_choice"), "(absent)") == 0 &&
+	    strcmp(json_of(req.body, "parallel_tool_calls"), "(absent)") == 0,
+	    "no function tools: neither tools, tool_choice nor parallel_tool_calls passed on");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+}
+
+/* item_reference items, found through a resolver. */
+static void
+test_references(void)
+{
+	json_object *items = json_tokener_parse(kept);
+	struct responses_resolver refs = { find, items };
+	struct chat_request req;
+	struct responses_req rr;
+	struct cs_error e;
+	const char *body;
+
+	body = "{\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"type\":\"item_reference\",\"id\":\"msg_K\"},{\"type\":\"item_reference\","
+	    "\"id\":\"rs_K\"},{\"type\":\"item_reference\",\"id\":\"fc_K_0\"},"
+	    "{\"type\":\"function_call_output\",\"call_id\":\"call_k\",\"output\":\"r\"}]}";
+
+	memset(&req, 0, sizeof(req));
+	memset(&rr, 0, sizeof(rr));
+	cs_error_clear(&e);
+	finds = 0;
+	is_int(responses_parse(body, strlen(body), DEPTH, &refs, &req, &rr, &e), 0,
+	    "item_reference: accepted (%s)", e.message);
+	is_int(finds, 2, "item_reference: each id looked up, but a reasoning item's");
+	is_str(json_of(req.body, "messages"), "[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"role\":\"assistant\",\"content\":\"Let me look.\",\"tool_calls\":["
+	    "{\"id\":\"call_k\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+	    "\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_k\","
+	    "\"content\":\"r\"}]",
+	    "item_reference: the items it names, as if sent (the reasoning skipped)");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+	json_object_put(items);	/* the request holds its own references */
+
+	items = json_tokener_parse(kept);
+	refs.arg = items;
+	refused_by(&refs, "{\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"type\":\"item_reference\",\"id\":\"msg_gone\"}]}", "input[1]", 400,
+	    "item_reference to an item not kept");
+	refused_by(&refs, "{\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"type\":\"item_reference\"}]}", "input[1].id", 400, "item_reference without id");
+	memset(&req, 0, sizeof(req));
+	memset(&rr, 0, sizeof(rr));
+	body = "{\"input\":[{\"role\":\"user\",\"content\":\"q\"},{\"type\":"
+	    "\"item_reference\",\"id\":\"rs_gone\"}]}";
+	finds = 0;
+	ok(responses_parse(body, strlen(body), DEPTH, &refs, &req, &rr, &e) == 0 && finds == 0 &&
+	    req.nmessages == 1, "item_reference to a reasoning item not kept: left out unread");
+	chat_request_free(&req);
+	responses_req_free(&rr);
+	refused_by(&refs, "{\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+	    "{\"type\":\"item_reference\",\"id\":\"fail\"}]}", "input[1]", 503,
+	    "item_reference when the store fails");
+	json_object_put(items);
 }
 
 static void
@@ -221,6 +467,8 @@ main(void)
 {
 	test_input();
 	test_refused();
+	test_tools();
+	test_references();
 	test_object();
 	return done_testing();
 }
