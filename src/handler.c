@@ -661,7 +661,7 @@ attach_journal(struct request_ctx *x, struct cs_error *e)
 
 	if (journal_create(x->rt->conf, x->stream.id, user != NULL ? user : "",
 	    x->stream.model->name, x->stream.format == STREAM_OPENAI ? JOURNAL_OPENAI :
-	    x->stream.format == STREAM_RESPONSES ? JOURNAL_RESPONSES : JOURNAL_NATIVE,
+	    STREAM_FORMAT_RESPONSES(x->stream.format) ? JOURNAL_RESPONSES : JOURNAL_NATIVE,
 	    &x->journal, e) == -1) {
 		x->journal = NULL;
 		return -1;
@@ -841,13 +841,19 @@ create_stream(struct request_ctx *x, enum api api)
 		reject(x, &e, NULL);
 		return;
 	}
-	/* Every stream is kept for resume; a stream: false answer is not a stream. */
-	journaled = !STREAM_FORMAT_JSON(format) && cf->journal != JOURNAL_OFF;
+	/*
+	 * Every stream is kept for resume; a stream: false answer is not a
+	 * stream, but a response is stored (store, as OpenAI's), for GET and
+	 * for the item_reference items of later requests.
+	 */
+	journaled = (!STREAM_FORMAT_JSON(format) || (format == STREAM_RESPONSES_JSON &&
+	    x->rr.store)) && cf->journal != JOURNAL_OFF;
 	if (journaled && api != API_RESPONSES && follow_key(x, openai, &keyed))
 		return;
 	if (journaled) {
-		if (!async && keyed) {
-			/* Kept at once: a retry with the key may come before the first byte. */
+		if (!async && (keyed || STREAM_FORMAT_JSON(format))) {
+			/* Kept at once: a retry with the key may come before the first byte;
+			   a stream: false answer has no first event to wait for. */
 			begin_journal(&x->stream, x);
 		} else if (!async) {
 			/* Kept from the first byte sent: a request refused before has none. */

@@ -127,6 +127,25 @@ responses_begin(struct stream *s)
 	return gone ? -1 : 0;
 }
 
+/*
+ * Whether s has events, begun: a Responses stream; a stream: false one that
+ * is kept (store) has them too, in its journal only (stream_emit_event()).
+ */
+static int
+has_events(struct stream *s)
+{
+	if (s->format == STREAM_RESPONSES) {
+		if (s->state == STREAM_HEAD)
+			(void)stream_begin(s);
+		return 1;
+	}
+	if (s->journal == NULL)
+		return 0;
+	if (s->seq == 0)
+		(void)responses_begin(s);
+	return 1;
+}
+
 /* content_part.added (or .done, whole) of item code's part. */
 static int
 part_event(struct stream *s, const char *type, int code, int part, int whole, int *gone)
@@ -153,10 +172,8 @@ add_item(struct stream *s, int code)
 	if (s->nitems >= (int)(sizeof(s->items) / sizeof(s->items[0])))
 		return -2;
 	s->items[s->nitems++] = code;
-	if (s->format != STREAM_RESPONSES)
+	if (!has_events(s))
 		return 0;
-	if (s->state == STREAM_HEAD)
-		(void)stream_begin(s);
 	if (start(s, "response.output_item.added") == -1 ||
 	    buf_printf(&s->payload, ",\"output_index\":%d,\"item\":", s->nitems - 1) == -1 ||
 	    responses_item(&s->payload, s, code, "in_progress", 0) == -1 ||
@@ -180,7 +197,7 @@ add_part(struct stream *s, int *part)
 	if (*part >= 0)
 		return gone ? -1 : 0;
 	*part = (s->text_part >= 0) + (s->refusal_part >= 0);
-	if (s->format == STREAM_RESPONSES &&
+	if (has_events(s) &&
 	    part_event(s, "response.content_part.added", RESPONSES_MESSAGE, *part, 0, &gone) == -2)
 		return -2;
 	return gone ? -1 : 0;
@@ -220,7 +237,7 @@ delta_event(struct stream *s, const char *type, int code, int part, struct buf *
 	size_t from, n;
 	int rc;
 
-	if (s->format != STREAM_RESPONSES) {
+	if (!has_events(s)) {
 		struct buf esc;
 
 		buf_init(&esc, 6 * len + 1);
@@ -414,6 +431,7 @@ responses_fail(struct stream *s, const char *type, const char *message)
 	struct responses_view v;
 	int gone = 0;
 
+	(void)has_events(s);
 	view_of(s, &v, "failed", "incomplete");
 	v.error_code = type;
 	v.error_message = message;

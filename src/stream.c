@@ -164,6 +164,11 @@ stream_emit_event(struct stream *s, const char *sse_name, const char *journal_na
 	if (s->journal != NULL)
 		journal_append(s->journal, s->seq, journal_name != NULL ? journal_name : "message",
 		    s->out.data + mark, s->out.len - mark);
+	if (STREAM_FORMAT_JSON(s->format)) {
+		/* A kept stream: false response: its events are the journal's only. */
+		s->out.len = mark;
+		return 0;
+	}
 	return deliver(s);
 }
 
@@ -681,8 +686,12 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 	if (s->state == STREAM_HEAD && stream_begin(s) == -1)
 		return -1;
 	completion = res->completion_tokens > 0 ? res->completion_tokens : s->tokens;
-	if (s->format == STREAM_RESPONSES_JSON)
+	if (s->format == STREAM_RESPONSES_JSON) {
+		/* Kept (store): its journal ends as a stream's would, for GET and references. */
+		if (s->journal != NULL)
+			(void)responses_end(s, finish, prompt_tokens, completion);
 		return send_response(s, finish, prompt_tokens, completion);
+	}
 	if (s->format == STREAM_OPENAI_JSON)
 		return send_completion(s, finish, prompt_tokens, completion);
 	s->state = STREAM_ENDED;
@@ -751,6 +760,9 @@ stream_error(struct stream *s, const char *type, const char *message)
 {
 	json_object *o, *e;
 
+	/* Kept (store): retrieved as failed, whatever its reader is answered. */
+	if (s->format == STREAM_RESPONSES_JSON && s->journal != NULL && s->state != STREAM_ENDED)
+		(void)responses_fail(s, type, message);
 	if (s->state == STREAM_ENDED ||
 	    (s->state == STREAM_HEAD && STREAM_FORMAT_JSON(s->format)))
 		return -1;   /* nothing was sent: the caller answers with an HTTP error */

@@ -16,7 +16,7 @@ and two tool calls, each in pieces of a few characters cut across lines:
     after its deltas; usage has the reasoning and cached token details;
   - a refusal is the message's refusal part (response.refusal.delta/.done);
   - stream: false: the same output in the response object, logprobs in the
-    text part;
+    text part; stored unless store is false (GET gives it back);
   - GET /v1/responses/<id>: the completed object; while the model still
     works (background), the items so far with their texts so far, in
     progress; GET ?stream=true replays the events exactly.
@@ -192,6 +192,14 @@ def json_tests(fx, streamed):
         "stream false: the same output items as streamed")
     is_(obj["output"][1]["content"][0]["logprobs"], PARTS["logprobs"]["content"],
         "stream false: the text part has its logprobs")
+    got = fx.curl("v1/responses/" + obj["id"]).json()
+    ok(got.get("status") == "completed" and shape(got.get("output") or []) == shape(obj["output"])
+       and got.get("usage") == obj["usage"],
+       "stream false: stored (store defaults to true): GET gives the same response")
+    r = post(fx, {"model": "tools", "input": P, "store": False})
+    rid = r.json().get("id") if r.status == 200 else None
+    is_((r.status, fx.curl("v1/responses/%s" % rid).status), (200, 404),
+        "stream false, store false: answered, not kept (404 on GET)")
     r = post(fx, {"model": "refusal", "input": P})
     obj = r.json()
     is_(obj["output"][0]["content"], [{"type": "refusal", "refusal": PARTS["refusal"]}],

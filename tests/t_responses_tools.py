@@ -223,16 +223,18 @@ def references(fx, cs, up):
         "item_reference to a reasoning and a function_call item: the reasoning left out, the "
         "call sent upstream as the assistant's tool_calls")
 
-    # stream: false: not journaled, but a reasoning item's reference is not looked up.
+    # stream: false: stored too (store), so its call item is referred to as well.
     r = post(fx, {"model": "agent", "input": Q, "tools": TOOLS})
     made = (r.json() or {}).get("output") or [] if r.status == 200 else []
-    rs = [it.get("id") for it in made if it.get("type") == "reasoning"]
-    r = post(fx, {"model": "agent", "tools": TOOLS, "input": [
-        {"role": "user", "content": Q}, {"type": "item_reference", "id": (rs or ["rs_x"])[0]},
-        CALL, OUTPUT]})
-    is_((len(rs), r.status, text_of(r.json() if r.status == 200 else {})),
-        (1, 200, "The tool returned: " + RESULT),
-        "item_reference to the reasoning of a stream: false response: left out, accepted")
+    refs = [{"type": "item_reference", "id": it.get("id")} for it in made]
+    cid = ([it.get("call_id") for it in made if it.get("type") == "function_call"] or [""])[0]
+    r = post(fx, {"model": "agent", "tools": TOOLS,
+                  "input": [{"role": "user", "content": Q}] + refs + [
+                      {"type": "function_call_output", "call_id": cid, "output": RESULT}]})
+    is_(([it.get("type") for it in made], r.status,
+         text_of(r.json() if r.status == 200 else {})),
+        (["reasoning", "function_call"], 200, "The tool returned: " + RESULT),
+        "item_reference to the reasoning and the call of a stream: false response: resolved")
 
     gone = "msg_" + "A" * 22
     r = post(fx, {"model": "demo", "input": [{"role": "user", "content": Q},
