@@ -43,6 +43,11 @@ struct chat_request {
 	 * chatstream does not read itself; NULL for form and text bodies.
 	 */
 	struct json_object *body;
+	/*
+	 * Owned, NULL but for POST /v1/responses: that body as sent, for an
+	 * openai backend that relays to its upstream's own /responses.
+	 */
+	struct json_object *responses;
 	char other_param[64];        /* "" or where the first part that is not text is,
 	                                e.g. "messages[2].content[1]" */
 	char other_type[32];         /* that part's "type" */

@@ -21,6 +21,7 @@
 #include "redact.h"
 #include "sse_parse.h"
 #include "stream.h"
+#include "upstream_responses.h"
 
 #define MAX_SOCKS 4
 #define ERRBODY_MAX (64 * 1024)
@@ -35,6 +36,8 @@
 
 struct openai_conf {
 	char *url;                /* base_url + "/chat/completions" */
+	char *responses_url;      /* base_url + "/responses" */
+	int responses;            /* POST /v1/responses goes to responses_url, as it is */
 	char *upstream_model;
 	char *api_key;            /* secret: sent upstream only, never logged or echoed */
 	char **headers;           /* extra "Name: value" lines */
@@ -79,6 +82,8 @@ struct openai_run {
 	struct cs_error err;
 	int finished;
 	CURLcode result;
+	/* Owned, NULL unless the upstream speaks the Responses API for this request. */
+	struct upstream_responses *ur;
 };
 
 static void
@@ -89,6 +94,7 @@ free_conf(struct openai_conf *c)
 	if (c == NULL)
 		return;
 	free(c->url);
+	free(c->responses_url);
 	free(c->upstream_model);
 	if (c->api_key != NULL) {
 		explicit_bzero(c->api_key, strlen(c->api_key));
@@ -227,6 +233,10 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 		goto oom;
 	memcpy(c->url, o->value, n);
 	strcpy(c->url + n, "/chat/completions");
+	if ((c->responses_url = malloc(n + sizeof("/responses"))) == NULL)
+		goto oom;
+	memcpy(c->responses_url, o->value, n);
+	strcpy(c->responses_url + n, "/responses");
 	o = conf_opt(m, "model");
 	if ((c->upstream_model = strdup(o != NULL ? o->value : m->name)) == NULL)
 		goto oom;
@@ -280,7 +290,8 @@ openai_configure(struct model_conf *m, struct cs_error *err)
 	    conf_opt_int(m, "max_duration", 1, 86400, &c->max_duration, err) == -1 ||
 	    conf_opt_int(m, "max_line", 1024, 64L * 1024 * 1024, &c->max_line, err) == -1 ||
 	    conf_opt_int(m, "max_tokens", 1, 1000000, &c->max_tokens, err) == -1 ||
-	    conf_opt_bool(m, "tls_verify", &c->tls_verify, err) == -1)
+	    conf_opt_bool(m, "tls_verify", &c->tls_verify, err) == -1 ||
+	    conf_opt_bool(m, "responses", &c->responses, err) == -1)
 		goto fail;
 	m->backend_conf = c;
 	curl_pool_ref();
@@ -429,6 +440,38 @@ usage_details(struct openai_run *r, json_object *usage)
 	json_object_put(x);
 }
 
+/* One event of an upstream that speaks the Responses API (o is taken). */
+static int
+on_responses_event(struct openai_run *r, json_object *o)
+{
+	const char *why = NULL;
+	int rc = upstream_responses_event(r->ur, r->s, o, &why);
+
+	switch (rc) {
+	case 1:
+		/* Its end, as [DONE] is a chat completion's. */
+		r->saw_done = 1;
+		snprintf(r->finish, sizeof(r->finish), "%s", r->ur->finish);
+		r->prompt_tokens = r->ur->input_tokens;
+		r->completion_tokens = r->ur->output_tokens;
+		break;
+	case -1:
+		if (!r->failed) {
+			fail(r, 502, "upstream_error", "");
+			add_upstream_text(r->cf, &r->err, why);
+		}
+		break;
+	case -3:
+		fail(r, 502, "upstream_protocol_error", why);
+		break;
+	case -2:
+		fail(r, 500, "internal_error", "the answer could not be sent");
+		break;
+	}
+	json_object_put(o);
+	return rc < 0 ? 1 : 0;
+}
+
 static int
 on_event(void *ctx, const char *type, const char *data, size_t len)
 {
@@ -454,6 +497,8 @@ on_event(void *ctx, const char *type, const char *data, size_t len)
 		    "the upstream sent an event that is not a JSON object");
 	}
 	json_tokener_free(tok);
+	if (r->ur != NULL)
+		return on_responses_event(r, o);
 	if (json_object_object_get_ex(o, "error", &v)) {
 		json_object *m;
 		const char *text = json_object_is_type(v, json_type_string) ?
@@ -718,7 +763,31 @@ openai_stop(void *run)
 	curl_slist_free_all(r->hdrs);
 	sse_parse_free(&r->parser);
 	buf_free(&r->errbody);
+	free(r->ur);
 	free(r);
+}
+
+/*
+ * The body for the upstream's own /responses (see upstream_responses_body()),
+ * without the fields the model section drops, max_output_tokens under its
+ * ceiling.  NULL when out of memory.  Caller puts it.
+ */
+static json_object *
+responses_body(const struct openai_conf *cf, const struct chat_request *req)
+{
+	json_object *o = upstream_responses_body(req, cf->upstream_model), *v;
+	size_t i;
+
+	if (o == NULL)
+		return NULL;
+	for (i = 0; i < cf->ndrop; i++)
+		if (strcmp(cf->drop[i], "input") != 0 && strcmp(cf->drop[i], "store") != 0)
+			json_object_object_del(o, cf->drop[i]);
+	if (cf->max_tokens > 0 && !dropped(cf, "max_output_tokens") &&
+	    (!json_object_object_get_ex(o, "max_output_tokens", &v) ||
+	    json_object_is_type(v, json_type_null) || json_object_get_int64(v) > cf->max_tokens))
+		json_object_object_add(o, "max_output_tokens", json_object_new_int64(cf->max_tokens));
+	return o;
 }
 
 static int
@@ -764,9 +833,16 @@ openai_start(const struct model_conf *m, const struct chat_request *req, void **
 	}
 	for (i = 0; i < cf->nheaders; i++)
 		r->hdrs = curl_slist_append(r->hdrs, cf->headers[i]);
-	body = request_body(cf, req);
-	ok = r->hdrs != NULL &&
-	    curl_easy_setopt(r->easy, CURLOPT_URL, cf->url) == CURLE_OK &&
+	if (cf->responses && req->responses != NULL) {
+		/* The upstream speaks the Responses API: the request goes as it came. */
+		if ((r->ur = malloc(sizeof(*r->ur))) != NULL)
+			upstream_responses_init(r->ur);
+		body = r->ur != NULL ? responses_body(cf, req) : NULL;
+	} else
+		body = request_body(cf, req);
+	ok = r->hdrs != NULL && body != NULL &&
+	    curl_easy_setopt(r->easy, CURLOPT_URL, r->ur != NULL ? cf->responses_url :
+	    cf->url) == CURLE_OK &&
 	    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
 	    curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS,
 	    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |

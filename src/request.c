@@ -755,6 +755,7 @@ chat_request_free(struct chat_request *req)
 	free(req->stop);
 	free(req->model);
 	json_object_put(req->body);
+	json_object_put(req->responses);
 	memset(req, 0, sizeof(*req));
 }
 

@@ -614,7 +614,7 @@ responses_parse(const char *body, size_t len, int max_depth,
 	if (request_json_object(body, len, max_depth, &root, err) == -1)
 		return -1;
 	rc = fields(root, refs, req, rr, err);
-	json_object_put(root);
+	req->responses = root;   /* for an upstream that speaks this API itself */
 	return rc;
 }
 

@@ -55,7 +55,8 @@ struct responses_resolver {
  * chat-completions terms (max_tokens, temperature, top_p, user,
  * reasoning_effort, response_format, tools, tool_choice,
  * parallel_tool_calls), and a "messages" array owning the JSON object of
- * each message made from an item (chat_message.json).  refs may be NULL:
+ * each message made from an item (chat_message.json); req->responses the
+ * body itself.  refs may be NULL:
  * item_reference items are then refused.  previous_response_id,
  * conversation, other item types, tools other than functions and non-text
  * parts are 400s naming their param.  Returns 0, or -1 with err filled (400

@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "backend.h"
 #include "stream.h"
 #include "upstream_responses.h"
 
@@ -203,4 +204,92 @@ upstream_responses_event(struct upstream_responses *u, struct stream *s, json_ob
 		return -1;
 	}
 	return 0;
+}
+
+/* The client's fields chatstream sets itself or gives as input. */
+static const char *const own[] = {
+	"model", "input", "instructions", "stream", "store", "background",
+	"previous_response_id", "conversation", "stream_options"
+};
+
+static int
+is_own(const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcmp(k, own[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* A chat message as input items: a message, function calls, or a call's output. */
+static void
+add_items(json_object *input, const struct chat_message *m)
+{
+	json_object *it, *calls = NULL, *v;
+	size_t i, n;
+
+	if (m->json != NULL)
+		(void)json_object_object_get_ex(m->json, "tool_calls", &calls);
+	if (strcmp(m->role, "tool") == 0) {
+		it = json_object_new_object();
+		json_object_object_add(it, "type", json_object_new_string("function_call_output"));
+		if (m->json != NULL && json_object_object_get_ex(m->json, "tool_call_id", &v))
+			json_object_object_add(it, "call_id", json_object_get(v));
+		json_object_object_add(it, "output",
+		    json_object_new_string_len(m->content, (int)m->content_len));
+		json_object_array_add(input, it);
+		return;
+	}
+	if (m->content_len > 0 || calls == NULL) {
+		it = json_object_new_object();
+		json_object_object_add(it, "role", json_object_new_string(m->role));
+		json_object_object_add(it, "content",
+		    json_object_new_string_len(m->content, (int)m->content_len));
+		json_object_array_add(input, it);
+	}
+	if (calls == NULL || !json_object_is_type(calls, json_type_array))
+		return;
+	for (i = 0, n = json_object_array_length(calls); i < n; i++) {
+		json_object *c = json_object_array_get_idx(calls, i), *fn;
+
+		if (!json_object_object_get_ex(c, "function", &fn))
+			continue;
+		it = json_object_new_object();
+		json_object_object_add(it, "type", json_object_new_string("function_call"));
+		if (json_object_object_get_ex(c, "id", &v))
+			json_object_object_add(it, "call_id", json_object_get(v));
+		if (json_object_object_get_ex(fn, "name", &v))
+			json_object_object_add(it, "name", json_object_get(v));
+		if (json_object_object_get_ex(fn, "arguments", &v))
+			json_object_object_add(it, "arguments", json_object_get(v));
+		json_object_array_add(input, it);
+	}
+}
+
+json_object *
+upstream_responses_body(const struct chat_request *req, const char *model)
+{
+	json_object *o = json_object_new_object(), *input = json_object_new_array();
+	size_t i;
+
+	if (o == NULL || input == NULL) {
+		json_object_put(o);
+		json_object_put(input);
+		return NULL;
+	}
+	json_object_object_add(o, "model", json_object_new_string(model));
+	for (i = 0; i < req->nmessages; i++)
+		add_items(input, &req->messages[i]);
+	json_object_object_add(o, "input", input);
+	if (req->responses != NULL) {
+		json_object_object_foreach(req->responses, k, v) {
+			if (!is_own(k))
+				json_object_object_add(o, k, json_object_get(v));
+		}
+	}
+	json_object_object_add(o, "stream", json_object_new_boolean(1));
+	json_object_object_add(o, "store", json_object_new_boolean(0));
+	return o;
 }

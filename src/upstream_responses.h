@@ -5,6 +5,7 @@
 
 #include "stream.h"
 
+struct chat_request;
 struct json_object;
 
 /* The output items an upstream response may have that are followed. */
@@ -40,5 +41,19 @@ void upstream_responses_init(struct upstream_responses *u);
  */
 int  upstream_responses_event(struct upstream_responses *u, struct stream *s,
     struct json_object *o, const char **why);
+
+/*
+ * The request body for an upstream's POST /responses, from a POST
+ * /v1/responses request (req->responses set): the client's fields as sent,
+ * but those chatstream sets itself ("model": the given one; "stream": true;
+ * "store": false, as chatstream keeps the response; no "background",
+ * "previous_response_id" or "conversation") and "input" and
+ * "instructions", which are req's messages as items again, with the
+ * references already resolved (messages; an assistant's tool calls as
+ * function_call items; tool messages as function_call_output items).
+ * NULL when out of memory.  The caller owns it.
+ */
+struct json_object *upstream_responses_body(const struct chat_request *req,
+    const char *model);
 
 #endif
