@@ -70,6 +70,10 @@ fail(struct stream *s, int answered, const struct cs_error *err,
 	int begun = s->state != STREAM_HEAD;
 
 	if (!begun && !answered) {
+		/* A stored stream: false response keeps its failure all the same. */
+		if (s->format == STREAM_RESPONSES_JSON)
+			(void)stream_error(s, err->type != NULL ? err->type : "backend_error",
+			    err->message);
 		*early = *err;
 		return o;
 	}

@@ -621,7 +621,7 @@ send_completion(struct stream *s, const char *finish, long prompt_tokens,
 	    (s->state == STREAM_HEAD && stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
 		goto out;
 	s->state = STREAM_ENDED;
-	if (s->gone)
+	if (s->gone || s->conn == NULL)
 		goto out;
 	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
 	    s->conn->ops->write(s->conn, b->data, b->len) == -1 ||
@@ -655,8 +655,8 @@ send_response(struct stream *s, const char *finish, long prompt_tokens,
 	    stream_head(&s->out, 200, s->format, s->id, conn_head_extra(s->conn)) == -1))
 		goto out;
 	s->state = STREAM_ENDED;
-	if (s->gone)
-		goto out;
+	if (s->gone || s->conn == NULL)
+		goto out;   /* gone, or detached: the journal has it */
 	if ((s->out.len > 0 && s->conn->ops->write(s->conn, s->out.data, s->out.len) == -1) ||
 	    s->conn->ops->write(s->conn, b.data, b.len) == -1 ||
 	    s->conn->ops->flush(s->conn) == -1) {
@@ -760,9 +760,14 @@ stream_error(struct stream *s, const char *type, const char *message)
 {
 	json_object *o, *e;
 
-	/* Kept (store): retrieved as failed, whatever its reader is answered. */
-	if (s->format == STREAM_RESPONSES_JSON && s->journal != NULL && s->state != STREAM_ENDED)
+	/*
+	 * Kept (store): retrieved as failed, whatever its reader is answered.
+	 * The journal has its end then: nothing more goes there.
+	 */
+	if (s->format == STREAM_RESPONSES_JSON && s->journal != NULL && s->state != STREAM_ENDED) {
 		(void)responses_fail(s, type, message);
+		s->journal = NULL;
+	}
 	if (s->state == STREAM_ENDED ||
 	    (s->state == STREAM_HEAD && STREAM_FORMAT_JSON(s->format)))
 		return -1;   /* nothing was sent: the caller answers with an HTTP error */

@@ -279,6 +279,29 @@ def streamed_background(fx, held):
         "background, streamed: completed without its reader, the whole text kept")
 
 
+def stored_left(fx, held):
+    """stream: false, stored: its reader leaves while the model works (the
+    head came with the first heartbeat's space): the response ends as a
+    stream would (cancelled, reconnect_window 0) and is kept so."""
+    tag = Held.tag("json")
+    body = json.dumps({"model": "held", "input": held.prompt(tag, "json")}).encode()
+    s = fx.curl_start("v1/responses", body=body, content_type="application/json")
+    ok(s.read_until(lambda res: b" " in res.body, 20),
+       "stream false, stored: a heartbeat's space while the model works")
+    sid = ""
+    with open(s.headerfile, encoding="latin-1") as f:
+        for line in f:
+            if line.lower().startswith("x-stream-id:"):
+                sid = line.split(":", 1)[1].strip()
+    s.kill()
+    got = wait_for(fx, "resp_" + sid, lambda x: x.get("status") != "in_progress") or {}
+    is_(got.get("status"), "cancelled",
+        "stream false, stored, its reader gone: kept, ended cancelled")
+    held.release(tag)
+    r = post(fx, {"model": "demo", "input": P})
+    is_(r.status, 200, "stream false, stored, its reader gone: chatstream serves on")
+
+
 def cancel(fx):
     o = post(fx, {"model": "stall", "input": P, "background": True}).json() or {}
     rid = o.get("id", "")
@@ -360,6 +383,7 @@ def main():
     background(fx, held)
     cancel(fx)
     streamed_background(fx, held)
+    stored_left(fx, held)
     refused(fx, cs_off)
 
 

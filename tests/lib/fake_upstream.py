@@ -19,7 +19,8 @@ one chatstream config maps each [model NAME] to one scenario with
   status429_date, status429_sign, status404_html,
   big_event, big_multiline, stall_headers, slow500, endless,
   tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
-  pieces: see parts_body), tools_hang (tools' parts, then nothing but
+  pieces: see parts_body), responses_parts, responses_failed (the same as
+  the Responses API's events, for POST /responses: see responses_body), tools_hang (tools' parts, then nothing but
   comments until the client leaves),
   choices (the request's n choices, 2 when it has none, interleaved: see
   choices_body)
@@ -180,6 +181,57 @@ def choices_body(n):
             out.append(sse(o))
     out.append(sse(chunk_obj(usage=CHOICES_USAGE, choices=False)))
     out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def responses_body(fail=False):
+    """The events of a Responses API answer (POST /responses) with every part
+    in pieces of a few characters: a reasoning item whose summary grows by
+    response.reasoning_summary_text.delta, a message whose text comes with
+    its logprobs, two function_call items whose arguments come 3 characters
+    at a time, response.completed with the usage and its details; with fail,
+    response.failed after the text instead."""
+    n = [0]
+
+    def ev(obj):
+        obj["sequence_number"] = n[0]
+        n[0] += 1
+        return b"event: %s\ndata: %s\n\n" % (obj["type"].encode(),
+                                                json.dumps(obj).encode("utf-8"))
+
+    resp = {"id": "resp_up", "object": "response", "status": "in_progress", "output": []}
+    out = [ev({"type": "response.created", "response": resp})]
+    out.append(ev({"type": "response.output_item.added", "output_index": 0,
+                   "item": {"id": "rs_up", "type": "reasoning", "summary": []}}))
+    for p in pieces(PARTS["reasoning"], 2):
+        out.append(ev({"type": "response.reasoning_summary_text.delta", "item_id": "rs_up",
+                       "output_index": 0, "summary_index": 0, "delta": p}))
+    out.append(ev({"type": "response.output_item.added", "output_index": 1,
+                   "item": {"id": "msg_up", "type": "message", "role": "assistant",
+                            "content": []}}))
+    out.append(ev({"type": "response.output_text.delta", "item_id": "msg_up",
+                   "output_index": 1, "content_index": 0, "delta": PARTS["content"],
+                   "logprobs": PARTS["logprobs"]["content"]}))
+    if fail:
+        out.append(ev({"type": "response.failed", "response": dict(resp, status="failed", error={
+            "code": "server_error", "message": "The model crashed: boom"})}))
+        return out
+    for k, (cid, name, args) in enumerate(PARTS["calls"]):
+        at = 2 + k
+        out.append(ev({"type": "response.output_item.added", "output_index": at,
+                       "item": {"id": "fc_up%d" % k, "type": "function_call", "call_id": cid,
+                                "name": name, "arguments": "", "status": "in_progress"}}))
+        for p in pieces(args):
+            out.append(ev({"type": "response.function_call_arguments.delta",
+                           "item_id": "fc_up%d" % k, "output_index": at, "delta": p}))
+        out.append(ev({"type": "response.function_call_arguments.done",
+                       "item_id": "fc_up%d" % k, "output_index": at, "arguments": args}))
+    u = PARTS["usage"]
+    out.append(ev({"type": "response.completed", "response": dict(resp, status="completed", usage={
+        "input_tokens": u["prompt_tokens"], "output_tokens": u["completion_tokens"],
+        "total_tokens": u["total_tokens"],
+        "input_tokens_details": u["prompt_tokens_details"],
+        "output_tokens_details": u["completion_tokens_details"]})}))
     return out
 
 
@@ -512,6 +564,14 @@ class _Handler(socketserver.BaseRequestHandler):
         client did not ask for), interleaved, in pieces that cut lines and characters."""
         n = (req.json or {}).get("n") if isinstance(req.json, dict) else None
         return self._parts(choices_body(n if isinstance(n, int) and 1 <= n <= 8 else 2))
+
+    def s_responses_parts(self, req):
+        """A Responses API stream (for POST /responses): see responses_body."""
+        return self._parts(responses_body())
+
+    def s_responses_failed(self, req):
+        """A Responses API stream that ends with response.failed."""
+        return self._parts(responses_body(fail=True))
 
     def s_tools_hang(self, req):
         """The parts of tools without their end, then a comment every 50 ms
