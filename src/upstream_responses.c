@@ -80,6 +80,15 @@ text_delta(struct stream *s, json_object *o)
 	return stream_token(s, t, len) == -2 ? -2 : 0;
 }
 
+/* The length of an item's "arguments" as it starts (some servers give them whole). */
+static size_t
+alen_of(json_object *item)
+{
+	size_t len = 0;
+
+	return str(item, "arguments", &len) != NULL ? len : 0;
+}
+
 /* A function_call item as it starts: a tool call of the stream's, its id and name. */
 static int
 call_added(struct upstream_responses *u, struct stream *s, json_object *o)
@@ -95,6 +104,7 @@ call_added(struct upstream_responses *u, struct stream *s, json_object *o)
 	if (at < 0 || u->call_of[at] >= 0 || u->ncalls >= STREAM_MAX_CALLS)
 		return -3;
 	u->call_of[at] = (short)u->ncalls++;
+	u->args_came[at] = alen_of(item) > 0;
 	id = str(item, "call_id", &ilen);
 	name = str(item, "name", &nlen);
 	if ((args = str(item, "arguments", &alen)) == NULL)
@@ -174,8 +184,18 @@ upstream_responses_event(struct upstream_responses *u, struct stream *s, json_ob
 			*why = "the upstream sent arguments of a call it did not add";
 			return -3;
 		}
-		return (t = str(o, "delta", &len)) != NULL && len > 0 &&
-		    stream_tool_call(s, u->call_of[at], NULL, NULL, t, len) == -2 ? -2 : 0;
+		if ((t = str(o, "delta", &len)) == NULL || len == 0)
+			return 0;
+		u->args_came[at] = 1;
+		return stream_tool_call(s, u->call_of[at], NULL, NULL, t, len) == -2 ? -2 : 0;
+	}
+	if (strcmp(type, "response.function_call_arguments.done") == 0) {
+		/* A server that sends a call's arguments whole, at the end only. */
+		if ((at = output_index(o)) < 0 || u->call_of[at] < 0 || u->args_came[at] ||
+		    (t = str(o, "arguments", &len)) == NULL || len == 0)
+			return 0;
+		u->args_came[at] = 1;
+		return stream_tool_call(s, u->call_of[at], NULL, NULL, t, len) == -2 ? -2 : 0;
 	}
 	if (strcmp(type, "response.completed") == 0) {
 		u->finish = u->ncalls > 0 ? "tool_calls" : "stop";

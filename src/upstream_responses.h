@@ -17,6 +17,7 @@ struct json_object;
  */
 struct upstream_responses {
 	short call_of[UPSTREAM_ITEMS];   /* output_index -> call index; -1: not a call */
+	char args_came[UPSTREAM_ITEMS];  /* a call's arguments came in deltas */
 	int ncalls;
 	const char *finish;              /* NULL until it ends: stop, tool_calls, length,
 	                                    content_filter */
@@ -30,7 +31,8 @@ void upstream_responses_init(struct upstream_responses *u);
  * object with a "type") into s: output_text deltas (with their logprobs)
  * as tokens, reasoning_text and reasoning_summary_text deltas as
  * reasoning, refusal deltas as a refusal, function_call items and their
- * arguments deltas as tool calls; response.completed and
+ * arguments (deltas, or whole in the done event when none came) as tool
+ * calls; response.completed and
  * response.incomplete end it (u->finish, the usage and its details given
  * to s); other events (the done ones, hosted tools') carry nothing the
  * stream takes and are passed over.  Returns 0; 1 when the response has

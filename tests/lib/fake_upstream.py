@@ -188,8 +188,9 @@ def responses_body(fail=False):
     """The events of a Responses API answer (POST /responses) with every part
     in pieces of a few characters: a reasoning item whose summary grows by
     response.reasoning_summary_text.delta, a message whose text comes with
-    its logprobs, two function_call items whose arguments come 3 characters
-    at a time, response.completed with the usage and its details; with fail,
+    its logprobs, two function_call items, the first one's arguments 3
+    characters at a time, the second's whole in its done event only (as some
+    servers send them), response.completed with the usage and its details; with fail,
     response.failed after the text instead."""
     n = [0]
 
@@ -221,7 +222,7 @@ def responses_body(fail=False):
         out.append(ev({"type": "response.output_item.added", "output_index": at,
                        "item": {"id": "fc_up%d" % k, "type": "function_call", "call_id": cid,
                                 "name": name, "arguments": "", "status": "in_progress"}}))
-        for p in pieces(args):
+        for p in pieces(args) if k == 0 else []:
             out.append(ev({"type": "response.function_call_arguments.delta",
                            "item_id": "fc_up%d" % k, "output_index": at, "delta": p}))
         out.append(ev({"type": "response.function_call_arguments.done",
