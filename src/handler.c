@@ -782,6 +782,16 @@ create_stream(struct request_ctx *x, enum api api)
 		reject(x, &e, NULL);
 		return;
 	}
+	/* Metadata is in every object event: it must leave the answer room in one. */
+	if (api == API_RESPONSES && x->rr.metadata != NULL &&
+	    strlen(x->rr.metadata) > cf->max_event / 4) {
+		cs_fail(&e, 400, "invalid_request", "\"metadata\" is too large for this server "
+		    "(max_event): %zu bytes as JSON, at most %zu", strlen(x->rr.metadata),
+		    cf->max_event / 4);
+		cs_param(&e, "metadata");
+		reject(x, &e, NULL);
+		return;
+	}
 	/* ...and background responses, which are answered with their object. */
 	if (api == API_RESPONSES && x->rr.background && cf->journal == JOURNAL_OFF) {
 		cs_fail(&e, 400, "invalid_request", "background responses need the journal, "

@@ -71,6 +71,10 @@ void responses_req_free(struct responses_req *rr);
 #define RESPONSES_MESSAGE   (-1)
 #define RESPONSES_REASONING (-2)
 
+/* How much of an item or a part responses_object.c writes (flags). */
+#define RESPONSES_WHOLE     1   /* its text, else empty as it starts */
+#define RESPONSES_LOGPROBS  2   /* and the text's gathered logprobs (stream: false's object) */
+
 /* A response object, as responses_object() writes it. Every pointer borrowed. */
 struct responses_view {
 	const char *id;              /* the stream id: the object's is resp_<id> */
@@ -80,6 +84,7 @@ struct responses_view {
 	const struct responses_req *rr;  /* may be NULL: parameters not echoed */
 	const struct stream *s;      /* may be NULL: no output; else its items, whole */
 	const char *item_status;     /* the items': in_progress, completed, incomplete */
+	int logprobs;                /* the text part has the gathered logprobs */
 	int has_usage;               /* usage is given (else null) */
 	long input_tokens, output_tokens;
 	const char *error_code;      /* NULL: "error": null */
@@ -90,9 +95,10 @@ struct responses_view {
 /*
  * responses_object.c.  Appends to b the response object v describes; an
  * output item of stream s (code: see above) as it starts (whole 0: no
- * content, arguments "") or whole, with the given status; the item's id,
- * quoted (msg_<id>, rs_<id>, fc_<id>_<n>); one content part of the
- * message (part: its index) or of the reasoning (part 0), empty or whole.
+ * content, arguments "") or whole (RESPONSES_WHOLE, and RESPONSES_LOGPROBS),
+ * with the given status; the item's id, quoted (msg_<id>, rs_<id>,
+ * fc_<id>_<n>); one content part of the message (part: its index) or of
+ * the reasoning (part 0), empty or whole.
  * The texts come from the stream, kept JSON-escaped (responses_stream.c).
  * All return 0, or -1 on b's cap.
  */

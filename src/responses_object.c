@@ -38,11 +38,15 @@ responses_part(struct buf *b, const struct stream *s, int code, int part, int wh
 	if (part == s->refusal_part)
 		return buf_adds(b, "{\"type\":\"refusal\",\"refusal\":") == -1 ||
 		    kept(b, &s->refusal, whole) == -1 || buf_addc(b, '}') == -1 ? -1 : 0;
-	/* Streamed, logprobs ride on the deltas; without a stream they are gathered here. */
+	/*
+	 * Streamed, logprobs ride on the deltas; without a stream they are
+	 * gathered, for the object the client gets (not the journal's events:
+	 * they could pass max_event).
+	 */
 	return buf_adds(b, "{\"type\":\"output_text\",\"text\":") == -1 ||
 	    kept(b, &s->answer, whole) == -1 ||
 	    buf_adds(b, ",\"annotations\":[],\"logprobs\":[") == -1 ||
-	    (whole && s->format == STREAM_RESPONSES_JSON && s->logprobs.len > 0 &&
+	    ((whole & RESPONSES_LOGPROBS) && s->logprobs.len > 0 &&
 	    buf_add(b, s->logprobs.data, s->logprobs.len) == -1) ||
 	    buf_adds(b, "]}") == -1 ? -1 : 0;
 }
@@ -72,14 +76,15 @@ responses_item(struct buf *b, const struct stream *s, int code, const char *stat
 		    "\"content\":[", status) == -1)
 			return -1;
 		for (i = 0; whole && i < n; i++)
-			if ((i > 0 && buf_addc(b, ',') == -1) || responses_part(b, s, code, i, 1) == -1)
+			if ((i > 0 && buf_addc(b, ',') == -1) ||
+			    responses_part(b, s, code, i, whole) == -1)
 				return -1;
 		return buf_adds(b, "]}");
 	}
 	if (code == RESPONSES_REASONING)
 		return buf_printf(b, ",\"type\":\"reasoning\",\"status\":\"%s\",\"summary\":[],"
 		    "\"content\":[", status) == -1 ||
-		    (whole && responses_part(b, s, code, 0, 1) == -1) ||
+		    (whole && responses_part(b, s, code, 0, whole) == -1) ||
 		    buf_adds(b, "],\"encrypted_content\":null}") == -1 ? -1 : 0;
 	c = &s->calls[code];
 	return buf_printf(b, ",\"type\":\"function_call\",\"status\":\"%s\",\"arguments\":",
@@ -156,7 +161,8 @@ responses_object(struct buf *b, const struct responses_view *v)
 		return -1;
 	for (i = 0; v->s != NULL && i < v->s->nitems; i++)
 		if ((i > 0 && buf_addc(b, ',') == -1) ||
-		    responses_item(b, v->s, v->s->items[i], v->item_status, 1) == -1)
+		    responses_item(b, v->s, v->s->items[i], v->item_status, RESPONSES_WHOLE |
+		    (v->logprobs ? RESPONSES_LOGPROBS : 0)) == -1)
 			return -1;
 	if (buf_adds(b, "],\"parallel_tool_calls\":true,\"previous_response_id\":null,"
 	    "\"reasoning\":{\"effort\":null,\"summary\":null}") == -1 ||

@@ -214,13 +214,24 @@ kept_bytes(const struct stream *s)
 	return n;
 }
 
+/* Whether n more bytes kept leave the object and the done events room in one event. */
+static int
+fits(const struct stream *s, size_t n)
+{
+	size_t cap = responses_answer_cap(s->conf), meta = s->resp != NULL &&
+	    s->resp->metadata != NULL ? strlen(s->resp->metadata) : 0;
+
+	/* The metadata is in every object too (the handler keeps it under max_event / 4). */
+	return kept_bytes(s) + n + meta <= cap;
+}
+
 /* Keeps escaped[0..len) (JSON-escaped text) in b while all kept fits; past it, cut. */
 static void
 keep(struct stream *s, struct buf *b, const char *escaped, size_t len)
 {
 	if (s->answer_cut)
 		return;
-	if (kept_bytes(s) + len > responses_answer_cap(s->conf) || buf_add(b, escaped, len) == -1)
+	if (!fits(s, len) || buf_add(b, escaped, len) == -1)
 		s->answer_cut = 1;
 }
 
@@ -259,8 +270,9 @@ delta_event(struct stream *s, const char *type, int code, int part, struct buf *
 		buf_reset(&s->payload);
 		return -2;
 	}
-	keep(s, b, s->payload.data + from, n);
-	rc = stream_emit_event(s, type, NULL, s->payload.data, s->payload.len);
+	/* Kept once sent (journaled): a -2 is retried by the caller, not kept twice. */
+	if ((rc = stream_emit_event(s, type, NULL, s->payload.data, s->payload.len)) != -2)
+		keep(s, b, s->payload.data + from, n);
 	buf_reset(&s->payload);
 	return rc;
 }
@@ -328,6 +340,12 @@ responses_call(struct stream *s, int index, const struct buf *id, const struct b
 	struct stream_call *c;
 	int rc, gone;
 
+	/* A call past the cap is left out: its item could not be in the object. */
+	if (index_of(s, index) < 0 && (s->answer_cut || !fits(s, 6 * ((id != NULL ? id->len : 0) +
+	    (name != NULL ? name->len : 0)) + 128))) {
+		s->answer_cut = 1;
+		return s->gone ? -1 : 0;
+	}
 	if ((c = stream_call_slot(s, index)) == NULL)
 		return -2;
 	/* The item is added with what the call's first fragment says. */
@@ -402,6 +420,26 @@ some_output(struct stream *s)
 	return s->nitems > 0 ? 0 : add_part(s, &s->text_part);
 }
 
+/*
+ * The end of a response whose object outgrew one event (it cannot, the
+ * texts being capped, unless something unforeseen grew): response.failed,
+ * without the output, so that readers and the journal still see an end.
+ */
+static int
+outgrown(struct stream *s, int *gone)
+{
+	struct responses_view v;
+
+	view_of(s, &v, "failed", "incomplete");
+	v.s = NULL;
+	v.error_code = "internal_error";
+	v.error_message = "the response outgrew max_event";
+	if (object_event(s, "response.failed", &v) == -1 ||
+	    send(s, "response.failed", "error", gone) == -2)
+		return -2;
+	return *gone ? -1 : 0;
+}
+
 int
 responses_end(struct stream *s, const char *finish, long input_tokens, long output_tokens)
 {
@@ -420,7 +458,9 @@ responses_end(struct stream *s, const char *finish, long input_tokens, long outp
 	v.has_usage = 1;
 	v.input_tokens = input_tokens;
 	v.output_tokens = output_tokens;
-	if (object_event(s, e.event, &v) == -1 || send(s, e.event, "done", &gone) == -2)
+	if (object_event(s, e.event, &v) == -1)
+		return outgrown(s, &gone);
+	if (send(s, e.event, "done", &gone) == -2)
 		return -2;
 	return gone ? -1 : 0;
 }
@@ -435,8 +475,12 @@ responses_fail(struct stream *s, const char *type, const char *message)
 	view_of(s, &v, "failed", "incomplete");
 	v.error_code = type;
 	v.error_message = message;
-	if (object_event(s, "response.failed", &v) == -1 ||
-	    send(s, "response.failed", "error", &gone) == -2)
+	if (object_event(s, "response.failed", &v) == -1) {
+		v.s = NULL;   /* the output is what did not fit: the error alone */
+		if (object_event(s, "response.failed", &v) == -1)
+			return -2;
+	}
+	if (send(s, "response.failed", "error", &gone) == -2)
 		return -2;
 	return gone ? -1 : 0;
 }
@@ -455,5 +499,14 @@ responses_final(struct stream *s, struct buf *b, const char *finish,
 	v.has_usage = 1;
 	v.input_tokens = input_tokens;
 	v.output_tokens = output_tokens;
+	v.logprobs = 1;
+	if (responses_object(b, &v) == 0)
+		return 0;
+	/* As outgrown(): failed, without the output, rather than no answer. */
+	buf_reset(b);
+	view_of(s, &v, "failed", "incomplete");
+	v.s = NULL;
+	v.error_code = "internal_error";
+	v.error_message = "the response outgrew max_event";
 	return responses_object(b, &v);
 }

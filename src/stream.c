@@ -100,7 +100,7 @@ stream_open(struct stream *s, const struct conf *cf, const struct model_conf *m,
 	 * A token event's payload is its head, the text JSON-escaped (at most 6
 	 * bytes a byte) and a tail: the text is capped so that it always fits.
 	 */
-	buf_init(&s->text, (cf->max_event - s->chunk_head.len - (format == STREAM_RESPONSES ?
+	buf_init(&s->text, (cf->max_event - s->chunk_head.len - (STREAM_FORMAT_RESPONSES(format) ?
 	    RESPONSES_FRAME : TOKEN_FRAME)) / 6);
 	if (s->text.cap < UTF8_MAX_OUT + 32)
 		return cs_fail(err, 500, "internal_error", "max_event too small");
@@ -690,6 +690,7 @@ stream_done(struct stream *s, const struct backend_result *res, long prompt_toke
 		/* Kept (store): its journal ends as a stream's would, for GET and references. */
 		if (s->journal != NULL)
 			(void)responses_end(s, finish, prompt_tokens, completion);
+		s->journal = NULL;   /* it has its end, whatever happens to the answer */
 		return send_response(s, finish, prompt_tokens, completion);
 	}
 	if (s->format == STREAM_OPENAI_JSON)
@@ -765,6 +766,7 @@ stream_error(struct stream *s, const char *type, const char *message)
 	 * The journal has its end then: nothing more goes there.
 	 */
 	if (s->format == STREAM_RESPONSES_JSON && s->journal != NULL && s->state != STREAM_ENDED) {
+		finish_texts(s);
 		(void)responses_fail(s, type, message);
 		s->journal = NULL;
 	}

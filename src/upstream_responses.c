@@ -163,8 +163,17 @@ upstream_responses_event(struct upstream_responses *u, struct stream *s, json_ob
 		return -3;
 	}
 	(void)json_object_object_get_ex(o, "response", &response);
-	if (strcmp(type, "response.output_text.delta") == 0)
+	if (strcmp(type, "response.output_text.delta") == 0) {
+		u->text_came = 1;
 		return text_delta(s, o);
+	}
+	if (strcmp(type, "response.output_text.done") == 0) {
+		/* A server that sends the text whole, at the end only. */
+		if (u->text_came || (t = str(o, "text", &len)) == NULL || len == 0)
+			return 0;
+		u->text_came = 1;
+		return stream_token(s, t, len) == -2 ? -2 : 0;
+	}
 	if (strcmp(type, "response.reasoning_text.delta") == 0 ||
 	    strcmp(type, "response.reasoning_summary_text.delta") == 0)
 		return (t = str(o, "delta", &len)) != NULL && len > 0 &&

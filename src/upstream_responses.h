@@ -18,6 +18,7 @@ struct json_object;
 struct upstream_responses {
 	short call_of[UPSTREAM_ITEMS];   /* output_index -> call index; -1: not a call */
 	char args_came[UPSTREAM_ITEMS];  /* a call's arguments came in deltas */
+	int text_came;                   /* some text came in deltas */
 	int ncalls;
 	const char *finish;              /* NULL until it ends: stop, tool_calls, length,
 	                                    content_filter */
@@ -29,7 +30,7 @@ void upstream_responses_init(struct upstream_responses *u);
 /*
  * Feeds one event of an upstream's Responses stream (o: its data, a JSON
  * object with a "type") into s: output_text deltas (with their logprobs)
- * as tokens, reasoning_text and reasoning_summary_text deltas as
+ * as tokens (or its done event's text when no delta came), reasoning_text and reasoning_summary_text deltas as
  * reasoning, refusal deltas as a refusal, function_call items and their
  * arguments (deltas, or whole in the done event when none came) as tool
  * calls; response.completed and

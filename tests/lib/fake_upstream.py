@@ -21,7 +21,8 @@ one chatstream config maps each [model NAME] to one scenario with
   tools, tools_reasoning, tools_both, refusal (what is not text, in tiny
   pieces: see parts_body), responses_parts, responses_failed (the same as
   the Responses API's events, for POST /responses: see responses_body), tools_hang (tools' parts, then nothing but
-  comments until the client leaves),
+  comments until the client leaves), logprobs_many, calls_many,
+  control_text (answers that press on max_event),
   choices (the request's n choices, 2 when it has none, interleaved: see
   choices_body)
 
@@ -573,6 +574,36 @@ class _Handler(socketserver.BaseRequestHandler):
     def s_responses_failed(self, req):
         """A Responses API stream that ends with response.failed."""
         return self._parts(responses_body(fail=True))
+
+    def s_logprobs_many(self, req):
+        """60 tokens, each with its logprobs and 5 top_logprobs."""
+        out = [sse(chunk_obj({"role": "assistant", "content": None}))]
+        for k in range(60):
+            c = chunk_obj({"content": "tok%d " % k})
+            c["choices"][0]["logprobs"] = {"content": [{
+                "token": "tok%d " % k, "logprob": -0.5, "bytes": None,
+                "top_logprobs": [{"token": "x%d" % j, "logprob": -1.0, "bytes": None}
+                                 for j in range(5)]}]}
+            out.append(sse(c))
+        out += [sse(chunk_obj({}, "stop")), b"data: [DONE]\n\n"]
+        return self._parts(out)
+
+    def s_calls_many(self, req):
+        """1000 bytes of text, then 100 tool calls, finish tool_calls."""
+        out = [sse(chunk_obj({"role": "assistant", "content": None}))]
+        out += [sse(chunk_obj({"content": "x" * 100})) for _ in range(10)]
+        out += [sse(chunk_obj({"tool_calls": [{
+            "index": k, "id": "call_%03d" % k, "type": "function",
+            "function": {"name": "get_weather_%d" % k, "arguments": "{}"}}]}))
+            for k in range(100)]
+        out += [sse(chunk_obj({}, "tool_calls")), b"data: [DONE]\n\n"]
+        return self._parts(out)
+
+    def s_control_text(self, req):
+        """One token of 3000 U+0001 characters: six bytes each, JSON-escaped."""
+        return self._parts([sse(chunk_obj({"role": "assistant", "content": None})),
+                            sse(chunk_obj({"content": "\x01" * 3000})),
+                            sse(chunk_obj({}, "stop")), b"data: [DONE]\n\n"])
 
     def s_tools_hang(self, req):
         """The parts of tools without their end, then a comment every 50 ms
