@@ -572,8 +572,6 @@ choice_reason(const struct stream *s, const char *finish)
 static int
 add_choice(struct stream *s, struct buf *b, const char *finish)
 {
-	if (s->answer_cut)
-		finish = "length";   /* the answer outgrew max_event * 8 */
 	return (s->choice > 0 && buf_addc(b, ',') == -1) ||
 	    stream_choice_index(b, s) == -1 ||
 	    buf_adds(b, ",\"message\":{\"role\":\"assistant\",\"content\":") == -1 ||
@@ -586,7 +584,9 @@ add_choice(struct stream *s, struct buf *b, const char *finish)
 	    (s->logprobs.len > 0 ? buf_adds(b, "{\"content\":[") == -1 ||
 	    buf_add(b, s->logprobs.data, s->logprobs.len) == -1 || buf_adds(b, "]}") == -1 :
 	    buf_adds(b, "null") == -1) ||
-	    buf_printf(b, ",\"finish_reason\":\"%s\"}", choice_reason(s, finish)) == -1 ? -1 : 0;
+	    /* Cut (past its cap: max_event * 8, or its share of it): length, whatever it said. */
+	    buf_printf(b, ",\"finish_reason\":\"%s\"}", s->answer_cut ? "length" :
+	    choice_reason(s, finish)) == -1 ? -1 : 0;
 }
 
 /* STREAM_OPENAI_JSON: the whole chat.completion object, and the head unless it is out. */

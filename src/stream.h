@@ -200,9 +200,12 @@ int  stream_usage_details(struct stream *s, const char *json, size_t len);
  * back bytes (a split character, the start of a stop sequence: s->stop as
  * it is now, so call this after stopseq_init()) and finish_reason.  Every
  * event of a choice carries its "index"; a stop sequence ends its choice,
- * not the stream.  Other formats carry one answer: this fails.  Memory: each
- * choice has the caps one answer has.  Returns 0, or -1 (out of memory, or
- * not an OpenAI format).
+ * not the stream.  Other formats carry one answer: this fails.  Memory:
+ * streamed, a choice holds only what is held back; STREAM_OPENAI_JSON
+ * gathers every choice whole, and the n choices share what one answer may
+ * gather (each its n-th, but never less than one max_event): past its
+ * share a choice is cut, finish_reason "length".  Returns 0, or -1 (out of
+ * memory, or not an OpenAI format).
  */
 int  stream_choices(struct stream *s, int n);
 

@@ -41,6 +41,17 @@ exchange(struct stream *s, struct stream_choice *c)
 	s->ncalls = t.ncalls;
 }
 
+/* Lowers an empty buffer's cap to its n-th share, but not below floor (nor above it was). */
+static void
+share(struct buf *b, int n, size_t floor)
+{
+	size_t part = b->cap / (size_t)n;
+
+	if (part < floor)
+		part = floor < b->cap ? floor : b->cap;
+	b->cap = part;
+}
+
 int
 stream_choices(struct stream *s, int n)
 {
@@ -54,6 +65,13 @@ stream_choices(struct stream *s, int n)
 		return 0;
 	if ((c = calloc((size_t)n, sizeof(*c))) == NULL)
 		return -1;
+	/* Gathered whole, the choices share one answer's caps: n answers cost what one may. */
+	if (s->format == STREAM_OPENAI_JSON) {
+		share(&s->answer, n, s->conf->max_event);
+		share(&s->logprobs, n, s->conf->max_event);
+		share(&s->reasoning, n, s->conf->max_event);
+		share(&s->refusal, n, s->conf->max_event);
+	}
 	/* Each starts as the stream's own did: empty, with the same caps and stop sequences. */
 	for (i = 0; i < n; i++) {
 		c[i].stop = s->stop;

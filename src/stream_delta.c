@@ -166,10 +166,10 @@ gather(struct stream *s, const struct piece *p, const char *text, size_t len)
 	}
 	if ((c = stream_call_slot(s, p->index)) == NULL)
 		return -1;
-	/* The calls' arguments share one cap, as the answer has its own. */
+	/* The calls' arguments share one cap, the answer's (one choice's share of it). */
 	for (i = 0, total = len; i < s->ncalls; i++)
 		total += s->calls[i].args.len;
-	if (total > s->conf->max_event * 8)
+	if (total > s->answer.cap)
 		return -1;
 	if ((p->has_id && p->id.len > 0 && (buf_reset(&c->id), buf_add(&c->id, p->id.data,
 	    p->id.len)) == -1) ||

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "backend.h"
 #include "buf.h"
 #include "conf.h"
@@ -272,6 +274,58 @@ one_answer(const struct conf *cf)
 	close_stream(&s, &w);
 }
 
+/*
+ * Gathered whole (stream: false), the choices share one answer's cap: a
+ * choice past its share (here 32 KiB / 4 = 8 KiB) is cut, finish_reason
+ * length; the others are whole.
+ */
+static void
+shared_caps(struct conf *cf)
+{
+	struct backend_result res = { "stop", 0, 0 };
+	size_t keep = cf->max_event;
+	char big[10000];
+	json_object *o = NULL, *choices, *c;
+	const char *body;
+	struct memconn w;
+	struct stream s;
+	int i;
+
+	cf->max_event = 4096;
+	memset(big, 'x', sizeof(big));
+	open_stream(&s, &w, cf, STREAM_OPENAI_JSON);
+	ok(stream_choices(&s, 4) == 0, "shared caps: four choices");
+	for (i = 0; i < 4; i++) {
+		ok(stream_select_choice(&s, i) == 0 && (i == 1 ?
+		    stream_token(&s, big, sizeof(big)) : stream_token(&s, "ok", 2)) == 0 &&
+		    stream_choice_finish(&s, "stop") == 0, "shared caps: choice %d's text", i);
+	}
+	ok(stream_done(&s, &res, 0) == 0, "shared caps: done");
+	body = w.bytes.data != NULL ? strstr(w.bytes.data, "\r\n\r\n") : NULL;
+	if (body != NULL)
+		o = json_tokener_parse(body + 4);
+	choices = o != NULL ? json_object_object_get(o, "choices") : NULL;
+	ok(choices != NULL && json_object_array_length(choices) == 4, "shared caps: four choices");
+	for (i = 0; choices != NULL && i < 4; i++) {
+		size_t len;
+
+		c = json_object_array_get_idx(choices, (size_t)i);
+		len = (size_t)json_object_get_string_len(json_object_object_get(
+		    json_object_object_get(c, "message"), "content"));
+		if (i == 1)
+			ok(len <= 8192 && len > 4096 && strcmp(json_object_get_string(json_object_object_get(c,
+			    "finish_reason")), "length") == 0,
+			    "shared caps: the choice past its share is cut within it (%zu of 10000 "
+			    "bytes; its share 8192), length", len);
+		else
+			ok(len == 2 && strcmp(json_object_get_string(json_object_object_get(c,
+			    "finish_reason")), "stop") == 0, "shared caps: choice %d whole, stop", i);
+	}
+	json_object_put(o);
+	close_stream(&s, &w);
+	cf->max_event = keep;
+}
+
 int
 main(void)
 {
@@ -286,6 +340,7 @@ main(void)
 	openai_json(&cf);
 	stops(&cf);
 	one_answer(&cf);
+	shared_caps(&cf);
 	conf_free(&cf);
 	return done_testing();
 }
