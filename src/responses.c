@@ -395,6 +395,26 @@ pass(json_object *body, const char *name, json_object *root, const char *from)
 }
 
 /*
+ * A Responses API tool or text format (flat: type, name, description,
+ * its body, strict) in chat-completions shape, nested under its type:
+ * {"type": type, type: {name, description, body, strict}}, each field only
+ * when given.  The caller owns it.
+ */
+static json_object *
+nested(const char *type, json_object *flat, const char *body)
+{
+	json_object *o = json_object_new_object(), *in = json_object_new_object();
+
+	json_object_object_add(o, "type", json_object_new_string(type));
+	pass(in, "name", flat, "name");
+	pass(in, "description", flat, "description");
+	pass(in, body, flat, body);
+	pass(in, "strict", flat, "strict");
+	json_object_object_add(o, type, in);
+	return o;
+}
+
+/*
  * "tools": function tools, {type, name, description, parameters, strict},
  * into chat-completions' {type, function: {name, description, parameters,
  * strict}}, and "tool_choice" with them (a function's {type, name} as {type,
@@ -441,7 +461,7 @@ tools(json_object *root, json_object *body, struct cs_error *err)
 	}
 	out = json_object_new_array();
 	for (i = 0, n = json_object_array_length(v); i < n; i++) {
-		json_object *tool = json_object_array_get_idx(v, i), *type, *name, *ct;
+		json_object *tool = json_object_array_get_idx(v, i), *type, *name;
 
 		snprintf(at, sizeof(at), "tools[%zu]", i);
 		if (!json_object_is_type(tool, json_type_object) ||
@@ -462,15 +482,7 @@ tools(json_object *root, json_object *body, struct cs_error *err)
 			bad(err, at, "%s must be a string", at);
 			goto fail;
 		}
-		ct = json_object_new_object();
-		fn = json_object_new_object();
-		json_object_object_add(ct, "type", json_object_new_string("function"));
-		pass(fn, "name", tool, "name");
-		pass(fn, "description", tool, "description");
-		pass(fn, "parameters", tool, "parameters");
-		pass(fn, "strict", tool, "strict");
-		json_object_object_add(ct, "function", fn);
-		json_object_array_add(out, ct);
+		json_object_array_add(out, nested("function", tool, "parameters"));
 	}
 	if (n == 0) {
 		json_object_put(out);
@@ -511,16 +523,8 @@ chat_body(json_object *root, json_object *body, struct cs_error *err)
 	    (f = field(v, "format")) != NULL && json_object_is_type(f, json_type_object) &&
 	    (v = field(f, "type")) != NULL && json_object_is_type(v, json_type_string)) {
 		if (strcmp(json_object_get_string(v), "json_schema") == 0) {
-			/* Flat here, nested under json_schema there. */
-			json_object *rf = json_object_new_object(), *js = json_object_new_object();
-
-			json_object_object_add(rf, "type", json_object_new_string("json_schema"));
-			pass(js, "name", f, "name");
-			pass(js, "description", f, "description");
-			pass(js, "schema", f, "schema");
-			pass(js, "strict", f, "strict");
-			json_object_object_add(rf, "json_schema", js);
-			json_object_object_add(body, "response_format", rf);
+			json_object_object_add(body, "response_format",
+			    nested("json_schema", f, "schema"));
 		} else if (strcmp(json_object_get_string(v), "json_object") == 0)
 			json_object_object_add(body, "response_format", json_object_get(f));
 	}

@@ -420,20 +420,38 @@ some_output(struct stream *s)
 	return s->nitems > 0 ? 0 : add_part(s, &s->text_part);
 }
 
+/* The view of s's response as finish e ends it, with the usage. */
+static void
+ended_view(const struct stream *s, struct responses_view *v, const struct ending *e,
+    long input_tokens, long output_tokens)
+{
+	view_of(s, v, e->status, e->item_status);
+	v->incomplete = e->incomplete;
+	v->has_usage = 1;
+	v->input_tokens = input_tokens;
+	v->output_tokens = output_tokens;
+}
+
 /*
  * The end of a response whose object outgrew one event (it cannot, the
  * texts being capped, unless something unforeseen grew): response.failed,
  * without the output, so that readers and the journal still see an end.
  */
+static void
+outgrown_view(const struct stream *s, struct responses_view *v)
+{
+	view_of(s, v, "failed", "incomplete");
+	v->s = NULL;
+	v->error_code = "internal_error";
+	v->error_message = "the response outgrew max_event";
+}
+
 static int
 outgrown(struct stream *s, int *gone)
 {
 	struct responses_view v;
 
-	view_of(s, &v, "failed", "incomplete");
-	v.s = NULL;
-	v.error_code = "internal_error";
-	v.error_message = "the response outgrew max_event";
+	outgrown_view(s, &v);
 	if (object_event(s, "response.failed", &v) == -1 ||
 	    send(s, "response.failed", "error", gone) == -2)
 		return -2;
@@ -453,11 +471,7 @@ responses_end(struct stream *s, const char *finish, long input_tokens, long outp
 	for (i = 0; i < s->nitems; i++)
 		if (close_item(s, s->items[i], e.item_status, &gone) == -2)
 			return -2;
-	view_of(s, &v, e.status, e.item_status);
-	v.incomplete = e.incomplete;
-	v.has_usage = 1;
-	v.input_tokens = input_tokens;
-	v.output_tokens = output_tokens;
+	ended_view(s, &v, &e, input_tokens, output_tokens);
 	if (object_event(s, e.event, &v) == -1)
 		return outgrown(s, &gone);
 	if (send(s, e.event, "done", &gone) == -2)
@@ -494,19 +508,12 @@ responses_final(struct stream *s, struct buf *b, const char *finish,
 
 	if (some_output(s) == -2)
 		return -1;
-	view_of(s, &v, e.status, e.item_status);
-	v.incomplete = e.incomplete;
-	v.has_usage = 1;
-	v.input_tokens = input_tokens;
-	v.output_tokens = output_tokens;
+	ended_view(s, &v, &e, input_tokens, output_tokens);
 	v.logprobs = 1;
 	if (responses_object(b, &v) == 0)
 		return 0;
 	/* As outgrown(): failed, without the output, rather than no answer. */
 	buf_reset(b);
-	view_of(s, &v, "failed", "incomplete");
-	v.s = NULL;
-	v.error_code = "internal_error";
-	v.error_message = "the response outgrew max_event";
+	outgrown_view(s, &v);
 	return responses_object(b, &v);
 }

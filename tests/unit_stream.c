@@ -2,7 +2,6 @@
 /* SPDX-License-Identifier: ISC */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,25 +12,9 @@
 #include "memconn.h"
 #include "stream.h"
 #include "tap.h"
+#include "stream_wire.h"
 
-/*
- * Each case runs a stream into an in-memory connection and compares what it
- * received, byte for byte, with the expected response: the head, then the
- * events.  In the expected text @ID@ stands for the stream's id and @T@ for
- * its creation time; the timings of a native done event (ttft_ms,
- * duration_ms) are read as @MS@, as they depend on the clock.
- */
-
-#define WIRE_CAP (1 << 20)
-
-#define SSE_HEAD \
-    "Status: 200 OK\r\n" \
-    "Content-Type: text/event-stream; charset=utf-8\r\n" \
-    "Cache-Control: no-cache\r\n" \
-    "X-Accel-Buffering: no\r\n" \
-    "X-Content-Type-Options: nosniff\r\n" \
-    "X-Stream-Id: @ID@\r\n" \
-    "\r\n"
+/* Each case compares a stream's whole response with the expected one (stream_wire.h). */
 
 /* The head, the retry line, the comment, and the start of the meta event. */
 #define NATIVE_HEAD SSE_HEAD \
@@ -43,87 +26,6 @@
 #define CHUNK "{\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion.chunk\"," \
     "\"created\":@T@,\"model\":\"demo\",\"system_fingerprint\":\"chatstream-" PACKAGE_VERSION "\"," \
     "\"choices\":["
-
-#define JSON_HEAD \
-    "Status: 200 OK\r\n" \
-    "Content-Type: application/json\r\n" \
-    "Cache-Control: no-store\r\n" \
-    "X-Stream-Id: @ID@\r\n" \
-    "\r\n"
-
-/* want with @ID@ and @T@ filled in from s, into out. */
-static void
-expand(struct buf *out, const char *want, const struct stream *s)
-{
-	char t[32];
-
-	snprintf(t, sizeof(t), "%lld", (long long)s->created);
-	buf_reset(out);
-	while (*want != '\0') {
-		if (strncmp(want, "@ID@", 4) == 0) {
-			buf_adds(out, s->id);
-			want += 4;
-		} else if (strncmp(want, "@T@", 3) == 0) {
-			buf_adds(out, t);
-			want += 3;
-		} else
-			buf_addc(out, *want++);
-	}
-}
-
-/* got with the digits after "ttft_ms": and "duration_ms": as @MS@, into out. */
-static void
-mask_timings(struct buf *out, const char *got, size_t len)
-{
-	const char *end = got + len;
-
-	buf_reset(out);
-	while (got < end) {
-		if ((size_t)(end - got) > 10 && (strncmp(got, "\"ttft_ms\":", 10) == 0 ||
-		    strncmp(got, "\"duration_ms\":", 14) == 0)) {
-			size_t n = got[1] == 't' ? 10 : 14;
-
-			buf_add(out, got, n);
-			buf_adds(out, "@MS@");
-			for (got += n; got < end && isdigit((unsigned char)*got); got++)
-				continue;
-		} else
-			buf_addc(out, *got++);
-	}
-}
-
-/* Compares what w received (timings masked) with want, expanded for s. */
-static void
-is_wire(const struct memconn *w, const struct stream *s, const char *want, const char *what)
-{
-	struct buf got, exp;
-
-	buf_init(&got, WIRE_CAP);
-	buf_init(&exp, WIRE_CAP);
-	mask_timings(&got, w->bytes.data != NULL ? w->bytes.data : "", w->bytes.len);
-	expand(&exp, want, s);
-	is_mem(got.data, got.len, exp.data, exp.len, "%s", what);
-	buf_free(&got);
-	buf_free(&exp);
-}
-
-static void
-open_stream(struct stream *s, struct memconn *w, const struct conf *cf,
-    enum stream_format format)
-{
-	memconn_init(w, WIRE_CAP, 0);
-	if (stream_open(s, cf, conf_model(cf, NULL), &w->c, format, NULL) == -1) {
-		diag("stream_open failed");
-		exit(1);
-	}
-}
-
-static void
-close_stream(struct stream *s, struct memconn *w)
-{
-	stream_close(s);
-	memconn_free(w);
-}
 
 /* Tokens as a backend hands them: a UTF-8 character split over two, a quote, a newline. */
 static void

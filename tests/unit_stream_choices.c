@@ -15,31 +15,14 @@
 #include "stopseq.h"
 #include "stream.h"
 #include "tap.h"
+#include "stream_wire.h"
 
 /*
  * A backend selects a choice, then hands over its pieces: each choice keeps
  * its own half characters, held-back stop-sequence starts, logprobs, tool
- * calls and finish_reason, and every event names its choice.  In the
- * expected text @ID@ stands for the stream's id and @T@ for its creation time.
+ * calls and finish_reason, and every event names its choice (the
+ * responses compared as stream_wire.h says).
  */
-
-#define WIRE_CAP (1 << 20)
-
-#define SSE_HEAD \
-    "Status: 200 OK\r\n" \
-    "Content-Type: text/event-stream; charset=utf-8\r\n" \
-    "Cache-Control: no-cache\r\n" \
-    "X-Accel-Buffering: no\r\n" \
-    "X-Content-Type-Options: nosniff\r\n" \
-    "X-Stream-Id: @ID@\r\n" \
-    "\r\n"
-
-#define JSON_HEAD \
-    "Status: 200 OK\r\n" \
-    "Content-Type: application/json\r\n" \
-    "Cache-Control: no-store\r\n" \
-    "X-Stream-Id: @ID@\r\n" \
-    "\r\n"
 
 /* One OpenAI chunk event: its choices' JSON, its number. */
 #define CHUNK(choices, n) "data: {\"id\":\"chatcmpl-@ID@\",\"object\":\"chat.completion.chunk\"," \
@@ -52,55 +35,6 @@
     "\",\"choices\":[" choices "]}\nid: @ID@." n "\n\n"
 
 #define LOGPROBS "{\"content\":[{\"token\":\"a\",\"logprob\":-0.5,\"top_logprobs\":[]}]}"
-
-static void
-expand(struct buf *out, const char *want, const struct stream *s)
-{
-	char t[32];
-
-	snprintf(t, sizeof(t), "%lld", (long long)s->created);
-	buf_reset(out);
-	while (*want != '\0') {
-		if (strncmp(want, "@ID@", 4) == 0) {
-			buf_adds(out, s->id);
-			want += 4;
-		} else if (strncmp(want, "@T@", 3) == 0) {
-			buf_adds(out, t);
-			want += 3;
-		} else
-			buf_addc(out, *want++);
-	}
-}
-
-static void
-is_wire(const struct memconn *w, const struct stream *s, const char *want, const char *what)
-{
-	struct buf exp;
-
-	buf_init(&exp, WIRE_CAP);
-	expand(&exp, want, s);
-	is_mem(w->bytes.data != NULL ? w->bytes.data : "", w->bytes.len, exp.data, exp.len,
-	    "%s", what);
-	buf_free(&exp);
-}
-
-static void
-open_stream(struct stream *s, struct memconn *w, const struct conf *cf,
-    enum stream_format format)
-{
-	memconn_init(w, WIRE_CAP, 0);
-	if (stream_open(s, cf, conf_model(cf, NULL), &w->c, format, NULL) == -1) {
-		diag("stream_open failed");
-		exit(1);
-	}
-}
-
-static void
-close_stream(struct stream *s, struct memconn *w)
-{
-	stream_close(s);
-	memconn_free(w);
-}
 
 /*
  * Two choices as an upstream interleaves them: each ends a piece in half a
