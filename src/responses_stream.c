@@ -249,15 +249,15 @@ delta_event(struct stream *s, const char *type, int code, int part, struct buf *
 	int rc;
 
 	if (!has_events(s)) {
-		struct buf esc;
+		/* Escaped straight into b, taken back when it does not fit: no copy per token. */
+		size_t mark = b->len;
 
-		buf_init(&esc, 6 * len + 1);
-		if (jsonw_chars(&esc, text, len) == -1) {
-			buf_free(&esc);
-			return -2;
+		if (!s->answer_cut && (jsonw_chars(b, text, len) == -1 || !fits(s, 0))) {
+			b->len = mark;
+			if (b->data != NULL)
+				b->data[mark] = '\0';
+			s->answer_cut = 1;
 		}
-		keep(s, b, esc.data != NULL ? esc.data : "", esc.len);
-		buf_free(&esc);
 		return 0;
 	}
 	if (item_head(s, type, code, part) == -1 || buf_adds(&s->payload, ",\"delta\":\"") == -1)
