@@ -354,9 +354,7 @@ emit_text(struct stream *s)
 		if (!s->answer_cut && buf_add(&s->answer, s->text.data, s->text.len) == -1)
 			s->answer_cut = 1;
 	} else if (STREAM_FORMAT_RESPONSES(s->format)) {
-		if (s->format == STREAM_RESPONSES && s->state == STREAM_HEAD)
-			(void)stream_begin(s);
-		rc = responses_delta(s);
+		rc = responses_delta(s);   /* it begins the stream when it has to */
 	} else {
 		int built, rc2;
 
