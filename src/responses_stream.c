@@ -165,14 +165,16 @@ part_event(struct stream *s, const char *type, int code, int part, int whole, in
 static int
 add_item(struct stream *s, int code)
 {
-	int gone = 0;
+	int gone = 0, events;
 
 	if (index_of(s, code) >= 0)
 		return 0;
 	if (s->nitems >= (int)(sizeof(s->items) / sizeof(s->items[0])))
 		return -2;
+	/* Begun first: response.created has no output yet. */
+	events = has_events(s);
 	s->items[s->nitems++] = code;
-	if (!has_events(s))
+	if (!events)
 		return 0;
 	if (start(s, "response.output_item.added") == -1 ||
 	    buf_printf(&s->payload, ",\"output_index\":%d,\"item\":", s->nitems - 1) == -1 ||

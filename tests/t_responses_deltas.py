@@ -16,7 +16,8 @@ and two tool calls, each in pieces of a few characters cut across lines:
     after its deltas; usage has the reasoning and cached token details;
   - a refusal is the message's refusal part (response.refusal.delta/.done);
   - stream: false: the same output in the response object, logprobs in the
-    text part; stored unless store is false (GET gives it back);
+    text part; stored unless store is false (GET gives it back, and ?stream=true
+    its events, which apply in order);
   - GET /v1/responses/<id>: the completed object; while the model still
     works (background), the items so far with their texts so far, in
     progress; GET ?stream=true replays the events exactly.
@@ -115,6 +116,14 @@ def json_tests(fx, streamed):
     ok(got.get("status") == "completed" and shape(got.get("output") or []) == shape(obj["output"])
        and got.get("usage") == obj["usage"],
        "stream false: stored (store defaults to true): GET gives the same response")
+    try:
+        built = accumulate(events(fx.curl("v1/responses/%s?stream=true" % obj["id"])))
+        ok(shape(built["output"]) == shape(obj["output"]),
+           "stream false, stored: its journaled events apply in order and build the same output")
+    except Inconsistent as e:
+        ok(False, "stream false, stored: its journaled events apply in order and build the same "
+           "output")
+        diag(str(e))
     r = post(fx, {"model": "tools", "input": P, "store": False})
     rid = r.json().get("id") if r.status == 200 else None
     is_((r.status, fx.curl("v1/responses/%s" % rid).status), (200, 404),
