@@ -18,6 +18,9 @@ import time
 
 MOUNT = "/chat/"
 EVENT_MARK = b"\nid: "
+# How OpenAI's chat chunks ([DONE]) and the Responses API (its last event) end.
+END_MARKS = (b"data: [DONE]", b"event: response.completed")
+END_TAIL = max(len(m) for m in END_MARKS) - 1
 
 # --- FastCGI ------------------------------------------------------------------
 
@@ -87,7 +90,7 @@ class Stream(asyncio.Protocol):
     __slots__ = ("transport", "request", "fcgi", "status", "events", "bytes",
                  "first_event", "last_event", "done", "error", "closed", "head",
                  "tail", "rbuf", "stream_id", "t_open", "on_event", "closed_fut",
-                 "want_close_after")
+                 "want_close_after", "endtail")
 
     def __init__(self, request, fcgi=False, on_event=None, want_close_after=None):
         self.transport = None
@@ -103,6 +106,7 @@ class Stream(asyncio.Protocol):
         self.closed = False
         self.head = b""          # response head until parsed; None after
         self.tail = b""          # last bytes of the body, for marks split across reads
+        self.endtail = b""       # the same for the end marks (END_MARKS)
         self.rbuf = b""          # FastCGI: an incomplete record
         self.stream_id = None
         self.t_open = time.monotonic()
@@ -148,6 +152,11 @@ class Stream(asyncio.Protocol):
         if not data:
             return
         self.bytes += len(data)
+        # The end of the OpenAI formats (its name may come a read before its id line).
+        if not self.done:
+            end = self.endtail + data
+            self.done = any(m in end for m in END_MARKS)
+            self.endtail = end[-END_TAIL:]
         buf = self.tail + data
         n = buf.count(EVENT_MARK)
         if n:
