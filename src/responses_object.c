@@ -14,11 +14,12 @@
 int
 responses_item_id(struct buf *b, const struct stream *s, int code)
 {
-	if (code == RESPONSES_MESSAGE)
-		return buf_printf(b, "\"msg_%s\"", s->id);
-	if (code == RESPONSES_REASONING)
-		return buf_printf(b, "\"rs_%s\"", s->id);
-	return buf_printf(b, "\"fc_%s_%d\"", s->id, code);
+	/* On every delta's head: no printf. */
+	if (buf_adds(b, code == RESPONSES_MESSAGE ? "\"msg_" : code == RESPONSES_REASONING ?
+	    "\"rs_" : "\"fc_") == -1 || buf_adds(b, s->id) == -1)
+		return -1;
+	return (code >= 0 && (buf_addc(b, '_') == -1 || buf_add_u64(b, (uint64_t)code) == -1)) ||
+	    buf_addc(b, '"') == -1 ? -1 : 0;
 }
 
 /* A text kept JSON-escaped, as a JSON string: "" unless whole. */

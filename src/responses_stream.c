@@ -89,19 +89,25 @@ send(struct stream *s, const char *type, const char *journal_name, int *gone)
 static int
 start(struct stream *s, const char *type)
 {
-	buf_reset(&s->payload);
-	return buf_printf(&s->payload, "{\"type\":\"%s\",\"sequence_number\":%llu", type,
-	    (unsigned long long)s->seq);
+	struct buf *b = &s->payload;
+
+	/* Every delta starts here: no printf on the per-event path. */
+	buf_reset(b);
+	return buf_adds(b, "{\"type\":\"") == -1 || buf_adds(b, type) == -1 ||
+	    buf_adds(b, "\",\"sequence_number\":") == -1 || buf_add_u64(b, s->seq) == -1 ? -1 : 0;
 }
 
 /* The head of an event about item code (and its content part, when part >= 0). */
 static int
 item_head(struct stream *s, const char *type, int code, int part)
 {
-	return start(s, type) == -1 || buf_adds(&s->payload, ",\"item_id\":") == -1 ||
-	    responses_item_id(&s->payload, s, code) == -1 ||
-	    buf_printf(&s->payload, ",\"output_index\":%d", index_of(s, code)) == -1 ||
-	    (part >= 0 && buf_printf(&s->payload, ",\"content_index\":%d", part) == -1) ? -1 : 0;
+	struct buf *b = &s->payload;
+
+	return start(s, type) == -1 || buf_adds(b, ",\"item_id\":") == -1 ||
+	    responses_item_id(b, s, code) == -1 || buf_adds(b, ",\"output_index\":") == -1 ||
+	    buf_add_u64(b, (uint64_t)index_of(s, code)) == -1 ||
+	    (part >= 0 && (buf_adds(b, ",\"content_index\":") == -1 ||
+	    buf_add_u64(b, (uint64_t)part) == -1)) ? -1 : 0;
 }
 
 /* An event carrying the whole response object: created, in_progress and the last ones. */
